@@ -1,0 +1,150 @@
+/**
+ * The typed errors of effect-taskflow. Every error is a `Schema.TaggedError` with a
+ * `message`, so it can cross a process boundary and be matched with `Effect.catchTag`.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A wait with a timeout ran out. Its message is one of Prefect's three:
+ * "Task run <id> did not complete within <t> seconds", "<n> (of <m>) futures unfinished",
+ * "Timed out waiting for all futures to complete within <t> seconds".
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WaitTimeoutError extends Schema.TaggedError<WaitTimeoutError>()("WaitTimeoutError", {
+  message: Schema.String
+}) {}
+
+/**
+ * The run ended Cancelled, so it has no result.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CancelledRun extends Schema.TaggedError<CancelledRun>()("CancelledRun", {
+  message: Schema.String
+}) {}
+
+/**
+ * The run ended Crashed (its infrastructure failed, not its code), so it has no result.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CrashedRun extends Schema.TaggedError<CrashedRun>()("CrashedRun", {
+  message: Schema.String
+}) {}
+
+/**
+ * The run is not in a final state (for example Pending named NotReady because an upstream
+ * run did not complete, or Paused), so it has no result yet.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnfinishedRun extends Schema.TaggedError<UnfinishedRun>()("UnfinishedRun", {
+  message: Schema.String
+}) {}
+
+/**
+ * The run completed but its result was not kept (`persistResult: false`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingResult extends Schema.TaggedError<MissingResult>()("MissingResult", {
+  message: Schema.String
+}) {}
+
+/**
+ * An upstream run (a future passed as an argument or in `waitFor`) did not reach Completed.
+ * A downstream run that sees one never runs: it ends Pending named NotReady with this message.
+ * Under `Task.allowFailure` a NotReady upstream is passed to the task as this error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UpstreamTaskError extends Schema.TaggedError<UpstreamTaskError>()("UpstreamTaskError", {
+  message: Schema.String
+}) {}
+
+/**
+ * `Task.map` was given iterables of different lengths.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MappingLengthMismatch extends Schema.TaggedError<MappingLengthMismatch>()("MappingLengthMismatch", {
+  message: Schema.String
+}) {}
+
+/**
+ * `Task.map` was given no iterable to map over (strings do not count, wrap static values in
+ * `Task.unmapped`), or a future of an iterable that did not complete.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MappingMissingIterable extends Schema.TaggedError<MappingMissingIterable>()("MappingMissingIterable", {
+  message: Schema.String
+}) {}
+
+/**
+ * Two tasks (or two flows) were defined with the same name. Names identify tasks across
+ * threads and processes, so they must be unique. Thrown by `Task.make` / `Flow.make`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateTaskName extends Schema.TaggedError<DuplicateTaskName>()("DuplicateTaskName", {
+  message: Schema.String,
+  name: Schema.String
+}) {}
+
+/**
+ * A task or flow run exceeded its `timeout`. The run ends Failed named TimedOut, with this
+ * error as a defect in its cause (a timeout is not one of the body's own errors `E`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TaskTimeoutError extends Schema.TaggedError<TaskTimeoutError>()("TaskTimeoutError", {
+  message: Schema.String
+}) {}
+
+/**
+ * The run store does not know this run id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", {
+  message: Schema.String,
+  runId: Schema.String
+}) {}
+
+/**
+ * The run store refused a state change its orchestration rules forbid (for example any
+ * transition out of a final state).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  message: Schema.String,
+  runId: Schema.String
+}) {}
+
+/**
+ * The run store could not be reached or answered with an error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}

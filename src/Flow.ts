@@ -1,0 +1,107 @@
+/**
+ * Flows: effectful functions whose calls are recorded flow runs. A flow provides its own
+ * `TaskRunner` to its body, resolves the futures in its return value, and cancels the task runs it
+ * left running when it returns (with one warning naming them).
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Effect, Layer } from "effect"
+import type * as Errors from "./Errors.js"
+import type * as Futures from "./Futures.js"
+import * as internal from "./internal/flow.js"
+import type * as RunStore from "./RunStore.js"
+import type * as TaskRunner from "./TaskRunner.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface FlowOptions {
+  /** Unique among tasks and flows. */
+  readonly name: string
+  /** The runner the flow's task runs use; `TaskRunner.concurrent()` when not given. */
+  readonly taskRunner?: Layer.Layer<TaskRunner.TaskRunner>
+  /** A run that exceeds it is interrupted (its task runs are cancelled) and ends Failed named TimedOut. */
+  readonly timeout?: Duration.DurationInput
+  readonly retries?: number
+  readonly retryDelay?: Duration.DurationInput
+  readonly tags?: ReadonlyArray<string>
+}
+
+/**
+ * A flow whose body takes `Args`, returns `A` (futures in it are resolved), fails with `E` and
+ * needs `R` (less the `TaskRunner`, which the flow provides).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> {
+  /**
+   * Runs the flow as a recorded flow run. Its state follows Prefect: Completed when the body
+   * succeeds and every future it returned completed; Failed ("k/n states failed.") or Cancelled
+   * otherwise, and the call fails with the first such future's error.
+   */
+  (
+    ...args: Args
+  ): Effect.Effect<
+    Futures.ResolvedResults<A>,
+    E | Futures.FutureErrors<A> | Errors.CancelledRun | Errors.CrashedRun | Errors.UnfinishedRun | Errors.MissingResult,
+    Exclude<R, TaskRunner.TaskRunner>
+  >
+  readonly name: string
+  /**
+   * Schedules a flow run in the `RunStore` for a task worker serving the flow, and returns a future
+   * that follows it. (Task workers come with the SQL run store; until one serves the flow the run
+   * stays Scheduled.)
+   */
+  delay(...args: Args): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Any = Flow<any, any, any, any>
+
+/**
+ * Defines a flow. Like tasks, names are unique (`DuplicateTaskName` otherwise).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Flow, Task, TaskRunner } from "effect-taskflow"
+ *
+ * const double = Task.make("double-flow-example", (n: number) => Effect.succeed(n * 2))
+ *
+ * const pipeline = Flow.make(
+ *   { name: "pipeline-flow-example", taskRunner: TaskRunner.concurrent({ maxConcurrency: 8 }) },
+ *   (xs: ReadonlyArray<number>) =>
+ *     Effect.gen(function*() {
+ *       const futures = yield* double.map(xs)
+ *       return futures // resolved to [2, 4, 6] when the flow returns
+ *     })
+ * )
+ *
+ * const program = pipeline([1, 2, 3])
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: {
+  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
+    options: FlowOptions,
+    fn: (...args: Args) => Effect.Effect<A, E, R>
+  ): Flow<Args, A, E, R>
+  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
+    name: string,
+    fn: (...args: Args) => Effect.Effect<A, E, R>
+  ): Flow<Args, A, E, R>
+} = internal.make as any
+
+/**
+ * Whether a value is a flow.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isFlow: (u: unknown) => u is Any = internal.isFlow

@@ -1,0 +1,219 @@
+/**
+ * Tasks: effectful functions whose calls are recorded task runs. Call a task to run it inline,
+ * `submit` it to the `TaskRunner` for a future, `map` it over iterables for a list of futures, or
+ * `delay` it for a task worker.
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Effect, Schema } from "effect"
+import type * as Errors from "./Errors.js"
+import type * as Futures from "./Futures.js"
+import * as annotations from "./internal/annotations.js"
+import * as internal from "./internal/task.js"
+import type * as RunStore from "./RunStore.js"
+import type * as TaskRunner from "./TaskRunner.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskOptions {
+  /** Unique among tasks and flows: it identifies the task across threads and processes. */
+  readonly name: string
+  /** How many times a failed run is run again (default 0). */
+  readonly retries?: number
+  readonly retryDelay?: Duration.DurationInput
+  /** A run that exceeds it is interrupted and ends Failed named TimedOut (then retried, if it has retries). */
+  readonly timeout?: Duration.DurationInput
+  readonly tags?: ReadonlyArray<string>
+  /** Encodes the value for the run store and other processes. */
+  readonly success?: Schema.Schema<any, any, never>
+  /** Encodes the typed failure for the run store and other processes. */
+  readonly failure?: Schema.Schema<any, any, never>
+  /**
+   * Keep the result in the run store (default true). When false, a distributed or flow-run future
+   * of the run fails `result()` with `MissingResult`; in-process futures still hold the value.
+   */
+  readonly persistResult?: boolean
+}
+
+/**
+ * A static argument of `map`: passed whole to every run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Unmapped<T> {
+  readonly _tag: "Unmapped"
+  readonly value: T
+}
+
+/**
+ * An upstream allowed to fail: the task runs anyway and receives the upstream's error as the value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AllowFailure<T> {
+  readonly _tag: "AllowFailure"
+  readonly value: T
+}
+
+/**
+ * Marks a `map` argument as static (not iterated).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-taskflow"
+ *
+ * const add = Task.make("add-unmapped-example", (a: number, b: number) => Effect.succeed(a + b))
+ * const futures = add.map([1, 2, 3], Task.unmapped(10)) // runs add(1, 10), add(2, 10), add(3, 10)
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unmapped: <T>(value: T) => Unmapped<T> = annotations.unmapped
+
+/**
+ * Lets a run start even if this upstream future (or the futures inside this value) did not
+ * complete: the task receives the upstream's error in its place (its typed failure or defect,
+ * `CrashedRun`, `CancelledRun`, or `UpstreamTaskError` for a NotReady upstream).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const allowFailure: <T>(value: T) => AllowFailure<T> = annotations.allowFailure
+
+/**
+ * A parameter given as its value, a future of it, or wrapped in `allowFailure`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SubmitArg<P> = P | Futures.PrefectFuture<P, any> | AllowFailure<any>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SubmitArgs<Args extends ReadonlyArray<any>> = { [K in keyof Args]: SubmitArg<Args[K]> }
+
+/**
+ * A `map` parameter: an iterable (elements may be futures), a future of an iterable, a static
+ * value in `unmapped`, or any of these in `allowFailure`. Other non-iterable values are static too.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MapArg<P> =
+  | Iterable<SubmitArg<P>>
+  | Futures.PrefectFuture<Iterable<P>, any>
+  | Unmapped<SubmitArg<P>>
+  | AllowFailure<any>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MapArgs<Args extends ReadonlyArray<any>> = { [K in keyof Args]: MapArg<Args[K]> }
+
+/**
+ * Overrides for `task.with(...)`, plus `waitFor`: futures the run waits for before it starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WithOptions {
+  readonly name?: string
+  readonly retries?: number
+  readonly retryDelay?: Duration.DurationInput
+  readonly timeout?: Duration.DurationInput
+  readonly tags?: ReadonlyArray<string>
+  readonly waitFor?: ReadonlyArray<Futures.PrefectFuture<any, any> | AllowFailure<any>>
+}
+
+/**
+ * A task whose body takes `Args`, succeeds with `A`, fails with `E` and needs `R`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> {
+  /** Runs the task inline, in the calling fiber, as a recorded task run; fails with its own error. */
+  (...args: Args): Effect.Effect<A, E, R>
+  readonly name: string
+  /**
+   * Starts a run on the `TaskRunner` and returns its future. Futures among the arguments (at any
+   * depth) are awaited by the run and replaced by their results; if one did not complete the run
+   * ends Pending named NotReady and never runs (unless it is in `allowFailure`).
+   */
+  submit(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectConcurrentFuture<A, E>, never, R | TaskRunner.TaskRunner>
+  /** One run per position of the iterable arguments (zipped); see `MapArg`. */
+  map(
+    ...args: MapArgs<Args>
+  ): Effect.Effect<
+    Futures.PrefectFutureList<A, E>,
+    Errors.MappingLengthMismatch | Errors.MappingMissingIterable,
+    R | TaskRunner.TaskRunner
+  >
+  /** The same task with other options, or with `waitFor`. */
+  with(options: WithOptions): Task<Args, A, E, R>
+  /**
+   * Schedules a run in the `RunStore` for a task worker to execute and returns a future that follows
+   * it by id. (Task workers come with the SQL run store; until one serves the task the run stays
+   * Scheduled.)
+   */
+  delay(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectDistributedFuture<A, E>, never, RunStore.RunStore>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Any = Task<any, any, any, any>
+
+/**
+ * Defines a task. The name must be unique among tasks and flows: a second definition throws
+ * `DuplicateTaskName`. Invalid options (negative `retries`, a negative `timeout`) throw
+ * `IllegalArgumentException`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskRunner } from "effect-taskflow"
+ *
+ * const double = Task.make("double-make-example", (n: number) => Effect.succeed(n * 2))
+ * const flaky = Task.make(
+ *   { name: "flaky-make-example", retries: 3, retryDelay: "1 second", timeout: "10 seconds", tags: ["io"] },
+ *   (url: string) => Effect.succeed(url.length)
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const inline = yield* double(21) // 42, recorded as a task run
+ *   const future = yield* double.submit(inline) // runs on the TaskRunner
+ *   const chained = yield* double.submit(future) // waits for `future`, passes its result
+ *   return yield* chained.result() // 168
+ * }).pipe(Effect.provide(TaskRunner.concurrent()))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: {
+  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
+    name: string,
+    fn: (...args: Args) => Effect.Effect<A, E, R>
+  ): Task<Args, A, E, R>
+  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
+    options: TaskOptions,
+    fn: (...args: Args) => Effect.Effect<A, E, R>
+  ): Task<Args, A, E, R>
+} = internal.make as any
+
+/**
+ * Whether a value is a task.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTask: (u: unknown) => u is Any = internal.isTask

@@ -1,0 +1,143 @@
+import { Cause, Context, Effect, FiberRef, Layer, Option } from "effect"
+import type * as Flow from "../Flow.js"
+import type * as RunStore_ from "../RunStore.js"
+import type * as State from "../State.js"
+import type { TaskDefinition } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeAttempts, record } from "./engine.js"
+import { flowRunFuture, RunCell } from "./futures.js"
+import { collectFutures, resolveFuturesToResults } from "./resolve.js"
+import { makeMemory, RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+import { makeDefinition, register } from "./task.js"
+import { concurrent, runnerInternal, TaskRunner } from "./taskRunner.js"
+
+type AnyState = State.State<any, any>
+
+/** @internal */
+export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
+
+interface FlowDefinition extends TaskDefinition {
+  readonly taskRunner: Layer.Layer<TaskRunner> | undefined
+}
+
+/** The body returned futures that did not all complete: the flow ends in `state` and fails with `cause`. */
+class ReturnedFailure {
+  constructor(readonly state: AnyState, readonly cause: Cause.Cause<unknown>) {}
+}
+
+/**
+ * Resolves the futures in a flow's return value. When one did not complete, the flow's state
+ * follows Prefect's `return_value_to_state`: Cancelled if one was cancelled, else Failed
+ * ("k/n states failed.").
+ */
+const resolveReturnValue = (value: unknown): Effect.Effect<unknown, ReturnedFailure> => {
+  const futures = Array.from(collectFutures(value))
+  if (futures.length === 0) return Effect.succeed(value)
+  return Effect.catchAllCause(resolveFuturesToResults(value), (cause) => {
+    const states = futures.map((future) => future.unsafeDone()!)
+    const notCompleted = states.filter((state) => state.type !== "COMPLETED").length
+    const counts = `${notCompleted}/${states.length}`
+    const state = states.some(state_.isCancelled)
+      ? state_.cancelled({ message: `${counts} states cancelled.` })
+      : state_.failed(cause, { message: `${counts} states failed.` })
+    return Effect.fail(new ReturnedFailure(state, cause))
+  })
+}
+
+/** One attempt: build the runner, run the body, resolve its return value, release the runner. */
+const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Service, args: ReadonlyArray<unknown>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const runnerContext = yield* Layer.buildWithScope(def.taskRunner ?? concurrent(), scope).pipe(
+      Effect.provideService(RunStore, store)
+    )
+    const runner = runnerInternal(Context.get(runnerContext, TaskRunner))
+    const value = yield* def.fn(...args).pipe(
+      Effect.provide(runnerContext),
+      Effect.provideService(RunStore, store),
+      Effect.locally(currentFlowRunId, flowRunId),
+      Effect.locally(currentTaskRunId, undefined)
+    )
+    // Futures in the return value are resolved before the runner cancels what is left.
+    const resolved = yield* resolveReturnValue(value)
+    if (runner.unsuccessful.length > 0) {
+      const runs = runner.unsuccessful
+      yield* Effect.logWarning(
+        `Flow run '${def.name}' (${flowRunId}) completed, but ${runs.length} of its task runs did not: ` +
+          runs.slice(0, 10).map((run) => `'${run.name}' (${run.id}) ${state_.describe(run.state)}`).join(", ") +
+          (runs.length > 10 ? ` and ${runs.length - 10} more` : "") +
+          ". Their futures were neither returned nor resolved, so they do not fail the flow."
+      )
+    }
+    return resolved
+  }))
+
+const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
+    const id = crypto.randomUUID()
+    const pending = state_.pending()
+    const cell = new RunCell<any, any>(id, def.name, pending)
+    yield* Effect.orDie(store.createRun({
+      id,
+      kind: "flow",
+      name: def.name,
+      flowRunId: yield* FiberRef.get(currentFlowRunId),
+      parentTaskRunId: yield* FiberRef.get(currentTaskRunId),
+      parameters: args,
+      tags: def.tags,
+      state: pending
+    }))
+    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args)).pipe(
+      Effect.onInterrupt(() => record(store, cell, (timestamp) => state_.cancelled({ timestamp })))
+    )
+    // A body that returned failed futures ends in the state their resolution gave.
+    const returned = attempts.type === "FAILED" ? Cause.failureOption(attempts.cause) : Option.none()
+    const final = Option.isSome(returned) && returned.value instanceof ReturnedFailure
+      ? returned.value.state
+      : attempts
+    const failure = Option.isSome(returned) && returned.value instanceof ReturnedFailure
+      ? returned.value.cause
+      : attempts.type === "FAILED"
+      ? attempts.cause
+      : undefined
+    yield* record(store, cell, () => final, { persistResult: def.persistResult })
+    cell.complete(final)
+    if (final.type === "COMPLETED") return final.value
+    if (failure !== undefined) return yield* Effect.failCause(failure)
+    return yield* Effect.interrupt
+  })
+
+/** Schedules a flow run in the RunStore for a task worker, and follows it. */
+const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
+  Effect.flatMap(RunStore, (store) => {
+    const id = crypto.randomUUID()
+    return store.createRun({
+      id,
+      kind: "flow",
+      name: def.name,
+      parameters: args,
+      tags: def.tags,
+      state: state_.scheduled()
+    }).pipe(Effect.orDie, Effect.zipRight(flowRunFuture<any, any>(id)))
+  })
+
+/** @internal */
+export const make = (
+  nameOrOptions: string | Flow.FlowOptions,
+  fn: (...args: Array<any>) => Effect.Effect<any, any, any>
+): Flow.Flow<any, any, any, any> => {
+  const options = typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
+  const def: FlowDefinition = { ...makeDefinition("flow", options, fn), taskRunner: options.taskRunner }
+  register(def, "flow")
+  const flow = function(...args: ReadonlyArray<unknown>) {
+    return callFlow(def, args)
+  }
+  Object.defineProperty(flow, "name", { value: def.name })
+  Object.defineProperty(flow, FlowTypeId, { value: def })
+  Object.defineProperty(flow, "delay", { value: (...args: ReadonlyArray<unknown>) => delay(def, args) })
+  return flow as unknown as Flow.Flow<any, any, any, any>
+}
+
+/** @internal */
+export const isFlow = (u: unknown): u is Flow.Flow<any, any, any, any> => typeof u === "function" && FlowTypeId in u

@@ -1,0 +1,599 @@
+import type { Fiber } from "effect"
+import { Cause, Duration, Chunk, Clock, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
+import { dual } from "effect/Function"
+import { pipeArguments } from "effect/Pipeable"
+import * as Errors from "../Errors.js"
+import type * as Futures from "../Futures.js"
+import type * as RunStore_ from "../RunStore.js"
+import type * as State from "../State.js"
+import { seconds, withTimeout } from "./duration.js"
+import { RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("effect-taskflow/PrefectFuture")
+
+/**
+ * What every future implements underneath its public methods. `wait`, `asCompleted`,
+ * `PrefectFutureList` and `resolve*` use only this, so they work for every kind of future and a
+ * user's done callback can never stall them (Prefect #21615).
+ * @internal
+ */
+export interface FutureInternals<A, E> {
+  readonly [TypeId]: typeof TypeId
+  readonly taskRunId: string
+  /** The state that ended the run's execution (final, or NotReady/Paused), if it ended. */
+  unsafeDone(): State.State<A, E> | undefined
+  /** Calls `onDone` once when execution ends (at once if it has). Returns the unsubscribe. */
+  unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
+  /** How the run is named in timeout messages ("Task run <id>"). */
+  readonly label: string
+}
+
+/** @internal */
+export type AnyFuture = Futures.PrefectFuture<any, any> & FutureInternals<any, any>
+
+/** @internal */
+export const isPrefectFuture = (u: unknown): u is Futures.PrefectFuture<unknown, unknown> =>
+  Predicate.hasProperty(u, TypeId)
+
+/** @internal */
+export const internals = <A, E>(future: Futures.PrefectFuture<A, E>): FutureInternals<A, E> =>
+  future as unknown as FutureInternals<A, E>
+
+// ---------------------------------------------------------------------------------------------
+// Run cells: the live state of a run executing in this process
+// ---------------------------------------------------------------------------------------------
+
+const noop = () => {}
+
+/**
+ * The state of one in-process run. The engine moves `state`; `complete` is called once, when the
+ * run's execution ends, and notifies the observers synchronously.
+ * @internal
+ */
+export class RunCell<A, E> {
+  state: State.State<A, E>
+  done: State.State<A, E> | undefined = undefined
+  private observers: Array<(state: State.State<A, E>) => void> | undefined = undefined
+  fiber: Fiber.RuntimeFiber<State.State<A, E>> | undefined = undefined
+  constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
+    this.state = initial
+  }
+  complete(state: State.State<A, E>): void {
+    if (this.done !== undefined) return
+    this.done = state
+    this.state = state
+    const observers = this.observers
+    this.observers = undefined
+    if (observers === undefined) return
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        observers[i](state)
+      } catch {
+        // Observers are internal and do not throw; this keeps one bug from stalling the rest.
+      }
+    }
+  }
+  observe(onDone: (state: State.State<A, E>) => void): () => void {
+    if (this.done !== undefined) {
+      onDone(this.done)
+      return noop
+    }
+    const observers = this.observers ?? (this.observers = [])
+    observers.push(onDone)
+    return () => {
+      const list = this.observers
+      if (list === undefined) return
+      const index = list.indexOf(onDone)
+      if (index >= 0) list.splice(index, 1)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slots of a bounded runner: released while a run waits on futures
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The concurrency slot the current run holds on a bounded runner. Not inherited by forked fibers:
+ * only the run's own fiber may give it up.
+ * @internal
+ */
+export interface SlotHolder {
+  held: boolean
+  readonly release: Effect.Effect<void>
+  readonly take: Effect.Effect<void>
+}
+
+/** @internal */
+export const currentSlot: FiberRef.FiberRef<SlotHolder | undefined> = FiberRef.unsafeMake<SlotHolder | undefined>(
+  undefined,
+  { fork: () => undefined, join: (parent) => parent }
+)
+
+/** @internal */
+export const reacquireSlot = (holder: SlotHolder): Effect.Effect<void> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.tap(restore(holder.take), () => {
+      holder.held = true
+    })
+  )
+
+/**
+ * Gives up the current run's slot while `wait` runs, so that a run waiting on runs it submitted
+ * cannot deadlock a bounded runner (Prefect #14143, #17060).
+ * @internal
+ */
+export const releasingSlot = <A, E, R>(wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(currentSlot), (holder) => {
+    if (holder === undefined || !holder.held) return wait
+    holder.held = false
+    return Effect.zipRight(
+      holder.release,
+      Effect.onExit(wait, (exit) => Exit.isInterrupted(exit) ? Effect.void : reacquireSlot(holder))
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Futures
+// ---------------------------------------------------------------------------------------------
+
+/** Suspends until the future is done. @internal */
+export const awaitDone = <A, E>(future: FutureInternals<A, E>): Effect.Effect<State.State<A, E>> =>
+  Effect.suspend(() => {
+    const done = future.unsafeDone()
+    if (done !== undefined) return Effect.succeed(done)
+    return releasingSlot(Effect.async<State.State<A, E>>((resume) => {
+      const unsubscribe = future.unsafeObserve((state) => resume(Effect.succeed(state)))
+      return Effect.sync(unsubscribe)
+    }))
+  })
+
+const runCallback = <F>(future: F, taskRunId: string, fn: (future: F) => Effect.Effect<void, unknown> | void) =>
+  Effect.suspend(() => {
+    const returned = fn(future)
+    return Effect.isEffect(returned) ? returned : Effect.void
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logError(`A done callback of run ${taskRunId} failed`, cause)),
+    Effect.asVoid
+  )
+
+/**
+ * The methods every future shares, written once on a prototype.
+ * @internal
+ */
+export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures.PrefectFuture<A, E> {
+  readonly [TypeId]: typeof TypeId = TypeId
+  abstract readonly taskRunId: string
+  abstract readonly label: string
+  abstract unsafeDone(): State.State<A, E> | undefined
+  abstract unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
+  abstract readonly state: Effect.Effect<State.State<A, E>>
+
+  wait(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<void> {
+    return withTimeout(options?.timeout, (timeout) => {
+      if (this.unsafeDone() !== undefined) return Effect.void
+      const wait = awaitDone(this)
+      return timeout === undefined ? Effect.asVoid(wait) : Effect.asVoid(Effect.timeoutOption(wait, timeout))
+    })
+  }
+
+  result(options?: {
+    readonly timeout?: Duration.DurationInput
+    readonly raiseOnFailure?: boolean
+  }): Effect.Effect<any, any> {
+    return withTimeout(options?.timeout, (timeout) => {
+      const done = this.unsafeDone()
+      if (done !== undefined) return state_.result(done, options)
+      const wait = awaitDone(this)
+      const timed = timeout === undefined ? wait : Effect.timeoutFail(wait, {
+        duration: timeout,
+        onTimeout: () =>
+          new Errors.WaitTimeoutError({ message: `${this.label} did not complete within ${seconds(timeout)} seconds` })
+      })
+      return Effect.flatMap(timed, (state) => state_.result(state, options))
+    })
+  }
+
+  addDoneCallback(fn: (future: Futures.PrefectFuture<A, E>) => Effect.Effect<void, unknown> | void): Effect.Effect<void> {
+    return Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+      Effect.suspend(() => {
+        const callback = runCallback(this as Futures.PrefectFuture<A, E>, this.taskRunId, fn)
+        if (this.unsafeDone() !== undefined) return callback
+        // Every callback is its own fiber: none overwrites, blocks or stalls another.
+        this.unsafeObserve(() => {
+          Runtime.runFork(runtime)(callback)
+        })
+        return Effect.void
+      }))
+  }
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+
+  toJSON() {
+    return { _id: "PrefectFuture", taskRunId: this.taskRunId, state: this.unsafeDone()?.type ?? "NOT_DONE" }
+  }
+}
+
+/**
+ * A run executing in this process, on a fiber of the concurrent runner (or a worker thread's proxy
+ * fiber). `wrappedFuture` is that fiber; it yields the state the run ended in.
+ * @internal
+ */
+export class ConcurrentFuture<A, E> extends FutureBase<A, E> implements Futures.PrefectConcurrentFuture<A, E> {
+  constructor(readonly cell: RunCell<A, E>) {
+    super()
+  }
+  get taskRunId() {
+    return this.cell.id
+  }
+  get label() {
+    return `Task run ${this.cell.id}`
+  }
+  get wrappedFuture(): Fiber.Fiber<State.State<A, E>> {
+    return this.cell.fiber!
+  }
+  get state(): Effect.Effect<State.State<A, E>> {
+    return Effect.sync(() => this.cell.state)
+  }
+  unsafeDone() {
+    return this.cell.done
+  }
+  unsafeObserve(onDone: (state: State.State<A, E>) => void) {
+    return this.cell.observe(onDone)
+  }
+}
+
+/** The state an Effect exit gives a run. @internal */
+export const stateFromExit = <A, E>(exit: Exit.Exit<A, E>, timestamp?: Date): State.State<A, E> => {
+  const options = timestamp === undefined ? undefined : { timestamp }
+  if (Exit.isSuccess(exit)) return state_.completed(exit.value, options)
+  return Cause.isInterruptedOnly(exit.cause) ? state_.cancelled(options) : state_.failed(exit.cause, options)
+}
+
+/** @internal */
+export const fromFiber = <A, E>(fiber: Fiber.Fiber<A, E>): Effect.Effect<Futures.PrefectFuture<A, E>> =>
+  Effect.sync(() => {
+    const cell = new RunCell<A, E>(crypto.randomUUID(), "fiber", state_.running())
+    cell.fiber = fiber as unknown as Fiber.RuntimeFiber<State.State<A, E>>
+    const future = new FiberFuture(cell, fiber)
+    return future
+  }).pipe(Effect.tap((future) => future.watch()))
+
+/** A future over any Effect fiber: success → Completed, failure → Failed, interruption → Cancelled. */
+class FiberFuture<A, E> extends ConcurrentFuture<A, E> {
+  constructor(cell: RunCell<A, E>, readonly source: Fiber.Fiber<A, E>) {
+    super(cell)
+  }
+  override get wrappedFuture(): Fiber.Fiber<State.State<A, E>> {
+    return this.source as unknown as Fiber.Fiber<State.State<A, E>>
+  }
+  watch(): Effect.Effect<void> {
+    const source = this.source
+    if ("addObserver" in source && typeof source.addObserver === "function") {
+      ;(source as Fiber.RuntimeFiber<A, E>).addObserver((exit) => this.cell.complete(stateFromExit(exit)))
+      return Effect.void
+    }
+    return Effect.asVoid(Effect.forkDaemon(Effect.map(source.await, (exit) => this.cell.complete(stateFromExit(exit)))))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Futures that follow a run in the RunStore by id
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Follows a run in the store: the state is read from the store, and completion is pushed by the
+ * store's subscription.
+ * @internal
+ */
+export class StoreFuture<A, E> extends FutureBase<A, E> {
+  private final: State.State<A, E> | undefined = undefined
+  constructor(readonly taskRunId: string, readonly store: RunStore_.Service, readonly label: string) {
+    super()
+  }
+  get flowRunId() {
+    return this.taskRunId
+  }
+  get state(): Effect.Effect<State.State<A, E>> {
+    return Effect.suspend(() => {
+      if (this.final !== undefined) return Effect.succeed(this.final)
+      return this.store.getRun(this.taskRunId).pipe(
+        Effect.map((run) => this.settle(run.state as State.State<A, E>)),
+        // An unknown run reads as Pending, as in Prefect; it may not have been created yet.
+        Effect.orElseSucceed(() => state_.pending() as State.State<A, E>)
+      )
+    })
+  }
+  private settle(state: State.State<A, E>): State.State<A, E> {
+    if (this.final === undefined && state_.isFinal(state)) this.final = state
+    return state
+  }
+  unsafeDone() {
+    return this.final
+  }
+  unsafeObserve(onDone: (state: State.State<A, E>) => void) {
+    if (this.final !== undefined) {
+      onDone(this.final)
+      return noop
+    }
+    let fired = false
+    const fire = (state: State.State<A, E>) => {
+      this.settle(state)
+      if (fired || this.final === undefined) return
+      fired = true
+      unsubscribe()
+      onDone(this.final)
+    }
+    // Subscribe before reading, so a change between the read and the subscription is not lost.
+    const unsubscribe = this.store.unsafeSubscribe(this.taskRunId, (state) => fire(state as State.State<A, E>))
+    Effect.runFork(
+      this.store.getRun(this.taskRunId).pipe(
+        Effect.map((run) => fire(run.state as State.State<A, E>)),
+        Effect.ignore
+      )
+    )
+    return () => {
+      fired = true
+      unsubscribe()
+    }
+  }
+}
+
+/** @internal */
+export const distributedFuture = <A, E>(taskRunId: string) =>
+  Effect.map(RunStore, (store) => new StoreFuture<A, E>(taskRunId, store, `Task run ${taskRunId}`))
+
+/** @internal */
+export const flowRunFuture = <A, E>(flowRunId: string) =>
+  Effect.map(RunStore, (store) => new StoreFuture<A, E>(flowRunId, store, `Flow run ${flowRunId}`))
+
+// ---------------------------------------------------------------------------------------------
+// PrefectFutureList
+// ---------------------------------------------------------------------------------------------
+
+/** Unique futures, in first-seen order (futures are compared by identity). */
+const unique = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Array<FutureInternals<A, E>> =>
+  Array.from(new Set(futures)) as unknown as Array<FutureInternals<A, E>>
+
+/**
+ * Suspends until `isEnough` says the futures done so far suffice, or every future is done.
+ * `onDone` sees futures in completion order.
+ */
+const awaitMany = <A, E>(
+  pending: ReadonlyArray<FutureInternals<A, E>>,
+  onDone: (future: FutureInternals<A, E>, state: State.State<A, E>) => boolean
+): Effect.Effect<void> =>
+  pending.length === 0 ? Effect.void : releasingSlot(Effect.async<void>((resume) => {
+    let remaining = pending.length
+    let resumed = false
+    const unsubscribes: Array<() => void> = new Array(pending.length)
+    for (let i = 0; i < pending.length; i++) {
+      const future = pending[i]
+      unsubscribes[i] = future.unsafeObserve((state) => {
+        remaining--
+        if (resumed) return
+        if (onDone(future, state) || remaining === 0) {
+          resumed = true
+          resume(Effect.void)
+        }
+      })
+      if (resumed) break
+    }
+    return Effect.sync(() => {
+      for (let i = 0; i < unsubscribes.length; i++) unsubscribes[i]?.()
+    })
+  }))
+
+class FutureList<A, E> implements Futures.PrefectFutureList<A, E> {
+  constructor(readonly futures: ReadonlyArray<Futures.PrefectFuture<A, E>>) {}
+  get length() {
+    return this.futures.length
+  }
+  at(index: number) {
+    return this.futures.at(index)
+  }
+  [Symbol.iterator]() {
+    return this.futures[Symbol.iterator]()
+  }
+  wait(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<void> {
+    return Effect.asVoid(wait(this.futures, options))
+  }
+  result(options?: {
+    readonly timeout?: Duration.DurationInput
+    readonly raiseOnFailure?: boolean
+  }): Effect.Effect<any, any> {
+    return listResult(this.futures, options)
+  }
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+/** @internal */
+export const makeList = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Futures.PrefectFutureList<A, E> =>
+  new FutureList(Array.from(futures))
+
+/** @internal */
+export const isFutureList = (u: unknown): u is Futures.PrefectFutureList<unknown, unknown> => u instanceof FutureList
+
+/**
+ * Results in input order; the first failure in completion order fails the whole (PR #20592); the
+ * timeout counts result retrieval too (#22633).
+ */
+const listResult = <A, E>(
+  futures: ReadonlyArray<Futures.PrefectFuture<A, E>>,
+  options?: { readonly timeout?: Duration.DurationInput; readonly raiseOnFailure?: boolean }
+): Effect.Effect<Array<unknown>, unknown> =>
+  withTimeout(options?.timeout, (timeout) =>
+    Effect.gen(function*() {
+      const raiseOnFailure = options?.raiseOnFailure !== false
+      const all = unique(futures)
+      const completionOrder: Array<FutureInternals<A, E>> = []
+      const pending: Array<FutureInternals<A, E>> = []
+      let failedEarly = false
+      for (const future of all) {
+        const done = future.unsafeDone()
+        if (done === undefined) pending.push(future)
+        else {
+          completionOrder.push(future)
+          if (!state_.isCompleted(done)) failedEarly = true
+        }
+      }
+      const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
+      if (!(raiseOnFailure && failedEarly)) {
+        const waitAll = awaitMany(pending, (future, state) => {
+          completionOrder.push(future)
+          return raiseOnFailure && !state_.isCompleted(state)
+        })
+        if (timeout === undefined) yield* waitAll
+        // A failure would have woken the wait before the deadline, so a timeout means unfinished runs.
+        else if (Option.isNone(yield* Effect.timeoutOption(waitAll, timeout))) return yield* Effect.fail(timeoutError(timeout))
+      }
+      const results = new Map<FutureInternals<A, E>, unknown>()
+      for (const future of completionOrder) {
+        const state = future.unsafeDone()!
+        results.set(future, yield* state_.result(state, { raiseOnFailure }))
+      }
+      if (timeout !== undefined && (yield* Clock.currentTimeMillis) - start > durationMillis(timeout)) {
+        return yield* Effect.fail(timeoutError(timeout))
+      }
+      const out = new Array(futures.length)
+      for (let i = 0; i < futures.length; i++) out[i] = results.get(futures[i] as any)
+      return out
+    }))
+
+const durationMillis = (duration: Duration.Duration) => Duration.toMillis(duration)
+
+const timeoutError = (timeout: Duration.Duration) =>
+  new Errors.WaitTimeoutError({
+    message: `Timed out waiting for all futures to complete within ${seconds(timeout)} seconds`
+  })
+
+// ---------------------------------------------------------------------------------------------
+// wait, asCompleted
+// ---------------------------------------------------------------------------------------------
+
+const makeDoneAndNotDone = <A, E>(
+  done: ReadonlySet<Futures.PrefectFuture<A, E>>,
+  notDone: ReadonlySet<Futures.PrefectFuture<A, E>>
+): Futures.DoneAndNotDoneFutures<A, E> =>
+  Object.assign([done, notDone] as const, { done, notDone }) as unknown as Futures.DoneAndNotDoneFutures<A, E>
+
+const isIterableArg = (args: IArguments | ReadonlyArray<unknown>) =>
+  Predicate.isIterable(args[0]) && !(typeof args[0] === "string")
+
+/** @internal */
+export const wait: {
+  (options?: {
+    readonly timeout?: Duration.DurationInput
+    readonly returnWhen?: Futures.ReturnWhen
+  }): <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>) => Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>>
+  <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>,
+    options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: Futures.ReturnWhen }
+  ): Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>>
+} = dual(isIterableArg, <A, E>(
+  futures: Iterable<Futures.PrefectFuture<A, E>>,
+  options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: Futures.ReturnWhen }
+): Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>> =>
+  withTimeout(options?.timeout, (timeout) => {
+    const all = unique(futures)
+    const returnWhen = options?.returnWhen ?? "ALL_COMPLETED"
+    const split = () => {
+      const done = new Set<Futures.PrefectFuture<A, E>>()
+      const notDone = new Set<Futures.PrefectFuture<A, E>>()
+      for (const future of all) {
+        ;(future.unsafeDone() === undefined ? notDone : done).add(future as unknown as Futures.PrefectFuture<A, E>)
+      }
+      return makeDoneAndNotDone(done, notDone)
+    }
+    const pending: Array<FutureInternals<A, E>> = []
+    let satisfied = false
+    for (const future of all) {
+      const done = future.unsafeDone()
+      if (done === undefined) pending.push(future)
+      else if (returnWhen === "FIRST_COMPLETED") satisfied = true
+      else if (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(done)) satisfied = true
+    }
+    if (satisfied || pending.length === 0) return Effect.sync(split)
+    const waitAll = awaitMany(pending, (_, state) =>
+      returnWhen === "FIRST_COMPLETED" || (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(state)))
+    const timed = timeout === undefined ? waitAll : Effect.asVoid(Effect.timeoutOption(waitAll, timeout))
+    return Effect.map(timed, split)
+  }))
+
+/** @internal */
+export const asCompleted: {
+  (options?: {
+    readonly timeout?: Duration.DurationInput
+  }): <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>) => Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
+  <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ): Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
+} = dual(isIterableArg, <A, E>(
+  futures: Iterable<Futures.PrefectFuture<A, E>>,
+  options?: { readonly timeout?: Duration.DurationInput }
+): Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError> =>
+  Stream.unwrapScoped(withTimeout(options?.timeout, (timeout) =>
+    Effect.gen(function*() {
+      const all = unique(futures)
+      const doneNow: Array<Futures.PrefectFuture<A, E>> = []
+      const pending: Array<FutureInternals<A, E>> = []
+      for (const future of all) {
+        if (future.unsafeDone() === undefined) pending.push(future)
+        else doneNow.push(future as unknown as Futures.PrefectFuture<A, E>)
+      }
+      if (pending.length === 0) return Stream.fromIterable(doneNow)
+      const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + durationMillis(timeout)
+
+      // Completions land in `buffer`; a waiting pull is woken through `wake`.
+      let buffer: Array<Futures.PrefectFuture<A, E>> = []
+      let wake: (() => void) | undefined
+      let unfinished = pending.length
+      const unsubscribes = pending.map((future) =>
+        future.unsafeObserve(() => {
+          unfinished--
+          buffer.push(future as unknown as Futures.PrefectFuture<A, E>)
+          const w = wake
+          wake = undefined
+          w?.()
+        })
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribes.forEach((unsubscribe) => unsubscribe())))
+
+      let emitted = 0
+      const takeBuffer = () => {
+        const chunk = Chunk.unsafeFromArray(buffer)
+        emitted += buffer.length
+        buffer = []
+        return chunk
+      }
+      const unfinishedError = () =>
+        new Errors.WaitTimeoutError({ message: `${unfinished} (of ${all.length}) futures unfinished` })
+      const waitForMore = releasingSlot(Effect.async<void>((resume) => {
+        wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          wake = undefined
+        })
+      }))
+      const pull: Effect.Effect<Chunk.Chunk<Futures.PrefectFuture<A, E>>, Option.Option<Errors.WaitTimeoutError>> =
+        Effect.suspend(() => {
+          if (buffer.length > 0) return Effect.succeed(takeBuffer())
+          if (emitted === pending.length) return Effect.fail(Option.none())
+          if (deadline === undefined) return Effect.map(waitForMore, takeBuffer)
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const remaining = deadline - now
+            if (remaining <= 0) return Effect.fail(Option.some(unfinishedError()))
+            return Effect.timeoutFail(Effect.map(waitForMore, takeBuffer), {
+              duration: remaining,
+              onTimeout: () => Option.some(unfinishedError())
+            })
+          })
+        })
+      return Stream.concat(Stream.fromIterable(doneNow), Stream.repeatEffectChunkOption(pull))
+    }))))

@@ -1,0 +1,158 @@
+import { Effect } from "effect"
+import type * as Futures from "../Futures.js"
+import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "./annotations.js"
+import type { AnyFuture } from "./futures.js"
+import { isFutureList, isPrefectFuture, makeList, wait } from "./futures.js"
+
+/** Plain objects are walked; class instances (Date, errors, user classes) are left alone. */
+const isPlainObject = (u: unknown): u is Record<PropertyKey, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * Every future reachable in `expr`: arrays, plain objects, Maps (keys and values), Sets and
+ * PrefectFutureLists, to any depth, skipping what is inside `quote`. `allowed` collects the futures
+ * found inside `Task.allowFailure`.
+ * @internal
+ */
+export const collectFutures = (
+  expr: unknown,
+  found: Set<AnyFuture> = new Set(),
+  allowed?: Set<AnyFuture>
+): Set<AnyFuture> => {
+  const seen = new Set<object>()
+  const visit = (node: unknown, allow: boolean): void => {
+    if (typeof node !== "object" || node === null) return
+    if (isPrefectFuture(node)) {
+      found.add(node as AnyFuture)
+      if (allow) allowed?.add(node as AnyFuture)
+      return
+    }
+    if (seen.has(node)) return
+    seen.add(node)
+    if (isQuote(node)) return
+    if (isAllowFailure(node)) return visit(node.value, true)
+    if (isUnmapped(node)) return visit(node.value, allow)
+    if (isFutureList(node)) {
+      for (const future of node) visit(future, allow)
+    } else if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) visit(node[i], allow)
+    } else if (node instanceof Map) {
+      for (const [key, value] of node) {
+        visit(key, allow)
+        visit(value, allow)
+      }
+    } else if (node instanceof Set) {
+      for (const value of node) visit(value, allow)
+    } else if (isPlainObject(node)) {
+      for (const key of Reflect.ownKeys(node)) visit(node[key], allow)
+    }
+  }
+  visit(expr, false)
+  return found
+}
+
+/**
+ * Rebuilds `expr` with every future replaced by `replace(future)`. Copy-on-write: a container
+ * that holds no future comes back as the same object. `unwrapAllowFailure` drops the
+ * `allowFailure` wrappers (argument resolution); otherwise wrappers are kept.
+ * @internal
+ */
+export const replaceFutures = (
+  expr: unknown,
+  replace: (future: AnyFuture) => unknown,
+  options?: { readonly unwrapAllowFailure?: boolean }
+): unknown => {
+  const inProgress = new Set<object>()
+  const visit = (node: unknown): unknown => {
+    if (typeof node !== "object" || node === null) return node
+    if (isPrefectFuture(node)) return replace(node as AnyFuture)
+    if (isQuote(node) || inProgress.has(node)) return node
+    inProgress.add(node)
+    try {
+      if (isAllowFailure(node)) {
+        const inner = visit(node.value)
+        return options?.unwrapAllowFailure ? inner : inner === node.value ? node : allowFailure(inner)
+      }
+      if (isUnmapped(node)) {
+        const inner = visit(node.value)
+        return inner === node.value ? node : unmapped(inner)
+      }
+      if (isFutureList(node)) return node.futures.map((future) => visit(future))
+      if (Array.isArray(node)) {
+        let out: Array<unknown> | undefined
+        for (let i = 0; i < node.length; i++) {
+          const value = visit(node[i])
+          if (value !== node[i] && out === undefined) out = node.slice(0, i)
+          out?.push(value)
+        }
+        return out ?? node
+      }
+      if (node instanceof Map) {
+        let changed = false
+        const entries: Array<[unknown, unknown]> = []
+        for (const [key, value] of node) {
+          const k = visit(key)
+          const v = visit(value)
+          if (k !== key || v !== value) changed = true
+          entries.push([k, v])
+        }
+        return changed ? new Map(entries) : node
+      }
+      if (node instanceof Set) {
+        let changed = false
+        const values: Array<unknown> = []
+        for (const value of node) {
+          const v = visit(value)
+          if (v !== value) changed = true
+          values.push(v)
+        }
+        return changed ? new Set(values) : node
+      }
+      if (isPlainObject(node)) {
+        let out: Record<PropertyKey, unknown> | undefined
+        for (const key of Reflect.ownKeys(node)) {
+          const value = visit(node[key])
+          if (value !== node[key]) {
+            out ??= Object.assign(Object.create(Object.getPrototypeOf(node)), node)
+            out![key] = value
+          }
+        }
+        return out ?? node
+      }
+      return node
+    } finally {
+      inProgress.delete(node)
+    }
+  }
+  return visit(expr)
+}
+
+/** Waits for every future at once (not one by one, as Prefect does) and returns them. */
+const waitAll = (expr: unknown): Effect.Effect<Set<AnyFuture>> => {
+  const futures = collectFutures(expr)
+  return futures.size === 0 ? Effect.succeed(futures) : Effect.as(wait(futures), futures)
+}
+
+/** @internal */
+export const resolveFuturesToStates = <T>(expr: T): Effect.Effect<Futures.ResolvedStates<T>> =>
+  Effect.flatMap(waitAll(expr), (futures) =>
+    futures.size === 0 && !isFutureList(expr)
+      ? Effect.succeed(expr as Futures.ResolvedStates<T>)
+      : Effect.succeed(replaceFutures(expr, (future) => future.unsafeDone()) as Futures.ResolvedStates<T>))
+
+/** @internal */
+export const resolveFuturesToResults = <T>(expr: T): Effect.Effect<Futures.ResolvedResults<T>, any> =>
+  Effect.suspend(() => {
+    const futures = collectFutures(expr)
+    if (futures.size === 0 && !isFutureList(expr)) return Effect.succeed(expr as Futures.ResolvedResults<T>)
+    const list = Array.from(futures)
+    // Fails fast, in completion order, with the first run that did not complete.
+    return Effect.map(makeList(list).result(), (values) => {
+      const results = new Map<AnyFuture, unknown>()
+      for (let i = 0; i < list.length; i++) results.set(list[i], values[i])
+      return replaceFutures(expr, (future) => results.get(future)) as Futures.ResolvedResults<T>
+    })
+  })

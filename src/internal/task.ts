@@ -1,0 +1,276 @@
+import type { Duration } from "effect"
+import { Cause, Chunk, Effect, Option, Predicate } from "effect"
+import * as Errors from "../Errors.js"
+import type * as Futures from "../Futures.js"
+import type * as Task from "../Task.js"
+import { allowFailure, isAllowFailure, isUnmapped } from "./annotations.js"
+import { decodeTimeout } from "./duration.js"
+import type { TaskDefinition } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
+import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell } from "./futures.js"
+import { RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+import { runnerInternal, TaskRunner } from "./taskRunner.js"
+
+/** @internal */
+export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
+
+const registry = new Map<string, TaskDefinition>()
+
+/** Looks a task up by name (worker threads and task workers find tasks this way). @internal */
+export const lookup = (name: string): TaskDefinition | undefined => registry.get(name)
+
+/** @internal */
+export const register = (def: TaskDefinition, kind: "task" | "flow"): void => {
+  if (registry.has(def.name)) {
+    throw new Errors.DuplicateTaskName({
+      name: def.name,
+      message: `A ${kind} named '${def.name}' is already defined. Task and flow names identify them across ` +
+        `threads and processes, so each must be unique.`
+    })
+  }
+  registry.set(def.name, def)
+}
+
+const validateRetries = (retries: number | undefined): number => {
+  if (retries === undefined) return 0
+  if (!Number.isInteger(retries) || retries < 0) {
+    throw new Cause.IllegalArgumentException(`'retries' must be a non-negative integer, got ${String(retries)}`)
+  }
+  return retries
+}
+
+const decodeDelay = (input: Duration.DurationInput | undefined): Duration.Duration | undefined => {
+  try {
+    return decodeTimeout(input)
+  } catch {
+    throw new Cause.IllegalArgumentException(`'retryDelay' must be a non-negative duration, got ${String(input)}`)
+  }
+}
+
+/** @internal */
+export const makeDefinition = (
+  kind: "task" | "flow",
+  options: {
+    readonly name: string
+    readonly retries?: number
+    readonly retryDelay?: Duration.DurationInput
+    readonly timeout?: Duration.DurationInput
+    readonly tags?: ReadonlyArray<string>
+    readonly persistResult?: boolean
+  },
+  fn: (...args: Array<any>) => Effect.Effect<any, any, any>
+): TaskDefinition => {
+  if (typeof options.name !== "string" || options.name.length === 0) {
+    throw new Cause.IllegalArgumentException(`A ${kind} needs a non-empty name`)
+  }
+  return {
+    kind,
+    name: options.name,
+    fn,
+    retries: validateRetries(options.retries),
+    retryDelay: decodeDelay(options.retryDelay),
+    timeout: decodeTimeout(options.timeout),
+    tags: options.tags ?? [],
+    persistResult: options.persistResult ?? true
+  }
+}
+
+interface TaskImpl extends Task.Task<any, any, any, any> {
+  readonly [TaskTypeId]: TaskDefinition
+  readonly waitFor: ReadonlyArray<unknown>
+}
+
+/** The store an inline call records in: the RunStore in context, else the TaskRunner's, else none. */
+const inlineStore = Effect.flatMap(
+  Effect.serviceOption(RunStore),
+  (store) =>
+    Option.isSome(store)
+      ? Effect.succeed(store.value)
+      : Effect.map(Effect.serviceOption(TaskRunner), (runner) => Option.isSome(runner) ? runner.value.store : undefined)
+)
+
+/** Runs the task in the calling fiber as a recorded task run, and fails with its own error. */
+const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.Effect<any, any, any> =>
+  Effect.flatMap(inlineStore, (store) => {
+    return Effect.withFiberRuntime<any, any, any>((fiber) => {
+      const id = crypto.randomUUID()
+      const pending = state_.pending()
+      const cell = new RunCell<any, any>(id, def.name, pending)
+      const create = store === undefined ? Effect.void : Effect.orDie(store.createRun({
+        id,
+        kind: "task",
+        name: def.name,
+        flowRunId: fiber.getFiberRef(currentFlowRunId),
+        parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
+        parameters: args,
+        tags: def.tags,
+        state: pending
+      }))
+      return create.pipe(
+        Effect.zipRight(executeTaskRun(def, cell, store, args, [], undefined)),
+        Effect.flatMap((state) => {
+          cell.complete(state)
+          switch (state.type) {
+            case "COMPLETED":
+              return Effect.succeed(state.value)
+            case "FAILED":
+              return Effect.failCause(state.cause)
+            case "CANCELLED":
+              return Effect.interrupt
+            default:
+              return Effect.die(state_.stateError(state_.crashed(Cause.empty)))
+          }
+        })
+      )
+    })
+  })
+
+const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
+  Effect.flatMap(TaskRunner, (runner) => runnerInternal(runner).submit(task[TaskTypeId], args, task.waitFor))
+
+const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(u) && typeof u !== "string"
+
+/** Prefect's map: zip the iterable arguments, repeat the static ones, one run per position. */
+const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const columns: Array<{ readonly values: ReadonlyArray<unknown> } | { readonly value: unknown }> = []
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]
+      const allowed = isAllowFailure(arg)
+      const inner = allowed ? arg.value : arg
+      const wrap = (value: unknown) => allowed ? allowFailure(value) : value
+      if (isUnmapped(inner)) {
+        columns.push({ value: wrap(inner.value) })
+        continue
+      }
+      let iterable: unknown = inner
+      if (isPrefectFuture(inner)) {
+        // The length must be known now, so a future of an iterable is waited for here.
+        const state = yield* awaitDone(internals(inner))
+        if (state.type !== "COMPLETED") {
+          return yield* Effect.fail(
+            new Errors.MappingMissingIterable({
+              message: `Argument ${i + 1} of '${task.name}' is a future of an iterable, but its run ` +
+                `${inner.taskRunId} ended ${state.type} (${state.name}), so there is nothing to map over.`
+            })
+          )
+        }
+        iterable = state.value
+      }
+      if (isMappable(iterable)) {
+        const values = Chunk.isChunk(iterable) ? Chunk.toReadonlyArray(iterable) : Array.from(iterable)
+        columns.push({ values: allowed ? values.map(wrap) : values })
+      } else {
+        columns.push({ value: arg })
+      }
+    }
+    const lengths = columns.flatMap((column, i) => "values" in column ? [[i + 1, column.values.length]] : [])
+    if (lengths.length === 0) {
+      return yield* Effect.fail(
+        new Errors.MappingMissingIterable({
+          message: `No iterable arguments were received. Arguments for map of '${task.name}' must include at ` +
+            `least one iterable (strings do not count; wrap static values in Task.unmapped).`
+        })
+      )
+    }
+    if (new Set(lengths.map(([, length]) => length)).size > 1) {
+      return yield* Effect.fail(
+        new Errors.MappingLengthMismatch({
+          message: `Received iterable arguments with different lengths. Arguments for map of '${task.name}' ` +
+            `must all be the same length. Got lengths: ${
+              lengths.map(([position, length]) => `argument ${position}: ${length}`).join(", ")
+            }`
+        })
+      )
+    }
+    const count = lengths[0][1]
+    const runner = runnerInternal(yield* TaskRunner)
+    const def = task[TaskTypeId]
+    const futures: Array<Futures.PrefectFuture<any, any>> = new Array(count)
+    for (let j = 0; j < count; j++) {
+      const callArgs = columns.map((column) => "values" in column ? column.values[j] : column.value)
+      futures[j] = yield* runner.submit(def, callArgs, task.waitFor)
+    }
+    return makeList(futures)
+  })
+
+/** Schedules a run in the RunStore for a TaskWorker to execute, and follows it. */
+const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
+  Effect.flatMap(RunStore, (store) =>
+    Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) => {
+      const id = crypto.randomUUID()
+      return store.createRun({
+        id,
+        kind: "task",
+        name: task.name,
+        flowRunId: fiber.getFiberRef(currentFlowRunId),
+        parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
+        parameters: args,
+        tags: task[TaskTypeId].tags,
+        state: state_.scheduled()
+      }).pipe(Effect.orDie, Effect.zipRight(distributedFuture<any, any>(id)))
+    }))
+
+const TaskProto = Object.assign(Object.create(Function.prototype), {
+  submit(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
+    return submit(this, args)
+  },
+  map(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
+    return map(this, args)
+  },
+  delay(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
+    return delay(this, args)
+  },
+  with(this: TaskImpl, options: Task.WithOptions) {
+    const def = this[TaskTypeId]
+    const { waitFor, ...overrides } = options
+    const next = makeDefinition("task", {
+      name: overrides.name ?? def.name,
+      retries: overrides.retries ?? def.retries,
+      tags: overrides.tags ?? def.tags,
+      persistResult: def.persistResult,
+      ...(overrides.retryDelay !== undefined
+        ? { retryDelay: overrides.retryDelay }
+        : def.retryDelay !== undefined
+        ? { retryDelay: def.retryDelay }
+        : {}),
+      ...(overrides.timeout !== undefined
+        ? { timeout: overrides.timeout }
+        : def.timeout !== undefined
+        ? { timeout: def.timeout }
+        : {})
+    }, def.fn)
+    return makeTask(next, waitFor ?? this.waitFor)
+  },
+  toString(this: TaskImpl) {
+    return `Task(${this.name})`
+  }
+})
+
+/** @internal */
+export const makeTask = (def: TaskDefinition, waitFor: ReadonlyArray<unknown> = []): Task.Task<any, any, any, any> => {
+  const task = function(...args: ReadonlyArray<unknown>) {
+    return callInline(def, args)
+  }
+  Object.setPrototypeOf(task, TaskProto)
+  Object.defineProperty(task, "name", { value: def.name })
+  Object.defineProperty(task, TaskTypeId, { value: def })
+  Object.defineProperty(task, "waitFor", { value: waitFor })
+  return task as unknown as Task.Task<any, any, any, any>
+}
+
+/** @internal */
+export const make = (
+  nameOrOptions: string | Task.TaskOptions,
+  fn: (...args: Array<any>) => Effect.Effect<any, any, any>
+): Task.Task<any, any, any, any> => {
+  const options = typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
+  const def = makeDefinition("task", options, fn)
+  register(def, "task")
+  return makeTask(def)
+}
+
+/** @internal */
+export const isTask = (u: unknown): u is Task.Task<any, any, any, any> =>
+  typeof u === "function" && TaskTypeId in u

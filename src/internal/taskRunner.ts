@@ -1,0 +1,129 @@
+import { Cause, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import type * as Futures from "../Futures.js"
+import type * as State from "../State.js"
+import type * as TaskRunner_ from "../TaskRunner.js"
+import type { TaskDefinition } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
+import { ConcurrentFuture, RunCell } from "./futures.js"
+import { makeMemory, RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+
+type AnyState = State.State<any, any>
+
+/** @internal */
+export class TaskRunner extends Context.Tag("effect-taskflow/TaskRunner")<TaskRunner, TaskRunner_.Service>() {}
+
+/**
+ * What the engine needs of a runner beyond the public `Service`.
+ * @internal
+ */
+export interface RunnerInternal extends TaskRunner_.Service {
+  readonly submit: (
+    def: TaskDefinition,
+    args: ReadonlyArray<unknown>,
+    waitFor: ReadonlyArray<unknown>
+  ) => Effect.Effect<Futures.PrefectConcurrentFuture<any, any>>
+  /** Runs of this runner that ended in a state other than Completed. */
+  readonly unsuccessful: ReadonlyArray<RunCell<any, any>>
+}
+
+/** @internal */
+export const runnerInternal = (service: TaskRunner_.Service): RunnerInternal => service as RunnerInternal
+
+const validateConcurrency = (maxConcurrency: number | undefined) => {
+  if (maxConcurrency === undefined) return
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+    throw new Cause.IllegalArgumentException(
+      `'maxConcurrency' must be a positive integer, got ${String(maxConcurrency)}`
+    )
+  }
+}
+
+/**
+ * The concurrent runner: every run is a fiber. Runs still going when the layer is released are
+ * interrupted (Cancelled), with one warning naming them.
+ * @internal
+ */
+export const concurrent = (options?: { readonly maxConcurrency?: number }): Layer.Layer<TaskRunner> =>
+  Layer.scoped(
+    TaskRunner,
+    Effect.gen(function*() {
+      validateConcurrency(options?.maxConcurrency)
+      const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
+      const semaphore = options?.maxConcurrency === undefined
+        ? undefined
+        : yield* Effect.makeSemaphore(options.maxConcurrency)
+      const active = new Set<RunCell<any, any>>()
+      const unsuccessful: Array<RunCell<any, any>> = []
+
+      const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
+        active.delete(cell)
+        let state: AnyState
+        if (Exit.isSuccess(exit)) {
+          state = exit.value
+        } else if (cell.state.type === "CANCELLED") {
+          state = cell.state
+        } else {
+          // Interrupted before it could record anything (or the engine itself failed).
+          state = Exit.isInterrupted(exit) ? state_.cancelled() : state_.crashed(exit.cause, {
+            message: "The run's fiber failed outside the task."
+          })
+          cell.state = state
+          Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
+        }
+        if (state.type !== "COMPLETED") unsuccessful.push(cell)
+        cell.complete(state)
+      }
+
+      const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
+        Effect.withFiberRuntime((parent) => {
+          const id = crypto.randomUUID()
+          const pending = state_.pending()
+          const cell = new RunCell<any, any>(id, def.name, pending)
+          return store.createRun({
+            id,
+            kind: "task",
+            name: def.name,
+            flowRunId: parent.getFiberRef(currentFlowRunId),
+            parentTaskRunId: parent.getFiberRef(currentTaskRunId),
+            parameters: args,
+            tags: def.tags,
+            state: pending
+          }).pipe(
+            Effect.orDie,
+            Effect.zipRight(Effect.forkDaemon(executeTaskRun<never>(def, cell, store, args, waitFor, semaphore))),
+            Effect.map((fiber) => {
+              cell.fiber = fiber
+              active.add(cell)
+              fiber.addObserver((exit) => onFiberEnd(cell, exit))
+              return new ConcurrentFuture(cell)
+            })
+          )
+        })
+
+      yield* Effect.addFinalizer((exit) =>
+        Effect.suspend(() => {
+          if (active.size === 0) return Effect.void
+          const left = Array.from(active)
+          const names = left.map((cell) => `'${cell.name}' (${cell.id})`)
+          const shown = names.length > 10 ? [...names.slice(0, 10), `and ${names.length - 10} more`] : names
+          const warn = Exit.isInterrupted(exit) ? Effect.void : Effect.logWarning(
+            `${left.length} task run(s) were still running when the flow returned and were cancelled: ` +
+              `${shown.join(", ")}. Please wait for all submitted tasks to complete before exiting your flow ` +
+              `(return their futures, or call result() or wait() on them).`
+          )
+          return Effect.zipRight(warn, Fiber.interruptAll(left.map((cell) => cell.fiber!)))
+        })
+      )
+
+      const runner: RunnerInternal = {
+        kind: "concurrent",
+        maxConcurrency: options?.maxConcurrency,
+        store,
+        submit,
+        unsuccessful
+      }
+      return runner
+    })
+  )
+

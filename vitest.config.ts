@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Timed behaviour is tested with TestClock; this bound only catches a hang.
+    testTimeout: 30_000,
+    sequence: { concurrent: false }
+  }
+})
