@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // Timed behaviour is tested with TestClock; this bound only catches a hang.
-    testTimeout: 30_000,
+    testTimeout: 15_000,
     sequence: { concurrent: false }
   }
 })
