@@ -54,7 +54,9 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
    * that follows it. (Task workers come with the SQL run store; until one serves the flow the run
    * stays Scheduled.)
    */
-  delay(...args: Args): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
+  delay(
+    ...args: Args
+  ): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
 }
 
 /**

@@ -321,7 +321,17 @@ export interface Quote<T> {
  */
 export const quote: <T>(value: T) => Quote<T> = annotations.quote
 
-type Opaque = string | number | boolean | bigint | symbol | null | undefined | Date | RegExp | ((...args: Array<any>) => any)
+type Opaque =
+  | string
+  | number
+  | boolean
+  | bigint
+  | symbol
+  | null
+  | undefined
+  | Date
+  | RegExp
+  | ((...args: Array<any>) => any)
 
 /**
  * `T` with every future replaced by its value; a PrefectFutureList becomes an Array.

@@ -148,7 +148,9 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
    * depth) are awaited by the run and replaced by their results; if one did not complete the run
    * ends Pending named NotReady and never runs (unless it is in `allowFailure`).
    */
-  submit(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectConcurrentFuture<A, E>, never, R | TaskRunner.TaskRunner>
+  submit(
+    ...args: SubmitArgs<Args>
+  ): Effect.Effect<Futures.PrefectConcurrentFuture<A, E>, never, R | TaskRunner.TaskRunner>
   /** One run per position of the iterable arguments (zipped); see `MapArg`. */
   map(
     ...args: MapArgs<Args>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
-import * as fc from "effect/FastCheck"
 import { Errors, Futures, State, Task, TaskRunner } from "effect-taskflow"
+import * as fc from "effect/FastCheck"
 
 const runner = TaskRunner.concurrent()
 
@@ -286,7 +286,8 @@ describe("Futures.asCompleted", () => {
         fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 30 }), (delays) =>
           Effect.runPromise(
             Effect.gen(function*() {
-              const gates = yield* Effect.forEach(delays, () => Deferred.make<number>())
+              const gates = yield* Effect.forEach(delays, () =>
+                Deferred.make<number>())
               const futures = yield* gated.map(gates)
               const fiber = yield* Futures.asCompleted(futures).pipe(Stream.runCollect, Effect.fork)
               // Complete the runs in the order of their delays (ties by position).
@@ -302,8 +303,7 @@ describe("Futures.asCompleted", () => {
               expect(new Set(yielded).size).toBe(delays.length)
               expect(yielded).toEqual(schedule.map(({ index }) => futures.at(index)))
             }).pipe(Effect.provide(runner))
-          )
-        ),
+          )),
         { numRuns: 50 }
       )
     ))
@@ -375,7 +375,7 @@ describe("resolveFuturesToStates / resolveFuturesToResults", () => {
       const expr = {
         tuple: [a, "x"] as const,
         nested: { deeper: [{ value: b }] },
-        map: new Map([[c, "key is a future"], ["value", a]]),
+        map: new Map<unknown, unknown>([[c, "key is a future"], ["value", a]]),
         set: new Set([b, 9]),
         list,
         date: new Date(0)

@@ -46,16 +46,18 @@ describe("State", () => {
 
   it.effect("result fails with CrashedRun, CancelledRun, UnfinishedRun and MissingResult", () =>
     Effect.gen(function*() {
-      const crashed = yield* Effect.flip(State.result(State.crashed(Cause.die("x"), { message: "worker died" })))
+      const crashed = yield* Effect.flip(
+        State.result<never, never>(State.crashed(Cause.die("x"), { message: "worker died" }))
+      )
       expect(crashed).toBeInstanceOf(Errors.CrashedRun)
       expect(crashed.message).toBe("worker died")
-      const cancelled = yield* Effect.flip(State.result(State.cancelled()))
+      const cancelled = yield* Effect.flip(State.result<never, never>(State.cancelled()))
       expect(cancelled).toEqual(new Errors.CancelledRun({ message: "Run cancelled." }))
-      const paused = yield* Effect.flip(State.result(State.paused()))
+      const paused = yield* Effect.flip(State.result<never, never>(State.paused()))
       expect(paused._tag).toBe("UnfinishedRun")
-      const notReady = yield* Effect.flip(State.result(State.pending({ name: "NotReady" })))
+      const notReady = yield* Effect.flip(State.result<never, never>(State.pending({ name: "NotReady" })))
       expect(notReady.message).toContain("PENDING state (NotReady)")
-      const missing = yield* Effect.flip(State.result(State.completedWithoutResult()))
+      const missing = yield* Effect.flip(State.result<never, never>(State.completedWithoutResult()))
       expect(missing._tag).toBe("MissingResult")
     }))
 
@@ -105,7 +107,12 @@ describe("State", () => {
     Effect.gen(function*() {
       const schema = State.schema(Schema.Number, Schema.String)
       const error = yield* Effect.flip(
-        Schema.decodeUnknown(schema)({ type: "COMPLETED", name: "Completed", timestamp: new Date().toISOString(), value: "x" })
+        Schema.decodeUnknown(schema)({
+          type: "COMPLETED",
+          name: "Completed",
+          timestamp: new Date().toISOString(),
+          value: "x"
+        })
       )
       expect(error._tag).toBe("ParseError")
     }))

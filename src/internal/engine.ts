@@ -52,7 +52,10 @@ export const record = (
     cell.state = state
     if (store === undefined) return Effect.succeed(state)
     const stored = options?.persistResult === false && state.type === "COMPLETED"
-      ? state_.completedWithoutResult({ timestamp: state.timestamp, ...(state.message ? { message: state.message } : {}) })
+      ? state_.completedWithoutResult({
+        timestamp: state.timestamp,
+        ...(state.message ? { message: state.message } : {})
+      })
       : state
     return store.setState(cell.id, stored, options).pipe(
       Effect.catchTag("InvalidTransition", () => Effect.void),
@@ -114,8 +117,11 @@ const valueOrError = (state: AnyState, taskRunId: string): unknown => {
 
 /** Whether a failure is the run's own timeout. */
 const isTimeout = (cause: Cause.Cause<unknown>) =>
-  Cause.reduce(cause, false, (found, reason) =>
-    Option.some(found || (reason._tag === "Die" && reason.defect instanceof Errors.TaskTimeoutError)))
+  Cause.reduce(
+    cause,
+    false,
+    (found, reason) => Option.some(found || (reason._tag === "Die" && reason.defect instanceof Errors.TaskTimeoutError))
+  )
 
 /**
  * Runs the body of a task or flow with its timeout and retries, recording Running, Retrying,
@@ -127,8 +133,7 @@ export const executeAttempts = <R>(
   cell: RunCell<any, any>,
   store: RunStore_.Service | undefined,
   body: Effect.Effect<any, any, R>,
-  onSuccess: (value: any) => Effect.Effect<AnyState, never, R> = (value) =>
-    Effect.succeed(state_.completed(value))
+  onSuccess: (value: any) => Effect.Effect<AnyState, never, R> = (value) => Effect.succeed(state_.completed(value))
 ): Effect.Effect<AnyState, never, R> => {
   const label = def.kind === "task" ? "Task run" : "Flow run"
   const timed = def.timeout === undefined ? body : Effect.timeoutFailCause(body, {
@@ -181,8 +186,11 @@ export const executeTaskRun = <R>(
 ): Effect.Effect<AnyState, never, R> => {
   const run = Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
     if ("notReady" in inputs) {
-      return record(store, cell, (timestamp) =>
-        state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message }))
+      return record(
+        store,
+        cell,
+        (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
+      )
     }
     const attempts = Effect.flatMap(
       executeAttempts(def, cell, store, def.fn(...inputs.args) as Effect.Effect<any, any, R>),

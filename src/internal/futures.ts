@@ -1,5 +1,5 @@
 import type { Fiber } from "effect"
-import { Cause, Duration, Chunk, Clock, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import * as Errors from "../Errors.js"
@@ -196,7 +196,9 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
     })
   }
 
-  addDoneCallback(fn: (future: Futures.PrefectFuture<A, E>) => Effect.Effect<void, unknown> | void): Effect.Effect<void> {
+  addDoneCallback(
+    fn: (future: Futures.PrefectFuture<A, E>) => Effect.Effect<void, unknown> | void
+  ): Effect.Effect<void> {
     return Effect.flatMap(Effect.runtime<never>(), (runtime) =>
       Effect.suspend(() => {
         const callback = runCallback(this as Futures.PrefectFuture<A, E>, this.taskRunId, fn)
@@ -210,6 +212,7 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
   }
 
   pipe() {
+    // eslint-disable-next-line prefer-rest-params -- Pipeable takes the arguments object, as in Effect
     return pipeArguments(this, arguments)
   }
 
@@ -409,6 +412,7 @@ class FutureList<A, E> implements Futures.PrefectFutureList<A, E> {
     return listResult(this.futures, options)
   }
   pipe() {
+    // eslint-disable-next-line prefer-rest-params -- Pipeable takes the arguments object, as in Effect
     return pipeArguments(this, arguments)
   }
 }
@@ -451,7 +455,9 @@ const listResult = <A, E>(
         })
         if (timeout === undefined) yield* waitAll
         // A failure would have woken the wait before the deadline, so a timeout means unfinished runs.
-        else if (Option.isNone(yield* Effect.timeoutOption(waitAll, timeout))) return yield* Effect.fail(timeoutError(timeout))
+        else if (Option.isNone(yield* Effect.timeoutOption(waitAll, timeout))) {
+          return yield* Effect.fail(timeoutError(timeout))
+        }
       }
       const results = new Map<FutureInternals<A, E>, unknown>()
       for (const future of completionOrder) {
@@ -530,7 +536,9 @@ export const wait: {
 export const asCompleted: {
   (options?: {
     readonly timeout?: Duration.DurationInput
-  }): <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>) => Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
+  }): <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>
+  ) => Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
   <A, E>(
     futures: Iterable<Futures.PrefectFuture<A, E>>,
     options?: { readonly timeout?: Duration.DurationInput }

@@ -15,7 +15,8 @@ interface MemoryRun {
   listeners: Set<(state: AnyState) => void> | undefined
 }
 
-const notFound = (runId: string) => new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
+const notFound = (runId: string) =>
+  new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
 
 /**
  * The orchestration rules every store enforces. Returns the refusal, or undefined when allowed.

@@ -197,20 +197,23 @@ const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
 
 /** Schedules a run in the RunStore for a TaskWorker to execute, and follows it. */
 const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
-  Effect.flatMap(RunStore, (store) =>
-    Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) => {
-      const id = crypto.randomUUID()
-      return store.createRun({
-        id,
-        kind: "task",
-        name: task.name,
-        flowRunId: fiber.getFiberRef(currentFlowRunId),
-        parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
-        parameters: args,
-        tags: task[TaskTypeId].tags,
-        state: state_.scheduled()
-      }).pipe(Effect.orDie, Effect.zipRight(distributedFuture<any, any>(id)))
-    }))
+  Effect.flatMap(
+    RunStore,
+    (store) =>
+      Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) => {
+        const id = crypto.randomUUID()
+        return store.createRun({
+          id,
+          kind: "task",
+          name: task.name,
+          flowRunId: fiber.getFiberRef(currentFlowRunId),
+          parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
+          parameters: args,
+          tags: task[TaskTypeId].tags,
+          state: state_.scheduled()
+        }).pipe(Effect.orDie, Effect.zipRight(distributedFuture<any, any>(id)))
+      })
+  )
 
 const TaskProto = Object.assign(Object.create(Function.prototype), {
   submit(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
@@ -272,5 +275,4 @@ export const make = (
 }
 
 /** @internal */
-export const isTask = (u: unknown): u is Task.Task<any, any, any, any> =>
-  typeof u === "function" && TaskTypeId in u
+export const isTask = (u: unknown): u is Task.Task<any, any, any, any> => typeof u === "function" && TaskTypeId in u

@@ -126,4 +126,3 @@ export const concurrent = (options?: { readonly maxConcurrency?: number }): Laye
       return runner
     })
   )
-
