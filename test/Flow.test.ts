@@ -96,6 +96,19 @@ describe("Flow", () => {
       expect(warnings.some((w) => w.includes(failedId) && w.includes("ignored"))).toBe(true)
     }).pipe(Effect.provide(RunStore.memory)))
 
+  it.effect("a failed run whose outcome was read does not get the warning", () =>
+    Effect.gen(function*() {
+      const flow = Flow.make("flow-reads-failure", () =>
+        Effect.gen(function*() {
+          const bad = yield* fail.submit("seen")
+          const exits = yield* bad.result({ raiseOnFailure: false })
+          return exits._tag
+        }))
+      const { exit, warnings } = yield* captureWarnings(flow())
+      expect(exit).toEqual(Exit.succeed("Failure"))
+      expect(warnings).toEqual([])
+    }).pipe(Effect.provide(RunStore.memory)))
+
   it.effect("interrupting a flow cancels every task run in it", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<ReadonlyArray<string>>()

@@ -78,6 +78,7 @@ export const resolveInputs = (
   const futures = collectFutures(args, new Set(), allowed)
   collectFutures(waitFor, futures, allowed)
   if (futures.size === 0) return Effect.succeed({ args })
+  for (const future of futures) future.markOutcomeRead()
   return Effect.map(Effect.forEach(futures, (future) => awaitDone(internals(future)), { discard: true }), () => {
     for (const future of futures) {
       const state = future.unsafeDone()!

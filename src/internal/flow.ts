@@ -60,13 +60,13 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
     )
     // Futures in the return value are resolved before the runner cancels what is left.
     const resolved = yield* resolveReturnValue(value)
-    if (runner.unsuccessful.length > 0) {
-      const runs = runner.unsuccessful
+    const runs = runner.unsuccessful.filter((run) => !run.outcomeRead)
+    if (runs.length > 0) {
       yield* Effect.logWarning(
         `Flow run '${def.name}' (${flowRunId}) completed, but ${runs.length} of its task runs did not: ` +
-          runs.slice(0, 10).map((run) => `'${run.name}' (${run.id}) ${state_.describe(run.state)}`).join(", ") +
+          runs.slice(0, 10).map((run) => `'${run.name}' (${run.id}) ${state_.describe(run.state)}`).join("; ") +
           (runs.length > 10 ? ` and ${runs.length - 10} more` : "") +
-          ". Their futures were neither returned nor resolved, so they do not fail the flow."
+          ". Nothing read their results, so they do not fail the flow; return their futures or call result() to make them count."
       )
     }
     return resolved

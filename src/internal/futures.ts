@@ -28,6 +28,8 @@ export interface FutureInternals<A, E> {
   unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
   /** How the run is named in timeout messages ("Task run <id>"). */
   readonly label: string
+  /** Notes that the run's outcome was read. */
+  markOutcomeRead(): void
 }
 
 /** @internal */
@@ -57,6 +59,8 @@ export class RunCell<A, E> {
   done: State.State<A, E> | undefined = undefined
   private observers: Array<(state: State.State<A, E>) => void> | undefined = undefined
   fiber: Fiber.RuntimeFiber<State.State<A, E>> | undefined = undefined
+  /** Someone read the run's outcome (result, resolve, or a task argument), so a failure was seen. */
+  outcomeRead = false
   constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
     this.state = initial
   }
@@ -170,6 +174,7 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
   abstract unsafeDone(): State.State<A, E> | undefined
   abstract unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
   abstract readonly state: Effect.Effect<State.State<A, E>>
+  markOutcomeRead(): void {}
 
   wait(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<void> {
     return withTimeout(options?.timeout, (timeout) => {
@@ -184,6 +189,7 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
     readonly raiseOnFailure?: boolean
   }): Effect.Effect<any, any> {
     return withTimeout(options?.timeout, (timeout) => {
+      this.markOutcomeRead()
       const done = this.unsafeDone()
       if (done !== undefined) return state_.result(done, options)
       const wait = awaitDone(this)
@@ -244,6 +250,9 @@ export class ConcurrentFuture<A, E> extends FutureBase<A, E> implements Futures.
   }
   unsafeDone() {
     return this.cell.done
+  }
+  override markOutcomeRead() {
+    this.cell.outcomeRead = true
   }
   unsafeObserve(onDone: (state: State.State<A, E>) => void) {
     return this.cell.observe(onDone)
@@ -436,6 +445,7 @@ const listResult = <A, E>(
     Effect.gen(function*() {
       const raiseOnFailure = options?.raiseOnFailure !== false
       const all = unique(futures)
+      for (const future of all) future.markOutcomeRead()
       const completionOrder: Array<FutureInternals<A, E>> = []
       const pending: Array<FutureInternals<A, E>> = []
       let failedEarly = false

@@ -138,10 +138,12 @@ const waitAll = (expr: unknown): Effect.Effect<Set<AnyFuture>> => {
 
 /** @internal */
 export const resolveFuturesToStates = <T>(expr: T): Effect.Effect<Futures.ResolvedStates<T>> =>
-  Effect.flatMap(waitAll(expr), (futures) =>
-    futures.size === 0 && !isFutureList(expr)
+  Effect.flatMap(waitAll(expr), (futures) => {
+    for (const future of futures) future.markOutcomeRead()
+    return futures.size === 0 && !isFutureList(expr)
       ? Effect.succeed(expr as Futures.ResolvedStates<T>)
-      : Effect.succeed(replaceFutures(expr, (future) => future.unsafeDone()) as Futures.ResolvedStates<T>))
+      : Effect.succeed(replaceFutures(expr, (future) => future.unsafeDone()) as Futures.ResolvedStates<T>)
+  })
 
 /** @internal */
 export const resolveFuturesToResults = <T>(expr: T): Effect.Effect<Futures.ResolvedResults<T>, any> =>

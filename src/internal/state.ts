@@ -193,7 +193,7 @@ export const describe = (self: AnyState): string => {
   if (self.type === "FAILED" || self.type === "CRASHED") {
     const squashed = Cause.squash(self.cause)
     const reason = squashed instanceof Error ? squashed.message : String(squashed)
-    return `${self.name}: ${reason}`
+    return `${self.name}: ${reason.replace(/\.$/, "")}`
   }
   return self.message === undefined ? self.name : `${self.name}: ${self.message}`
 }

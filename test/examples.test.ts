@@ -1,0 +1,22 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { main } from "../examples/pipeline.js"
+
+describe("examples", () => {
+  // The README's main job, run for real (its sleeps are tens of milliseconds).
+  it.live("pipeline.ts analyses every document but the one that times out", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const log = console.log
+      console.log = (...args: Array<unknown>) => lines.push(args.join(" "))
+      const results = yield* main.pipe(
+        Effect.provide(Logger.remove(Logger.defaultLogger)),
+        Effect.ensuring(Effect.sync(() => (console.log = log)))
+      )
+      expect(results.length).toBe(19)
+      expect(results.some((r) => r.id === 13)).toBe(false)
+      const output = lines.join("\n")
+      expect(output).toContain("41 runs: 40 COMPLETED, 1 FAILED (TimedOut)")
+      expect(output).toContain("20/20 analyses done, 1 failed")
+    }))
+})
