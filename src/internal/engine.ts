@@ -74,6 +74,10 @@ export const resolveInputs = (
   args: ReadonlyArray<unknown>,
   waitFor: ReadonlyArray<unknown>
 ): Effect.Effect<{ readonly args: ReadonlyArray<unknown> } | { readonly notReady: Errors.UpstreamTaskError }> => {
+  // The common case, plain values only, skips the walk.
+  if (waitFor.length === 0 && args.every((arg) => typeof arg !== "object" || arg === null)) {
+    return Effect.succeed({ args })
+  }
   const allowed = new Set<AnyFuture>()
   const futures = collectFutures(args, new Set(), allowed)
   collectFutures(waitFor, futures, allowed)
