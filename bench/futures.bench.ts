@@ -71,7 +71,7 @@ const main = async () => {
     const stuck = yield* Effect.forEach(Array.from({ length: half }), () => forever.submit(gate))
     yield* done.wait()
     const start = performance.now()
-    const { notDone } = yield* Futures.wait([...done, ...stuck], { timeout: 100 })
+    const { notDone } = yield* Futures.wait<unknown, never>([...done, ...stuck], { timeout: 100 })
     const elapsed = performance.now() - start
     yield* Deferred.succeed(gate, undefined)
     if (notDone.size !== half) throw new Error(`expected ${half} unfinished, got ${notDone.size}`)
