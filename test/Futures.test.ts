@@ -2,11 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
 import { Errors, Futures, State, Task, TaskRunner } from "effect-taskflow"
 import * as fc from "effect/FastCheck"
+import { settle } from "./helpers.js"
 
 const runner = TaskRunner.concurrent()
-
-/** Lets forked runs reach their first suspension before the clock moves. */
-const settle = Effect.repeatN(Effect.yieldNow(), 20)
 
 const sleepy = Task.make("futures-sleepy", (ms: number) => Effect.as(Effect.sleep(ms), ms))
 const typedFailure = Task.make("futures-typed-failure", (message: string) => Effect.fail({ _tag: "Bad", message }))

@@ -474,15 +474,13 @@ const listResult = <A, E>(
         const state = future.unsafeDone()!
         results.set(future, yield* state_.result(state, { raiseOnFailure }))
       }
-      if (timeout !== undefined && (yield* Clock.currentTimeMillis) - start > durationMillis(timeout)) {
+      if (timeout !== undefined && (yield* Clock.currentTimeMillis) - start > Duration.toMillis(timeout)) {
         return yield* Effect.fail(timeoutError(timeout))
       }
       const out = new Array(futures.length)
       for (let i = 0; i < futures.length; i++) out[i] = results.get(futures[i] as any)
       return out
     }))
-
-const durationMillis = (duration: Duration.Duration) => Duration.toMillis(duration)
 
 const timeoutError = (timeout: Duration.Duration) =>
   new Errors.WaitTimeoutError({
@@ -567,7 +565,7 @@ export const asCompleted: {
         else doneNow.push(future as unknown as Futures.PrefectFuture<A, E>)
       }
       if (pending.length === 0) return Stream.fromIterable(doneNow)
-      const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + durationMillis(timeout)
+      const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
 
       // Completions land in `buffer`; a waiting pull is woken through `wake`.
       let buffer: Array<Futures.PrefectFuture<A, E>> = []
