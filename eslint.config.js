@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "scratchpad/**", "test/contract/**"] },
+  { ignores: ["node_modules/**", "dist/**", "build/**", "scratchpad/**", "test/contract/**"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -3,7 +3,7 @@
  * measured in the same run. Run with `npm run bench` (node --expose-gc). Not part of the tests.
  */
 import { Deferred, Effect, Fiber, Logger, LogLevel, Stream } from "effect"
-import { Futures, Task, TaskRunner } from "effect-taskflow"
+import { Futures, Task, TaskRunner } from "../src/index.js"
 
 const N = Number(process.env.BENCH_N ?? 100_000)
 const trivial = Task.make("bench-trivial", (n: number) => Effect.succeed(n + 1))

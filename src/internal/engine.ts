@@ -1,5 +1,6 @@
 import type { Duration } from "effect"
-import { Cause, Clock, Effect, Exit, FiberRef, Option } from "effect"
+import type { Clock, Schema } from "effect"
+import { Cause, Effect, Exit, FiberRef, Option } from "effect"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
@@ -7,6 +8,7 @@ import { seconds } from "./duration.js"
 import type { AnyFuture, RunCell, SlotHolder } from "./futures.js"
 import { awaitDone, currentSlot, internals, reacquireSlot } from "./futures.js"
 import { collectFutures, replaceFutures } from "./resolve.js"
+import { syncWrites } from "./runStore.js"
 import * as state_ from "./state.js"
 
 type AnyState = State.State<any, any>
@@ -24,7 +26,30 @@ export interface TaskDefinition {
   readonly timeout: Duration.Duration | undefined
   readonly tags: ReadonlyArray<string>
   readonly persistResult: boolean
+  /** Encode the arguments, the value and the typed failure where they cross threads or processes. */
+  readonly parameters: Schema.Schema<any, any, never> | undefined
+  readonly success: Schema.Schema<any, any, never> | undefined
+  readonly failure: Schema.Schema<any, any, never> | undefined
 }
+
+/**
+ * The defect a runner raises when the place a run executed on died under it (a worker thread
+ * exited, ran out of heap): the run ends Crashed, not Failed, and is not retried.
+ * @internal
+ */
+export class RunCrashed extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = "RunCrashed"
+  }
+}
+
+/** The crash in a cause, if the run's executor died. */
+const findCrash = (cause: Cause.Cause<unknown>): RunCrashed | undefined =>
+  Option.getOrUndefined(
+    Cause.find(cause, (reason) =>
+      reason._tag === "Die" && reason.defect instanceof RunCrashed ? Option.some(reason.defect) : Option.none())
+  )
 
 /** The flow run the current fiber works for. @internal */
 export const currentFlowRunId: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(
@@ -44,25 +69,48 @@ export const record = (
   store: RunStore_.Service | undefined,
   cell: RunCell<any, any>,
   make: (timestamp: Date) => AnyState,
-  options?: { readonly runCount?: number; readonly persistResult?: boolean }
-): Effect.Effect<AnyState> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const state = make(new Date(now))
-    if (cell.done !== undefined || state_.isFinal(cell.state)) return Effect.succeed(cell.state)
-    cell.state = state
-    if (store === undefined) return Effect.succeed(state)
-    const stored = options?.persistResult === false && state.type === "COMPLETED"
-      ? state_.completedWithoutResult({
-        timestamp: state.timestamp,
-        ...(state.message ? { message: state.message } : {})
-      })
-      : state
-    return store.setState(cell.id, stored, options).pipe(
-      Effect.catchTag("InvalidTransition", () => Effect.void),
-      Effect.orDie,
-      Effect.as(state)
-    )
-  })
+  options?: RecordOptions
+): Effect.Effect<AnyState> => Effect.clockWith((clock) => recordNow(clock, store, cell, make, options))
+
+/** @internal */
+export interface RecordOptions {
+  readonly runCount?: number
+  readonly persistResult?: boolean
+}
+
+/**
+ * `record` with the clock in hand. On a store with synchronous writes (memory) the state is
+ * written before this returns, and the Effect is only the already-known outcome.
+ */
+const recordNow = (
+  clock: Clock.Clock,
+  store: RunStore_.Service | undefined,
+  cell: RunCell<any, any>,
+  make: (timestamp: Date) => AnyState,
+  options?: RecordOptions
+): Effect.Effect<AnyState> => {
+  if (cell.done !== undefined || state_.isFinal(cell.state)) return Effect.succeed(cell.state)
+  const state = make(new Date(clock.unsafeCurrentTimeMillis()))
+  cell.state = state
+  if (store === undefined) return Effect.succeed(state)
+  const stored = options?.persistResult === false && state.type === "COMPLETED"
+    ? state_.completedWithoutResult({
+      timestamp: state.timestamp,
+      ...(state.message ? { message: state.message } : {})
+    })
+    : state
+  const sync = syncWrites(store)
+  if (sync !== undefined) {
+    // A refused move (the run was finished elsewhere) keeps the store's state, as below.
+    const refused = sync.unsafeSetState(cell.id, stored, options?.runCount)
+    return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
+  }
+  return store.setState(cell.id, stored, options).pipe(
+    Effect.catchTag("InvalidTransition", () => Effect.void),
+    Effect.orDie,
+    Effect.as(state)
+  )
+}
 
 /**
  * Waits for the futures in a run's arguments and `waitFor`, then replaces them by their values. A
@@ -74,10 +122,7 @@ export const resolveInputs = (
   args: ReadonlyArray<unknown>,
   waitFor: ReadonlyArray<unknown>
 ): Effect.Effect<{ readonly args: ReadonlyArray<unknown> } | { readonly notReady: Errors.UpstreamTaskError }> => {
-  // The common case, plain values only, skips the walk.
-  if (waitFor.length === 0 && args.every((arg) => typeof arg !== "object" || arg === null)) {
-    return Effect.succeed({ args })
-  }
+  if (plainArguments(args, waitFor)) return Effect.succeed({ args })
   const allowed = new Set<AnyFuture>()
   const futures = collectFutures(args, new Set(), allowed)
   collectFutures(waitFor, futures, allowed)
@@ -130,7 +175,8 @@ const isTimeout = (cause: Cause.Cause<unknown>) =>
 
 /**
  * Runs the body of a task or flow with its timeout and retries, recording Running, Retrying,
- * AwaitingRetry and the final state. Never fails: the outcome is the state.
+ * AwaitingRetry and, when `recordFinal` is set, the final state. Never fails: the outcome is the
+ * state. Kept to a few fiber steps per attempt: this is the hot path of every run.
  * @internal
  */
 export const executeAttempts = <R>(
@@ -138,7 +184,10 @@ export const executeAttempts = <R>(
   cell: RunCell<any, any>,
   store: RunStore_.Service | undefined,
   body: Effect.Effect<any, any, R>,
-  onSuccess: (value: any) => Effect.Effect<AnyState, never, R> = (value) => Effect.succeed(state_.completed(value))
+  options: {
+    readonly onSuccess?: (value: any) => Effect.Effect<AnyState, never, R>
+    readonly recordFinal?: boolean
+  } = {}
 ): Effect.Effect<AnyState, never, R> => {
   const label = def.kind === "task" ? "Task run" : "Flow run"
   const timed = def.timeout === undefined ? body : Effect.timeoutFailCause(body, {
@@ -150,35 +199,59 @@ export const executeAttempts = <R>(
         })
       )
   })
+  const final = (clock: Clock.Clock, state: AnyState): Effect.Effect<AnyState> =>
+    options.recordFinal === true
+      ? recordNow(clock, store, cell, () => state, { persistResult: def.persistResult })
+      : Effect.succeed(state)
+  const onFailure = (clock: Clock.Clock, runCount: number, cause: Cause.Cause<unknown>) => {
+    if (Cause.isInterruptedOnly(cause)) {
+      return final(clock, state_.cancelled({ timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
+    }
+    const crash = findCrash(cause)
+    if (crash !== undefined) {
+      const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+      return final(clock, state_.crashed(cause, { timestamp, message: crash.message }))
+    }
+    const timedOut = isTimeout(cause)
+    if (runCount <= def.retries) {
+      return recordNow(clock, store, cell, (timestamp) =>
+        state_.scheduled({
+          timestamp,
+          name: "AwaitingRetry",
+          message: `Retry ${runCount} of ${def.retries}${timedOut ? " after a timeout" : ""}.`
+        })).pipe(
+          Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
+          Effect.zipRight(Effect.suspend(() => attempt(runCount + 1)))
+        )
+    }
+    const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+    return final(clock, state_.failed(cause, timedOut ? { name: "TimedOut", timestamp } : { timestamp }))
+  }
   const attempt = (runCount: number): Effect.Effect<AnyState, never, R> =>
-    record(store, cell, (timestamp) => state_.running({ timestamp, name: runCount === 1 ? "Running" : "Retrying" }), {
-      runCount
-    }).pipe(
-      Effect.zipRight(Effect.exit(timed)),
-      Effect.flatMap((exit): Effect.Effect<AnyState, never, R> => {
-        if (Exit.isSuccess(exit)) return onSuccess(exit.value)
-        const cause = exit.cause
-        if (Cause.isInterruptedOnly(cause)) return Effect.succeed(state_.cancelled())
-        const timedOut = isTimeout(cause)
-        if (runCount <= def.retries) {
-          return record(store, cell, (timestamp) =>
-            state_.scheduled({
-              timestamp,
-              name: "AwaitingRetry",
-              message: `Retry ${runCount} of ${def.retries}${timedOut ? " after a timeout" : ""}.`
-            })).pipe(
-              Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
-              Effect.zipRight(Effect.suspend(() => attempt(runCount + 1)))
-            )
-        }
-        return Effect.succeed(state_.failed(cause, timedOut ? { name: "TimedOut" } : undefined))
+    Effect.clockWith((clock) => {
+      const running = recordNow(
+        clock,
+        store,
+        cell,
+        (timestamp) => state_.running({ timestamp, name: runCount === 1 ? "Running" : "Retrying" }),
+        { runCount }
+      )
+      const settle = Effect.matchCauseEffect(timed, {
+        onFailure: (cause) => onFailure(clock, runCount, cause),
+        onSuccess: options.onSuccess === undefined
+          ? (value) => final(clock, state_.completed(value, { timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
+          : (value) => Effect.flatMap(options.onSuccess!(value), (state) => final(clock, state))
       })
-    )
+      // On a synchronous store Running is already written: go straight to the body.
+      return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
+    })
   return attempt(1)
 }
 
 /**
- * One task run, start to end: inputs, slot, attempts, final state. Interruption records Cancelled.
+ * One task run, start to end: inputs, slot, attempts, final state. `ownFiber` says the run has a
+ * fiber to itself (the concurrent runner): its task run id is then set once rather than scoped,
+ * and the runner records a Cancelled run when the fiber is interrupted.
  * @internal
  */
 export const executeTaskRun = <R>(
@@ -187,25 +260,40 @@ export const executeTaskRun = <R>(
   store: RunStore_.Service | undefined,
   args: ReadonlyArray<unknown>,
   waitFor: ReadonlyArray<unknown>,
-  semaphore: Effect.Semaphore | undefined
+  semaphore: Effect.Semaphore | undefined,
+  ownFiber: boolean
 ): Effect.Effect<AnyState, never, R> => {
-  const run = Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
-    if ("notReady" in inputs) {
-      return record(
-        store,
-        cell,
-        (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
-      )
-    }
-    const attempts = Effect.flatMap(
-      executeAttempts(def, cell, store, def.fn(...inputs.args) as Effect.Effect<any, any, R>),
-      (final) => record(store, cell, () => final, { persistResult: def.persistResult })
-    )
-    const withRun = Effect.locally(attempts, currentTaskRunId, cell.id)
+  const execute = (inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
+    const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
+      recordFinal: true
+    })
+    const withRun = ownFiber
+      ? Effect.zipRight(FiberRef.set(currentTaskRunId, cell.id), attempts)
+      : Effect.locally(attempts, currentTaskRunId, cell.id)
     return semaphore === undefined ? withRun : withSlot(semaphore, withRun)
-  })
-  return Effect.onInterrupt(run, () => record(store, cell, (timestamp) => state_.cancelled({ timestamp })))
+  }
+  const run = plainArguments(args, waitFor)
+    ? execute(args)
+    : Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
+      if ("notReady" in inputs) {
+        return record(
+          store,
+          cell,
+          (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
+        )
+      }
+      return execute(inputs.args)
+    })
+  return ownFiber ? run : Effect.onInterrupt(run, () => cancel(store, cell))
 }
+
+/** Records a run as Cancelled (its fiber was interrupted). @internal */
+export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, any>): Effect.Effect<AnyState> =>
+  record(store, cell, (timestamp) => state_.cancelled({ timestamp }))
+
+/** No futures to wait for: the common case, which skips the walk over the arguments. */
+const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyArray<unknown>) =>
+  waitFor.length === 0 && args.every((arg) => typeof arg !== "object" || arg === null)
 
 /** Holds one permit of `semaphore` while `effect` runs, except while it waits on futures. */
 const withSlot = <A, E, R>(semaphore: Effect.Semaphore, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {

@@ -62,17 +62,26 @@ export const paused = (options?: State.ConstructorOptions): State.Paused => make
 export const cancelling = (options?: State.ConstructorOptions): State.Cancelling => make("CANCELLING", options)
 /** @internal */
 export const completed = <A>(value: A, options?: State.ConstructorOptions): State.Completed<A> => ({
-  ...make("COMPLETED", options),
+  type: "COMPLETED",
+  name: options?.name ?? "Completed",
+  message: options?.message,
+  timestamp: options?.timestamp ?? new Date(),
   value
 })
 /** @internal */
 export const failed = <E>(cause: Cause.Cause<E>, options?: State.ConstructorOptions): State.Failed<E> => ({
-  ...make("FAILED", options),
+  type: "FAILED",
+  name: options?.name ?? "Failed",
+  message: options?.message,
+  timestamp: options?.timestamp ?? new Date(),
   cause
 })
 /** @internal */
 export const crashed = (cause: Cause.Cause<unknown>, options?: State.ConstructorOptions): State.Crashed => ({
-  ...make("CRASHED", options),
+  type: "CRASHED",
+  name: options?.name ?? "Crashed",
+  message: options?.message,
+  timestamp: options?.timestamp ?? new Date(),
   cause
 })
 

@@ -1,5 +1,6 @@
-import type { Duration } from "effect"
-import { Cause, Chunk, Effect, Option, Predicate } from "effect"
+import type { Duration, Schema } from "effect"
+import { Cause, Chunk, Context, Effect, Option, Predicate } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import * as Errors from "../Errors.js"
 import type * as Futures from "../Futures.js"
 import type * as Task from "../Task.js"
@@ -15,7 +16,9 @@ import { runnerInternal, TaskRunner } from "./taskRunner.js"
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
 
-const registry = new Map<string, TaskDefinition>()
+// Global, not per module instance: a worker thread's entry and the user's module may load this
+// library through different paths (src under tsx, build output), and must see the same tasks.
+const registry = globalValue(Symbol.for("effect-taskflow/TaskRegistry"), () => new Map<string, TaskDefinition>())
 
 /** Looks a task up by name (worker threads and task workers find tasks this way). @internal */
 export const lookup = (name: string): TaskDefinition | undefined => registry.get(name)
@@ -58,6 +61,9 @@ export const makeDefinition = (
     readonly timeout?: Duration.DurationInput
     readonly tags?: ReadonlyArray<string>
     readonly persistResult?: boolean
+    readonly parameters?: Schema.Schema<any, any, never> | undefined
+    readonly success?: Schema.Schema<any, any, never> | undefined
+    readonly failure?: Schema.Schema<any, any, never> | undefined
   },
   fn: (...args: Array<any>) => Effect.Effect<any, any, any>
 ): TaskDefinition => {
@@ -72,7 +78,10 @@ export const makeDefinition = (
     retryDelay: decodeDelay(options.retryDelay),
     timeout: decodeTimeout(options.timeout),
     tags: options.tags ?? [],
-    persistResult: options.persistResult ?? true
+    persistResult: options.persistResult ?? true,
+    parameters: options.parameters,
+    success: options.success,
+    failure: options.failure
   }
 }
 
@@ -108,7 +117,7 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
         state: pending
       }))
       return create.pipe(
-        Effect.zipRight(executeTaskRun(def, cell, store, args, [], undefined)),
+        Effect.zipRight(executeTaskRun(def, cell, store, args, [], undefined, false)),
         Effect.flatMap((state) => {
           cell.complete(state)
           switch (state.type) {
@@ -127,7 +136,13 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
   })
 
 const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
-  Effect.flatMap(TaskRunner, (runner) => runnerInternal(runner).submit(task[TaskTypeId], args, task.waitFor))
+  // The runner is read from the fiber directly: one fiber step less on the hottest path.
+  Effect.withFiberRuntime((fiber) => {
+    const runner = Context.getOption(fiber.currentContext, TaskRunner)
+    return Option.isSome(runner)
+      ? runnerInternal(runner.value).submit(task[TaskTypeId], args, task.waitFor)
+      : Effect.flatMap(TaskRunner, (runner) => runnerInternal(runner).submit(task[TaskTypeId], args, task.waitFor))
+  })
 
 const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(u) && typeof u !== "string"
 
@@ -233,6 +248,9 @@ const TaskProto = Object.assign(Object.create(Function.prototype), {
       retries: overrides.retries ?? def.retries,
       tags: overrides.tags ?? def.tags,
       persistResult: def.persistResult,
+      parameters: def.parameters,
+      success: def.success,
+      failure: def.failure,
       ...(overrides.retryDelay !== undefined
         ? { retryDelay: overrides.retryDelay }
         : def.retryDelay !== undefined
