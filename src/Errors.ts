@@ -148,3 +148,41 @@ export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStore
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {}
+
+/**
+ * A value could not cross to or from a worker thread: an argument or result that structured
+ * clone cannot copy (a function, a class instance with private state, …), or one that does not
+ * match the task's `parameters`/`success`/`failure` Schema. The run ends Failed with this error
+ * as a defect; nothing is sent half-encoded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SerializationError extends Schema.TaggedError<SerializationError>()("SerializationError", {
+  message: Schema.String,
+  runId: Schema.String
+}) {}
+
+/**
+ * A worker pool's module does not define a task of this name. The run ends Failed with this
+ * error as a defect.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
+  message: Schema.String,
+  name: Schema.String
+}) {}
+
+/**
+ * A worker pool could not start: its module failed to load in a worker thread (the error it
+ * threw is in `message`), or no worker became ready within the start-up timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkerPoolError extends Schema.TaggedError<WorkerPoolError>()("WorkerPoolError", {
+  message: Schema.String,
+  module: Schema.String
+}) {}

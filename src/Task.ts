@@ -26,6 +26,11 @@ export interface TaskOptions {
   /** A run that exceeds it is interrupted and ends Failed named TimedOut (then retried, if it has retries). */
   readonly timeout?: Duration.DurationInput
   readonly tags?: ReadonlyArray<string>
+  /**
+   * Encodes the arguments (as a tuple, e.g. `Schema.Tuple(Schema.Number)`) where they cross threads
+   * or processes. Without it arguments cross as structured-clone data.
+   */
+  readonly parameters?: Schema.Schema<any, any, never>
   /** Encodes the value for the run store and other processes. */
   readonly success?: Schema.Schema<any, any, never>
   /** Encodes the typed failure for the run store and other processes. */

@@ -5,8 +5,11 @@
  *
  * @since 0.1.0
  */
-import type { Layer } from "effect"
+import type { Duration, Layer } from "effect"
+import type { ResourceLimits } from "node:worker_threads"
+import type { WorkerPoolError } from "./Errors.js"
 import * as internal from "./internal/taskRunner.js"
+import * as workerPoolInternal from "./internal/workerPool.js"
 import type * as RunStore from "./RunStore.js"
 
 /**
@@ -59,3 +62,61 @@ export type TaskRunner = internal.TaskRunner
  */
 export const concurrent: (options?: { readonly maxConcurrency?: number }) => Layer.Layer<TaskRunner> =
   internal.concurrent
+
+/**
+ * Options of `TaskRunner.workerPool`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerPoolOptions {
+  /** How many worker threads run task runs (one run per thread at a time). */
+  readonly size: number
+  /**
+   * The module that defines the tasks (a URL, or a path resolved from the working directory).
+   * Every thread imports it and finds tasks by name, so it must define them at its top level.
+   */
+  readonly module: URL | string
+  /**
+   * How long a cancelled run's thread may take to stop on its own (its fiber is interrupted)
+   * before the thread is terminated and replaced. Default 1 second.
+   */
+  readonly interruptGracePeriod?: Duration.DurationInput
+  /** How long the threads may take to load `module`. Default 30 seconds. */
+  readonly startupTimeout?: Duration.DurationInput
+  /** Heap limits of each thread; a thread that exceeds them dies and its run is Crashed. */
+  readonly resourceLimits?: ResourceLimits
+}
+
+/**
+ * Runs task runs on `size` worker threads, for CPU-bound tasks. `submit` and `map` return the same
+ * `PrefectConcurrentFuture`s as the concurrent runner, with the same retries, timeouts, states and
+ * store records: only the body of each run executes on a thread.
+ *
+ * - Tasks are found by name in `module`, which every thread imports. Arguments and results cross
+ *   with the task's `parameters`/`success`/`failure` Schemas, or as structured-clone data (Errors
+ *   keep their fields). A value that cannot cross fails the run at once with `SerializationError`;
+ *   a name the module does not define fails it with `UnknownTask`.
+ * - Cancellation is real: the run's fiber in the thread is interrupted; a thread that does not
+ *   stop within `interruptGracePeriod` (a synchronous loop) is terminated and replaced.
+ * - A thread that dies (`process.exit`, out of heap, an error outside the task) makes its run
+ *   Crashed; the pool replaces it and the other runs carry on.
+ * - The layer fails with `WorkerPoolError` when `module` does not load or no thread is ready within
+ *   `startupTimeout`. Tasks on a pool cannot require services (`R` must be `never`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskRunner } from "effect-taskflow"
+ * import { fib } from "./tasks.js" // Task.make("fib", (n: number) => Effect.sync(() => ...))
+ *
+ * const program = Effect.gen(function*() {
+ *   const futures = yield* fib.map([30, 31, 32, 33])
+ *   return yield* futures.result()
+ * }).pipe(Effect.provide(TaskRunner.workerPool({ size: 2, module: new URL("./tasks.js", import.meta.url) })))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const workerPool: (options: WorkerPoolOptions) => Layer.Layer<TaskRunner, WorkerPoolError> =
+  workerPoolInternal.workerPool

@@ -1,11 +1,13 @@
-import { Cause, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import type { Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import type * as Futures from "../Futures.js"
+import type { NewRun } from "../RunStore.js"
 import type * as State from "../State.js"
 import type * as TaskRunner_ from "../TaskRunner.js"
 import type { TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
 import { ConcurrentFuture, RunCell } from "./futures.js"
-import { makeMemory, RunStore } from "./runStore.js"
+import { makeMemory, RunStore, syncWrites } from "./runStore.js"
 import * as state_ from "./state.js"
 
 type AnyState = State.State<any, any>
@@ -47,82 +49,122 @@ const validateConcurrency = (maxConcurrency: number | undefined) => {
 export const concurrent = (options?: { readonly maxConcurrency?: number }): Layer.Layer<TaskRunner> =>
   Layer.scoped(
     TaskRunner,
-    Effect.gen(function*() {
+    Effect.suspend(() => {
       validateConcurrency(options?.maxConcurrency)
-      const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
-      const semaphore = options?.maxConcurrency === undefined
-        ? undefined
-        : yield* Effect.makeSemaphore(options.maxConcurrency)
-      const active = new Set<RunCell<any, any>>()
-      const unsuccessful: Array<RunCell<any, any>> = []
-
-      const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
-        active.delete(cell)
-        let state: AnyState
-        if (Exit.isSuccess(exit)) {
-          state = exit.value
-        } else if (cell.state.type === "CANCELLED") {
-          state = cell.state
-        } else {
-          // Interrupted before it could record anything (or the engine itself failed).
-          state = Exit.isInterrupted(exit) ? state_.cancelled() : state_.crashed(exit.cause, {
-            message: "The run's fiber failed outside the task."
-          })
-          cell.state = state
-          Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
-        }
-        if (state.type !== "COMPLETED") unsuccessful.push(cell)
-        cell.complete(state)
-      }
-
-      const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
-        Effect.withFiberRuntime((parent) => {
-          const id = crypto.randomUUID()
-          const pending = state_.pending()
-          const cell = new RunCell<any, any>(id, def.name, pending)
-          return store.createRun({
-            id,
-            kind: "task",
-            name: def.name,
-            flowRunId: parent.getFiberRef(currentFlowRunId),
-            parentTaskRunId: parent.getFiberRef(currentTaskRunId),
-            parameters: args,
-            tags: def.tags,
-            state: pending
-          }).pipe(
-            Effect.orDie,
-            Effect.zipRight(Effect.forkDaemon(executeTaskRun<never>(def, cell, store, args, waitFor, semaphore))),
-            Effect.map((fiber) => {
-              cell.fiber = fiber
-              active.add(cell)
-              fiber.addObserver((exit) => onFiberEnd(cell, exit))
-              return new ConcurrentFuture(cell)
-            })
-          )
-        })
-
-      yield* Effect.addFinalizer((exit) =>
-        Effect.suspend(() => {
-          if (active.size === 0) return Effect.void
-          const left = Array.from(active)
-          const names = left.map((cell) => `'${cell.name}' (${cell.id})`)
-          const shown = names.length > 10 ? [...names.slice(0, 10), `and ${names.length - 10} more`] : names
-          const warn = Exit.isInterrupted(exit) ? Effect.void : Effect.logWarning(
-            `${left.length} task run(s) were still running when the flow returned and were cancelled: ` +
-              `${shown.join(", ")}. Please wait for all submitted tasks to complete before exiting your flow ` +
-              `(return their futures, or call result() or wait() on them).`
-          )
-          return Effect.zipRight(warn, Fiber.interruptAll(left.map((cell) => cell.fiber!)))
-        })
-      )
-
-      const runner: RunnerInternal = {
-        kind: "concurrent",
-        maxConcurrency: options?.maxConcurrency,
-        store,
-        submit,
-        unsuccessful
-      }
-      return runner
+      return makeRunner({ kind: "concurrent", maxConcurrency: options?.maxConcurrency })
     })
   )
+
+/**
+ * A runner whose runs are fibers of this process. `execution` gives the body a run executes (by
+ * default the task's own): the worker pool's sends the run to a thread and waits for its outcome,
+ * so retries, timeouts, cancellation and state recording are the same for every runner.
+ * @internal
+ */
+export const makeRunner = (options: {
+  readonly kind: string
+  readonly maxConcurrency?: number | undefined
+  readonly execution?: (def: TaskDefinition, runId: string) => TaskDefinition
+}): Effect.Effect<RunnerInternal, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
+    const semaphore = options?.maxConcurrency === undefined
+      ? undefined
+      : yield* Effect.makeSemaphore(options.maxConcurrency)
+    const active = new Set<RunCell<any, any>>()
+    const unsuccessful: Array<RunCell<any, any>> = []
+
+    const sync = syncWrites(store)
+    const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
+      active.delete(cell)
+      let state: AnyState
+      if (Exit.isSuccess(exit)) {
+        state = exit.value
+      } else if (cell.state.type === "CANCELLED") {
+        state = cell.state
+      } else {
+        // Interrupted (the run's fiber leaves that to us), or the engine itself failed.
+        const clock = Context.get(cell.fiber!.currentDefaultServices, Clock.Clock)
+        const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+        state = Exit.isInterrupted(exit) ? state_.cancelled({ timestamp }) : state_.crashed(exit.cause, {
+          timestamp,
+          message: "The run's fiber failed outside the task."
+        })
+        cell.state = state
+        if (sync !== undefined) sync.unsafeSetState(cell.id, state, undefined)
+        else Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
+      }
+      if (state.type !== "COMPLETED") unsuccessful.push(cell)
+      cell.complete(state)
+    }
+
+    const start = (
+      def: TaskDefinition,
+      cell: RunCell<any, any>,
+      args: ReadonlyArray<unknown>,
+      waitFor: ReadonlyArray<unknown>
+    ) =>
+      Effect.map(
+        Effect.forkDaemon(executeTaskRun<never>(
+          options.execution === undefined ? def : options.execution(def, cell.id),
+          cell,
+          store,
+          args,
+          waitFor,
+          semaphore,
+          true
+        )),
+        (fiber) => {
+          cell.fiber = fiber
+          active.add(cell)
+          fiber.addObserver((exit) => onFiberEnd(cell, exit))
+          return new ConcurrentFuture(cell)
+        }
+      )
+
+    const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
+      Effect.withFiberRuntime((parent) => {
+        const id = crypto.randomUUID()
+        const pending = state_.pending()
+        const cell = new RunCell<any, any>(id, def.name, pending)
+        const run: NewRun = {
+          id,
+          kind: "task",
+          name: def.name,
+          flowRunId: parent.getFiberRef(currentFlowRunId),
+          parentTaskRunId: parent.getFiberRef(currentTaskRunId),
+          parameters: args,
+          tags: def.tags,
+          state: pending
+        }
+        if (sync !== undefined) {
+          sync.unsafeCreateRun(run)
+          return start(def, cell, args, waitFor)
+        }
+        return Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor))
+      })
+
+    yield* Effect.addFinalizer((exit) =>
+      Effect.suspend(() => {
+        if (active.size === 0) return Effect.void
+        const left = Array.from(active)
+        const names = left.map((cell) => `'${cell.name}' (${cell.id})`)
+        const shown = names.length > 10 ? [...names.slice(0, 10), `and ${names.length - 10} more`] : names
+        const warn = Exit.isInterrupted(exit) ? Effect.void : Effect.logWarning(
+          `${left.length} task run(s) were still running when the flow returned and were cancelled: ` +
+            `${shown.join(", ")}. Please wait for all submitted tasks to complete before exiting your flow ` +
+            `(return their futures, or call result() or wait() on them).`
+        )
+        return Effect.zipRight(warn, Fiber.interruptAll(left.map((cell) => cell.fiber!)))
+      })
+    )
+
+    const runner: RunnerInternal = {
+      kind: options.kind,
+      maxConcurrency: options.maxConcurrency,
+      store,
+      submit,
+      unsuccessful
+    }
+    return runner
+  })

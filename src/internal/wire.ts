@@ -1,0 +1,159 @@
+import { Cause, Either, Exit, ParseResult, Schema } from "effect"
+import * as Errors from "../Errors.js"
+import type { TaskDefinition } from "./engine.js"
+
+/**
+ * How values cross between threads. Structured clone keeps only `name`, `message` and `stack` of
+ * an Error, so a tagged error would lose its `_tag` and fields: Errors are sent as records and
+ * rebuilt as Errors carrying the same fields. Everything else crosses as structured-clone data.
+ */
+interface WireError {
+  readonly "@effect-taskflow/Error": true
+  readonly name: string
+  readonly message: string
+  readonly stack: string | undefined
+  readonly fields: Record<string, unknown>
+}
+
+const isWireError = (u: unknown): u is WireError =>
+  typeof u === "object" && u !== null && (u as Record<string, unknown>)["@effect-taskflow/Error"] === true
+
+const toWire = (value: unknown): unknown => {
+  if (!(value instanceof Error)) return value
+  const fields: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) fields[key] = toWire((value as unknown as Record<string, unknown>)[key])
+  return { "@effect-taskflow/Error": true, name: value.name, message: value.message, stack: value.stack, fields }
+}
+
+const fromWire = (value: unknown): unknown => {
+  if (!isWireError(value)) return value
+  const error = new Error(value.message)
+  error.name = value.name
+  if (value.stack !== undefined) error.stack = value.stack
+  for (const [key, field] of Object.entries(value.fields)) {
+    ;(error as unknown as Record<string, unknown>)[key] = fromWire(field)
+  }
+  return error
+}
+
+/** A value with no Schema of its own: structured-clone data, Errors kept whole. */
+const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
+  strict: true,
+  decode: fromWire,
+  encode: toWire
+})
+
+const exitSchemas = new WeakMap<TaskDefinition, Schema.Schema<Exit.Exit<unknown, unknown>, unknown>>()
+
+/** The Schema of a run's outcome: the task's `success`/`failure` Schemas, defects kept whole. */
+const exitSchema = (def: TaskDefinition | undefined): Schema.Schema<Exit.Exit<unknown, unknown>, unknown> => {
+  if (def === undefined) return genericExit
+  let schema = exitSchemas.get(def)
+  if (schema === undefined) {
+    schema = Schema.Exit({
+      success: def.success ?? CrossThread,
+      failure: def.failure ?? CrossThread,
+      defect: CrossThread
+    }) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, unknown>
+    exitSchemas.set(def, schema)
+  }
+  return schema
+}
+
+const genericExit = Schema.Exit({
+  success: CrossThread,
+  failure: CrossThread,
+  defect: CrossThread
+}) as unknown as Schema.Schema<
+  Exit.Exit<unknown, unknown>,
+  unknown
+>
+
+const serializationError = (runId: string, message: string) => new Errors.SerializationError({ runId, message })
+
+/**
+ * Encodes a run's arguments for another thread, or says why they cannot cross.
+ * @internal
+ */
+export const encodeArguments = (
+  def: TaskDefinition,
+  runId: string,
+  args: ReadonlyArray<unknown>
+): Either.Either<unknown, Errors.SerializationError> => {
+  if (def.parameters === undefined) return Either.right(args)
+  return Either.mapLeft(
+    Schema.encodeUnknownEither(def.parameters)(args),
+    (error) =>
+      serializationError(
+        runId,
+        `The arguments of task run '${def.name}' (${runId}) do not match its parameters Schema: ` +
+          ParseResult.TreeFormatter.formatErrorSync(error)
+      )
+  )
+}
+
+/** @internal */
+export const decodeArguments = (
+  def: TaskDefinition,
+  runId: string,
+  encoded: unknown
+): Either.Either<ReadonlyArray<unknown>, Errors.SerializationError> => {
+  if (def.parameters === undefined) return Either.right(encoded as ReadonlyArray<unknown>)
+  return Either.mapLeft(
+    Schema.decodeUnknownEither(def.parameters)(encoded) as Either.Either<
+      ReadonlyArray<unknown>,
+      ParseResult.ParseError
+    >,
+    (error) =>
+      serializationError(
+        runId,
+        `The arguments of task run '${def.name}' (${runId}) could not be decoded with its parameters Schema: ` +
+          ParseResult.TreeFormatter.formatErrorSync(error)
+      )
+  )
+}
+
+/**
+ * Encodes a run's outcome. An outcome its Schemas reject becomes a SerializationError defect,
+ * itself encoded: the other side always receives an outcome.
+ * @internal
+ */
+export const encodeExit = (
+  def: TaskDefinition | undefined,
+  runId: string,
+  exit: Exit.Exit<unknown, unknown>
+): unknown => {
+  const encoded = Schema.encodeEither(exitSchema(def))(exit)
+  if (Either.isRight(encoded)) return encoded.right
+  const what = Exit.isSuccess(exit) ? "value" : "failure"
+  return Schema.encodeSync(genericExit)(Exit.die(serializationError(
+    runId,
+    `The ${what} of task run '${def?.name}' (${runId}) does not match its ${
+      Exit.isSuccess(exit) ? "success" : "failure"
+    } Schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`
+  )))
+}
+
+/** A SerializationError outcome, encoded (for a value structured clone refused). @internal */
+export const encodeUncloneable = (def: TaskDefinition | undefined, runId: string, reason: unknown): unknown =>
+  Schema.encodeSync(genericExit)(Exit.die(serializationError(
+    runId,
+    `The outcome of task run '${def?.name}' (${runId}) cannot be sent back from its worker thread: ${
+      reason instanceof Error ? reason.message : String(reason)
+    }. Return structured-clone data, or give the task a success/failure Schema.`
+  )))
+
+/** @internal */
+export const decodeExit = (
+  def: TaskDefinition,
+  runId: string,
+  encoded: unknown
+): Exit.Exit<unknown, unknown> => {
+  const decoded = Schema.decodeUnknownEither(exitSchema(def))(encoded)
+  if (Either.isRight(decoded)) return decoded.right
+  return Exit.failCause(Cause.die(serializationError(
+    runId,
+    `The outcome of task run '${def.name}' (${runId}) could not be decoded with its Schemas: ` +
+      ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+  )))
+}

@@ -1,0 +1,320 @@
+import type { Scope } from "effect"
+import { Cause, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { isAbsolute, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import type { ResourceLimits } from "node:worker_threads"
+import { Worker } from "node:worker_threads"
+import * as Errors from "../Errors.js"
+import type { Service as TaskRunnerService } from "../TaskRunner.js"
+import type { TaskDefinition } from "./engine.js"
+import { RunCrashed } from "./engine.js"
+import { makeRunner, TaskRunner } from "./taskRunner.js"
+import { decodeExit, encodeArguments } from "./wire.js"
+import type { FromPool, ToPool } from "./workerProtocol.js"
+
+/** @internal */
+export interface WorkerPoolOptions {
+  readonly size: number
+  readonly module: URL | string
+  readonly interruptGracePeriod?: Duration.DurationInput
+  readonly startupTimeout?: Duration.DurationInput
+  readonly resourceLimits?: ResourceLimits
+}
+
+/** One run sent, or waiting to be sent, to a thread. */
+interface Job {
+  readonly id: number
+  readonly def: TaskDefinition
+  readonly message: FromPool
+  /** Resumes the run's fiber with the outcome. */
+  readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
+  thread: PoolThread | undefined
+  settled: boolean
+  /** Called once the job's thread answered or was replaced (a cancellation waits for this). */
+  onSettled: (() => void) | undefined
+}
+
+interface PoolThread {
+  readonly worker: Worker
+  ready: boolean
+  job: Job | undefined
+  /** Why the thread is going away (set before `exit`), so its run ends with the right state. */
+  ending: string | undefined
+  /** Terminated by the pool after a cancellation grace period: its run was cancelled, not crashed. */
+  terminatedForCancel: boolean
+}
+
+const entryUrl = (): { readonly url: URL; readonly typescript: boolean } => {
+  // Under tsx or vitest this module is TypeScript, and so is the entry beside it.
+  const typescript = import.meta.url.endsWith(".ts")
+  return { url: new URL(`./workerEntry.${typescript ? "ts" : "js"}`, import.meta.url), typescript }
+}
+
+/** tsx's ESM API (`register`), found through its package.json: a dev-time need only. */
+const tsxApiUrl = (): string => {
+  const require = createRequire(import.meta.url)
+  const manifestPath = require.resolve("tsx/package.json")
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as {
+    readonly exports: Record<string, { readonly import: { readonly default: string } }>
+  }
+  return new URL(manifest.exports["./esm/api"].import.default, pathToFileURL(manifestPath)).href
+}
+
+const moduleHref = (module: URL | string): string => {
+  if (module instanceof URL) return module.href
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)) return module
+  return pathToFileURL(isAbsolute(module) ? module : resolve(module)).href
+}
+
+const describe = (error: unknown) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+
+/** Whether structured clone can copy a value; the error it raised when not. */
+const cloneFailure = (value: ReadonlyArray<unknown> | unknown): unknown => {
+  try {
+    structuredClone(value)
+    return undefined
+  } catch (error) {
+    return error
+  }
+}
+
+/**
+ * The threads and the queue in front of them. Plain callbacks, no fiber per message: the pool's
+ * per-task overhead is a postMessage each way.
+ */
+const makePool = (options: WorkerPoolOptions, module: string) =>
+  Effect.gen(function*() {
+    const grace = Duration.decode(options.interruptGracePeriod ?? "1 second")
+    const entry = entryUrl()
+    const threads: Array<PoolThread> = []
+    const queue: Array<Job> = []
+    let queueHead = 0
+    let nextId = 0
+    let closed = false
+    let startupFailure: ((message: string) => void) | undefined
+    let readyCount = 0
+    let onAllReady: (() => void) | undefined
+
+    const spawn = (): PoolThread => {
+      const workerOptions = {
+        workerData: { module },
+        ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
+      }
+      const worker = entry.typescript
+        // tsx's loader does not reach worker threads on Node 20: register it in the thread first.
+        ? new Worker(
+          `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(` +
+            `${JSON.stringify(entry.url.href)}) })`,
+          { ...workerOptions, eval: true }
+        )
+        : new Worker(entry.url, workerOptions)
+      const thread: PoolThread = { worker, ready: false, job: undefined, ending: undefined, terminatedForCancel: false }
+      worker.on("message", (message: ToPool) => onMessage(thread, message))
+      worker.on("error", (error) => {
+        thread.ending ??= describe(error)
+      })
+      worker.on("exit", (code) => onExit(thread, code))
+      threads.push(thread)
+      return thread
+    }
+
+    const onMessage = (thread: PoolThread, message: ToPool) => {
+      switch (message._tag) {
+        case "Ready": {
+          thread.ready = true
+          readyCount++
+          if (readyCount === threads.length) onAllReady?.()
+          return dispatch()
+        }
+        case "LoadFailed": {
+          thread.ending = `the module ${module} failed to load: ${message.message}`
+          startupFailure?.(message.message)
+          void thread.worker.terminate()
+          return
+        }
+        case "Done": {
+          const job = thread.job
+          if (job === undefined || job.id !== message.id) return
+          thread.job = undefined
+          settle(job, decodeExit(job.def, (job.message as { runId: string }).runId, message.exit))
+          return dispatch()
+        }
+      }
+    }
+
+    const settle = (job: Job, exit: Exit.Exit<unknown, unknown>) => {
+      if (job.settled) return
+      job.settled = true
+      job.resume(exit)
+      job.onSettled?.()
+    }
+
+    const onExit = (thread: PoolThread, code: number) => {
+      threads.splice(threads.indexOf(thread), 1)
+      if (thread.ready) readyCount--
+      const job = thread.job
+      thread.job = undefined
+      if (job !== undefined) {
+        settle(
+          job,
+          thread.terminatedForCancel
+            ? Exit.interrupt(FiberId.none)
+            : Exit.die(
+              new RunCrashed(
+                `The worker thread running it died (${thread.ending ?? `exit code ${code}`}).`
+              )
+            )
+        )
+      }
+      if (!thread.ready && startupFailure !== undefined) {
+        startupFailure(thread.ending ?? `a worker thread exited with code ${code} while starting`)
+      }
+      if (closed) return
+      // Replace the thread so the other runs carry on; a module that no longer loads leaves the
+      // pool without threads, and its queued runs crash rather than wait forever.
+      if (thread.ending?.startsWith("the module") === true) {
+        if (threads.length === 0) failQueued(thread.ending)
+        return
+      }
+      spawn()
+    }
+
+    const failQueued = (reason: string) => {
+      while (queueHead < queue.length) {
+        const job = queue[queueHead++]
+        settle(job, Exit.die(new RunCrashed(`No worker thread could run it: ${reason}.`)))
+      }
+    }
+
+    const dispatch = () => {
+      for (const thread of threads) {
+        if (queueHead >= queue.length) break
+        if (!thread.ready || thread.job !== undefined || thread.ending !== undefined) continue
+        const job = queue[queueHead++]
+        if (job.settled) continue
+        job.thread = thread
+        thread.job = job
+        thread.worker.postMessage(job.message)
+      }
+      if (queueHead > 1024 && queueHead * 2 > queue.length) {
+        queue.splice(0, queueHead)
+        queueHead = 0
+      }
+    }
+
+    /** Runs one task run on a thread: the body the run's fiber executes. */
+    const run = (def: TaskDefinition, runId: string, args: ReadonlyArray<unknown>): Effect.Effect<unknown, unknown> =>
+      Effect.async<unknown, unknown>((resume) => {
+        const encoded = encodeArguments(def, runId, args)
+        if (Either.isLeft(encoded)) return resume(Effect.die(encoded.left))
+        // Only objects can fail to clone; checking here fails the run at once, before any thread.
+        if (args.some((arg) => typeof arg === "object" || typeof arg === "function" || typeof arg === "symbol")) {
+          const failure = cloneFailure(encoded.right)
+          if (failure !== undefined) {
+            return resume(Effect.die(
+              new Errors.SerializationError({
+                runId,
+                message: `The arguments of task run '${def.name}' (${runId}) cannot be sent to a worker thread: ` +
+                  `${describe(failure)}. Pass structured-clone data, or give the task a parameters Schema.`
+              })
+            ))
+          }
+        }
+        const id = nextId++
+        const job: Job = {
+          id,
+          def,
+          message: { _tag: "Run", id, runId, name: def.name, args: encoded.right },
+          resume: (exit) => resume(exit),
+          thread: undefined,
+          settled: false,
+          onSettled: undefined
+        }
+        queue.push(job)
+        dispatch()
+        return Effect.suspend(() => cancel(job))
+      })
+
+    /** Cooperative first; a thread that does not stop within the grace period is replaced. */
+    const cancel = (job: Job): Effect.Effect<void> => {
+      if (job.settled) return Effect.void
+      const thread = job.thread
+      if (thread === undefined) {
+        job.settled = true // still queued: dispatch skips it
+        return Effect.void
+      }
+      thread.worker.postMessage({ _tag: "Interrupt", id: job.id } satisfies FromPool)
+      const answered = Effect.async<void>((resume) => {
+        job.onSettled = () => resume(Effect.void)
+      })
+      const terminate = Effect.suspend(() => {
+        if (job.settled) return Effect.void
+        thread.terminatedForCancel = true
+        thread.ending ??= "terminated after a cancellation grace period"
+        return Effect.promise(() => thread.worker.terminate()).pipe(Effect.zipRight(answered))
+      })
+      // A canceller runs uninterruptibly: the racers must be interruptible, or the loser is awaited.
+      return Effect.raceFirst(
+        Effect.interruptible(answered),
+        Effect.interruptible(Effect.zipRight(Effect.sleep(grace), terminate))
+      )
+    }
+
+    const start = Effect.async<void, Errors.WorkerPoolError>((resume) => {
+      startupFailure = (message) =>
+        resume(Effect.fail(
+          new Errors.WorkerPoolError({ module, message: `The worker pool could not start: ${message}` })
+        ))
+      onAllReady = () => resume(Effect.void)
+      for (let i = 0; i < options.size; i++) spawn()
+    })
+
+    const shutdown = Effect.suspend(() => {
+      closed = true
+      failQueued("the worker pool was shut down")
+      return Effect.promise(() => Promise.all(threads.map((thread) => thread.worker.terminate())))
+    })
+
+    yield* Effect.addFinalizer(() => shutdown)
+    const startupTimeout = Duration.decode(options.startupTimeout ?? "30 seconds")
+    yield* start.pipe(
+      Effect.timeoutFail({
+        duration: startupTimeout,
+        onTimeout: () =>
+          new Errors.WorkerPoolError({
+            module,
+            message: `The worker pool could not start: no worker thread was ready within ${
+              Duration.format(startupTimeout)
+            }.`
+          })
+      }),
+      Effect.ensuring(Effect.sync(() => {
+        startupFailure = undefined
+        onAllReady = undefined
+      }))
+    )
+    return { run }
+  })
+
+const validate = (options: WorkerPoolOptions) => {
+  if (!Number.isInteger(options.size) || options.size < 1) {
+    throw new Cause.IllegalArgumentException(`'size' must be a positive integer, got ${String(options.size)}`)
+  }
+}
+
+/** @internal */
+export const workerPool = (options: WorkerPoolOptions): Layer.Layer<TaskRunner, Errors.WorkerPoolError> =>
+  Layer.scoped(
+    TaskRunner,
+    Effect.suspend((): Effect.Effect<TaskRunnerService, Errors.WorkerPoolError, Scope.Scope> => {
+      validate(options)
+      return Effect.flatMap(makePool(options, moduleHref(options.module)), (pool) =>
+        makeRunner({
+          kind: "workerPool",
+          maxConcurrency: undefined,
+          execution: (def, runId) => ({ ...def, fn: (...args) => pool.run(def, runId, args) })
+        }))
+    })
+  )

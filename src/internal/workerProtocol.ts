@@ -1,0 +1,15 @@
+/**
+ * The messages between a worker pool and its threads.
+ * @internal
+ */
+
+/** From the pool to a thread. @internal */
+export type FromPool =
+  | { readonly _tag: "Run"; readonly id: number; readonly runId: string; readonly name: string; readonly args: unknown }
+  | { readonly _tag: "Interrupt"; readonly id: number }
+
+/** From a thread to the pool. @internal */
+export type ToPool =
+  | { readonly _tag: "Ready" }
+  | { readonly _tag: "LoadFailed"; readonly message: string }
+  | { readonly _tag: "Done"; readonly id: number; readonly exit: unknown }
