@@ -1,0 +1,140 @@
+/**
+ * What only the worker pool has: threads that load a module, values that must cross, threads that
+ * die or must be stopped. Real threads, so these tests run on the live clock with short periods.
+ */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Errors, Task, TaskRunner } from "effect-taskflow"
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
+import {
+  badResult,
+  double,
+  exhaustHeap,
+  exitThread,
+  returnsFunction,
+  spin,
+  throwOutside
+} from "./fixtures/poolTasks.js"
+
+const poolModule = new URL("./fixtures/poolTasks.ts", import.meta.url)
+const pool = (options?: Partial<TaskRunner.WorkerPoolOptions>) =>
+  TaskRunner.workerPool({ size: 2, module: poolModule, interruptGracePeriod: "100 millis", ...options })
+
+/** Defined here only: the pool's module does not know it. */
+const mainThreadOnly = Task.make("pool-main-thread-only", (n: number) => Effect.succeed(n))
+const echo = Task.make("pool-echo", (value: unknown) => Effect.succeed(value))
+
+const defectOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+
+describe("TaskRunner.workerPool: start-up", () => {
+  it.live("a module that fails to load fails the layer with WorkerPoolError", () =>
+    Effect.gen(function*() {
+      const broken = TaskRunner.workerPool({ size: 2, module: new URL("./fixtures/brokenModule.ts", import.meta.url) })
+      const error = yield* Effect.flip(Layer.build(broken).pipe(Effect.scoped))
+      expect(error).toBeInstanceOf(Errors.WorkerPoolError)
+      expect(error.message).toContain("this module is broken on purpose")
+    }))
+
+  it.live("a size that is not a positive integer dies with IllegalArgumentException", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(pool({ size: 0 })).pipe(Effect.scoped))
+      expect(Cause.isIllegalArgumentException(defectOf(exit))).toBe(true)
+    }))
+})
+
+layer(pool(), { excludeTestServices: true, timeout: 60_000 })("TaskRunner.workerPool", (it) => {
+  it.effect("a task the module does not define fails the run with UnknownTask", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit((yield* mainThreadOnly.submit(1)).result())
+      expect(defectOf(exit)).toMatchObject({ _tag: "UnknownTask", name: "pool-main-thread-only" })
+    }))
+
+  it.effect("an argument structured clone cannot copy fails the run at once with SerializationError", () =>
+    Effect.gen(function*() {
+      const future = yield* echo.submit({ callback: () => 1 })
+      const exit = yield* Effect.exit(future.result())
+      expect(defectOf(exit)).toMatchObject({ _tag: "SerializationError", runId: future.taskRunId })
+      expect((yield* future.state).type).toBe("FAILED")
+    }))
+
+  it.effect("a result that fails its Schema, or cannot be cloned, fails the run with SerializationError", () =>
+    Effect.gen(function*() {
+      const mismatch = defectOf(yield* Effect.exit((yield* badResult.submit()).result()))
+      expect(mismatch).toMatchObject({ _tag: "SerializationError" })
+      expect(String((mismatch as Error).message)).toContain("success Schema")
+      const uncloneable = defectOf(yield* Effect.exit((yield* returnsFunction.submit()).result()))
+      expect(uncloneable).toMatchObject({ _tag: "SerializationError" })
+    }))
+
+  it.effect("a CPU-bound run that does not yield is stopped by terminating its thread; the pool carries on", () =>
+    Effect.gen(function*() {
+      const future = yield* spin.submit(60_000)
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(future.wrappedFuture)
+      expect((yield* future.state).type).toBe("CANCELLED")
+      const next = yield* double.map([1, 2, 3, 4])
+      expect(yield* next.result()).toEqual([2, 4, 6, 8])
+    }))
+
+  it.effect("a task timeout stops a CPU-bound run: Failed named TimedOut", () =>
+    Effect.gen(function*() {
+      const future = yield* spin.with({ timeout: "100 millis" }).submit(60_000)
+      yield* future.wait()
+      const state = yield* future.state
+      expect([state.type, state.name]).toEqual(["FAILED", "TimedOut"])
+      expect(yield* (yield* double.submit(4)).result()).toBe(8)
+    }))
+
+  it.effect("process.exit in a task makes that run Crashed; the other runs carry on", () =>
+    Effect.gen(function*() {
+      const crashing = yield* exitThread.submit(3)
+      const others = yield* double.map([1, 2, 3])
+      yield* crashing.wait()
+      const state = yield* crashing.state
+      expect(state.type).toBe("CRASHED")
+      expect(state.message).toContain("exit code 3")
+      expect(yield* others.result()).toEqual([2, 4, 6])
+      const error = yield* Effect.flip(crashing.result())
+      expect(error).toBeInstanceOf(Errors.CrashedRun)
+    }))
+
+  it.effect("an error thrown outside the task's fiber kills the thread: Crashed", () =>
+    Effect.gen(function*() {
+      const future = yield* throwOutside.submit()
+      yield* future.wait()
+      const state = yield* future.state
+      expect(state.type).toBe("CRASHED")
+      expect(state.message).toContain("thrown outside the task's fiber")
+      expect(yield* (yield* double.submit(6)).result()).toBe(12)
+    }))
+})
+
+layer(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }), {
+  excludeTestServices: true,
+  timeout: 60_000
+})(
+  "TaskRunner.workerPool with heap limits",
+  (it) => {
+    it.effect("a thread that runs out of heap makes its run Crashed and is replaced", () =>
+      Effect.gen(function*() {
+        const future = yield* exhaustHeap.submit()
+        yield* future.wait()
+        const state = yield* future.state
+        expect(state.type).toBe("CRASHED")
+        expect(state.message).toMatch(/memory/i)
+        expect(yield* (yield* double.submit(7)).result()).toBe(14)
+      }), { timeout: 60_000 })
+  }
+)
+
+describe("TaskRunner.workerPool from compiled JavaScript", () => {
+  it.live("runs under plain node, without tsx", () =>
+    Effect.gen(function*() {
+      const run = promisify(execFile)
+      yield* Effect.promise(() => run("npx", ["tsc", "-p", "tsconfig.build.json"]))
+      const { stdout } = yield* Effect.promise(() => run(process.execPath, ["build/test/fixtures/compiled/main.js"]))
+      expect(stdout.trim()).toBe("[1,8,27]")
+    }), { timeout: 120_000 })
+})
