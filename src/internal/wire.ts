@@ -123,6 +123,10 @@ export const encodeExit = (
   runId: string,
   exit: Exit.Exit<unknown, unknown>
 ): unknown => {
+  // The common case, a plain value and no Schema, crosses as it is.
+  if (Exit.isSuccess(exit) && def?.success === undefined && !(exit.value instanceof Error)) {
+    return { _tag: "Success", value: exit.value }
+  }
   const encoded = Schema.encodeEither(exitSchema(def))(exit)
   if (Either.isRight(encoded)) return encoded.right
   const what = Exit.isSuccess(exit) ? "value" : "failure"
@@ -143,12 +147,17 @@ export const encodeUncloneable = (def: TaskDefinition | undefined, runId: string
     }. Return structured-clone data, or give the task a success/failure Schema.`
   )))
 
+const isPlainSuccess = (u: unknown): u is { readonly _tag: "Success"; readonly value: unknown } =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Success" &&
+  !isWireError((u as { value?: unknown }).value)
+
 /** @internal */
 export const decodeExit = (
   def: TaskDefinition,
   runId: string,
   encoded: unknown
 ): Exit.Exit<unknown, unknown> => {
+  if (def.success === undefined && isPlainSuccess(encoded)) return Exit.succeed(encoded.value)
   const decoded = Schema.decodeUnknownEither(exitSchema(def))(encoded)
   if (Either.isRight(decoded)) return decoded.right
   return Exit.failCause(Cause.die(serializationError(

@@ -3,7 +3,7 @@
  * runs the pool sends, one message per run, each on its own fiber.
  * @internal
  */
-import { Effect, Either, Exit, Fiber } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Option, Runtime } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
 import * as Errors from "../Errors.js"
 import type { TaskDefinition } from "./engine.js"
@@ -44,7 +44,11 @@ const run = (message: Extract<FromPool, { _tag: "Run" }>) => {
   }
   const args = decodeArguments(def, message.runId, message.args)
   if (Either.isLeft(args)) return finish(message.id, message.runId, def, Exit.die(args.left))
-  const fiber = Effect.runFork(def.fn(...args.right) as Effect.Effect<unknown, unknown>)
+  // Most bodies finish synchronously: run them so, and keep a fiber only for those that suspend.
+  const exit = Effect.runSyncExit(def.fn(...args.right) as Effect.Effect<unknown, unknown>)
+  const suspended = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+  if (!Runtime.isAsyncFiberException(suspended)) return finish(message.id, message.runId, def, exit)
+  const fiber = suspended.fiber
   running.set(message.id, fiber)
   fiber.addObserver((exit) => finish(message.id, message.runId, def, exit))
 }

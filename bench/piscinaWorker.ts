@@ -1,0 +1,5 @@
+/** piscina's side of the worker-pool benchmark: the same bodies as bench/poolTasks.ts. */
+import { busyWait } from "./poolTasks.js"
+
+export default ({ kind, value }: { readonly kind: "cpu" | "noop"; readonly value: number }): number =>
+  kind === "cpu" ? busyWait(value) : value
