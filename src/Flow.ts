@@ -19,8 +19,12 @@ import type * as TaskRunner from "./TaskRunner.js"
 export interface FlowOptions {
   /** Unique among tasks and flows. */
   readonly name: string
-  /** The runner the flow's task runs use; `TaskRunner.concurrent()` when not given. */
-  readonly taskRunner?: Layer.Layer<TaskRunner.TaskRunner>
+  /**
+   * The runner the flow's task runs use; `TaskRunner.concurrent()` when not given. Each flow run
+   * builds it and releases it when it ends. A runner that fails to build (a worker pool whose module
+   * does not load) makes the flow run Crashed, and the call fails with `CrashedRun`.
+   */
+  readonly taskRunner?: Layer.Layer<TaskRunner.TaskRunner, unknown>
   /** A run that exceeds it is interrupted (its task runs are cancelled) and ends Failed named TimedOut. */
   readonly timeout?: Duration.DurationInput
   readonly retries?: number

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
-import { Errors, Task, TaskRunner } from "effect-taskflow"
+import { Errors, Flow, Task, TaskRunner } from "effect-taskflow"
 import { execFile } from "node:child_process"
 import { promisify } from "node:util"
 import {
@@ -35,6 +35,15 @@ describe("TaskRunner.workerPool: start-up", () => {
       const error = yield* Effect.flip(Layer.build(broken).pipe(Effect.scoped))
       expect(error).toBeInstanceOf(Errors.WorkerPoolError)
       expect(error.message).toContain("this module is broken on purpose")
+    }))
+
+  it.live("a flow whose worker pool cannot start ends Crashed and fails with CrashedRun", () =>
+    Effect.gen(function*() {
+      const broken = TaskRunner.workerPool({ size: 1, module: new URL("./fixtures/brokenModule.ts", import.meta.url) })
+      const flow = Flow.make({ name: "pool-broken-runner-flow", taskRunner: broken }, () => Effect.succeed(1))
+      const error = yield* Effect.flip(flow())
+      expect(error).toBeInstanceOf(Errors.CrashedRun)
+      expect(error.message).toContain("could not start")
     }))
 
   it.live("a size that is not a positive integer dies with IllegalArgumentException", () =>

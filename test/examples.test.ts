@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { main } from "../examples/pipeline.js"
+import { main as primes } from "../examples/workerPool.js"
 
 describe("examples", () => {
   // The README's main job, run for real (its sleeps are tens of milliseconds).
@@ -19,4 +20,12 @@ describe("examples", () => {
       expect(output).toContain("41 runs: 40 COMPLETED, 1 FAILED (TimedOut)")
       expect(output).toContain("20/20 analyses done, 1 failed")
     }))
+
+  it.live("workerPool.ts counts primes on worker threads", () =>
+    Effect.gen(function*() {
+      const log = console.log
+      console.log = () => {}
+      const counts = yield* primes.pipe(Effect.ensuring(Effect.sync(() => (console.log = log))))
+      expect(counts).toEqual([5133, 9592, 13848, 17984])
+    }), { timeout: 60_000 })
 })

@@ -3,7 +3,7 @@ import type * as Flow from "../Flow.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeAttempts, record } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeAttempts, record, RunCrashed } from "./engine.js"
 import { flowRunFuture, RunCell } from "./futures.js"
 import { collectFutures, resolveFuturesToResults } from "./resolve.js"
 import { makeMemory, RunStore } from "./runStore.js"
@@ -17,7 +17,7 @@ type AnyState = State.State<any, any>
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
 
 interface FlowDefinition extends TaskDefinition {
-  readonly taskRunner: Layer.Layer<TaskRunner> | undefined
+  readonly taskRunner: Layer.Layer<TaskRunner, unknown> | undefined
 }
 
 /** The body returned futures that did not all complete: the flow ends in `state` and fails with `cause`. */
@@ -49,7 +49,17 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
   Effect.scoped(Effect.gen(function*() {
     const scope = yield* Effect.scope
     const runnerContext = yield* Layer.buildWithScope(def.taskRunner ?? concurrent(), scope).pipe(
-      Effect.provideService(RunStore, store)
+      Effect.provideService(RunStore, store),
+      // A runner that cannot start (a worker pool whose module fails to load) crashes the flow run.
+      Effect.catchAll((error) =>
+        Effect.die(
+          new RunCrashed(
+            `The task runner of flow run '${def.name}' (${flowRunId}) could not start: ${
+              error instanceof Error ? error.message : String(error)
+            }`
+          )
+        )
+      )
     )
     const runner = runnerInternal(Context.get(runnerContext, TaskRunner))
     const value = yield* def.fn(...args).pipe(
@@ -105,6 +115,7 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
     cell.complete(final)
     if (final.type === "COMPLETED") return final.value
     if (failure !== undefined) return yield* Effect.failCause(failure)
+    if (final.type === "CRASHED") return yield* Effect.fail(state_.stateError(final))
     return yield* Effect.interrupt
   })
 
