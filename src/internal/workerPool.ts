@@ -4,24 +4,14 @@ import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import type { ResourceLimits } from "node:worker_threads"
 import { Worker } from "node:worker_threads"
 import * as Errors from "../Errors.js"
-import type { Service as TaskRunnerService } from "../TaskRunner.js"
+import type { Service as TaskRunnerService, WorkerPoolOptions } from "../TaskRunner.js"
 import type { TaskDefinition } from "./engine.js"
 import { RunCrashed } from "./engine.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
 import { decodeExit, encodeArguments } from "./wire.js"
 import type { FromPool, ToPool } from "./workerProtocol.js"
-
-/** @internal */
-export interface WorkerPoolOptions {
-  readonly size: number
-  readonly module: URL | string
-  readonly interruptGracePeriod?: Duration.DurationInput
-  readonly startupTimeout?: Duration.DurationInput
-  readonly resourceLimits?: ResourceLimits
-}
 
 /** One run sent, or waiting to be sent, to a thread. */
 interface Job {
@@ -71,7 +61,7 @@ const moduleHref = (module: URL | string): string => {
 const describe = (error: unknown) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 
 /** Whether structured clone can copy a value; the error it raised when not. */
-const cloneFailure = (value: ReadonlyArray<unknown> | unknown): unknown => {
+const cloneFailure = (value: unknown): unknown => {
   try {
     structuredClone(value)
     return undefined
