@@ -1,13 +1,14 @@
 /**
  * The run store records every task and flow run with its full state history, so that the state of
- * any run id can be read. One interface, several layers: `RunStore.memory` here; the SQL stores
- * (SQLite, PostgreSQL) implement the same `Service`.
+ * any run id can be read. One interface, three layers: `RunStore.memory`, `RunStore.sqlite` (embedded,
+ * the default for the examples) and `RunStore.postgres` (for many machines).
  *
  * @since 0.1.0
  */
-import type { Effect, Layer } from "effect"
+import type { Either, Effect, Layer } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/runStore.js"
+import * as internalSql from "./internal/sqlStore.js"
 import type * as State from "./State.js"
 
 /**
@@ -37,8 +38,14 @@ export interface RunRecord {
   readonly tags: ReadonlyArray<string>
   /** How many times the run's body was started (1 + retries used). */
   readonly runCount: number
+  /** How many retries the run may use (a worker that dies mid-run uses one). */
+  readonly retries: number
   readonly state: State.State<unknown, unknown>
   readonly createdAt: Date
+  /** The task worker holding the run, while one does. */
+  readonly workerId: string | undefined
+  /** When the holding worker's lease ends unless it heartbeats. */
+  readonly leaseExpiresAt: Date | undefined
 }
 
 /**
@@ -55,7 +62,56 @@ export interface NewRun {
   readonly parentTaskRunId?: string | undefined
   readonly parameters?: ReadonlyArray<unknown>
   readonly tags?: ReadonlyArray<string>
+  /** Retries a task worker may use when the run's worker dies (default 0). */
+  readonly retries?: number
   readonly state: State.State<unknown, unknown>
+}
+
+/**
+ * Options of `setState`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SetStateOptions {
+  /** Replaces the run's run count. */
+  readonly runCount?: number
+  /** Only write if this task worker still holds the run (its lease was not lost). */
+  readonly workerId?: string
+  /** The run's task or flow name, when the caller knows it (saves SQL stores a read to pick the Schemas). */
+  readonly name?: string
+}
+
+/**
+ * A run a task worker claimed: it holds the run until its lease expires.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimedRun {
+  readonly id: string
+  readonly kind: RunKind
+  readonly name: string
+  readonly flowRunId: string | undefined
+  readonly parentTaskRunId: string | undefined
+  /** The arguments, decoded with the task's `parameters` Schema (or the reason they could not be). */
+  readonly parameters: Either.Either<ReadonlyArray<unknown>, Errors.SerializationError>
+  readonly runCount: number
+  readonly retries: number
+  readonly state: State.State<unknown, unknown>
+}
+
+/**
+ * What a worker's heartbeat learns about the runs it holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Heartbeat {
+  /** Runs someone asked to cancel: the worker interrupts them. */
+  readonly cancelling: ReadonlyArray<string>
+  /** Runs the worker no longer holds (its lease expired and the run was recovered): it stops them. */
+  readonly lost: ReadonlyArray<string>
 }
 
 /**
@@ -72,30 +128,81 @@ export interface RunFilter {
 
 /**
  * The store's interface. Orchestration rules are enforced here, not by callers: no transition
- * out of a final state, and a Cancelling run only moves to a final state.
+ * out of a final state, a Cancelling run only moves to a final state, a run is held by one task
+ * worker at a time, and every change is time-stamped.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Service {
   readonly kind: string
-  readonly createRun: (run: NewRun) => Effect.Effect<void, Errors.RunStoreError>
+  /**
+   * Creates a run. SQL stores encode its parameters with the task's `parameters` Schema (found by
+   * name), or as JSON; parameters that cannot be encoded fail with `SerializationError`.
+   */
+  readonly createRun: (run: NewRun) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>
   /** Appends a state to the run's history; `runCount` replaces the run count when given. */
   readonly setState: (
     runId: string,
     state: State.State<unknown, unknown>,
-    options?: { readonly runCount?: number }
+    options?: SetStateOptions
   ) => Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | Errors.RunStoreError>
-  readonly getRun: (runId: string) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError>
+  /**
+   * Reads a run, with its current state (a Completed state carries the decoded result). A result or
+   * failure that does not decode with the task's Schemas fails with `SerializationError`.
+   */
+  readonly getRun: (
+    runId: string
+  ) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError>
   readonly getHistory: (
     runId: string
-  ) => Effect.Effect<ReadonlyArray<State.State<unknown, unknown>>, Errors.RunNotFound | Errors.RunStoreError>
-  readonly listRuns: (filter?: RunFilter) => Effect.Effect<ReadonlyArray<RunRecord>, Errors.RunStoreError>
+  ) => Effect.Effect<
+    ReadonlyArray<State.State<unknown, unknown>>,
+    Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError
+  >
+  readonly listRuns: (
+    filter?: RunFilter
+  ) => Effect.Effect<ReadonlyArray<RunRecord>, Errors.RunStoreError | Errors.SerializationError>
   /**
-   * Calls `onChange` with every later state of the run (in this process). Returns the function that
-   * stops listening. Stores shared between processes add a polling fallback on top.
+   * Asks for a run to be cancelled, from anywhere: a run no worker holds yet ends Cancelled at once;
+   * a running one moves to Cancelling, and the worker holding it interrupts it (it ends Cancelled).
+   * A finished run is left as it is. Returns the run's state after the request.
+   */
+  readonly cancelRun: (
+    runId: string
+  ) => Effect.Effect<State.State<unknown, unknown>, Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError>
+  /**
+   * Claims up to `limit` Scheduled runs of the given names for a task worker, oldest first, each at
+   * most once: they move to Pending, held by `workerId` until `lease` ms from now.
+   */
+  readonly claimRuns: (options: {
+    readonly workerId: string
+    readonly names: ReadonlyArray<string>
+    readonly limit: number
+    readonly lease: number
+  }) => Effect.Effect<ReadonlyArray<ClaimedRun>, Errors.RunStoreError>
+  /** Extends the leases of the runs `workerId` holds. */
+  readonly heartbeat: (
+    workerId: string,
+    runIds: ReadonlyArray<string>,
+    lease: number
+  ) => Effect.Effect<Heartbeat, Errors.RunStoreError>
+  /** Gives runs back (a worker that stops): unfinished ones are Scheduled again for another worker. */
+  readonly releaseRuns: (workerId: string, runIds: ReadonlyArray<string>) => Effect.Effect<void, Errors.RunStoreError>
+  /**
+   * Recovers runs whose worker's lease expired (the worker died): each is Scheduled again
+   * (AwaitingRetry) while it has retries left, else it ends Crashed; a Cancelling one ends
+   * Cancelled. Returns the ids recovered.
+   */
+  readonly recoverExpired: () => Effect.Effect<ReadonlyArray<string>, Errors.RunStoreError>
+  /**
+   * Calls `onChange` with later states of the run. In this process every state is pushed; from other
+   * processes final states are pushed (PostgreSQL `NOTIFY`) and a polling fallback with backoff
+   * catches anything a lost notification missed. Returns the function that stops listening.
    */
   readonly unsafeSubscribe: (runId: string, onChange: (state: State.State<unknown, unknown>) => void) => () => void
+  /** Calls `onScheduled` when a run may have become claimable. Returns the function that stops listening. */
+  readonly unsafeSubscribeScheduled: (onScheduled: () => void) => () => void
 }
 
 /**
@@ -134,6 +241,62 @@ export type RunStore = internal.RunStore
  * @category layers
  */
 export const memory: Layer.Layer<RunStore> = internal.memoryLayer
+
+/**
+ * Options of the SQL stores.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqlOptions {
+  /**
+   * The slowest the polling fallback gets (default 1 second): a wait whose notification was lost
+   * still ends within about this long.
+   */
+  readonly maxPollInterval?: number
+}
+
+/**
+ * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this
+ * machine. Migrations run when the layer is built. Waits in the same process are pushed; other
+ * processes' changes are found by polling with backoff (10 ms up to `maxPollInterval`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RunStore, Task } from "effect-taskflow"
+ *
+ * const double = Task.make("double-sqlite-example", (n: number) => Effect.succeed(n * 2))
+ *
+ * const program = Effect.gen(function*() {
+ *   const future = yield* double.delay(21) // a task worker (TaskWorker.serve) runs it
+ *   return future.taskRunId
+ * }).pipe(Effect.provide(RunStore.sqlite({ filename: ".taskflow/runs.db" })))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const sqlite: (
+  options: { readonly filename: string } & SqlOptions
+) => Layer.Layer<RunStore, Errors.RunStoreError> = internalSql.sqliteLayer
+
+/**
+ * The store for many machines: PostgreSQL. Migrations run when the layer is built. Final states are
+ * pushed to every process with `LISTEN`/`NOTIFY`; a polling fallback with backoff covers lost
+ * notifications and dropped connections.
+ *
+ * @example
+ * ```ts
+ * import { RunStore } from "effect-taskflow"
+ *
+ * const store = RunStore.postgres({ url: "postgres://127.0.0.1:5432/test" })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const postgres: (
+  options: { readonly url: string } & SqlOptions
+) => Layer.Layer<RunStore, Errors.RunStoreError> = internalSql.postgresLayer
 
 /**
  * Makes a fresh in-memory store (what `memory` provides).

@@ -1,8 +1,8 @@
-import { Context, Effect, Layer } from "effect"
+import { Cause, Clock, Context, Effect, Either, Layer } from "effect"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
-import { isFinal } from "./state.js"
+import { cancelled, cancelling, crashed, isFinal, pending, scheduled } from "./state.js"
 
 type AnyState = State.State<unknown, unknown>
 
@@ -32,6 +32,8 @@ export const syncWrites = (store: RunStore_.Service): SyncWrites | undefined =>
 class MemoryRun {
   state: AnyState
   runCount = 0
+  workerId: string | undefined = undefined
+  leaseExpiresAt: number | undefined = undefined
   /** The states before the current one, oldest first; allocated on the second state. */
   earlier: Array<AnyState> | undefined = undefined
   listeners: Set<(state: AnyState) => void> | undefined = undefined
@@ -50,8 +52,11 @@ class MemoryRun {
       parameters: run.parameters ?? [],
       tags: run.tags ?? [],
       runCount: this.runCount,
+      retries: run.retries ?? 0,
       state: this.state,
-      createdAt: first.timestamp
+      createdAt: first.timestamp,
+      workerId: this.workerId,
+      leaseExpiresAt: this.leaseExpiresAt === undefined ? undefined : new Date(this.leaseExpiresAt)
     }
   }
   history(): Array<AnyState> {
@@ -82,9 +87,47 @@ export const checkTransition = (runId: string, from: AnyState, to: AnyState): Er
   return undefined
 }
 
+/** A refusal for a worker that no longer holds the run. @internal */
+export const notHeld = (runId: string, workerId: string) =>
+  new Errors.InvalidTransition({
+    runId,
+    message: `Run ${runId} is not held by task worker ${workerId} (its lease expired or it was released).`
+  })
+
+/** What a run whose worker's lease expired becomes. @internal */
+export const recoveredState = (
+  state: AnyState,
+  runCount: number,
+  retries: number,
+  workerId: string | undefined,
+  timestamp: Date
+): AnyState => {
+  if (state.type === "CANCELLING") {
+    return cancelled({ timestamp, message: `Its task worker ${workerId} stopped before the run was cancelled.` })
+  }
+  if (runCount <= retries) {
+    return scheduled({
+      timestamp,
+      name: "AwaitingRetry",
+      message: `Its task worker ${workerId} stopped responding (lease expired); retry ${runCount} of ${retries}.`
+    })
+  }
+  return crashed(Cause.die(new Error(`task worker ${workerId} stopped responding (lease expired)`)), {
+    timestamp,
+    message: `Its task worker ${workerId} stopped responding (lease expired) while the run was ${state.type}.`
+  })
+}
+
 /** @internal */
 export const makeMemory = (): RunStore_.Service & SyncWrites => {
   const runs = new Map<string, MemoryRun>()
+  /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
+  let scheduledQueue: Array<string> = []
+  const scheduledListeners = new Set<() => void>()
+  const onScheduled = (runId: string) => {
+    scheduledQueue.push(runId)
+    scheduledListeners.forEach((listener) => listener())
+  }
   const find = (runId: string) => {
     const run = runs.get(runId)
     return run === undefined || run.run === undefined ? undefined : run
@@ -97,19 +140,30 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
       run.listeners = placeholder.listeners
       run.listeners.forEach((listener) => listener(newRun.state))
     }
+    if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
   }
-  const unsafeSetState = (runId: string, state: AnyState, runCount: number | undefined) => {
+  const unsafeSetState = (runId: string, state: AnyState, runCount: number | undefined, workerId?: string) => {
     const run = find(runId)
     if (run === undefined) return notFound(runId)
+    if (workerId !== undefined && run.workerId !== workerId) return notHeld(runId, workerId)
     const refused = checkTransition(runId, run.state, state)
     if (refused !== undefined) return refused
+    move(run, state, runCount)
+    return undefined
+  }
+  const move = (run: MemoryRun, state: AnyState, runCount: number | undefined) => {
     // Exact-size arrays: histories are short, and push would over-allocate for each of many runs.
     run.earlier = run.earlier === undefined ? [run.state] : run.earlier.concat(run.state)
     run.state = state
     if (runCount !== undefined) run.runCount = runCount
+    if (isFinal(state) || state.type === "SCHEDULED") {
+      run.workerId = undefined
+      run.leaseExpiresAt = undefined
+    }
     run.listeners?.forEach((listener) => listener(state))
-    return undefined
+    if (state.type === "SCHEDULED") onScheduled(run.run!.id)
   }
+  const now = Effect.map(Clock.currentTimeMillis, (millis) => millis)
   return {
     kind: "memory",
     unsafeCreateRun,
@@ -117,7 +171,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     createRun: (run) => Effect.sync(() => unsafeCreateRun(run)),
     setState: (runId, state, options) =>
       Effect.suspend(() => {
-        const refused = unsafeSetState(runId, state, options?.runCount)
+        const refused = unsafeSetState(runId, state, options?.runCount, options?.workerId)
         return refused === undefined ? Effect.void : Effect.fail(refused)
       }),
     getRun: (runId) =>
@@ -143,6 +197,98 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
         }
         return out
       }),
+    cancelRun: (runId) =>
+      Effect.flatMap(now, (millis) => {
+        const run = find(runId)
+        if (run === undefined) return Effect.fail(notFound(runId))
+        if (isFinal(run.state) || run.state.type === "CANCELLING") return Effect.succeed(run.state)
+        const timestamp = new Date(millis)
+        const next = run.workerId === undefined
+          ? cancelled({ timestamp, message: "Cancelled before a task worker started it." })
+          : cancelling({ timestamp })
+        move(run, next, undefined)
+        return Effect.succeed(next)
+      }),
+    claimRuns: ({ lease, limit, names, workerId }) =>
+      Effect.map(now, (millis) => {
+        const wanted = new Set(names)
+        const claimed: Array<RunStore_.ClaimedRun> = []
+        const skipped: Array<string> = []
+        let i = 0
+        for (; i < scheduledQueue.length && claimed.length < limit; i++) {
+          const run = find(scheduledQueue[i])
+          if (run === undefined || run.state.type !== "SCHEDULED" || run.workerId !== undefined) continue
+          if (!wanted.has(run.run!.name)) {
+            skipped.push(scheduledQueue[i])
+            continue
+          }
+          move(run, pending({ timestamp: new Date(millis) }), undefined)
+          run.workerId = workerId
+          run.leaseExpiresAt = millis + lease
+          const record = run.toRecord()
+          claimed.push({
+            id: record.id,
+            kind: record.kind,
+            name: record.name,
+            flowRunId: record.flowRunId,
+            parentTaskRunId: record.parentTaskRunId,
+            parameters: Either.right(record.parameters),
+            runCount: record.runCount,
+            retries: record.retries,
+            state: record.state
+          })
+        }
+        scheduledQueue = skipped.concat(scheduledQueue.slice(i))
+        return claimed
+      }),
+    heartbeat: (workerId, runIds, lease) =>
+      Effect.map(now, (millis) => {
+        const cancelling: Array<string> = []
+        const lost: Array<string> = []
+        for (const runId of runIds) {
+          const run = find(runId)
+          if (run === undefined || run.workerId !== workerId) {
+            lost.push(runId)
+            continue
+          }
+          run.leaseExpiresAt = millis + lease
+          if (run.state.type === "CANCELLING") cancelling.push(runId)
+        }
+        return { cancelling, lost }
+      }),
+    releaseRuns: (workerId, runIds) =>
+      Effect.map(now, (millis) => {
+        for (const runId of runIds) {
+          const run = find(runId)
+          if (run === undefined || run.workerId !== workerId || isFinal(run.state)) continue
+          const timestamp = new Date(millis)
+          move(
+            run,
+            run.state.type === "CANCELLING"
+              ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
+              : scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` }),
+            undefined
+          )
+        }
+      }),
+    recoverExpired: () =>
+      Effect.map(now, (millis) => {
+        const recovered: Array<string> = []
+        for (const run of runs.values()) {
+          if (run.workerId === undefined || run.leaseExpiresAt === undefined || run.leaseExpiresAt > millis) continue
+          if (isFinal(run.state)) continue
+          const workerId = run.workerId
+          move(run, recoveredState(run.state, run.runCount, run.run!.retries ?? 0, workerId, new Date(millis)), undefined)
+          recovered.push(run.run!.id)
+        }
+        return recovered
+      }),
+    unsafeSubscribeScheduled: (listener) => {
+      scheduledListeners.add(listener)
+      return () => {
+        scheduledListeners.delete(listener)
+      }
+    },
     unsafeSubscribe: (runId, onChange) => {
       let run = runs.get(runId)
       if (run === undefined) {

@@ -37,7 +37,8 @@ const fromWire = (value: unknown): unknown => {
 }
 
 /** A value with no Schema of its own: structured-clone data, Errors kept whole. */
-const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
+/** @internal */
+export const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
   strict: true,
   decode: fromWire,
   encode: toWire

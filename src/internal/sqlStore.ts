@@ -1,0 +1,624 @@
+import { Migrator, SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Cause, Clock, Duration, Effect, Either, Layer, Redacted, Schedule, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Errors from "../Errors.js"
+import type * as RunStore_ from "../RunStore.js"
+import type * as State from "../State.js"
+import { checkTransition, notHeld, recoveredState, RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+import type { StateRow } from "./storeCodec.js"
+import { decodeParameters, decodeState, encodeParameters, encodeState } from "./storeCodec.js"
+
+type AnyState = State.State<unknown, unknown>
+type Dialect = "sqlite" | "pg"
+
+const FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"] as const
+/** PostgreSQL channels: a run reached a final state (payload: its id); a run became Scheduled (payload: its name). */
+const FINAL_CHANNEL = "taskflow_run_final"
+const SCHEDULED_CHANNEL = "taskflow_run_scheduled"
+
+// ---------------------------------------------------------------------------------------------
+// Migrations: owned by the library, versioned, the same DDL on both dialects
+// ---------------------------------------------------------------------------------------------
+
+const migrations = {
+  "1_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE IF NOT EXISTS taskflow_runs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        flow_run_id TEXT,
+        parent_task_run_id TEXT,
+        parameters TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        retries INTEGER NOT NULL,
+        run_count INTEGER NOT NULL,
+        state_seq INTEGER NOT NULL,
+        state_type TEXT NOT NULL,
+        state_name TEXT NOT NULL,
+        state_message TEXT,
+        state_timestamp DOUBLE PRECISION NOT NULL,
+        state_cause TEXT,
+        worker_id TEXT,
+        lease_expires_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL
+      )`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_scheduled ON taskflow_runs (name, state_timestamp)
+        WHERE state_type = 'SCHEDULED'`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_leased ON taskflow_runs (lease_expires_at)
+        WHERE worker_id IS NOT NULL`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flow ON taskflow_runs (flow_run_id)`,
+      sql`CREATE TABLE IF NOT EXISTS taskflow_run_states (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        message TEXT,
+        timestamp DOUBLE PRECISION NOT NULL,
+        cause TEXT,
+        PRIMARY KEY (run_id, seq)
+      )`,
+      // Results live apart from states: reading or polling a state never carries a large result.
+      sql`CREATE TABLE IF NOT EXISTS taskflow_results (
+        run_id TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )`
+    ], { discard: true }))
+}
+
+const runMigrations = Migrator.make({})({
+  loader: Migrator.fromRecord(migrations),
+  table: "taskflow_migrations"
+}).pipe(
+  // Two processes starting at once: one migrates, the other waits and finds the work done.
+  Effect.retry({
+    while: (error) => error._tag === "MigrationError" && error.reason === "locked",
+    schedule: Schedule.spaced("100 millis"),
+    times: 50
+  })
+)
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+interface RunRow {
+  readonly id: string
+  readonly kind: string
+  readonly name: string
+  readonly flow_run_id: string | null
+  readonly parent_task_run_id: string | null
+  readonly parameters: string
+  readonly tags: string
+  readonly retries: number
+  readonly run_count: number
+  readonly state_seq: number
+  readonly state_type: string
+  readonly state_name: string
+  readonly state_message: string | null
+  readonly state_timestamp: number
+  readonly state_cause: string | null
+  readonly worker_id: string | null
+  readonly lease_expires_at: number | null
+  readonly created_at: number
+  readonly result?: string | null
+}
+
+const stateRowOf = (row: RunRow): StateRow => ({
+  type: row.state_type,
+  name: row.state_name,
+  message: row.state_message,
+  timestamp: row.state_timestamp,
+  cause: row.state_cause
+})
+
+const toRecord = (row: RunRow): Either.Either<RunStore_.RunRecord, Errors.SerializationError> =>
+  Either.map(decodeState(row.name, row.id, stateRowOf(row), row.result), (state) => ({
+    id: row.id,
+    kind: row.kind as RunStore_.RunKind,
+    name: row.name,
+    flowRunId: row.flow_run_id ?? undefined,
+    parentTaskRunId: row.parent_task_run_id ?? undefined,
+    // A record is for reading: parameters that no longer decode are shown as stored.
+    parameters: Either.getOrElse(decodeParameters(row.name, row.id, row.parameters), () => [row.parameters]),
+    tags: JSON.parse(row.tags) as ReadonlyArray<string>,
+    runCount: Number(row.run_count),
+    retries: Number(row.retries),
+    state,
+    createdAt: new Date(Number(row.created_at)),
+    workerId: row.worker_id ?? undefined,
+    leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at))
+  }))
+
+// ---------------------------------------------------------------------------------------------
+// Errors and reconnection
+// ---------------------------------------------------------------------------------------------
+
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED"
+])
+
+/** Whether a SQL error means the store is (for now) out of reach, so the call may be tried again. */
+const isTransient = (error: SqlError): boolean => {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined
+  const code = typeof cause?.code === "string" ? cause.code : ""
+  const message = typeof cause?.message === "string" ? cause.message : ""
+  return CONNECTION_CODES.has(code) || code.startsWith("08") ||
+    /Connection terminated|connection (?:is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect/i
+      .test(message)
+}
+
+const storeError = (error: SqlError, what: string) =>
+  new Errors.RunStoreError({
+    message: `The run store could not ${what}: ${
+      (error.cause as { message?: string } | undefined)?.message ?? error.message
+    }`,
+    cause: error
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions: pushed in this process and by NOTIFY, with a polling safety net
+// ---------------------------------------------------------------------------------------------
+
+type Listener = (state: AnyState) => void
+
+/** @internal */
+export interface SqlOptions {
+  readonly maxPollInterval?: number
+  /** How long a call keeps reconnecting before it fails with RunStoreError (default 30 seconds). */
+  readonly reconnectFor?: Duration.DurationInput
+}
+
+const make = (dialect: Dialect, options: SqlOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* runMigrations.pipe(
+      Effect.mapError((error) =>
+        new Errors.RunStoreError({ message: `The run store's migrations failed: ${error.message}`, cause: error })
+      )
+    )
+    const maxPoll = options.maxPollInterval ?? 1000
+    const reconnect = Schedule.exponential("50 millis", 2).pipe(
+      Schedule.either(Schedule.spaced("2 seconds")),
+      Schedule.upTo(options.reconnectFor ?? "30 seconds")
+    )
+    /** Runs a query, trying again while the store is out of reach; a typed error if it stays away. */
+    const call = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>) =>
+      effect.pipe(
+        Effect.retry({ schedule: reconnect, while: (error) => isSqlError(error) && isTransient(error) }),
+        Effect.catchIf(isSqlError, (error) => Effect.fail(storeError(error, what)))
+      ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
+
+    const listeners = new Map<string, Set<Listener>>()
+    /** The last state sequence number each subscriber saw, so polling pushes each change once. */
+    const seen = new Map<string, number>()
+    const scheduledListeners = new Set<() => void>()
+    let pollInterval = 10
+
+    const push = (runId: string, state: AnyState) => {
+      listeners.get(runId)?.forEach((listener) => listener(state))
+    }
+    const pushScheduled = () => scheduledListeners.forEach((listener) => listener())
+
+    const notFound = (runId: string) =>
+      new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
+
+    const readRun = (runId: string) =>
+      Effect.map(
+        sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+          LEFT JOIN taskflow_results res ON res.run_id = r.id WHERE r.id = ${runId}`,
+        (rows) => rows[0] as RunRow | undefined
+      )
+
+    const getRun = (runId: string) =>
+      call(
+        `read run ${runId}`,
+        Effect.flatMap(
+          readRun(runId),
+          (row): Effect.Effect<RunStore_.RunRecord, Errors.RunNotFound | Errors.SerializationError> =>
+            row === undefined ? Effect.fail(notFound(runId)) : toRecord(row)
+        )
+      )
+
+    /** Reads the run's state and pushes it to its subscribers if they have not seen it. */
+    const refresh = (runId: string) =>
+      Effect.flatMap(readRun(runId), (row) => {
+        if (row === undefined) return Effect.void
+        const last = seen.get(runId)
+        if (last !== undefined && last >= Number(row.state_seq)) return Effect.void
+        if (listeners.has(runId)) seen.set(runId, Number(row.state_seq))
+        const state = decodeState(row.name, row.id, stateRowOf(row), row.result)
+        // A result that does not decode still ends the wait; reading it reports the error.
+        push(runId, Either.getOrElse(state, (error) => state_.crashed(Cause.die(error), { message: error.message })))
+        return Effect.void
+      })
+
+    // The safety net: every subscribed run is read again, 10 ms after a change and backing off to
+    // `maxPollInterval`, so a lost notification never hangs a wait.
+    const poll = Effect.gen(function*() {
+      const ids = Array.from(listeners.keys())
+      let changed = false
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500)
+        const rows = yield* sql<{ id: string; state_seq: number }>`SELECT id, state_seq FROM taskflow_runs
+          WHERE ${sql.in("id", chunk)}`
+        for (const row of rows) {
+          const last = seen.get(row.id)
+          if (last === undefined || last < Number(row.state_seq)) {
+            changed = true
+            yield* refresh(row.id)
+          }
+        }
+      }
+      pollInterval = changed ? 10 : Math.min(maxPoll, pollInterval * 2)
+    })
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(Duration.millis(pollInterval))
+        if (listeners.size > 0) yield* Effect.ignore(poll)
+      }
+    }).pipe(Effect.forkScoped)
+
+    if (dialect === "pg") {
+      const pg = yield* PgClient.PgClient
+      const listen = (channel: string, onPayload: (payload: string) => Effect.Effect<void>) =>
+        pg.listen(channel).pipe(
+          Stream.runForEach(onPayload),
+          // A dropped connection ends or fails the stream: listen again (polling covers the gap).
+          Effect.zipRight(Effect.fail("listen stream ended")),
+          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
+          Effect.forkScoped
+        )
+      yield* listen(FINAL_CHANNEL, (runId) => listeners.has(runId) ? Effect.ignore(refresh(runId)) : Effect.void)
+      yield* listen(SCHEDULED_CHANNEL, () => Effect.sync(pushScheduled))
+    }
+
+    const notify = (channel: string, payload: string) =>
+      dialect === "pg" ? sql`SELECT pg_notify(${channel}, ${payload})` : Effect.void
+
+    interface Condition {
+      readonly workerId?: string | undefined
+      /** Only if no worker holds the run. */
+      readonly unheld?: boolean
+      /** Only if the holder's lease expired before this time. */
+      readonly leaseExpiredBefore?: number
+    }
+
+    /**
+     * One state change in one transaction: the guarded update (which enforces the orchestration
+     * rules in SQL, so two writers cannot both pass), the history row, the result, the notification.
+     */
+    const transition = (
+      runId: string,
+      state: AnyState,
+      setOptions: { readonly runCount?: number | undefined; readonly name?: string | undefined },
+      condition: Condition
+    ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> =>
+      Effect.gen(function*() {
+        const name = setOptions.name ?? (yield* readRun(runId))?.name
+        if (name === undefined) return yield* Effect.fail(notFound(runId))
+        let stored = state
+        let encoded = encodeState(name, runId, state)
+        if (Either.isLeft(encoded)) {
+          // A value its Schema rejects fails the run with the reason, rather than losing it.
+          stored = state_.failed(Cause.die(encoded.left), { timestamp: state.timestamp })
+          encoded = encodeState(name, runId, stored)
+        }
+        const { cause, result } = Either.getOrThrow(encoded)
+        const final = state_.isFinal(stored)
+        const releases = final || stored.type === "SCHEDULED"
+        const timestamp = stored.timestamp.getTime()
+        const updated = yield* sql<{ state_seq: number }>`UPDATE taskflow_runs SET
+            state_type = ${stored.type}, state_name = ${stored.name}, state_message = ${stored.message ?? null},
+            state_timestamp = ${timestamp}, state_cause = ${cause}, state_seq = state_seq + 1
+            ${setOptions.runCount === undefined ? sql`` : sql`, run_count = ${setOptions.runCount}`}
+            ${releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}
+          WHERE id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
+            ${final ? sql`` : sql`AND state_type <> 'CANCELLING'`}
+            ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
+            ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
+            ${
+          condition.leaseExpiredBefore === undefined ? sql`` : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
+        }
+          RETURNING state_seq`
+        if (updated.length === 0) {
+          const current = yield* readRun(runId)
+          if (current === undefined) return yield* Effect.fail(notFound(runId))
+          if (condition.workerId !== undefined && current.worker_id !== condition.workerId) {
+            return yield* Effect.fail(notHeld(runId, condition.workerId))
+          }
+          const currentState = Either.getOrElse(
+            decodeState(current.name, runId, { ...stateRowOf(current), cause: null }, null),
+            () => state_.make(current.state_type as State.StateType) as AnyState
+          )
+          return yield* Effect.fail(
+            checkTransition(runId, currentState, stored) ?? new Errors.InvalidTransition({
+              runId,
+              message: `Run ${runId} changed while it was being moved to ${stored.type}.`
+            })
+          )
+        }
+        yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause) VALUES (
+          ${runId}, ${updated[0].state_seq}, ${stored.type}, ${stored.name}, ${stored.message ?? null},
+          ${timestamp}, ${cause})`
+        if (result !== null) {
+          yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${result})`
+        }
+        if (final) yield* notify(FINAL_CHANNEL, runId)
+        if (stored.type === "SCHEDULED") yield* notify(SCHEDULED_CHANNEL, name)
+      }).pipe(
+        sql.withTransaction,
+        Effect.tap(() =>
+          Effect.sync(() => {
+            push(runId, state)
+            if (state.type === "SCHEDULED") pushScheduled()
+          })
+        )
+      )
+
+    const now = Clock.currentTimeMillis
+
+    const service: RunStore_.Service = {
+      kind: dialect === "pg" ? "postgres" : "sqlite",
+      createRun: (run) =>
+        Effect.gen(function*() {
+          const parameters = yield* Either.match(encodeParameters(run.name, run.id, run.parameters ?? []), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed
+          })
+          const encoded = encodeState(run.name, run.id, run.state)
+          const { cause } = Either.getOrElse(encoded, () => ({ cause: null, result: null }))
+          const timestamp = run.state.timestamp.getTime()
+          const row = {
+            id: run.id,
+            kind: run.kind,
+            name: run.name,
+            flow_run_id: run.flowRunId ?? null,
+            parent_task_run_id: run.parentTaskRunId ?? null,
+            parameters,
+            tags: JSON.stringify(run.tags ?? []),
+            retries: run.retries ?? 0,
+            run_count: 0,
+            state_seq: 1,
+            state_type: run.state.type,
+            state_name: run.state.name,
+            state_message: run.state.message ?? null,
+            state_timestamp: timestamp,
+            state_cause: cause,
+            created_at: timestamp
+          }
+          yield* call(
+            `create run ${run.id}`,
+            Effect.gen(function*() {
+              // A retried insert after a lost reply finds its own row: nothing is created twice.
+              const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(row)}
+                ON CONFLICT (id) DO NOTHING RETURNING id`
+              if (inserted.length === 0) return
+              yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+                VALUES (${run.id}, 1, ${run.state.type}, ${run.state.name}, ${run.state.message ?? null},
+                ${timestamp}, ${cause})`
+              if (run.state.type === "SCHEDULED") yield* notify(SCHEDULED_CHANNEL, run.name)
+            }).pipe(sql.withTransaction)
+          )
+          push(run.id, run.state)
+          if (run.state.type === "SCHEDULED") pushScheduled()
+        }),
+      setState: (runId, state, setOptions) =>
+        call(
+          `move run ${runId} to ${state.type}`,
+          transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
+            workerId: setOptions?.workerId
+          })
+        ),
+      getRun,
+      getHistory: (runId) =>
+        call(
+          `read the history of run ${runId}`,
+          Effect.gen(function*() {
+            const run = yield* readRun(runId)
+            if (run === undefined) return yield* Effect.fail(notFound(runId))
+            const rows = yield* sql<StateRow & { seq: number }>`SELECT * FROM taskflow_run_states
+              WHERE run_id = ${runId} ORDER BY seq`
+            return yield* Effect.forEach(rows, (row) =>
+              Either.match(decodeState(run.name, runId, row, row.type === "COMPLETED" ? run.result : null), {
+                onLeft: Effect.fail,
+                onRight: Effect.succeed
+              }))
+          })
+        ),
+      listRuns: (filter) =>
+        call(
+          "list runs",
+          Effect.gen(function*() {
+            const clauses = [
+              ...(filter?.kind === undefined ? [] : [sql`r.kind = ${filter.kind}`]),
+              ...(filter?.flowRunId === undefined ? [] : [sql`r.flow_run_id = ${filter.flowRunId}`]),
+              ...(filter?.name === undefined ? [] : [sql`r.name = ${filter.name}`])
+            ]
+            const rows = yield* sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+              LEFT JOIN taskflow_results res ON res.run_id = r.id
+              ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+              ORDER BY r.created_at, r.id`
+            return yield* Effect.forEach(rows, (row) =>
+              Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed }))
+          })
+        ),
+      cancelRun: (runId) =>
+        Effect.gen(function*() {
+          while (true) {
+            const run = yield* getRun(runId)
+            if (state_.isFinal(run.state) || run.state.type === "CANCELLING") return run.state
+            const timestamp = new Date(yield* now)
+            const unheld = run.workerId === undefined
+            const next = unheld
+              ? state_.cancelled({ timestamp, message: "Cancelled before a task worker started it." })
+              : state_.cancelling({ timestamp })
+            const moved = yield* call(
+              `cancel run ${runId}`,
+              Effect.either(
+                transition(runId, next, { name: run.name }, unheld ? { unheld } : { workerId: run.workerId })
+              )
+            )
+            // Refused: a worker claimed or finished it meanwhile. Read again and decide again.
+            if (Either.isRight(moved)) return next
+          }
+        }),
+      claimRuns: ({ lease, limit, names, workerId }) =>
+        call(
+          "claim runs",
+          Effect.gen(function*() {
+            if (names.length === 0 || limit <= 0) return []
+            const millis = yield* now
+            const pick = sql`SELECT id FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)}
+              ORDER BY state_timestamp LIMIT ${limit}${dialect === "pg" ? sql` FOR UPDATE SKIP LOCKED` : sql``}`
+            const rows = yield* sql<RunRow>`UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'Pending',
+                state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 1,
+                worker_id = ${workerId}, lease_expires_at = ${millis + lease}
+              WHERE id IN (${pick}) AND state_type = 'SCHEDULED'
+              RETURNING *`
+            if (rows.length === 0) return []
+            yield* sql`INSERT INTO taskflow_run_states ${
+              sql.insert(rows.map((row) => ({
+                run_id: row.id,
+                seq: Number(row.state_seq),
+                type: "PENDING",
+                name: "Pending",
+                message: null,
+                timestamp: millis,
+                cause: null
+              })))
+            }`
+            return rows.map((row): RunStore_.ClaimedRun => ({
+              id: row.id,
+              kind: row.kind as RunStore_.RunKind,
+              name: row.name,
+              flowRunId: row.flow_run_id ?? undefined,
+              parentTaskRunId: row.parent_task_run_id ?? undefined,
+              parameters: decodeParameters(row.name, row.id, row.parameters),
+              runCount: Number(row.run_count),
+              retries: Number(row.retries),
+              state: state_.pending({ timestamp: new Date(millis) })
+            }))
+          }).pipe(sql.withTransaction)
+        ),
+      heartbeat: (workerId, runIds, lease) =>
+        call(
+          "renew leases",
+          Effect.gen(function*() {
+            if (runIds.length === 0) return { cancelling: [], lost: [] }
+            const millis = yield* now
+            const held = new Map<string, string>()
+            for (let i = 0; i < runIds.length; i += 500) {
+              const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
+                SET lease_expires_at = ${millis + lease}
+                WHERE worker_id = ${workerId} AND ${sql.in("id", runIds.slice(i, i + 500))}
+                RETURNING id, state_type`
+              for (const row of rows) held.set(row.id, row.state_type)
+            }
+            return {
+              cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"),
+              lost: runIds.filter((id) => !held.has(id))
+            }
+          })
+        ),
+      releaseRuns: (workerId, runIds) =>
+        Effect.forEach(runIds, (runId) =>
+          Effect.gen(function*() {
+            const run = yield* Effect.either(getRun(runId))
+            if (Either.isLeft(run) || run.right.workerId !== workerId || state_.isFinal(run.right.state)) return
+            const timestamp = new Date(yield* now)
+            const next = run.right.state.type === "CANCELLING"
+              ? state_.cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
+              : state_.scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` })
+            yield* call(`release run ${runId}`, Effect.ignore(transition(runId, next, { name: run.right.name }, { workerId })))
+          }), { discard: true }),
+      recoverExpired: () =>
+        call(
+          "recover runs of stopped workers",
+          Effect.gen(function*() {
+            const millis = yield* now
+            const rows = yield* sql<RunRow>`SELECT * FROM taskflow_runs
+              WHERE worker_id IS NOT NULL AND lease_expires_at < ${millis}`
+            const recovered: Array<string> = []
+            for (const row of rows) {
+              const current = state_.make(row.state_type as State.StateType) as AnyState
+              const next = recoveredState(current, Number(row.run_count), Number(row.retries), row.worker_id!, new Date(millis))
+              // Guarded by the holder and the expired lease: of two recoverers, or a recoverer and a
+              // late heartbeat, exactly one wins.
+              const moved = yield* Effect.either(
+                transition(row.id, next, { name: row.name }, { workerId: row.worker_id!, leaseExpiredBefore: millis })
+              )
+              if (Either.isRight(moved)) recovered.push(row.id)
+            }
+            return recovered
+          })
+        ),
+      unsafeSubscribe: (runId, onChange) => {
+        let set = listeners.get(runId)
+        if (set === undefined) {
+          set = new Set()
+          listeners.set(runId, set)
+        }
+        set.add(onChange)
+        pollInterval = 10
+        return () => {
+          set.delete(onChange)
+          if (set.size === 0 && listeners.get(runId) === set) {
+            listeners.delete(runId)
+            seen.delete(runId)
+          }
+        }
+      },
+      unsafeSubscribeScheduled: (listener) => {
+        scheduledListeners.add(listener)
+        return () => {
+          scheduledListeners.delete(listener)
+        }
+      }
+    }
+    return service
+  })
+
+const isSqlError = (u: unknown): u is SqlError =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
+
+const openFailed = (what: string) => (cause: Cause.Cause<unknown>) =>
+  Layer.fail(
+    new Errors.RunStoreError({
+      message: `The ${what} run store could not be opened: ${Cause.pretty(cause).split("\n")[0]}`,
+      cause: Cause.squash(cause)
+    })
+  )
+
+/** @internal */
+export const sqliteLayer = (options: { readonly filename: string } & SqlOptions): Layer.Layer<RunStore, Errors.RunStoreError> =>
+  Layer.scoped(RunStore, make("sqlite", options)).pipe(
+    Layer.provide(
+      Layer.unwrapEffect(Effect.sync(() => {
+        if (options.filename !== ":memory:") fs.mkdirSync(path.dirname(options.filename), { recursive: true })
+        return SqliteClient.layer({ filename: options.filename })
+      }))
+    ),
+    Layer.catchAllCause(openFailed("SQLite"))
+  )
+
+/** @internal */
+export const postgresLayer = (options: { readonly url: string } & SqlOptions): Layer.Layer<RunStore, Errors.RunStoreError> =>
+  Layer.scoped(RunStore, make("pg", options)).pipe(
+    Layer.provide(PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds" })),
+    Layer.catchAllCause(openFailed("PostgreSQL"))
+  )

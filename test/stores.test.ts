@@ -1,0 +1,283 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
+import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
+import { storeCases, withStore } from "./support/stores.js"
+
+// One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
+
+class Point extends Schema.Class<Point>("StorePoint")({ x: Schema.Number, y: Schema.Number }) {
+  get norm() {
+    return Math.hypot(this.x, this.y)
+  }
+}
+class NotFound extends Schema.TaggedError<NotFound>()("StoreNotFound", { key: Schema.String }) {}
+
+// Tasks registered by name, so the SQL stores encode their values with these Schemas.
+Task.make({ name: "store-point", success: Point, failure: NotFound, parameters: Schema.Tuple(Point) }, (p: Point) =>
+  Effect.succeed(p))
+Task.make("store-plain", (n: number) => Effect.succeed(n))
+
+const newRun = (id: string, name = "store-plain", state: State.State<unknown, unknown> = State.pending()) => ({
+  id,
+  kind: "task" as const,
+  name,
+  state
+})
+const uuid = () => crypto.randomUUID()
+
+for (const store of storeCases) {
+  describe.skipIf(!store.available)(`RunStore: ${store.name}`, () => {
+    it.live("keeps every run with its state history", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const id = uuid()
+          yield* s.createRun({ ...newRun(id), parameters: [1], tags: ["t"], retries: 2 })
+          yield* s.setState(id, State.running(), { runCount: 1 })
+          yield* s.setState(id, State.completed(2))
+          const run = yield* s.getRun(id)
+          expect(run).toMatchObject({ id, kind: "task", name: "store-plain", parameters: [1], tags: ["t"], runCount: 1, retries: 2 })
+          expect(run.state.type).toBe("COMPLETED")
+          expect(State.isCompleted(run.state) && run.state.value).toBe(2)
+          const history = yield* s.getHistory(id)
+          expect(history.map((state) => state.type)).toEqual(["PENDING", "RUNNING", "COMPLETED"])
+          // Every change is time-stamped, in order.
+          expect(history.every((state, i) => i === 0 || state.timestamp >= history[i - 1].timestamp)).toBe(true)
+          expect((yield* s.listRuns({ kind: "flow" })).length).toBe(0)
+          expect((yield* s.listRuns({ name: "store-plain" })).map((r) => r.id)).toContain(id)
+        })
+      ))
+
+    it.live("an unknown run id fails with RunNotFound", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const error = yield* Effect.flip(s.getRun("missing"))
+          expect(error).toBeInstanceOf(Errors.RunNotFound)
+          expect(error._tag === "RunNotFound" && error.runId).toBe("missing")
+          expect((yield* Effect.flip(s.setState("missing", State.running())))._tag).toBe("RunNotFound")
+          expect((yield* Effect.flip(s.getHistory("missing")))._tag).toBe("RunNotFound")
+          expect((yield* Effect.flip(s.cancelRun("missing")))._tag).toBe("RunNotFound")
+        })
+      ))
+
+    it.live("refuses moves out of a final state, and from Cancelling to anything but a final state", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const done = uuid()
+          yield* s.createRun(newRun(done))
+          yield* s.setState(done, State.completed(1))
+          expect(yield* Effect.flip(s.setState(done, State.running()))).toBeInstanceOf(Errors.InvalidTransition)
+          const cancelling = uuid()
+          yield* s.createRun(newRun(cancelling))
+          yield* s.setState(cancelling, State.cancelling())
+          expect((yield* Effect.flip(s.setState(cancelling, State.running())))._tag).toBe("InvalidTransition")
+          yield* s.setState(cancelling, State.cancelled())
+          expect((yield* s.getRun(cancelling)).state.type).toBe("CANCELLED")
+          expect((yield* s.getHistory(done)).length).toBe(2) // the refused move left no trace
+        })
+      ))
+
+    it.live("results, parameters and typed failures keep their Schemas' types", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const ok = uuid()
+          yield* s.createRun({ ...newRun(ok, "store-point"), parameters: [new Point({ x: 3, y: 4 })] })
+          yield* s.setState(ok, State.completed(new Point({ x: 3, y: 4 })))
+          const run = yield* s.getRun(ok)
+          expect(run.parameters[0]).toBeInstanceOf(Point)
+          expect(State.isCompleted(run.state) && (run.state.value as Point).norm).toBe(5)
+          const failed = uuid()
+          yield* s.createRun({ ...newRun(failed, "store-point"), parameters: [new Point({ x: 0, y: 0 })] })
+          yield* s.setState(failed, State.failed(Cause.fail(new NotFound({ key: "k" }))))
+          const future = yield* Futures.PrefectDistributedFuture.make<Point, NotFound>(failed)
+          const error = yield* Effect.flip(future.result())
+          expect(error).toBeInstanceOf(NotFound)
+          expect(error._tag === "StoreNotFound" && error.key).toBe("k")
+          // A defect without a Schema keeps its message and fields.
+          const died = uuid()
+          yield* s.createRun(newRun(died))
+          yield* s.setState(died, State.crashed(Cause.die(new Errors.TaskTimeoutError({ message: "too slow" }))))
+          const crashed = (yield* s.getRun(died)).state
+          expect(State.isCrashed(crashed) && Cause.squash(crashed.cause)).toMatchObject({ message: "too slow" })
+        })
+      ))
+
+    it.live("a run that kept no result: result() fails with MissingResult", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const id = uuid()
+          yield* s.createRun(newRun(id))
+          yield* s.setState(id, State.completedWithoutResult())
+          const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id)
+          expect((yield* Effect.flip(future.result()))._tag).toBe("MissingResult")
+        })
+      ))
+
+    it.live("a distributed future reads an unknown run as Pending and follows it to its end", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const id = uuid()
+          const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id)
+          expect((yield* future.state).type).toBe("PENDING")
+          const result = yield* Effect.fork(future.result())
+          const calls: Array<string> = []
+          yield* future.addDoneCallback((f) => {
+            calls.push(`first ${f.taskRunId}`)
+          })
+          yield* future.addDoneCallback(() => {
+            calls.push("second")
+          })
+          yield* Effect.sleep(20)
+          yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
+          yield* s.setState(id, State.running())
+          yield* s.setState(id, State.completed(5))
+          expect(yield* Fiber.join(result)).toBe(5)
+          yield* Effect.sleep(10)
+          expect(calls.sort()).toEqual([`first ${id}`, "second"])
+        })
+      ))
+
+    it.live("claims each Scheduled run once, only for the names a worker serves", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const ids = Array.from({ length: 30 }, uuid)
+          for (const id of ids) yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
+          const other = uuid()
+          yield* s.createRun(newRun(other, "store-not-served", State.scheduled()))
+          const claims = yield* Effect.all(
+            Array.from({ length: 4 }, (_, i) =>
+              s.claimRuns({ workerId: `w${i}`, names: ["store-plain"], limit: 10, lease: 30_000 })),
+            { concurrency: "unbounded" }
+          )
+          const claimed = claims.flat().map((run) => run.id)
+          expect(new Set(claimed).size).toBe(30)
+          expect(claimed.length).toBe(30)
+          expect(claims.flat().every((run) => Either.isRight(run.parameters))).toBe(true)
+          const held = yield* s.getRun(ids[0])
+          expect(held.state.type).toBe("PENDING")
+          expect(held.workerId).toMatch(/^w\d$/)
+          // A task no worker serves stays Scheduled, visible as such.
+          expect((yield* s.getRun(other)).state.type).toBe("SCHEDULED")
+          expect(yield* s.claimRuns({ workerId: "w9", names: ["store-plain"], limit: 10, lease: 30_000 })).toEqual([])
+        })
+      ))
+
+    it.live("a run is written only by the worker holding it; heartbeats report cancels and lost runs", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const a = uuid()
+          const b = uuid()
+          yield* s.createRun(newRun(a, "store-plain", State.scheduled()))
+          yield* s.createRun(newRun(b, "store-plain", State.scheduled()))
+          yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 2, lease: 30_000 })
+          expect((yield* Effect.flip(s.setState(a, State.running(), { workerId: "w2" })))._tag).toBe("InvalidTransition")
+          yield* s.setState(a, State.running(), { workerId: "w1", runCount: 1 })
+          expect((yield* s.cancelRun(a)).type).toBe("CANCELLING")
+          const beat = yield* s.heartbeat("w1", [a, b, "gone"], 30_000)
+          expect(beat.cancelling).toEqual([a])
+          expect(beat.lost).toEqual(["gone"])
+          yield* s.setState(a, State.cancelled(), { workerId: "w1" })
+          expect((yield* s.getRun(a)).state.type).toBe("CANCELLED")
+          // Cancelling a run no worker holds ends it at once.
+          const c = uuid()
+          yield* s.createRun(newRun(c, "store-plain", State.scheduled()))
+          expect((yield* s.cancelRun(c)).type).toBe("CANCELLED")
+          expect((yield* s.cancelRun(c)).type).toBe("CANCELLED") // a finished run is left as it is
+          // Released runs are Scheduled again for another worker.
+          yield* s.releaseRuns("w1", [b])
+          expect((yield* s.getRun(b)).state.type).toBe("SCHEDULED")
+          expect((yield* s.getRun(b)).workerId).toBeUndefined()
+        })
+      ))
+
+    it.live("runs of a worker whose lease expired are retried where they have retries left, else Crashed", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const retried = uuid()
+          const crashed = uuid()
+          const cancelled = uuid()
+          yield* s.createRun({ ...newRun(retried, "store-plain", State.scheduled()), retries: 1 })
+          yield* s.createRun(newRun(crashed, "store-plain", State.scheduled()))
+          yield* s.createRun(newRun(cancelled, "store-plain", State.scheduled()))
+          yield* s.claimRuns({ workerId: "dead", names: ["store-plain"], limit: 3, lease: 1 })
+          for (const id of [retried, crashed, cancelled]) {
+            yield* s.setState(id, State.running(), { workerId: "dead", runCount: 1 })
+          }
+          yield* s.cancelRun(cancelled)
+          yield* Effect.sleep(5)
+          const recovered = yield* s.recoverExpired()
+          expect([...recovered].sort()).toEqual([retried, crashed, cancelled].sort())
+          expect(yield* s.recoverExpired()).toEqual([])
+          const again = (yield* s.getRun(retried)).state
+          expect([again.type, again.name]).toEqual(["SCHEDULED", "AwaitingRetry"])
+          expect((yield* s.getRun(crashed)).state.type).toBe("CRASHED")
+          expect((yield* s.getRun(cancelled)).state.type).toBe("CANCELLED")
+          const future = yield* Futures.PrefectDistributedFuture.make<number, never>(crashed)
+          expect((yield* Effect.flip(future.result()))._tag).toBe("CrashedRun")
+        })
+      ))
+  })
+}
+
+describe.each(storeCases.filter((store) => store.name !== "memory" && store.available))("SQL store: $name", (store) => {
+  it.live("a result that does not decode with its Schema fails with an error naming the run and the Schema", () =>
+    Effect.gen(function*() {
+      const name = `store-decode-${store.name}`
+      const id = uuid()
+      const s = yield* RunStore.RunStore
+      yield* s.createRun(newRun(id, name))
+      // Written before the task (and its Schema) exists in this process: stored as JSON.
+      yield* s.setState(id, State.completed("not a number"))
+      Task.make({ name, success: Schema.Number }, () => Effect.succeed(1))
+      const error = yield* Effect.flip(s.getRun(id))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain(id)
+      expect(error.message).toContain("success Schema number")
+      const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id)
+      const exit = yield* Effect.exit(future.result())
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("does not decode")
+    }).pipe(Effect.provide(store.fresh())))
+
+  it.live("parameters that cannot be encoded fail createRun with SerializationError, and nothing is written", () =>
+    Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const id = uuid()
+      const error = yield* Effect.flip(s.createRun({ ...newRun(id, "store-point"), parameters: ["not a point"] }))
+      expect(error._tag).toBe("SerializationError")
+      expect((yield* Effect.flip(s.getRun(id)))._tag).toBe("RunNotFound")
+    }).pipe(Effect.provide(store.fresh())))
+
+  it.live("a change made by another process (no notification) is found by polling", () =>
+    Effect.gen(function*() {
+      // Two layers over one database stand for two processes; only polling connects them.
+      const layer = store.fresh()
+      const id = uuid()
+      const first = yield* Layer.build(layer)
+      const s1 = yield* Effect.provide(RunStore.RunStore, first)
+      yield* s1.createRun(newRun(id, "store-plain", State.scheduled()))
+      const future = yield* Effect.provide(Futures.PrefectDistributedFuture.make<number, never>(id), first)
+      const waiting = yield* Effect.fork(future.result())
+      yield* Effect.sleep(50)
+      const second = yield* Layer.build(layer)
+      const s2 = yield* Effect.provide(RunStore.RunStore, second)
+      yield* s2.setState(id, State.completed(7))
+      expect(yield* Fiber.join(waiting)).toBe(7)
+    }).pipe(Effect.scoped))
+})
