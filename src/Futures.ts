@@ -149,6 +149,31 @@ export const PrefectFlowRunFuture: {
 } = { make: internal.flowRunFuture }
 
 /**
+ * Asks for the future's run to be cancelled, from anywhere. A run in this process (its fiber) is
+ * interrupted; a run in the `RunStore` (distributed or flow-run future) is cancelled through the
+ * store: one no task worker holds yet ends Cancelled at once, a running one moves to Cancelling and
+ * the worker holding it interrupts it. A finished run is left as it is. Returns once the request
+ * is recorded; `wait` on the future to see the run end.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Futures, RunStore, Task } from "effect-taskflow"
+ *
+ * const slow = Task.make("slow-cancel-example", () => Effect.never)
+ *
+ * const program = Effect.gen(function*() {
+ *   const future = yield* slow.delay()
+ *   yield* Futures.cancel(future)
+ *   return (yield* future.state).type // "CANCELLED": no worker had taken it yet
+ * }).pipe(Effect.provide(RunStore.memory))
+ * ```
+ * @since 0.1.0
+ * @category cancellation
+ */
+export const cancel: <A, E>(future: PrefectFuture<A, E>) => Effect.Effect<void> = internal.cancel
+
+/**
  * Whether a value is a future.
  *
  * @since 0.1.0

@@ -18,3 +18,5 @@ export * as State from "./State.js"
 export * as Task from "./Task.js"
 /** @since 0.1.0 */
 export * as TaskRunner from "./TaskRunner.js"
+/** @since 0.1.0 */
+export * as TaskWorker from "./TaskWorker.js"

@@ -187,6 +187,8 @@ export const executeAttempts = <R>(
   options: {
     readonly onSuccess?: (value: any) => Effect.Effect<AnyState, never, R>
     readonly recordFinal?: boolean
+    /** The run count of the first attempt here: a run a task worker takes over continues the count. */
+    readonly firstAttempt?: number
   } = {}
 ): Effect.Effect<AnyState, never, R> => {
   const label = def.kind === "task" ? "Task run" : "Flow run"
@@ -245,7 +247,7 @@ export const executeAttempts = <R>(
       // On a synchronous store Running is already written: go straight to the body.
       return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
     })
-  return attempt(1)
+  return attempt(options.firstAttempt ?? 1)
 }
 
 /**
@@ -261,11 +263,13 @@ export const executeTaskRun = <R>(
   args: ReadonlyArray<unknown>,
   waitFor: ReadonlyArray<unknown>,
   semaphore: Effect.Semaphore | undefined,
-  ownFiber: boolean
+  ownFiber: boolean,
+  firstAttempt = 1
 ): Effect.Effect<AnyState, never, R> => {
   const execute = (inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
     const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
-      recordFinal: true
+      recordFinal: true,
+      firstAttempt
     })
     const withRun = ownFiber
       ? Effect.zipRight(FiberRef.set(currentTaskRunId, cell.id), attempts)

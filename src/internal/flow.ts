@@ -16,7 +16,8 @@ type AnyState = State.State<any, any>
 /** @internal */
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
 
-interface FlowDefinition extends TaskDefinition {
+/** @internal */
+export interface FlowDefinition extends TaskDefinition {
   readonly taskRunner: Layer.Layer<TaskRunner, unknown> | undefined
 }
 
@@ -87,7 +88,6 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
     const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
     const id = crypto.randomUUID()
     const pending = state_.pending()
-    const cell = new RunCell<any, any>(id, def.name, pending)
     yield* Effect.orDie(store.createRun({
       id,
       kind: "flow",
@@ -96,9 +96,28 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       parentTaskRunId: yield* FiberRef.get(currentTaskRunId),
       parameters: args,
       tags: def.tags,
+      retries: def.retries,
       state: pending
     }))
-    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args)).pipe(
+    return yield* executeFlowRun(def, id, store, args, pending, 1)
+  })
+
+/**
+ * Executes a flow run that exists in `store` (in `initial` state): attempts, return-value
+ * resolution, the final state. Succeeds with the flow's value, or fails as the flow did.
+ * @internal
+ */
+export const executeFlowRun = (
+  def: FlowDefinition,
+  id: string,
+  store: RunStore_.Service,
+  args: ReadonlyArray<unknown>,
+  initial: AnyState,
+  firstAttempt: number
+) =>
+  Effect.gen(function*() {
+    const cell = new RunCell<any, any>(id, def.name, initial)
+    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args), { firstAttempt }).pipe(
       Effect.onInterrupt(() => record(store, cell, (timestamp) => state_.cancelled({ timestamp })))
     )
     // A body that returned failed futures ends in the state their resolution gave.
@@ -129,8 +148,9 @@ const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       name: def.name,
       parameters: args,
       tags: def.tags,
+      retries: def.retries,
       state: state_.scheduled()
-    }).pipe(Effect.orDie, Effect.zipRight(flowRunFuture<any, any>(id)))
+    }).pipe(Effect.catchTag("SerializationError", (error) => failedAtOnce(store, id, def, error)), Effect.orDie, Effect.zipRight(flowRunFuture<any, any>(id)))
   })
 
 /** @internal */
@@ -149,6 +169,30 @@ export const make = (
   Object.defineProperty(flow, "delay", { value: (...args: ReadonlyArray<unknown>) => delay(def, args) })
   return flow as unknown as Flow.Flow<any, any, any, any>
 }
+
+/**
+ * A deferred run whose parameters cannot be stored is created Failed with the reason: the caller's
+ * future reports it, and nothing is left half-written.
+ * @internal
+ */
+export const failedAtOnce = (
+  store: RunStore_.Service,
+  id: string,
+  def: TaskDefinition,
+  error: unknown
+) =>
+  store.createRun({
+    id,
+    kind: def.kind,
+    name: def.name,
+    parameters: [],
+    tags: def.tags,
+    state: state_.failed(Cause.die(error), { message: error instanceof Error ? error.message : String(error) })
+  })
+
+/** @internal */
+export const flowDefinition = (flow: Flow.Flow<any, any, any, any>): FlowDefinition =>
+  (flow as unknown as { readonly [FlowTypeId]: FlowDefinition })[FlowTypeId]
 
 /** @internal */
 export const isFlow = (u: unknown): u is Flow.Flow<any, any, any, any> => typeof u === "function" && FlowTypeId in u

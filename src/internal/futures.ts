@@ -1,5 +1,4 @@
-import type { Fiber } from "effect"
-import { Cause, Chunk, Clock, Duration, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
+import { Cause, Fiber, Chunk, Clock, Duration, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import * as Errors from "../Errors.js"
@@ -316,7 +315,9 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
       return this.store.getRun(this.taskRunId).pipe(
         Effect.map((run) => this.settle(run.state as State.State<A, E>)),
         // An unknown run reads as Pending, as in Prefect; it may not have been created yet.
-        Effect.orElseSucceed(() => state_.pending() as State.State<A, E>)
+        Effect.catchTag("RunNotFound", () => Effect.succeed(state_.pending() as State.State<A, E>)),
+        // A store that stays away, or a state that does not decode, is a defect here: `state` has no error channel.
+        Effect.orDie
       )
     })
   }
@@ -353,6 +354,19 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
       unsubscribe()
     }
   }
+}
+
+/** @internal */
+export const cancel = <A, E>(future: Futures.PrefectFuture<A, E>): Effect.Effect<void> => {
+  if (future instanceof StoreFuture) {
+    return Effect.asVoid(Effect.orDie(Effect.catchTag(future.store.cancelRun(future.taskRunId), "RunNotFound", () => Effect.void)))
+  }
+  if (future instanceof FiberFuture) return Effect.asVoid(Effect.fork(Fiber.interrupt(future.source)))
+  if (future instanceof ConcurrentFuture) {
+    const fiber = future.cell.fiber
+    return fiber === undefined ? Effect.void : Effect.asVoid(Effect.fork(Fiber.interrupt(fiber)))
+  }
+  return Effect.void
 }
 
 /** @internal */

@@ -151,17 +151,18 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     move(run, state, runCount)
     return undefined
   }
-  const move = (run: MemoryRun, state: AnyState, runCount: number | undefined) => {
+  /** `release`: the run is given back (a final state always ends the hold). */
+  const move = (run: MemoryRun, state: AnyState, runCount: number | undefined, release = false) => {
     // Exact-size arrays: histories are short, and push would over-allocate for each of many runs.
     run.earlier = run.earlier === undefined ? [run.state] : run.earlier.concat(run.state)
     run.state = state
     if (runCount !== undefined) run.runCount = runCount
-    if (isFinal(state) || state.type === "SCHEDULED") {
+    if (isFinal(state) || release) {
       run.workerId = undefined
       run.leaseExpiresAt = undefined
     }
     run.listeners?.forEach((listener) => listener(state))
-    if (state.type === "SCHEDULED") onScheduled(run.run!.id)
+    if (state.type === "SCHEDULED" && run.workerId === undefined) onScheduled(run.run!.id)
   }
   const now = Effect.map(Clock.currentTimeMillis, (millis) => millis)
   return {
@@ -267,7 +268,8 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
             run.state.type === "CANCELLING"
               ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
               : scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` }),
-            undefined
+            undefined,
+            true
           )
         }
       }),
@@ -278,7 +280,12 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
           if (run.workerId === undefined || run.leaseExpiresAt === undefined || run.leaseExpiresAt > millis) continue
           if (isFinal(run.state)) continue
           const workerId = run.workerId
-          move(run, recoveredState(run.state, run.runCount, run.run!.retries ?? 0, workerId, new Date(millis)), undefined)
+          move(
+            run,
+            recoveredState(run.state, run.runCount, run.run!.retries ?? 0, workerId, new Date(millis)),
+            undefined,
+            true
+          )
           recovered.push(run.run!.id)
         }
         return recovered

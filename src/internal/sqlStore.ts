@@ -296,6 +296,8 @@ const make = (dialect: Dialect, options: SqlOptions) =>
       readonly unheld?: boolean
       /** Only if the holder's lease expired before this time. */
       readonly leaseExpiredBefore?: number
+      /** The worker gives the run back. */
+      readonly release?: boolean
     }
 
     /**
@@ -320,7 +322,9 @@ const make = (dialect: Dialect, options: SqlOptions) =>
         }
         const { cause, result } = Either.getOrThrow(encoded)
         const final = state_.isFinal(stored)
-        const releases = final || stored.type === "SCHEDULED"
+        // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
+        // retry's AwaitingRetry written by the worker itself keeps the run held by it.
+        const releases = final || condition.release === true
         const timestamp = stored.timestamp.getTime()
         const updated = yield* sql<{ state_seq: number }>`UPDATE taskflow_runs SET
             state_type = ${stored.type}, state_name = ${stored.name}, state_message = ${stored.message ?? null},
@@ -359,13 +363,13 @@ const make = (dialect: Dialect, options: SqlOptions) =>
           yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${result})`
         }
         if (final) yield* notify(FINAL_CHANNEL, runId)
-        if (stored.type === "SCHEDULED") yield* notify(SCHEDULED_CHANNEL, name)
+        if (stored.type === "SCHEDULED" && releases) yield* notify(SCHEDULED_CHANNEL, name)
       }).pipe(
         sql.withTransaction,
         Effect.tap(() =>
           Effect.sync(() => {
             push(runId, state)
-            if (state.type === "SCHEDULED") pushScheduled()
+            if (state.type === "SCHEDULED" && condition.release === true) pushScheduled()
           })
         )
       )
@@ -376,7 +380,8 @@ const make = (dialect: Dialect, options: SqlOptions) =>
       kind: dialect === "pg" ? "postgres" : "sqlite",
       createRun: (run) =>
         Effect.gen(function*() {
-          const parameters = yield* Either.match(encodeParameters(run.name, run.id, run.parameters ?? []), {
+          // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
+          const parameters = yield* Either.match(encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []), {
             onLeft: Effect.fail,
             onRight: Effect.succeed
           })
@@ -483,12 +488,13 @@ const make = (dialect: Dialect, options: SqlOptions) =>
           Effect.gen(function*() {
             if (names.length === 0 || limit <= 0) return []
             const millis = yield* now
-            const pick = sql`SELECT id FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)}
+            const pick = sql`SELECT id FROM taskflow_runs
+              WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
               ORDER BY state_timestamp LIMIT ${limit}${dialect === "pg" ? sql` FOR UPDATE SKIP LOCKED` : sql``}`
             const rows = yield* sql<RunRow>`UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'Pending',
                 state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 1,
                 worker_id = ${workerId}, lease_expires_at = ${millis + lease}
-              WHERE id IN (${pick}) AND state_type = 'SCHEDULED'
+              WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
               RETURNING *`
             if (rows.length === 0) return []
             yield* sql`INSERT INTO taskflow_run_states ${
@@ -544,7 +550,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             const next = run.right.state.type === "CANCELLING"
               ? state_.cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
               : state_.scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` })
-            yield* call(`release run ${runId}`, Effect.ignore(transition(runId, next, { name: run.right.name }, { workerId })))
+            yield* call(
+              `release run ${runId}`,
+              Effect.ignore(transition(runId, next, { name: run.right.name }, { workerId, release: true }))
+            )
           }), { discard: true }),
       recoverExpired: () =>
         call(
@@ -560,7 +569,11 @@ const make = (dialect: Dialect, options: SqlOptions) =>
               // Guarded by the holder and the expired lease: of two recoverers, or a recoverer and a
               // late heartbeat, exactly one wins.
               const moved = yield* Effect.either(
-                transition(row.id, next, { name: row.name }, { workerId: row.worker_id!, leaseExpiredBefore: millis })
+                transition(row.id, next, { name: row.name }, {
+                  workerId: row.worker_id!,
+                  leaseExpiredBefore: millis,
+                  release: true
+                })
               )
               if (Either.isRight(moved)) recovered.push(row.id)
             }

@@ -225,8 +225,23 @@ const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
           parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
           parameters: args,
           tags: task[TaskTypeId].tags,
+          retries: task[TaskTypeId].retries,
           state: state_.scheduled()
-        }).pipe(Effect.orDie, Effect.zipRight(distributedFuture<any, any>(id)))
+        }).pipe(
+          // Arguments that cannot be stored: the run is created Failed with the reason, so the
+          // future reports it (delay's error channel is never, as in the API contract).
+          Effect.catchTag("SerializationError", (error) =>
+            store.createRun({
+              id,
+              kind: "task",
+              name: task.name,
+              parameters: [],
+              tags: task[TaskTypeId].tags,
+              state: state_.failed(Cause.die(error), { message: error.message })
+            })),
+          Effect.orDie,
+          Effect.zipRight(distributedFuture<any, any>(id))
+        )
       })
   )
 
@@ -291,6 +306,9 @@ export const make = (
   register(def, "task")
   return makeTask(def)
 }
+
+/** @internal */
+export const taskDefinition = (task: Task.Task<any, any, any, any>): TaskDefinition => (task as TaskImpl)[TaskTypeId]
 
 /** @internal */
 export const isTask = (u: unknown): u is Task.Task<any, any, any, any> => typeof u === "function" && TaskTypeId in u

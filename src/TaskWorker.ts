@@ -1,0 +1,66 @@
+/**
+ * Task workers execute `delay`ed task and flow runs from a `RunStore`, in this or any other process
+ * or machine that shares the store. A worker claims Scheduled runs of the tasks and flows it serves
+ * (each run by one worker at a time), runs them, writes their states and results, and keeps a lease
+ * on them with heartbeats. A worker that dies (`kill -9`) is noticed when its lease expires: its
+ * runs are retried where the task has retries left, else they end Crashed. Never lost, never run
+ * twice at once.
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Effect } from "effect"
+import type * as Flow from "./Flow.js"
+import * as internal from "./internal/taskWorker.js"
+import type * as RunStore from "./RunStore.js"
+import type * as Task from "./Task.js"
+
+/**
+ * Options of `serve`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions {
+  /** How many runs execute at once (default 10). */
+  readonly concurrency?: number
+  /** How long a claimed run stays held without a heartbeat (default 30 seconds). */
+  readonly lease?: Duration.DurationInput
+  /** How often leases are renewed and cancel requests read (default 1 second). */
+  readonly heartbeatInterval?: Duration.DurationInput
+  /** The slowest the worker polls for new runs when nothing is pushed to it (default 1 second). */
+  readonly pollInterval?: Duration.DurationInput
+  /** On shutdown, how long running runs may finish before they are given back (default 10 seconds). */
+  readonly shutdownGracePeriod?: Duration.DurationInput
+  /** The worker's name in the store (default `host:pid:random`). */
+  readonly workerId?: string
+}
+
+/**
+ * Serves the given tasks and flows from the `RunStore` until interrupted. On interruption (SIGTERM
+ * under `NodeRuntime.runMain`, or a fiber interrupt) it stops claiming, lets running runs finish
+ * within `shutdownGracePeriod`, and gives back the rest, Scheduled again for another worker.
+ * A run's cancel request (`RunStore.cancelRun`, `Futures.cancel`) interrupts it here; it ends
+ * Cancelled. A task a worker does not serve is never claimed by it: it stays Scheduled.
+ *
+ * Tasks served by a worker cannot require services (the worker has none to give them).
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { RunStore, Task, TaskWorker } from "effect-taskflow"
+ *
+ * const double = Task.make("double-worker-example", (n: number) => Effect.succeed(n * 2))
+ *
+ * TaskWorker.serve([double], { concurrency: 50 }).pipe(
+ *   Effect.provide(RunStore.sqlite({ filename: ".taskflow/runs.db" })),
+ *   NodeRuntime.runMain
+ * )
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serve: (
+  tasks: ReadonlyArray<Task.Any | Flow.Any>,
+  options?: ServeOptions
+) => Effect.Effect<never, never, RunStore.RunStore> = internal.serve

@@ -1,0 +1,176 @@
+import type { Fiber } from "effect"
+import { Cause, Duration, Effect, Either, FiberSet, Queue, Schedule } from "effect"
+import * as os from "node:os"
+import type * as Flow from "../Flow.js"
+import type * as RunStore_ from "../RunStore.js"
+import type * as Task from "../Task.js"
+import type * as TaskWorker from "../TaskWorker.js"
+import { decodeTimeout } from "./duration.js"
+import type { TaskDefinition } from "./engine.js"
+import { currentFlowRunId, executeTaskRun, record } from "./engine.js"
+import type { FlowDefinition } from "./flow.js"
+import { executeFlowRun, flowDefinition, isFlow } from "./flow.js"
+import { RunCell } from "./futures.js"
+import { RunStore } from "./runStore.js"
+import * as state_ from "./state.js"
+import { taskDefinition } from "./task.js"
+
+const millisOf = (input: Duration.DurationInput | undefined, fallback: number): number => {
+  const decoded = decodeTimeout(input)
+  return decoded === undefined ? fallback : Duration.toMillis(decoded)
+}
+
+/** @internal */
+export const defaultWorkerId = (): string =>
+  `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+
+/** @internal */
+export const serve = (
+  tasks: ReadonlyArray<Task.Any | Flow.Any>,
+  options: TaskWorker.ServeOptions = {}
+): Effect.Effect<never, never, RunStore> =>
+  Effect.scoped(Effect.gen(function*() {
+    const store = yield* RunStore
+    const concurrency = options.concurrency ?? 10
+    const lease = millisOf(options.lease, 30_000)
+    const heartbeatEvery = millisOf(options.heartbeatInterval, Math.min(1_000, lease / 3))
+    const maxPoll = millisOf(options.pollInterval, 1_000)
+    const grace = millisOf(options.shutdownGracePeriod, 10_000)
+    const workerId = options.workerId ?? defaultWorkerId()
+    const definitions = new Map<string, TaskDefinition | FlowDefinition>()
+    for (const task of tasks) {
+      const def = isFlow(task) ? flowDefinition(task) : taskDefinition(task as Task.Any)
+      definitions.set(def.name, def)
+    }
+    const names = Array.from(definitions.keys())
+
+    /** The fibers of the runs this worker holds, by run id. */
+    const running = new Map<string, Fiber.RuntimeFiber<unknown, unknown>>()
+    /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
+    const released = new Set<string>()
+    const runs = yield* FiberSet.make<unknown, unknown>()
+    const wake = yield* Queue.sliding<void>(1)
+    const signal = () => {
+      Queue.unsafeOffer(wake, undefined)
+    }
+    const unsubscribe = store.unsafeSubscribeScheduled(signal)
+    yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+
+    /** The store as one held run sees it: its own writes carry the worker's id, so a lost lease refuses them. */
+    const storeFor = (runId: string, name: string): RunStore_.Service => ({
+      // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
+      kind: store.kind,
+      createRun: store.createRun,
+      getRun: store.getRun,
+      getHistory: store.getHistory,
+      listRuns: store.listRuns,
+      cancelRun: store.cancelRun,
+      claimRuns: store.claimRuns,
+      heartbeat: store.heartbeat,
+      releaseRuns: store.releaseRuns,
+      recoverExpired: store.recoverExpired,
+      unsafeSubscribe: store.unsafeSubscribe,
+      unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
+      setState: (id, state, setOptions) =>
+        id !== runId
+          ? store.setState(id, state, setOptions)
+          : released.has(id)
+          ? Effect.void
+          : store.setState(id, state, { ...setOptions, workerId, name })
+    })
+
+    const execute = (run: RunStore_.ClaimedRun): Effect.Effect<unknown> => {
+      const def = definitions.get(run.name)!
+      const held = storeFor(run.id, run.name)
+      const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
+      if (Either.isLeft(run.parameters)) {
+        const error = run.parameters.left
+        return record(held, cell, (timestamp) => state_.failed(Cause.die(error), { timestamp, message: error.message }))
+      }
+      const args = run.parameters.right
+      const firstAttempt = run.runCount + 1
+      const body = def.kind === "flow"
+        ? Effect.exit(executeFlowRun(def as FlowDefinition, run.id, held, args, run.state, firstAttempt))
+        : executeTaskRun(def, cell, held, args, [], undefined, false, firstAttempt).pipe(
+          Effect.locally(currentFlowRunId, run.flowRunId)
+        )
+      // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
+      return body as Effect.Effect<unknown>
+    }
+
+    const start = (run: RunStore_.ClaimedRun) =>
+      Effect.gen(function*() {
+        const fiber = yield* FiberSet.run(runs, execute(run))
+        running.set(run.id, fiber)
+        fiber.addObserver(() => {
+          running.delete(run.id)
+          released.delete(run.id)
+          signal()
+        })
+      })
+
+    const interrupt = (runId: string) => {
+      const fiber = running.get(runId)
+      return fiber === undefined ? Effect.void : Effect.asVoid(Effect.fork(fiber.interruptAsFork(fiber.id())))
+    }
+
+    // Heartbeats: keep the leases, learn about cancels and lost runs, recover runs of dead workers.
+    yield* Effect.gen(function*() {
+      const beat = yield* store.heartbeat(workerId, Array.from(running.keys()), lease)
+      for (const runId of beat.cancelling) yield* interrupt(runId)
+      for (const runId of beat.lost) {
+        released.add(runId)
+        yield* interrupt(runId)
+      }
+      const recovered = yield* store.recoverExpired()
+      if (recovered.length > 0) {
+        yield* Effect.logWarning(
+          `Task worker ${workerId} recovered ${recovered.length} run(s) of stopped workers: ${recovered.join(", ")}`
+        )
+        signal()
+      }
+    }).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`Task worker ${workerId}: heartbeat failed`, error)),
+      Effect.repeat(Schedule.spaced(Duration.millis(heartbeatEvery))),
+      Effect.forkScoped
+    )
+
+    // On shutdown (SIGTERM, interruption): finish what is running within the grace period, then
+    // give back what is left, Scheduled again for another worker. Nothing held is lost.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (running.size === 0) return
+        yield* Effect.logInfo(`Task worker ${workerId} stopping: waiting for ${running.size} run(s)`)
+        // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to end it.
+        yield* Effect.interruptible(FiberSet.awaitEmpty(runs)).pipe(Effect.timeoutOption(Duration.millis(grace)))
+        const left = Array.from(running.keys())
+        if (left.length === 0) return
+        for (const runId of left) released.add(runId)
+        yield* FiberSet.clear(runs)
+        yield* store.releaseRuns(workerId, left).pipe(
+          Effect.catchAll((error) => Effect.logError(`Task worker ${workerId} could not release its runs`, error))
+        )
+      })
+    )
+
+    yield* Effect.logInfo(`Task worker ${workerId} serving ${names.join(", ")} (concurrency ${concurrency})`)
+    let idle = 10
+    while (true) {
+      const free = concurrency - running.size
+      if (free > 0) {
+        const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease }).pipe(
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
+          )
+        )
+        for (const run of claimed) yield* start(run)
+        if (claimed.length > 0) {
+          idle = 10
+          if (claimed.length === free) continue
+        }
+      }
+      // Nothing to claim (or no room): wait for a push, a finished run, or the polling fallback.
+      yield* Queue.take(wake).pipe(Effect.timeoutOption(Duration.millis(idle)))
+      idle = Math.min(maxPoll, idle * 2)
+    }
+  })) as Effect.Effect<never, never, RunStore>

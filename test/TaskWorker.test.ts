@@ -1,0 +1,139 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Schema } from "effect"
+import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
+import { storeCases } from "./support/stores.js"
+
+// Task workers in this process, against every store. Workers in other processes (kill -9, two
+// workers, 10,000 runs) are in test/distributed/.
+
+const double = Task.make("worker-double", (n: number) => Effect.succeed(n * 2))
+class Boom extends Schema.TaggedError<Boom>()("WorkerBoom", { n: Schema.Number }) {}
+const boom = Task.make({ name: "worker-boom", failure: Boom }, (n: number) => Effect.fail(new Boom({ n })))
+let flakyCalls = 0
+const flaky = Task.make({ name: "worker-flaky", retries: 2 }, (n: number) =>
+  Effect.suspend(() => ++flakyCalls < 2 ? Effect.dieMessage("flaky") : Effect.succeed(n)))
+const started = new Map<string, Deferred.Deferred<void>>()
+const blocking = Task.make("worker-blocking", (key: string) =>
+  Effect.zipRight(
+    Effect.suspend(() => Deferred.succeed(started.get(key)!, undefined)),
+    Effect.never
+  ))
+const notServed = Task.make("worker-not-served", () => Effect.succeed(1))
+const sumFlow = Flow.make("worker-sum-flow", (xs: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    const futures = yield* double.map(xs)
+    return futures
+  }))
+const unkept = Task.make({ name: "worker-unkept", persistResult: false }, () => Effect.succeed("gone"))
+const pointTask = Task.make(
+  { name: "worker-point", parameters: Schema.Tuple(Schema.Number) },
+  (n: number) => Effect.succeed(n)
+)
+
+const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask]
+
+for (const store of storeCases) {
+  describe.skipIf(!store.available)(`TaskWorker on ${store.name}`, () => {
+    const run = <A, E>(effect: Effect.Effect<A, E, RunStore.RunStore>) =>
+      Effect.scoped(Effect.gen(function*() {
+        yield* Effect.forkScoped(TaskWorker.serve(served, { concurrency: 4, heartbeatInterval: 20 }))
+        return yield* effect
+      })).pipe(Effect.provide(store.fresh()))
+
+    it.live("runs delayed tasks and flows; futures follow them to their results", () =>
+      run(Effect.gen(function*() {
+        const f = yield* double.delay(21)
+        expect(yield* f.result({ timeout: "10 seconds" })).toBe(42)
+        const s = yield* RunStore.RunStore
+        const history = yield* s.getHistory(f.taskRunId)
+        expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"])
+        expect((yield* s.getRun(f.taskRunId)).workerId).toBeUndefined()
+        const flowFuture = yield* sumFlow.delay([1, 2, 3])
+        expect(yield* flowFuture.result({ timeout: "10 seconds" })).toEqual([2, 4, 6])
+        const inner = yield* s.listRuns({ flowRunId: flowFuture.flowRunId })
+        expect(inner.length).toBe(3)
+        expect(inner.every((r) => r.state.type === "COMPLETED")).toBe(true)
+        // Another future made from the id alone sees the same result.
+        const again = yield* Futures.PrefectFlowRunFuture.make<ReadonlyArray<number>, never>(flowFuture.flowRunId)
+        expect(yield* again.result()).toEqual([2, 4, 6])
+      })))
+
+    it.live("a typed failure comes back typed; retries go AwaitingRetry then Retrying", () =>
+      run(Effect.gen(function*() {
+        const failed = yield* boom.delay(7)
+        const error = yield* Effect.flip(failed.result({ timeout: "10 seconds" }))
+        expect(error).toBeInstanceOf(Boom)
+        expect(error._tag === "WorkerBoom" && error.n).toBe(7)
+        flakyCalls = 0
+        const retried = yield* flaky.delay(5)
+        expect(yield* retried.result({ timeout: "10 seconds" })).toBe(5)
+        const s = yield* RunStore.RunStore
+        expect((yield* s.getHistory(retried.taskRunId)).map((state) => state.name)).toEqual([
+          "Scheduled",
+          "Pending",
+          "Running",
+          "AwaitingRetry",
+          "Retrying",
+          "Completed"
+        ])
+        expect((yield* s.getRun(retried.taskRunId)).runCount).toBe(2)
+      })))
+
+    it.live("cancelling a running run from the store interrupts it on its worker: it ends Cancelled", () =>
+      run(Effect.gen(function*() {
+        const key = crypto.randomUUID()
+        const isStarted = yield* Deferred.make<void>()
+        started.set(key, isStarted)
+        const f = yield* blocking.delay(key)
+        yield* Deferred.await(isStarted)
+        yield* Futures.cancel(f)
+        yield* f.wait({ timeout: "10 seconds" })
+        expect((yield* f.state).type).toBe("CANCELLED")
+        const s = yield* RunStore.RunStore
+        expect((yield* s.getHistory(f.taskRunId)).map((state) => state.type)).toContain("CANCELLING")
+      })))
+
+    it.live("a task no worker serves stays Scheduled; a result not kept reads as MissingResult", () =>
+      run(Effect.gen(function*() {
+        const f = yield* notServed.delay()
+        const g = yield* unkept.delay()
+        yield* g.wait({ timeout: "10 seconds" })
+        expect((yield* Effect.flip(g.result()))._tag).toBe("MissingResult")
+        expect((yield* f.state).type).toBe("SCHEDULED")
+      })))
+
+    if (store.name !== "memory") {
+      it.live("arguments its parameters Schema rejects: the run is Failed at once with the reason", () =>
+        run(Effect.gen(function*() {
+          const f = yield* pointTask.delay("nope" as unknown as number)
+          const exit = yield* Effect.exit(f.result())
+          expect(exit._tag).toBe("Failure")
+          const state = yield* f.state
+          expect(State.isFailed(state) && state.message).toContain("parameters")
+        })))
+    }
+
+    it.live("stopping a worker gives back what it holds; another worker finishes it", () =>
+      Effect.gen(function*() {
+        const key = crypto.randomUUID()
+        const isStarted = yield* Deferred.make<void>()
+        started.set(key, isStarted)
+        const f = yield* blocking.delay(key)
+        const first = yield* Effect.fork(TaskWorker.serve([blocking], { shutdownGracePeriod: 0 }))
+        yield* Deferred.await(isStarted)
+        yield* Fiber.interrupt(first)
+        const s = yield* RunStore.RunStore
+        const released = yield* s.getRun(f.taskRunId)
+        expect(released.state.type).toBe("SCHEDULED")
+        expect(released.workerId).toBeUndefined()
+        // The next worker takes it; this time it is cancelled, which ends it.
+        const again = yield* Deferred.make<void>()
+        started.set(key, again)
+        yield* Effect.forkScoped(TaskWorker.serve([blocking], { heartbeatInterval: 20 }))
+        yield* Deferred.await(again)
+        yield* Futures.cancel(f)
+        yield* f.wait({ timeout: "10 seconds" })
+        expect((yield* f.state).type).toBe("CANCELLED")
+      }).pipe(Effect.scoped, Effect.provide(store.fresh())))
+  })
+}
