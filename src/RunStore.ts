@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Either, Effect, Layer } from "effect"
+import type { Effect, Either, Layer } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/runStore.js"
 import * as internalSql from "./internal/sqlStore.js"
@@ -170,7 +170,10 @@ export interface Service {
    */
   readonly cancelRun: (
     runId: string
-  ) => Effect.Effect<State.State<unknown, unknown>, Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError>
+  ) => Effect.Effect<
+    State.State<unknown, unknown>,
+    Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError
+  >
   /**
    * Claims up to `limit` Scheduled runs of the given names for a task worker, oldest first, each at
    * most once: they move to Pending, held by `workerId` until `lease` ms from now.

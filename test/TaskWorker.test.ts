@@ -10,8 +10,10 @@ const double = Task.make("worker-double", (n: number) => Effect.succeed(n * 2))
 class Boom extends Schema.TaggedError<Boom>()("WorkerBoom", { n: Schema.Number }) {}
 const boom = Task.make({ name: "worker-boom", failure: Boom }, (n: number) => Effect.fail(new Boom({ n })))
 let flakyCalls = 0
-const flaky = Task.make({ name: "worker-flaky", retries: 2 }, (n: number) =>
-  Effect.suspend(() => ++flakyCalls < 2 ? Effect.dieMessage("flaky") : Effect.succeed(n)))
+const flaky = Task.make(
+  { name: "worker-flaky", retries: 2 },
+  (n: number) => Effect.suspend(() => ++flakyCalls < 2 ? Effect.dieMessage("flaky") : Effect.succeed(n))
+)
 const started = new Map<string, Deferred.Deferred<void>>()
 const blocking = Task.make("worker-blocking", (key: string) =>
   Effect.zipRight(

@@ -13,8 +13,10 @@ class Point extends Schema.Class<Point>("StorePoint")({ x: Schema.Number, y: Sch
 class NotFound extends Schema.TaggedError<NotFound>()("StoreNotFound", { key: Schema.String }) {}
 
 // Tasks registered by name, so the SQL stores encode their values with these Schemas.
-Task.make({ name: "store-point", success: Point, failure: NotFound, parameters: Schema.Tuple(Point) }, (p: Point) =>
-  Effect.succeed(p))
+Task.make(
+  { name: "store-point", success: Point, failure: NotFound, parameters: Schema.Tuple(Point) },
+  (p: Point) => Effect.succeed(p)
+)
 Task.make("store-plain", (n: number) => Effect.succeed(n))
 
 const newRun = (id: string, name = "store-plain", state: State.State<unknown, unknown> = State.pending()) => ({
@@ -37,7 +39,15 @@ for (const store of storeCases) {
           yield* s.setState(id, State.running(), { runCount: 1 })
           yield* s.setState(id, State.completed(2))
           const run = yield* s.getRun(id)
-          expect(run).toMatchObject({ id, kind: "task", name: "store-plain", parameters: [1], tags: ["t"], runCount: 1, retries: 2 })
+          expect(run).toMatchObject({
+            id,
+            kind: "task",
+            name: "store-plain",
+            parameters: [1],
+            tags: ["t"],
+            runCount: 1,
+            retries: 2
+          })
           expect(run.state.type).toBe("COMPLETED")
           expect(State.isCompleted(run.state) && run.state.value).toBe(2)
           const history = yield* s.getHistory(id)
@@ -162,7 +172,9 @@ for (const store of storeCases) {
               s.claimRuns({ workerId: `w${i}`, names: ["store-plain"], limit: 10, lease: 30_000 })),
             { concurrency: "unbounded" }
           )
-          const claimed = claims.flat().map((run) => run.id)
+          const claimed = claims.flat().map((run) =>
+            run.id
+          )
           expect(new Set(claimed).size).toBe(30)
           expect(claimed.length).toBe(30)
           expect(claims.flat().every((run) => Either.isRight(run.parameters))).toBe(true)
@@ -185,7 +197,9 @@ for (const store of storeCases) {
           yield* s.createRun(newRun(a, "store-plain", State.scheduled()))
           yield* s.createRun(newRun(b, "store-plain", State.scheduled()))
           yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 2, lease: 30_000 })
-          expect((yield* Effect.flip(s.setState(a, State.running(), { workerId: "w2" })))._tag).toBe("InvalidTransition")
+          expect((yield* Effect.flip(s.setState(a, State.running(), { workerId: "w2" })))._tag).toBe(
+            "InvalidTransition"
+          )
           yield* s.setState(a, State.running(), { workerId: "w1", runCount: 1 })
           expect((yield* s.cancelRun(a)).type).toBe("CANCELLING")
           const beat = yield* s.heartbeat("w1", [a, b, "gone"], 30_000)

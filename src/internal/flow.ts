@@ -150,7 +150,11 @@ const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       tags: def.tags,
       retries: def.retries,
       state: state_.scheduled()
-    }).pipe(Effect.catchTag("SerializationError", (error) => failedAtOnce(store, id, def, error)), Effect.orDie, Effect.zipRight(flowRunFuture<any, any>(id)))
+    }).pipe(
+      Effect.catchTag("SerializationError", (error) => failedAtOnce(store, id, def, error)),
+      Effect.orDie,
+      Effect.zipRight(flowRunFuture<any, any>(id))
+    )
   })
 
 /** @internal */

@@ -1,4 +1,17 @@
-import { Cause, Fiber, Chunk, Clock, Duration, Effect, Exit, FiberRef, Option, Predicate, Runtime, Stream } from "effect"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberRef,
+  Option,
+  Predicate,
+  Runtime,
+  Stream
+} from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import * as Errors from "../Errors.js"
@@ -359,7 +372,9 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
 /** @internal */
 export const cancel = <A, E>(future: Futures.PrefectFuture<A, E>): Effect.Effect<void> => {
   if (future instanceof StoreFuture) {
-    return Effect.asVoid(Effect.orDie(Effect.catchTag(future.store.cancelRun(future.taskRunId), "RunNotFound", () => Effect.void)))
+    return Effect.asVoid(
+      Effect.orDie(Effect.catchTag(future.store.cancelRun(future.taskRunId), "RunNotFound", () => Effect.void))
+    )
   }
   if (future instanceof FiberFuture) return Effect.asVoid(Effect.fork(Fiber.interrupt(future.source)))
   if (future instanceof ConcurrentFuture) {

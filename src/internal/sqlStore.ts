@@ -1,7 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Clock, Duration, Effect, Either, Layer, Redacted, Schedule, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -336,7 +336,9 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
             ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
             ${
-          condition.leaseExpiredBefore === undefined ? sql`` : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
+          condition.leaseExpiredBefore === undefined
+            ? sql``
+            : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
         }
           RETURNING state_seq`
         if (updated.length === 0) {
@@ -381,10 +383,13 @@ const make = (dialect: Dialect, options: SqlOptions) =>
       createRun: (run) =>
         Effect.gen(function*() {
           // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
-          const parameters = yield* Either.match(encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []), {
-            onLeft: Effect.fail,
-            onRight: Effect.succeed
-          })
+          const parameters = yield* Either.match(
+            encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []),
+            {
+              onLeft: Effect.fail,
+              onRight: Effect.succeed
+            }
+          )
           const encoded = encodeState(run.name, run.id, run.state)
           const { cause } = Either.getOrElse(encoded, () => ({ cause: null, result: null }))
           const timestamp = run.state.timestamp.getTime()
@@ -458,8 +463,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
               LEFT JOIN taskflow_results res ON res.run_id = r.id
               ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
               ORDER BY r.created_at, r.id`
-            return yield* Effect.forEach(rows, (row) =>
-              Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed }))
+            return yield* Effect.forEach(
+              rows,
+              (row) => Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed })
+            )
           })
         ),
       cancelRun: (runId) =>
@@ -548,7 +555,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             if (Either.isLeft(run) || run.right.workerId !== workerId || state_.isFinal(run.right.state)) return
             const timestamp = new Date(yield* now)
             const next = run.right.state.type === "CANCELLING"
-              ? state_.cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
+              ? state_.cancelled({
+                timestamp,
+                message: `Task worker ${workerId} stopped before the run was cancelled.`
+              })
               : state_.scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` })
             yield* call(
               `release run ${runId}`,
@@ -565,7 +575,13 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             const recovered: Array<string> = []
             for (const row of rows) {
               const current = state_.make(row.state_type as State.StateType) as AnyState
-              const next = recoveredState(current, Number(row.run_count), Number(row.retries), row.worker_id!, new Date(millis))
+              const next = recoveredState(
+                current,
+                Number(row.run_count),
+                Number(row.retries),
+                row.worker_id!,
+                new Date(millis)
+              )
               // Guarded by the holder and the expired lease: of two recoverers, or a recoverer and a
               // late heartbeat, exactly one wins.
               const moved = yield* Effect.either(
@@ -618,7 +634,9 @@ const openFailed = (what: string) => (cause: Cause.Cause<unknown>) =>
   )
 
 /** @internal */
-export const sqliteLayer = (options: { readonly filename: string } & SqlOptions): Layer.Layer<RunStore, Errors.RunStoreError> =>
+export const sqliteLayer = (
+  options: { readonly filename: string } & SqlOptions
+): Layer.Layer<RunStore, Errors.RunStoreError> =>
   Layer.scoped(RunStore, make("sqlite", options)).pipe(
     Layer.provide(
       Layer.unwrapEffect(Effect.sync(() => {
@@ -630,7 +648,9 @@ export const sqliteLayer = (options: { readonly filename: string } & SqlOptions)
   )
 
 /** @internal */
-export const postgresLayer = (options: { readonly url: string } & SqlOptions): Layer.Layer<RunStore, Errors.RunStoreError> =>
+export const postgresLayer = (
+  options: { readonly url: string } & SqlOptions
+): Layer.Layer<RunStore, Errors.RunStoreError> =>
   Layer.scoped(RunStore, make("pg", options)).pipe(
     Layer.provide(PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds" })),
     Layer.catchAllCause(openFailed("PostgreSQL"))

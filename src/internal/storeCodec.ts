@@ -25,7 +25,9 @@ const GenericParameters = Schema.Array(CrossThread)
 const makeCodecs = (def: TaskDefinition | undefined): Codecs => ({
   parameters: Schema.parseJson(def?.parameters ?? GenericParameters) as unknown as Codecs["parameters"],
   result: Schema.parseJson(def?.success ?? CrossThread) as unknown as Codecs["result"],
-  cause: Schema.parseJson(Schema.Cause({ error: def?.failure ?? CrossThread, defect: CrossThread })) as unknown as Codecs[
+  cause: Schema.parseJson(
+    Schema.Cause({ error: def?.failure ?? CrossThread, defect: CrossThread })
+  ) as unknown as Codecs[
     "cause"
   ]
 })
@@ -77,7 +79,12 @@ export const encodeParameters = (
 ): Either.Either<string, Errors.SerializationError> =>
   attempt(
     () => Schema.encodeSync(codecsFor(name).parameters)(parameters),
-    (error) => fail(runId, `The parameters of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "parameters")}`, error)
+    (error) =>
+      fail(
+        runId,
+        `The parameters of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "parameters")}`,
+        error
+      )
   )
 
 /** @internal */
@@ -88,7 +95,12 @@ export const decodeParameters = (
 ): Either.Either<ReadonlyArray<unknown>, Errors.SerializationError> =>
   attempt(
     () => Schema.decodeSync(codecsFor(name).parameters)(text),
-    (error) => fail(runId, `The parameters of run '${name}' (${runId}) do not decode with ${schemaName(name, "parameters")}`, error)
+    (error) =>
+      fail(
+        runId,
+        `The parameters of run '${name}' (${runId}) do not decode with ${schemaName(name, "parameters")}`,
+        error
+      )
   )
 
 /** The parts of a state a SQL store keeps: the result apart from the state, so reading a state stays small. */
@@ -110,7 +122,12 @@ export const encodeState = (
     return Either.map(
       attempt(
         () => Schema.encodeSync(codecs.result)(state.value),
-        (error) => fail(runId, `The result of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "success")}`, error)
+        (error) =>
+          fail(
+            runId,
+            `The result of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "success")}`,
+            error
+          )
       ),
       (result) => ({ cause: null, result })
     )
@@ -119,7 +136,12 @@ export const encodeState = (
     return Either.map(
       attempt(
         () => Schema.encodeSync(codecs.cause)(state.cause),
-        (error) => fail(runId, `The failure of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "failure")}`, error)
+        (error) =>
+          fail(
+            runId,
+            `The failure of run '${name}' (${runId}) cannot be encoded as ${schemaName(name, "failure")}`,
+            error
+          )
       ),
       (cause) => ({ cause, result: null })
     )
@@ -159,7 +181,12 @@ export const decodeState = (
       return Either.map(
         attempt(
           () => Schema.decodeSync(codecs.result)(result),
-          (error) => fail(runId, `The result of run '${name}' (${runId}) does not decode with ${schemaName(name, "success")}`, error)
+          (error) =>
+            fail(
+              runId,
+              `The result of run '${name}' (${runId}) does not decode with ${schemaName(name, "success")}`,
+              error
+            )
         ),
         (value) => state_.completed(value, options)
       )
@@ -169,9 +196,17 @@ export const decodeState = (
         ? Either.right(Cause.empty)
         : attempt(
           () => Schema.decodeSync(codecs.cause)(row.cause!),
-          (error) => fail(runId, `The failure of run '${name}' (${runId}) does not decode with ${schemaName(name, "failure")}`, error)
+          (error) =>
+            fail(
+              runId,
+              `The failure of run '${name}' (${runId}) does not decode with ${schemaName(name, "failure")}`,
+              error
+            )
         )
-      return Either.map(cause, (cause) => row.type === "FAILED" ? state_.failed(cause, options) : state_.crashed(cause, options))
+      return Either.map(
+        cause,
+        (cause) => row.type === "FAILED" ? state_.failed(cause, options) : state_.crashed(cause, options)
+      )
     }
     default:
       return Either.right(state_.make(row.type as State.StateType, options) as AnyState)

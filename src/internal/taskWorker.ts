@@ -21,8 +21,7 @@ const millisOf = (input: Duration.DurationInput | undefined, fallback: number): 
 }
 
 /** @internal */
-export const defaultWorkerId = (): string =>
-  `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+export const defaultWorkerId = (): string => `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /** @internal */
 export const serve = (

@@ -1,10 +1,10 @@
 import type { Layer } from "effect"
 import { Effect } from "effect"
+import { RunStore } from "effect-taskflow"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { RunStore } from "effect-taskflow"
 
 /** The PostgreSQL server the tests use (CI and this machine start it before each session). */
 export const PG_URL = process.env.TASKFLOW_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
