@@ -1,0 +1,58 @@
+import type { ChildProcess } from "node:child_process"
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Target } from "./tasks.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "../..")
+
+export interface WorkerProcess {
+  readonly id: string
+  readonly process: ChildProcess
+  /** Resolves once the worker logged that it serves. */
+  readonly ready: Promise<void>
+  /** Resolves with the exit code (or signal) when the process ends. */
+  readonly exited: Promise<number | string>
+  output(): string
+}
+
+/** Starts a task worker in its own Node process (through tsx, as a user would run a .ts worker). */
+export const startWorker = (
+  target: Target,
+  options: { readonly id: string; readonly lease?: number; readonly concurrency?: number }
+): WorkerProcess => {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "worker.ts")], {
+    cwd: root,
+    env: {
+      ...process.env,
+      TASKFLOW_DIST_TARGET: JSON.stringify(target),
+      TASKFLOW_DIST_WORKER: options.id,
+      TASKFLOW_DIST_LEASE: String(options.lease ?? 30_000),
+      TASKFLOW_DIST_CONCURRENCY: String(options.concurrency ?? 50)
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes("serving")) resolve()
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`worker ${options.id} exited (${code}) before serving:\n${output}`)))
+  })
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"))
+  )
+  return { id: options.id, process: child, ready, exited, output: () => output }
+}
+
+/** Stops every worker still running (a test's cleanup). */
+export const stopAll = async (workers: ReadonlyArray<WorkerProcess>) => {
+  for (const worker of workers) {
+    if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill("SIGKILL")
+  }
+  await Promise.all(workers.map((worker) => worker.exited))
+}

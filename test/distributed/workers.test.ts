@@ -1,0 +1,124 @@
+/**
+ * Real task workers in other processes, over one SQLite file and over PostgreSQL: two workers and a
+ * client, 10,000 runs each executed exactly once (counted in the database), `kill -9` of a worker
+ * mid-run, and SIGTERM. No mocks: the workers are Node processes started with tsx.
+ */
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Futures, RunStore, State } from "effect-taskflow"
+import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
+import type { WorkerProcess } from "./harness.js"
+import { startWorker, stopAll } from "./harness.js"
+import type { Target } from "./tasks.js"
+import { countRun, openExecutions, slowNoRetry, slowOnFirst } from "./tasks.js"
+
+const targets: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly make: () => Target }> = [
+  { name: "sqlite", available: true, make: () => ({ kind: "sqlite", location: freshSqliteFile() }) },
+  { name: "postgres", available: postgresAvailable, make: () => ({ kind: "postgres", location: freshPostgresUrl() }) }
+]
+
+const storeOf = (target: Target) =>
+  target.kind === "sqlite"
+    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
+    : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
+
+let workers: Array<WorkerProcess> = []
+afterEach(async () => {
+  await stopAll(workers)
+  workers = []
+})
+const start = (target: Target, options: Parameters<typeof startWorker>[1]) => {
+  const worker = startWorker(target, options)
+  workers.push(worker)
+  return worker
+}
+
+/** Polls the store until the run is in `type` (a worker picked it up). */
+const untilState = (runId: string, type: State.StateType) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    while ((yield* store.getRun(runId)).state.type !== type) yield* Effect.sleep(20)
+  })
+
+for (const target of targets) {
+  describe.skipIf(!target.available)(`task workers in other processes: ${target.name}`, () => {
+    it.live("10,000 runs over two workers: every run completes, each executed exactly once", () => {
+      const where = target.make()
+      return Effect.gen(function*() {
+        const executions = yield* Effect.promise(() => openExecutions(where))
+        const keys = Array.from({ length: 10_000 }, (_, i) => `run-${i}`)
+        const futures = yield* Effect.forEach(keys, (key) => countRun.delay(key))
+        const [a, b] = [start(where, { id: "a" }), start(where, { id: "b" })]
+        yield* Effect.promise(() => Promise.all([a.ready, b.ready]))
+        const results = yield* Futures.PrefectFutureList.make(futures).result({ timeout: "100 seconds" })
+        expect(results).toEqual(keys)
+        const counted = yield* Effect.promise(() => executions.count())
+        expect(counted).toEqual({ total: 10_000, distinct: 10_000 })
+        // Both workers took part.
+        const store = yield* RunStore.RunStore
+        const runs = yield* store.listRuns({ name: "dist-count" })
+        expect(runs.every((run) => run.state.type === "COMPLETED" && run.runCount === 1)).toBe(true)
+        yield* Effect.promise(() => executions.close())
+      }).pipe(Effect.provide(storeOf(where)))
+    }, 180_000)
+
+    it.live("kill -9 of a worker mid-run: its runs are retried on another worker, or Crashed without retries", () => {
+      const where = target.make()
+      return Effect.gen(function*() {
+        const executions = yield* Effect.promise(() => openExecutions(where))
+        const doomed = start(where, { id: "doomed", lease: 1_000 })
+        yield* Effect.promise(() => doomed.ready)
+        const retried = yield* slowOnFirst.delay("retried")
+        const crashed = yield* slowNoRetry.delay("crashed")
+        yield* untilState(retried.taskRunId, "RUNNING")
+        yield* untilState(crashed.taskRunId, "RUNNING")
+        doomed.process.kill("SIGKILL")
+        expect(yield* Effect.promise(() => doomed.exited)).toBe("SIGKILL")
+        const survivor = start(where, { id: "survivor", lease: 1_000 })
+        yield* Effect.promise(() => survivor.ready)
+        expect(yield* retried.result({ timeout: "30 seconds" })).toBe("retried on survivor")
+        const error = yield* Effect.flip(crashed.result({ timeout: "30 seconds" }))
+        expect(error._tag).toBe("CrashedRun")
+        const store = yield* RunStore.RunStore
+        const history = yield* store.getHistory(retried.taskRunId)
+        expect(history.map((state) => state.name)).toEqual([
+          "Scheduled",
+          "Pending",
+          "Running",
+          "AwaitingRetry",
+          "Pending",
+          "Retrying",
+          "Completed"
+        ])
+        expect(history[3].message).toContain("doomed stopped responding")
+        // Executed twice in all (the killed attempt and the retry), never at once: the retry was
+        // claimed only after the dead worker's lease expired.
+        expect(yield* Effect.promise(() => executions.forKey("retried"))).toBe(2)
+        expect(yield* Effect.promise(() => executions.forKey("crashed"))).toBe(1)
+        expect((yield* store.getRun(retried.taskRunId)).runCount).toBe(2)
+        yield* Effect.promise(() => executions.close())
+      }).pipe(Effect.provide(storeOf(where)))
+    }, 60_000)
+
+    it.live("SIGTERM: the worker gives back what it holds and exits; another worker finishes it", () => {
+      const where = target.make()
+      return Effect.gen(function*() {
+        const stopping = start(where, { id: "stopping" })
+        yield* Effect.promise(() => stopping.ready)
+        const future = yield* slowOnFirst.delay("released")
+        yield* untilState(future.taskRunId, "RUNNING")
+        stopping.process.kill("SIGTERM")
+        yield* Effect.promise(() => stopping.exited)
+        const store = yield* RunStore.RunStore
+        const released = yield* store.getRun(future.taskRunId)
+        expect([released.state.type, released.state.message]).toEqual([
+          "SCHEDULED",
+          "Released by task worker stopping, which stopped."
+        ])
+        const next = start(where, { id: "next" })
+        yield* Effect.promise(() => next.ready)
+        expect(yield* future.result({ timeout: "30 seconds" })).toBe("released on next")
+      }).pipe(Effect.provide(storeOf(where)))
+    }, 60_000)
+  })
+}
