@@ -141,6 +141,10 @@ export interface Service {
    * name), or as JSON; parameters that cannot be encoded fail with `SerializationError`.
    */
   readonly createRun: (run: NewRun) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>
+  /** Creates many runs at once, in as few statements as the store allows. */
+  readonly createRuns: (
+    runs: ReadonlyArray<NewRun>
+  ) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>
   /** Appends a state to the run's history; `runCount` replaces the run count when given. */
   readonly setState: (
     runId: string,
@@ -199,7 +203,8 @@ export interface Service {
    */
   readonly recoverExpired: () => Effect.Effect<ReadonlyArray<string>, Errors.RunStoreError>
   /**
-   * Calls `onChange` with later states of the run. In this process every state is pushed; from other
+   * Calls `onChange` with the run's current state (soon after subscribing, once the run exists) and
+   * with its later states. In this process every state is pushed; from other
    * processes final states are pushed (PostgreSQL `NOTIFY`) and a polling fallback with backoff
    * catches anything a lost notification missed. Returns the function that stops listening.
    */

@@ -167,11 +167,26 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
   /** The same task with other options, or with `waitFor`. */
   with(options: WithOptions): Task<Args, A, E, R>
   /**
-   * Schedules a run in the `RunStore` for a task worker to execute and returns a future that follows
-   * it by id. (Task workers come with the SQL run store; until one serves the task the run stays
-   * Scheduled.)
+   * Schedules a run in the `RunStore` for a task worker (`TaskWorker.serve`) to execute, and returns
+   * a future that follows it by id from any process. Futures among the arguments are waited for
+   * here and replaced by their results (a future cannot be stored); an upstream that did not
+   * complete makes the run Pending named NotReady. Arguments that cannot be stored (they fail the
+   * task's `parameters` Schema, or are not JSON) make the run Failed at once with a
+   * `SerializationError` that its future reports. Until a worker serves the task, the run stays
+   * Scheduled.
    */
   delay(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectDistributedFuture<A, E>, never, RunStore.RunStore>
+  /**
+   * `map` for task workers (Prefect's `map(deferred=True)`): one run per position, all scheduled in
+   * the `RunStore` in one batch, as a list of distributed futures.
+   */
+  mapDelay(
+    ...args: MapArgs<Args>
+  ): Effect.Effect<
+    Futures.PrefectFutureList<A, E>,
+    Errors.MappingLengthMismatch | Errors.MappingMissingIterable,
+    RunStore.RunStore
+  >
 }
 
 /**

@@ -60,6 +60,20 @@ for (const store of storeCases) {
         expect(yield* again.result()).toEqual([2, 4, 6])
       })))
 
+    it.live("mapDelay schedules a batch; futures as delay arguments are waited for, a failed one makes NotReady", () =>
+      run(Effect.gen(function*() {
+        const list = yield* double.mapDelay([1, 2, 3])
+        expect(yield* list.result({ timeout: "10 seconds" })).toEqual([2, 4, 6])
+        const chained = yield* double.delay(list.at(2)!)
+        expect(yield* chained.result({ timeout: "10 seconds" })).toBe(12)
+        const failed = yield* boom.delay(1)
+        const notReady = yield* double.delay(failed as unknown as Futures.PrefectFuture<number, never>)
+        const state = yield* notReady.state
+        expect([state.type, state.name]).toEqual(["PENDING", "NotReady"])
+        const mismatch = yield* Effect.flip(double.mapDelay(Task.unmapped(3)))
+        expect(mismatch._tag).toBe("MappingMissingIterable")
+      })))
+
     it.live("a typed failure comes back typed; retries go AwaitingRetry then Retrying", () =>
       run(Effect.gen(function*() {
         const failed = yield* boom.delay(7)

@@ -354,14 +354,8 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
       unsubscribe()
       onDone(this.final)
     }
-    // Subscribe before reading, so a change between the read and the subscription is not lost.
+    // The store delivers the current state too, so nothing between a read and this is missed.
     const unsubscribe = this.store.unsafeSubscribe(this.taskRunId, (state) => fire(state as State.State<A, E>))
-    Effect.runFork(
-      this.store.getRun(this.taskRunId).pipe(
-        Effect.map((run) => fire(run.state as State.State<A, E>)),
-        Effect.ignore
-      )
-    )
     return () => {
       fired = true
       unsubscribe()

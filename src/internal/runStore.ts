@@ -170,6 +170,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     unsafeCreateRun,
     unsafeSetState,
     createRun: (run) => Effect.sync(() => unsafeCreateRun(run)),
+    createRuns: (newRuns) => Effect.sync(() => newRuns.forEach(unsafeCreateRun)),
     setState: (runId, state, options) =>
       Effect.suspend(() => {
         const refused = unsafeSetState(runId, state, options?.runCount, options?.workerId)
@@ -249,7 +250,8 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
         for (const runId of runIds) {
           const run = find(runId)
           if (run === undefined || run.workerId !== workerId) {
-            lost.push(runId)
+            // A run that just finished is not held any more, but it is not lost either.
+            if (run === undefined || !isFinal(run.state)) lost.push(runId)
             continue
           }
           run.leaseExpiresAt = millis + lease
@@ -305,6 +307,13 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
       }
       const listeners = run.listeners ?? (run.listeners = new Set())
       listeners.add(onChange)
+      if (run.run !== undefined) {
+        // The current state is delivered too (after this returns, so the caller holds its unsubscribe).
+        const current = run
+        queueMicrotask(() => {
+          if (listeners.has(onChange)) onChange(current.state)
+        })
+      }
       return () => {
         listeners.delete(onChange)
       }

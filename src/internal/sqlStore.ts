@@ -2,7 +2,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Duration, Effect, Either, Layer, Redacted, Schedule, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Layer, Queue, Redacted, Schedule, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Errors from "../Errors.js"
@@ -186,6 +186,11 @@ export interface SqlOptions {
 const make = (dialect: Dialect, options: SqlOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    if (dialect === "sqlite") {
+      // WAL with synchronous=NORMAL: commits do not wait for fsync; the database cannot be corrupted
+      // by a crash, and only a power loss can drop the last commits. Several processes share one file.
+      yield* Effect.orDie(sql`PRAGMA synchronous = NORMAL`)
+    }
     yield* runMigrations.pipe(
       Effect.mapError((error) =>
         new Errors.RunStoreError({ message: `The run store's migrations failed: ${error.message}`, cause: error })
@@ -199,6 +204,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
     /** Runs a query, trying again while the store is out of reach; a typed error if it stays away. */
     const call = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>) =>
       effect.pipe(
+        // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
+        // which can land on the next statement that pooled connection runs (someone else's). An
+        // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
+        Effect.uninterruptible,
         Effect.retry({ schedule: reconnect, while: (error) => isSqlError(error) && isTransient(error) }),
         Effect.catchIf(isSqlError, (error) => Effect.fail(storeError(error, what)))
       ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
@@ -234,61 +243,99 @@ const make = (dialect: Dialect, options: SqlOptions) =>
         )
       )
 
-    /** Reads the run's state and pushes it to its subscribers if they have not seen it. */
-    const refresh = (runId: string) =>
-      Effect.flatMap(readRun(runId), (row) => {
-        if (row === undefined) return Effect.void
-        const last = seen.get(runId)
-        if (last !== undefined && last >= Number(row.state_seq)) return Effect.void
-        if (listeners.has(runId)) seen.set(runId, Number(row.state_seq))
-        const state = decodeState(row.name, row.id, stateRowOf(row), row.result)
-        // A result that does not decode still ends the wait; reading it reports the error.
-        push(runId, Either.getOrElse(state, (error) => state_.crashed(Cause.die(error), { message: error.message })))
-        return Effect.void
-      })
+    /** Subscribed runs to read again: a notification arrived, a poll saw them change, or they are new. */
+    const dirty = new Set<string>()
+    const flushSignal = yield* Queue.sliding<void>(1)
+    const markDirty = (runId: string) => {
+      if (!listeners.has(runId)) return
+      dirty.add(runId)
+      Queue.unsafeOffer(flushSignal, undefined)
+    }
 
-    // The safety net: every subscribed run is read again, 10 ms after a change and backing off to
-    // `maxPollInterval`, so a lost notification never hangs a wait.
-    const poll = Effect.gen(function*() {
-      const ids = Array.from(listeners.keys())
-      let changed = false
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500)
-        const rows = yield* sql<{ id: string; state_seq: number }>`SELECT id, state_seq FROM taskflow_runs
-          WHERE ${sql.in("id", chunk)}`
+    /** Reads the dirty runs in batches and pushes each state its subscribers have not seen. */
+    const flush = Effect.gen(function*() {
+      while (dirty.size > 0) {
+        const ids = Array.from(dirty).slice(0, 500)
+        for (const id of ids) dirty.delete(id)
+        const rows = yield* Effect.uninterruptible(sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+          LEFT JOIN taskflow_results res ON res.run_id = r.id WHERE ${sql.in("r.id", ids)}`)
         for (const row of rows) {
+          if (!listeners.has(row.id)) continue
           const last = seen.get(row.id)
-          if (last === undefined || last < Number(row.state_seq)) {
-            changed = true
-            yield* refresh(row.id)
-          }
+          if (last !== undefined && last >= Number(row.state_seq)) continue
+          seen.set(row.id, Number(row.state_seq))
+          const state = decodeState(row.name, row.id, stateRowOf(row), row.result)
+          // A result that does not decode still ends the wait; reading it reports the error.
+          push(row.id, Either.getOrElse(state, (error) => state_.crashed(Cause.die(error), { message: error.message })))
         }
       }
-      pollInterval = changed ? 10 : Math.min(maxPoll, pollInterval * 2)
     })
+    yield* Queue.take(flushSignal).pipe(
+      Effect.zipRight(Effect.catchAll(flush, (error) => Effect.logDebug("run store refresh failed", error))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    /** Every subscribed run's state number, read again: changes the reader has not seen are refreshed. */
+    const pollAll = Effect.gen(function*() {
+      const ids = Array.from(listeners.keys())
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = yield* Effect.uninterruptible(sql<{ id: string; state_seq: number }>`SELECT id, state_seq
+          FROM taskflow_runs WHERE ${sql.in("id", ids.slice(i, i + 500))}`)
+        for (const row of rows) {
+          const last = seen.get(row.id)
+          if (last === undefined || last < Number(row.state_seq)) markDirty(row.id)
+        }
+      }
+    })
+
+    if (dialect === "sqlite") {
+      // SQLite has no notifications between processes, so polling is how other processes' changes
+      // arrive: one cheap query for the history rows written since the last look (SQLite commits one
+      // writer at a time, so rowids grow in commit order), 10 ms after a change, backing off to
+      // `maxPollInterval` while nothing changes.
+      let cursor = Number(
+        (yield* Effect.orDie(sql<{ last: number | null }>`SELECT MAX(rowid) AS last FROM taskflow_run_states`))[0]
+          .last ?? 0
+      )
+      const pollChanges = Effect.gen(function*() {
+        const rows = yield* Effect.uninterruptible(sql<{ rowid: number; run_id: string }>`SELECT rowid, run_id
+          FROM taskflow_run_states WHERE rowid > ${cursor} ORDER BY rowid LIMIT 5000`)
+        for (const row of rows) {
+          cursor = Math.max(cursor, Number(row.rowid))
+          markDirty(row.run_id)
+        }
+        pollInterval = rows.length > 0 ? 10 : Math.min(maxPoll, pollInterval * 2)
+      })
+      yield* Effect.gen(function*() {
+        while (true) {
+          yield* Effect.sleep(Duration.millis(pollInterval))
+          if (listeners.size > 0) yield* Effect.ignore(pollChanges)
+        }
+      }).pipe(Effect.forkScoped)
+    }
+    // The safety net on every store: all subscribed runs are read again every `maxPollInterval`, so
+    // a lost notification (or a missed change) never hangs a wait for longer than that.
     yield* Effect.gen(function*() {
       while (true) {
-        yield* Effect.sleep(Duration.millis(pollInterval))
-        if (listeners.size > 0) yield* Effect.ignore(poll)
+        yield* Effect.sleep(Duration.millis(maxPoll))
+        if (listeners.size > 0) yield* Effect.ignore(pollAll)
       }
     }).pipe(Effect.forkScoped)
 
     if (dialect === "pg") {
       const pg = yield* PgClient.PgClient
-      const listen = (channel: string, onPayload: (payload: string) => Effect.Effect<void>) =>
+      const listen = (channel: string, onPayload: (payload: string) => void) =>
         pg.listen(channel).pipe(
-          Stream.runForEach(onPayload),
+          Stream.runForEach((payload) => Effect.sync(() => onPayload(payload))),
           // A dropped connection ends or fails the stream: listen again (polling covers the gap).
           Effect.zipRight(Effect.fail("listen stream ended")),
           Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
           Effect.forkScoped
         )
-      yield* listen(FINAL_CHANNEL, (runId) => listeners.has(runId) ? Effect.ignore(refresh(runId)) : Effect.void)
-      yield* listen(SCHEDULED_CHANNEL, () => Effect.sync(pushScheduled))
+      yield* listen(FINAL_CHANNEL, markDirty)
+      yield* listen(SCHEDULED_CHANNEL, pushScheduled)
     }
-
-    const notify = (channel: string, payload: string) =>
-      dialect === "pg" ? sql`SELECT pg_notify(${channel}, ${payload})` : Effect.void
 
     interface Condition {
       readonly workerId?: string | undefined
@@ -326,12 +373,12 @@ const make = (dialect: Dialect, options: SqlOptions) =>
         // retry's AwaitingRetry written by the worker itself keeps the run held by it.
         const releases = final || condition.release === true
         const timestamp = stored.timestamp.getTime()
-        const updated = yield* sql<{ state_seq: number }>`UPDATE taskflow_runs SET
-            state_type = ${stored.type}, state_name = ${stored.name}, state_message = ${stored.message ?? null},
-            state_timestamp = ${timestamp}, state_cause = ${cause}, state_seq = state_seq + 1
+        const set = sql`state_type = ${stored.type}, state_name = ${stored.name},
+            state_message = ${stored.message ?? null}, state_timestamp = ${timestamp}, state_cause = ${cause},
+            state_seq = state_seq + 1
             ${setOptions.runCount === undefined ? sql`` : sql`, run_count = ${setOptions.runCount}`}
-            ${releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}
-          WHERE id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
+            ${releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}`
+        const where = sql`id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
             ${final ? sql`` : sql`AND state_type <> 'CANCELLING'`}
             ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
             ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
@@ -339,35 +386,44 @@ const make = (dialect: Dialect, options: SqlOptions) =>
           condition.leaseExpiredBefore === undefined
             ? sql``
             : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
-        }
-          RETURNING state_seq`
-        if (updated.length === 0) {
-          const current = yield* readRun(runId)
-          if (current === undefined) return yield* Effect.fail(notFound(runId))
-          if (condition.workerId !== undefined && current.worker_id !== condition.workerId) {
-            return yield* Effect.fail(notHeld(runId, condition.workerId))
+        }`
+        const history = (from: string) =>
+          sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+            SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${
+            sql.literal(from)
+          }`
+        let moved: boolean
+        if (dialect === "pg") {
+          // One statement, one round trip, atomic: the guarded update, the history row, the result
+          // and the notification (delivered when the statement commits).
+          const notifications = [
+            ...(final ? [sql`SELECT pg_notify(${FINAL_CHANNEL}, id) FROM u`] : []),
+            ...(stored.type === "SCHEDULED" && releases ? [sql`SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u`] : [])
+          ]
+          const rows = yield* sql<{ state_seq: number }>`WITH u AS (
+              UPDATE taskflow_runs SET ${set} WHERE ${where}
+              RETURNING id, name, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+            ),
+            h AS (${history("u")} RETURNING 1)
+            ${
+            result === null
+              ? sql``
+              : sql`, r AS (INSERT INTO taskflow_results (run_id, value) SELECT id, ${result} FROM u RETURNING 1)`
           }
-          const currentState = Either.getOrElse(
-            decodeState(current.name, runId, { ...stateRowOf(current), cause: null }, null),
-            () => state_.make(current.state_type as State.StateType) as AnyState
-          )
-          return yield* Effect.fail(
-            checkTransition(runId, currentState, stored) ?? new Errors.InvalidTransition({
-              runId,
-              message: `Run ${runId} changed while it was being moved to ${stored.type}.`
-            })
-          )
+            ${notifications.length === 0 ? sql`` : sql`, n AS (${sql.join(" UNION ALL ", false)(notifications)})`}
+            SELECT state_seq${notifications.length === 0 ? sql`` : sql`, (SELECT COUNT(*) FROM n) AS notified`} FROM u`
+          moved = rows.length > 0
+        } else {
+          moved = yield* Effect.gen(function*() {
+            const rows = yield* sql<{ id: string }>`UPDATE taskflow_runs SET ${set} WHERE ${where} RETURNING id`
+            if (rows.length === 0) return false
+            yield* sql`${history("taskflow_runs")} WHERE id = ${runId}`
+            if (result !== null) yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${result})`
+            return true
+          }).pipe(sql.withTransaction)
         }
-        yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause) VALUES (
-          ${runId}, ${updated[0].state_seq}, ${stored.type}, ${stored.name}, ${stored.message ?? null},
-          ${timestamp}, ${cause})`
-        if (result !== null) {
-          yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${result})`
-        }
-        if (final) yield* notify(FINAL_CHANNEL, runId)
-        if (stored.type === "SCHEDULED" && releases) yield* notify(SCHEDULED_CHANNEL, name)
+        if (!moved) return yield* Effect.fail(yield* refusal(runId, stored, condition))
       }).pipe(
-        sql.withTransaction,
         Effect.tap(() =>
           Effect.sync(() => {
             push(runId, state)
@@ -376,24 +432,34 @@ const make = (dialect: Dialect, options: SqlOptions) =>
         )
       )
 
+    const exists = (runId: string) =>
+      Effect.map(sql<{ id: string }>`SELECT id FROM taskflow_runs WHERE id = ${runId}`, (rows) => rows.length > 0)
+
+    /** Why a guarded update changed nothing. */
+    const refusal = (runId: string, stored: AnyState, condition: Condition) =>
+      Effect.map(readRun(runId), (current): Errors.RunNotFound | Errors.InvalidTransition => {
+        if (current === undefined) return notFound(runId)
+        if (condition.workerId !== undefined && current.worker_id !== condition.workerId) {
+          return notHeld(runId, condition.workerId)
+        }
+        const currentState = state_.make(current.state_type as State.StateType) as AnyState
+        return checkTransition(runId, currentState, stored) ?? new Errors.InvalidTransition({
+          runId,
+          message: `Run ${runId} changed while it was being moved to ${stored.type}.`
+        })
+      })
+
     const now = Clock.currentTimeMillis
 
-    const service: RunStore_.Service = {
-      kind: dialect === "pg" ? "postgres" : "sqlite",
-      createRun: (run) =>
-        Effect.gen(function*() {
-          // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
-          const parameters = yield* Either.match(
-            encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []),
-            {
-              onLeft: Effect.fail,
-              onRight: Effect.succeed
-            }
-          )
-          const encoded = encodeState(run.name, run.id, run.state)
-          const { cause } = Either.getOrElse(encoded, () => ({ cause: null, result: null }))
+    /** Encodes a new run's row; parameters that cannot be encoded refuse the whole batch. */
+    const newRow = (run: RunStore_.NewRun) =>
+      Either.map(
+        // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
+        encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []),
+        (parameters) => {
+          const { cause } = Either.getOrElse(encodeState(run.name, run.id, run.state), () => ({ cause: null }))
           const timestamp = run.state.timestamp.getTime()
-          const row = {
+          return {
             id: run.id,
             kind: run.kind,
             name: run.name,
@@ -411,22 +477,52 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             state_cause: cause,
             created_at: timestamp
           }
+        }
+      )
+
+    /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
+    const createRuns = (runs: ReadonlyArray<RunStore_.NewRun>) =>
+      Effect.gen(function*() {
+        const rows = yield* Effect.forEach(runs, (run) => Either.match(newRow(run), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        const scheduled = Array.from(new Set(runs.filter((run) => run.state.type === "SCHEDULED").map((run) => run.name)))
+        for (let i = 0; i < rows.length; i += 500) {
+          const chunk = rows.slice(i, i + 500)
           yield* call(
-            `create run ${run.id}`,
-            Effect.gen(function*() {
-              // A retried insert after a lost reply finds its own row: nothing is created twice.
-              const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(row)}
-                ON CONFLICT (id) DO NOTHING RETURNING id`
-              if (inserted.length === 0) return
-              yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-                VALUES (${run.id}, 1, ${run.state.type}, ${run.state.name}, ${run.state.message ?? null},
-                ${timestamp}, ${cause})`
-              if (run.state.type === "SCHEDULED") yield* notify(SCHEDULED_CHANNEL, run.name)
-            }).pipe(sql.withTransaction)
+            `create ${chunk.length === 1 ? `run ${chunk[0].id}` : `${chunk.length} runs`}`,
+            // A retried insert after a lost reply finds its own rows: nothing is created twice.
+            dialect === "pg"
+              ? sql`WITH ins AS (
+                  INSERT INTO taskflow_runs ${sql.insert(chunk)} ON CONFLICT (id) DO NOTHING
+                  RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
+                ),
+                h AS (
+                  INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+                  SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ins
+                  RETURNING 1
+                ),
+                n AS (
+                  SELECT pg_notify(${SCHEDULED_CHANNEL}, name)
+                  FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
+                )
+                SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
+              : Effect.gen(function*() {
+                const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(chunk)}
+                  ON CONFLICT (id) DO NOTHING RETURNING id`
+                if (inserted.length === 0) return
+                yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+                  SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+                  FROM taskflow_runs WHERE ${sql.in("id", inserted.map((row) => row.id))}`
+              }).pipe(sql.withTransaction)
           )
-          push(run.id, run.state)
-          if (run.state.type === "SCHEDULED") pushScheduled()
-        }),
+        }
+        for (const run of runs) push(run.id, run.state)
+        if (scheduled.length > 0) pushScheduled()
+      })
+
+    const service: RunStore_.Service = {
+      kind: dialect === "pg" ? "postgres" : "sqlite",
+      createRun: (run) => createRuns([run]),
+      createRuns,
       setState: (runId, state, setOptions) =>
         call(
           `move run ${runId} to ${state.type}`,
@@ -498,23 +594,31 @@ const make = (dialect: Dialect, options: SqlOptions) =>
             const pick = sql`SELECT id FROM taskflow_runs
               WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
               ORDER BY state_timestamp LIMIT ${limit}${dialect === "pg" ? sql` FOR UPDATE SKIP LOCKED` : sql``}`
-            const rows = yield* sql<RunRow>`UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'Pending',
+            const update = sql`UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'Pending',
                 state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 1,
                 worker_id = ${workerId}, lease_expires_at = ${millis + lease}
               WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
               RETURNING *`
+            const history = (from: string) =>
+              sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+                SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${
+                sql.literal(from)
+              }`
+            let rows: ReadonlyArray<RunRow>
+            if (dialect === "pg") {
+              // One statement: rows locked by another claimer are skipped, never waited for or taken twice.
+              rows = yield* sql<RunRow>`WITH u AS (${update}), h AS (${history("u")} RETURNING 1)
+                SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
+            } else {
+              rows = yield* Effect.gen(function*() {
+                const claimed = yield* sql<RunRow>`${update}`
+                if (claimed.length > 0) {
+                  yield* sql`${history("taskflow_runs")} WHERE ${sql.in("id", claimed.map((row) => row.id))}`
+                }
+                return claimed
+              }).pipe(sql.withTransaction)
+            }
             if (rows.length === 0) return []
-            yield* sql`INSERT INTO taskflow_run_states ${
-              sql.insert(rows.map((row) => ({
-                run_id: row.id,
-                seq: Number(row.state_seq),
-                type: "PENDING",
-                name: "Pending",
-                message: null,
-                timestamp: millis,
-                cause: null
-              })))
-            }`
             return rows.map((row): RunStore_.ClaimedRun => ({
               id: row.id,
               kind: row.kind as RunStore_.RunKind,
@@ -526,7 +630,7 @@ const make = (dialect: Dialect, options: SqlOptions) =>
               retries: Number(row.retries),
               state: state_.pending({ timestamp: new Date(millis) })
             }))
-          }).pipe(sql.withTransaction)
+          })
         ),
       heartbeat: (workerId, runIds, lease) =>
         call(
@@ -542,10 +646,20 @@ const make = (dialect: Dialect, options: SqlOptions) =>
                 RETURNING id, state_type`
               for (const row of rows) held.set(row.id, row.state_type)
             }
-            return {
-              cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"),
-              lost: runIds.filter((id) => !held.has(id))
+            // Not held any more: lost only if it did not simply finish (a run whose final state was
+            // just written is not held, and must not be interrupted as lost).
+            const notHeldIds = runIds.filter((id) => !held.has(id))
+            const lost: Array<string> = []
+            for (let i = 0; i < notHeldIds.length; i += 500) {
+              const rows = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
+                WHERE ${sql.in("id", notHeldIds.slice(i, i + 500))} AND state_type NOT IN ${sql.in(FINAL)}`
+              const unfinished = new Set(rows.map((row) => row.id))
+              // A run the store does not know at all is lost too.
+              for (const id of notHeldIds.slice(i, i + 500)) {
+                if (unfinished.has(id) || !(yield* exists(id))) lost.push(id)
+              }
             }
+            return { cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"), lost }
           })
         ),
       releaseRuns: (workerId, runIds) =>
@@ -603,6 +717,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
           listeners.set(runId, set)
         }
         set.add(onChange)
+        // The current state is read (batched with other new subscribers) and pushed: a change
+        // between a caller's read and this subscription is never missed.
+        seen.delete(runId)
+        markDirty(runId)
         pollInterval = 10
         return () => {
           set.delete(onChange)

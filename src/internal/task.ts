@@ -1,14 +1,15 @@
 import type { Duration, Schema } from "effect"
-import { Cause, Chunk, Context, Effect, Option, Predicate } from "effect"
+import { Cause, Chunk, Context, Effect, FiberRef, Option, Predicate } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import * as Errors from "../Errors.js"
 import type * as Futures from "../Futures.js"
+import type * as RunStore_ from "../RunStore.js"
 import type * as Task from "../Task.js"
 import { allowFailure, isAllowFailure, isUnmapped } from "./annotations.js"
 import { decodeTimeout } from "./duration.js"
 import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
-import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell } from "./futures.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun, resolveInputs } from "./engine.js"
+import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell, StoreFuture } from "./futures.js"
 import { RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
 import { runnerInternal, TaskRunner } from "./taskRunner.js"
@@ -149,6 +150,19 @@ const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(
 /** Prefect's map: zip the iterable arguments, repeat the static ones, one run per position. */
 const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   Effect.gen(function*() {
+    const calls = yield* mapCalls(task, args)
+    const runner = runnerInternal(yield* TaskRunner)
+    const def = task[TaskTypeId]
+    const futures: Array<Futures.PrefectFuture<any, any>> = new Array(calls.length)
+    for (let j = 0; j < calls.length; j++) {
+      futures[j] = yield* runner.submit(def, calls[j], task.waitFor)
+    }
+    return makeList(futures)
+  })
+
+/** The arguments of each run of a map. */
+const mapCalls = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
     const columns: Array<{ readonly values: ReadonlyArray<unknown> } | { readonly value: unknown }> = []
     for (let i = 0; i < args.length; i++) {
       const arg = args[i]
@@ -200,50 +214,77 @@ const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
       )
     }
     const count = lengths[0][1]
-    const runner = runnerInternal(yield* TaskRunner)
-    const def = task[TaskTypeId]
-    const futures: Array<Futures.PrefectFuture<any, any>> = new Array(count)
+    const calls: Array<ReadonlyArray<unknown>> = new Array(count)
     for (let j = 0; j < count; j++) {
-      const callArgs = columns.map((column) => "values" in column ? column.values[j] : column.value)
-      futures[j] = yield* runner.submit(def, callArgs, task.waitFor)
+      calls[j] = columns.map((column) => "values" in column ? column.values[j] : column.value)
     }
-    return makeList(futures)
+    return calls
   })
+
+/**
+ * The run a `delay` schedules. Futures among the arguments (or in `waitFor`) are waited for here
+ * and replaced by their results, since a future cannot be stored; an upstream that did not complete
+ * makes the run Pending named NotReady, and no worker takes it.
+ */
+const deferredRun = (task: TaskImpl, args: ReadonlyArray<unknown>, flowRunId: string | undefined, parentTaskRunId: string | undefined) =>
+  Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun => {
+    const def = task[TaskTypeId]
+    const base = {
+      id: crypto.randomUUID(),
+      kind: "task" as const,
+      name: task.name,
+      flowRunId,
+      parentTaskRunId,
+      tags: def.tags,
+      retries: def.retries
+    }
+    return "notReady" in inputs
+      ? {
+        ...base,
+        parameters: [],
+        state: state_.pending({ name: "NotReady", message: inputs.notReady.message })
+      }
+      : { ...base, parameters: inputs.args, state: state_.scheduled() }
+  })
+
+/**
+ * Writes runs a `delay` made. Arguments that cannot be stored: each run is created Failed with the
+ * reason, so its future reports it (delay's error channel is never, as in the API contract).
+ */
+const createDeferred = (store: RunStore_.Service, runs: ReadonlyArray<RunStore_.NewRun>) =>
+  store.createRuns(runs).pipe(
+    Effect.catchTag("SerializationError", () =>
+      Effect.forEach(runs, (run) =>
+        Effect.catchTag(store.createRun(run), "SerializationError", (error) =>
+          store.createRun({
+            ...run,
+            parameters: [],
+            state: state_.failed(Cause.die(error), { message: error.message })
+          })), { discard: true })),
+    Effect.orDie
+  )
 
 /** Schedules a run in the RunStore for a TaskWorker to execute, and follows it. */
 const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
-  Effect.flatMap(
-    RunStore,
-    (store) =>
-      Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) => {
-        const id = crypto.randomUUID()
-        return store.createRun({
-          id,
-          kind: "task",
-          name: task.name,
-          flowRunId: fiber.getFiberRef(currentFlowRunId),
-          parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
-          parameters: args,
-          tags: task[TaskTypeId].tags,
-          retries: task[TaskTypeId].retries,
-          state: state_.scheduled()
-        }).pipe(
-          // Arguments that cannot be stored: the run is created Failed with the reason, so the
-          // future reports it (delay's error channel is never, as in the API contract).
-          Effect.catchTag("SerializationError", (error) =>
-            store.createRun({
-              id,
-              kind: "task",
-              name: task.name,
-              parameters: [],
-              tags: task[TaskTypeId].tags,
-              state: state_.failed(Cause.die(error), { message: error.message })
-            })),
-          Effect.orDie,
-          Effect.zipRight(distributedFuture<any, any>(id))
-        )
-      })
-  )
+  Effect.flatMap(RunStore, (store) =>
+    Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) =>
+      deferredRun(task, args, fiber.getFiberRef(currentFlowRunId), fiber.getFiberRef(currentTaskRunId)).pipe(
+        Effect.tap((run) => createDeferred(store, [run])),
+        Effect.flatMap((run) => distributedFuture<any, any>(run.id))
+      )
+    ))
+
+/** `map` for task workers: every run is scheduled in the RunStore, in one batch. */
+const mapDelay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const calls = yield* mapCalls(task, args)
+    const flowRunId = yield* FiberRef.get(currentFlowRunId)
+    const parentTaskRunId = yield* FiberRef.get(currentTaskRunId)
+    const runs = yield* Effect.forEach(calls, (call) => deferredRun(task, call, flowRunId, parentTaskRunId))
+    yield* createDeferred(store, runs)
+    return makeList(runs.map((run) => new StoreFuture<any, any>(run.id, store, `Task run ${run.id}`)))
+  })
 
 const TaskProto = Object.assign(Object.create(Function.prototype), {
   submit(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
@@ -254,6 +295,9 @@ const TaskProto = Object.assign(Object.create(Function.prototype), {
   },
   delay(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
     return delay(this, args)
+  },
+  mapDelay(this: TaskImpl, ...args: ReadonlyArray<unknown>) {
+    return mapDelay(this, args)
   },
   with(this: TaskImpl, options: Task.WithOptions) {
     const def = this[TaskTypeId]

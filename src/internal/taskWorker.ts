@@ -60,6 +60,7 @@ export const serve = (
       // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
       kind: store.kind,
       createRun: store.createRun,
+      createRuns: store.createRuns,
       getRun: store.getRun,
       getHistory: store.getHistory,
       listRuns: store.listRuns,

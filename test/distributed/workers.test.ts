@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Futures, RunStore, State } from "effect-taskflow"
+import type { State } from "effect-taskflow"
+import { RunStore } from "effect-taskflow"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
 import { startWorker, stopAll } from "./harness.js"
@@ -47,10 +48,10 @@ for (const target of targets) {
       return Effect.gen(function*() {
         const executions = yield* Effect.promise(() => openExecutions(where))
         const keys = Array.from({ length: 10_000 }, (_, i) => `run-${i}`)
-        const futures = yield* Effect.forEach(keys, (key) => countRun.delay(key))
+        const futures = yield* countRun.mapDelay(keys)
         const [a, b] = [start(where, { id: "a" }), start(where, { id: "b" })]
         yield* Effect.promise(() => Promise.all([a.ready, b.ready]))
-        const results = yield* Futures.PrefectFutureList.make(futures).result({ timeout: "100 seconds" })
+        const results = yield* futures.result({ timeout: "100 seconds" })
         expect(results).toEqual(keys)
         const counted = yield* Effect.promise(() => executions.count())
         expect(counted).toEqual({ total: 10_000, distinct: 10_000 })

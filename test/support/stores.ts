@@ -42,7 +42,7 @@ export const freshPostgresUrl = (): string => {
      c.connect().then(() => c.query('CREATE SCHEMA ${schema}')).then(() => c.end()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1) })`
   ], { stdio: "inherit", timeout: 10_000 })
   const url = new URL(PG_URL)
-  url.searchParams.set("options", `-c search_path=${schema}`)
+  url.searchParams.set("options", `-c search_path=${schema}${process.env.TF_ASYNC ? " -c synchronous_commit=off" : ""}`)
   return url.toString()
 }
 
