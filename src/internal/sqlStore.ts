@@ -2,7 +2,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Duration, Effect, Either, Layer, Queue, Redacted, Schedule, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted, Schedule, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Errors from "../Errors.js"
@@ -351,6 +351,133 @@ const make = (dialect: Dialect, options: SqlOptions) =>
      * One state change in one transaction: the guarded update (which enforces the orchestration
      * rules in SQL, so two writers cannot both pass), the history row, the result, the notification.
      */
+    /** One guarded state change, waiting in the write queue. */
+    interface Move {
+      readonly runId: string
+      readonly stored: AnyState
+      readonly cause: string | null
+      readonly result: string | null
+      readonly final: boolean
+      readonly releases: boolean
+      readonly runCount: number | undefined
+      readonly condition: Condition
+    }
+    interface QueuedMove extends Move {
+      readonly done: Deferred.Deferred<boolean, SqlError>
+    }
+
+    /**
+     * Group commit: state changes from every fiber of this process queue up, and one writer fiber
+     * writes each batch in one statement (PostgreSQL) or one transaction (SQLite). A busy worker then
+     * pays one round trip for many runs' Running or Completed writes. A run appears at most once per
+     * batch; a second change of it waits for the next batch, so changes keep their order.
+     */
+    const moves = yield* Queue.unbounded<QueuedMove>()
+    const write = (move: Move): Effect.Effect<boolean, SqlError> =>
+      Effect.flatMap(Deferred.make<boolean, SqlError>(), (done) =>
+        Effect.zipRight(Queue.offer(moves, { ...move, done }), Deferred.await(done)))
+
+    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>) => {
+      const values = batch.map((move) =>
+        sql`(${move.runId}::text, ${move.stored.type}::text, ${move.stored.name}::text,
+          ${move.stored.message ?? null}::text, ${move.stored.timestamp.getTime()}::float8, ${move.cause}::text,
+          ${move.result}::text, ${move.runCount ?? null}::int, ${move.condition.workerId ?? null}::text,
+          ${move.condition.unheld === true}::boolean, ${move.condition.leaseExpiredBefore ?? null}::float8,
+          ${move.final}::boolean, ${move.releases}::boolean)`
+      )
+      return sql<{ id: string }>`WITH v (id, type, name, message, ts, cause, result, run_count, worker, unheld,
+          lease_before, final, releases) AS (VALUES ${sql.csv(values)}),
+        u AS (
+          UPDATE taskflow_runs r SET state_type = v.type, state_name = v.name, state_message = v.message,
+            state_timestamp = v.ts, state_cause = v.cause, state_seq = r.state_seq + 1,
+            run_count = COALESCE(v.run_count, r.run_count),
+            worker_id = CASE WHEN v.releases THEN NULL ELSE r.worker_id END,
+            lease_expires_at = CASE WHEN v.releases THEN NULL ELSE r.lease_expires_at END
+          FROM v
+          WHERE r.id = v.id AND r.state_type NOT IN ${sql.in(FINAL)}
+            AND (v.final OR r.state_type <> 'CANCELLING')
+            AND (v.worker IS NULL OR r.worker_id = v.worker)
+            AND (NOT v.unheld OR r.worker_id IS NULL)
+            AND (v.lease_before IS NULL OR r.lease_expires_at < v.lease_before)
+          RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
+            r.state_cause, v.result, v.final, v.releases
+        ),
+        h AS (
+          INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+          SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
+          RETURNING 1
+        ),
+        res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
+        n AS (
+          SELECT pg_notify(${FINAL_CHANNEL}, id) FROM u WHERE final
+          UNION ALL SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u WHERE releases AND state_type = 'SCHEDULED'
+        )
+        SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n
+        FROM u`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
+    }
+
+    const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
+      Effect.gen(function*() {
+        const moved = new Set<string>()
+        for (const move of batch) {
+          const { condition, runId, stored } = move
+          const rows = yield* sql<{ id: string }>`UPDATE taskflow_runs SET state_type = ${stored.type},
+              state_name = ${stored.name}, state_message = ${stored.message ?? null},
+              state_timestamp = ${stored.timestamp.getTime()}, state_cause = ${move.cause},
+              state_seq = state_seq + 1
+              ${move.runCount === undefined ? sql`` : sql`, run_count = ${move.runCount}`}
+              ${move.releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}
+            WHERE id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
+              ${move.final ? sql`` : sql`AND state_type <> 'CANCELLING'`}
+              ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
+              ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
+              ${
+          condition.leaseExpiredBefore === undefined
+            ? sql``
+            : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
+        }
+            RETURNING id`
+          if (rows.length === 0) continue
+          moved.add(runId)
+          yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+            SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+            FROM taskflow_runs WHERE id = ${runId}`
+          if (move.result !== null) {
+            yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${move.result})`
+          }
+        }
+        return moved
+      }).pipe(sql.withTransaction)
+
+    yield* Effect.gen(function*() {
+      let carried: Array<QueuedMove> = []
+      while (true) {
+        const taken = carried.length > 0
+          ? carried.concat(Array.from(yield* Queue.takeUpTo(moves, 500)))
+          : Array.from(yield* Queue.takeBetween(moves, 1, 500))
+        const batch: Array<QueuedMove> = []
+        const ids = new Set<string>()
+        carried = []
+        for (const move of taken) {
+          if (ids.has(move.runId)) {
+            carried.push(move)
+          } else {
+            ids.add(move.runId)
+            batch.push(move)
+          }
+        }
+        const outcome = yield* Effect.exit(
+          Effect.uninterruptible(dialect === "pg" ? writeBatchPg(batch) : writeBatchSqlite(batch))
+        )
+        for (const move of batch) {
+          yield* Deferred.done(
+            move.done,
+            outcome._tag === "Success" ? Exit.succeed(outcome.value.has(move.runId)) : Exit.failCause(outcome.cause)
+          )
+        }
+      }
+    }).pipe(Effect.forkScoped)
+
     const transition = (
       runId: string,
       state: AnyState,
@@ -372,56 +499,16 @@ const make = (dialect: Dialect, options: SqlOptions) =>
         // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
         // retry's AwaitingRetry written by the worker itself keeps the run held by it.
         const releases = final || condition.release === true
-        const timestamp = stored.timestamp.getTime()
-        const set = sql`state_type = ${stored.type}, state_name = ${stored.name},
-            state_message = ${stored.message ?? null}, state_timestamp = ${timestamp}, state_cause = ${cause},
-            state_seq = state_seq + 1
-            ${setOptions.runCount === undefined ? sql`` : sql`, run_count = ${setOptions.runCount}`}
-            ${releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}`
-        const where = sql`id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
-            ${final ? sql`` : sql`AND state_type <> 'CANCELLING'`}
-            ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
-            ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
-            ${
-          condition.leaseExpiredBefore === undefined
-            ? sql``
-            : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
-        }`
-        const history = (from: string) =>
-          sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-            SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${
-            sql.literal(from)
-          }`
-        let moved: boolean
-        if (dialect === "pg") {
-          // One statement, one round trip, atomic: the guarded update, the history row, the result
-          // and the notification (delivered when the statement commits).
-          const notifications = [
-            ...(final ? [sql`SELECT pg_notify(${FINAL_CHANNEL}, id) FROM u`] : []),
-            ...(stored.type === "SCHEDULED" && releases ? [sql`SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u`] : [])
-          ]
-          const rows = yield* sql<{ state_seq: number }>`WITH u AS (
-              UPDATE taskflow_runs SET ${set} WHERE ${where}
-              RETURNING id, name, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
-            ),
-            h AS (${history("u")} RETURNING 1)
-            ${
-            result === null
-              ? sql``
-              : sql`, r AS (INSERT INTO taskflow_results (run_id, value) SELECT id, ${result} FROM u RETURNING 1)`
-          }
-            ${notifications.length === 0 ? sql`` : sql`, n AS (${sql.join(" UNION ALL ", false)(notifications)})`}
-            SELECT state_seq${notifications.length === 0 ? sql`` : sql`, (SELECT COUNT(*) FROM n) AS notified`} FROM u`
-          moved = rows.length > 0
-        } else {
-          moved = yield* Effect.gen(function*() {
-            const rows = yield* sql<{ id: string }>`UPDATE taskflow_runs SET ${set} WHERE ${where} RETURNING id`
-            if (rows.length === 0) return false
-            yield* sql`${history("taskflow_runs")} WHERE id = ${runId}`
-            if (result !== null) yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${result})`
-            return true
-          }).pipe(sql.withTransaction)
-        }
+        const moved = yield* write({
+          runId,
+          stored,
+          cause,
+          result,
+          final,
+          releases,
+          runCount: setOptions.runCount,
+          condition
+        })
         if (!moved) return yield* Effect.fail(yield* refusal(runId, stored, condition))
       }).pipe(
         Effect.tap(() =>
