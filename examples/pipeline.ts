@@ -6,7 +6,8 @@
  * - `analyze` runs on each fetched document as soon as it is ready (a future as its argument);
  * - one deliberately slow analysis hits its task timeout and ends Failed named TimedOut;
  * - `Futures.asCompleted` drives a live progress line;
- * - the run store's records end in a summary table of every run and its state.
+ * - every run is recorded in the embedded run store (SQLite, `.taskflow/runs.db`), whose records
+ *   end in a summary table of every run and its state.
  *
  * Run it with `npm start`.
  */
@@ -92,10 +93,13 @@ export const pipeline = Flow.make(
 const pad = (text: string, width: number) =>
   text.length >= width ? text.slice(0, width) : text + " ".repeat(width - text.length)
 
-/** A table of every run the store recorded: name, final state, attempts, duration. */
+/** A table of the latest pipeline run and its task runs, as the store recorded them. */
 export const summary = Effect.gen(function*() {
   const store = yield* RunStore.RunStore
-  const runs = yield* store.listRuns()
+  // The store keeps every earlier run too: show the newest flow run and what ran in it.
+  const flows = yield* store.listRuns({ kind: "flow", name: "document-pipeline" })
+  const flow = flows[flows.length - 1]
+  const runs = [flow, ...(yield* store.listRuns({ flowRunId: flow.id }))]
   const lines = [`${pad("run", 18)}${pad("id", 10)}${pad("state", 22)}${pad("attempts", 10)}duration`]
   const byState = new Map<string, number>()
   for (const run of runs) {
@@ -113,6 +117,9 @@ export const summary = Effect.gen(function*() {
   return lines.join("\n")
 })
 
+/** The embedded run store: one SQLite file, the default for examples and the CLI. */
+const STORE_FILE = ".taskflow/runs.db"
+
 export const main = Effect.gen(function*() {
   const ids = makeDocuments(20)
   console.log(`Analysing ${ids.length} documents (8 at a time; every fifth fetch fails once; #13 times out)`)
@@ -121,8 +128,9 @@ export const main = Effect.gen(function*() {
     `\n${results.length} documents analysed; top words: ${[...new Set(results.map((r) => r.top))].join(", ")}\n`
   )
   console.log(yield* summary)
+  console.log(`\nEvery run is kept in ${STORE_FILE} (SQLite); run it again and the store grows.`)
   return results
-}).pipe(Effect.provide(RunStore.memory))
+}).pipe(Effect.provide(RunStore.sqlite({ filename: STORE_FILE })))
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   Effect.runPromise(main).catch((error) => {

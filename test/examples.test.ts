@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
+import { main as distributed } from "../examples/distributed.js"
 import { main } from "../examples/pipeline.js"
 import { main as primes } from "../examples/workerPool.js"
 
@@ -28,4 +29,22 @@ describe("examples", () => {
       const counts = yield* primes.pipe(Effect.ensuring(Effect.sync(() => (console.log = log))))
       expect(counts).toEqual([5133, 9592, 13848, 17984])
     }), { timeout: 60_000 })
+
+  it.live(
+    "distributed.ts runs delayed tasks and a flow run on a task worker over SQLite",
+    () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const log = console.log
+        console.log = (...args: Array<unknown>) => lines.push(args.join(" "))
+        const count = yield* distributed.pipe(
+          Effect.provide(Logger.remove(Logger.defaultLogger)),
+          Effect.ensuring(Effect.sync(() => (console.log = log)))
+        )
+        expect(count).toBe(2)
+        expect(lines).toContain("inv-ada: 30 (an Invoice: true)")
+        expect(lines).toContain("flow run: inv-barbara, inv-donald")
+      }),
+    { timeout: 30_000 }
+  )
 })

@@ -2,7 +2,20 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted, Schedule, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Layer,
+  Queue,
+  Redacted,
+  Schedule,
+  Stream
+} from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Errors from "../Errors.js"
@@ -413,7 +426,9 @@ const make = (dialect: Dialect, options: SqlOptions) =>
           UNION ALL SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u WHERE releases AND state_type = 'SCHEDULED'
         )
         SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n
-        FROM u`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
+        FROM u`.pipe(Effect.map((rows) =>
+        new Set(rows.map((row) => row.id))
+      ))
     }
 
     const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
@@ -432,10 +447,10 @@ const make = (dialect: Dialect, options: SqlOptions) =>
               ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
               ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
               ${
-          condition.leaseExpiredBefore === undefined
-            ? sql``
-            : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
-        }
+            condition.leaseExpiredBefore === undefined
+              ? sql``
+              : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
+          }
             RETURNING id`
           if (rows.length === 0) continue
           moved.add(runId)
@@ -570,8 +585,13 @@ const make = (dialect: Dialect, options: SqlOptions) =>
     /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
     const createRuns = (runs: ReadonlyArray<RunStore_.NewRun>) =>
       Effect.gen(function*() {
-        const rows = yield* Effect.forEach(runs, (run) => Either.match(newRow(run), { onLeft: Effect.fail, onRight: Effect.succeed }))
-        const scheduled = Array.from(new Set(runs.filter((run) => run.state.type === "SCHEDULED").map((run) => run.name)))
+        const rows = yield* Effect.forEach(
+          runs,
+          (run) => Either.match(newRow(run), { onLeft: Effect.fail, onRight: Effect.succeed })
+        )
+        const scheduled = Array.from(
+          new Set(runs.filter((run) => run.state.type === "SCHEDULED").map((run) => run.name))
+        )
         for (let i = 0; i < rows.length; i += 500) {
           const chunk = rows.slice(i, i + 500)
           yield* call(

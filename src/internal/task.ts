@@ -226,7 +226,12 @@ const mapCalls = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
  * and replaced by their results, since a future cannot be stored; an upstream that did not complete
  * makes the run Pending named NotReady, and no worker takes it.
  */
-const deferredRun = (task: TaskImpl, args: ReadonlyArray<unknown>, flowRunId: string | undefined, parentTaskRunId: string | undefined) =>
+const deferredRun = (
+  task: TaskImpl,
+  args: ReadonlyArray<unknown>,
+  flowRunId: string | undefined,
+  parentTaskRunId: string | undefined
+) =>
   Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun => {
     const def = task[TaskTypeId]
     const base = {
@@ -266,13 +271,16 @@ const createDeferred = (store: RunStore_.Service, runs: ReadonlyArray<RunStore_.
 
 /** Schedules a run in the RunStore for a TaskWorker to execute, and follows it. */
 const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
-  Effect.flatMap(RunStore, (store) =>
-    Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) =>
-      deferredRun(task, args, fiber.getFiberRef(currentFlowRunId), fiber.getFiberRef(currentTaskRunId)).pipe(
-        Effect.tap((run) => createDeferred(store, [run])),
-        Effect.flatMap((run) => distributedFuture<any, any>(run.id))
+  Effect.flatMap(
+    RunStore,
+    (store) =>
+      Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) =>
+        deferredRun(task, args, fiber.getFiberRef(currentFlowRunId), fiber.getFiberRef(currentTaskRunId)).pipe(
+          Effect.tap((run) => createDeferred(store, [run])),
+          Effect.flatMap((run) => distributedFuture<any, any>(run.id))
+        )
       )
-    ))
+  )
 
 /** `map` for task workers: every run is scheduled in the RunStore, in one batch. */
 const mapDelay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
