@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Either, Layer } from "effect"
+import type { Duration, Effect, Either, Layer } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/runStore.js"
 import * as internalSql from "./internal/sqlStore.js"
@@ -262,6 +262,12 @@ export interface SqlOptions {
    * still ends within about this long.
    */
   readonly maxPollInterval?: number
+  /**
+   * How long a call keeps trying while the store is out of reach (connection refused or dropped, a
+   * server restart, SQLite busy), with exponential backoff, before it fails with `RunStoreError`
+   * (default 30 seconds).
+   */
+  readonly reconnectFor?: Duration.DurationInput
 }
 
 /**
@@ -303,7 +309,11 @@ export const sqlite: (
  * @category layers
  */
 export const postgres: (
-  options: { readonly url: string } & SqlOptions
+  options: {
+    readonly url: string
+    /** The size of the connection pool (default 10). */
+    readonly maxConnections?: number
+  } & SqlOptions
 ) => Layer.Layer<RunStore, Errors.RunStoreError> = internalSql.postgresLayer
 
 /**

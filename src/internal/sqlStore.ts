@@ -2,22 +2,10 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
-import {
-  Cause,
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Layer,
-  Queue,
-  Redacted,
-  Schedule,
-  Stream
-} from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import pg from "pg"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
@@ -196,7 +184,7 @@ export interface SqlOptions {
   readonly reconnectFor?: Duration.DurationInput
 }
 
-const make = (dialect: Dialect, options: SqlOptions) =>
+const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (dialect === "sqlite") {
@@ -336,18 +324,38 @@ const make = (dialect: Dialect, options: SqlOptions) =>
       }
     }).pipe(Effect.forkScoped)
 
-    if (dialect === "pg") {
-      const pg = yield* PgClient.PgClient
-      const listen = (channel: string, onPayload: (payload: string) => void) =>
-        pg.listen(channel).pipe(
-          Stream.runForEach((payload) => Effect.sync(() => onPayload(payload))),
-          // A dropped connection ends or fails the stream: listen again (polling covers the gap).
-          Effect.zipRight(Effect.fail("listen stream ended")),
-          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
-          Effect.forkScoped
+    if (dialect === "pg" && options.url !== undefined) {
+      // LISTEN on a connection of its own. A dropped connection (server restart) is noticed at once
+      // and replaced with backoff; on each reconnect every subscribed run is read again, since
+      // notifications sent while it was away are gone. (sql-pg's `listen` does not notice a dead
+      // connection, so it is not used.)
+      const url = options.url
+      const session = Effect.gen(function*() {
+        const lost = yield* Deferred.make<never, Error>()
+        const client = yield* Effect.acquireRelease(
+          Effect.tryPromise(async () => {
+            const client = new pg.Client({ connectionString: url })
+            client.on("error", (error) => Deferred.unsafeDone(lost, Exit.fail(error)))
+            client.on("end", () => Deferred.unsafeDone(lost, Exit.fail(new Error("connection ended"))))
+            await client.connect()
+            return client
+          }),
+          (client) => Effect.promise(() => client.end().catch(() => undefined)).pipe(Effect.timeoutOption("1 second"))
         )
-      yield* listen(FINAL_CHANNEL, markDirty)
-      yield* listen(SCHEDULED_CHANNEL, pushScheduled)
+        client.on("notification", (message) => {
+          if (message.payload === undefined) return
+          if (message.channel === FINAL_CHANNEL) markDirty(message.payload)
+          else if (message.channel === SCHEDULED_CHANNEL) pushScheduled()
+        })
+        yield* Effect.tryPromise(() => client.query(`LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}`))
+        yield* Effect.ignore(pollAll)
+        pushScheduled()
+        return yield* Deferred.await(lost)
+      }).pipe(Effect.scoped)
+      yield* session.pipe(
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
+        Effect.forkScoped
+      )
     }
 
     interface Condition {
@@ -874,9 +882,27 @@ export const sqliteLayer = (
 
 /** @internal */
 export const postgresLayer = (
-  options: { readonly url: string } & SqlOptions
+  options: { readonly url: string; readonly maxConnections?: number } & SqlOptions
 ): Layer.Layer<RunStore, Errors.RunStoreError> =>
   Layer.scoped(RunStore, make("pg", options)).pipe(
-    Layer.provide(PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds" })),
+    Layer.provide(PgClient.layerFromPool({
+      acquire: Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new pg.Pool({
+            connectionString: options.url,
+            connectionTimeoutMillis: 5_000,
+            max: options.maxConnections ?? 10,
+            application_name: "effect-taskflow"
+          })
+          // A server restart or shutdown makes every open connection emit "error", pooled or checked
+          // out (sql-pg listens once per query): without these listeners Node treats a second one as
+          // an uncaught exception. The calls themselves see the failure and reconnect.
+          pool.on("error", () => {})
+          pool.on("connect", (client) => client.on("error", () => {}))
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption("1 second"))
+      )
+    })),
     Layer.catchAllCause(openFailed("PostgreSQL"))
   )
