@@ -96,8 +96,10 @@ export interface ClaimedRun {
   readonly parentTaskRunId: string | undefined
   /** The arguments, decoded with the task's `parameters` Schema (or the reason they could not be). */
   readonly parameters: Either.Either<ReadonlyArray<unknown>, Errors.SerializationError>
+  /** The attempt this claim starts (the run's count, already incremented). */
   readonly runCount: number
   readonly retries: number
+  /** Running (or Retrying): the claim records Pending and Running at once. */
   readonly state: State.State<unknown, unknown>
 }
 
@@ -180,7 +182,8 @@ export interface Service {
   >
   /**
    * Claims up to `limit` Scheduled runs of the given names for a task worker, oldest first, each at
-   * most once: they move to Pending, held by `workerId` until `lease` ms from now.
+   * most once: they move through Pending to Running (or Retrying), held by `workerId` until `lease`
+   * ms from now.
    */
   readonly claimRuns: (options: {
     readonly workerId: string

@@ -179,7 +179,9 @@ for (const store of storeCases) {
           expect(claimed.length).toBe(30)
           expect(claims.flat().every((run) => Either.isRight(run.parameters))).toBe(true)
           const held = yield* s.getRun(ids[0])
-          expect(held.state.type).toBe("PENDING")
+          expect(held.state.type).toBe("RUNNING")
+          expect(held.runCount).toBe(1)
+          expect((yield* s.getHistory(ids[0])).map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"])
           expect(held.workerId).toMatch(/^w\d$/)
           // A task no worker serves stays Scheduled, visible as such.
           expect((yield* s.getRun(other)).state.type).toBe("SCHEDULED")

@@ -2,7 +2,7 @@ import { Cause, Clock, Context, Effect, Either, Layer } from "effect"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
-import { cancelled, cancelling, crashed, isFinal, pending, scheduled } from "./state.js"
+import { cancelled, cancelling, crashed, isFinal, pending, running, scheduled } from "./state.js"
 
 type AnyState = State.State<unknown, unknown>
 
@@ -224,7 +224,9 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
             skipped.push(scheduledQueue[i])
             continue
           }
-          move(run, pending({ timestamp: new Date(millis) }), undefined)
+          const timestamp = new Date(millis)
+          move(run, pending({ timestamp }), undefined)
+          move(run, running({ timestamp, name: run.runCount === 0 ? "Running" : "Retrying" }), run.runCount + 1)
           run.workerId = workerId
           run.leaseExpiresAt = millis + lease
           const record = run.toRecord()

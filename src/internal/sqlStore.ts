@@ -2,6 +2,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -709,16 +710,21 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
             const pick = sql`SELECT id FROM taskflow_runs
               WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
               ORDER BY state_timestamp LIMIT ${limit}${dialect === "pg" ? sql` FOR UPDATE SKIP LOCKED` : sql``}`
-            const update = sql`UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'Pending',
-                state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 1,
-                worker_id = ${workerId}, lease_expires_at = ${millis + lease}
+            // Scheduled → Pending → Running in one write: the worker starts the body at once, so the
+            // claim records both (one commit less per run); the attempt's run count is taken here.
+            const update = sql`UPDATE taskflow_runs SET state_type = 'RUNNING',
+                state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+                state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 2,
+                run_count = run_count + 1, worker_id = ${workerId}, lease_expires_at = ${millis + lease}
               WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
               RETURNING *`
-            const history = (from: string) =>
+            const history = (from: string, where: Statement.Fragment = sql``) =>
               sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-                SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${
-                sql.literal(from)
-              }`
+                SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL
+                FROM ${sql.literal(from)} ${where}
+                UNION ALL
+                SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+                FROM ${sql.literal(from)} ${where}`
             let rows: ReadonlyArray<RunRow>
             if (dialect === "pg") {
               // One statement: rows locked by another claimer are skipped, never waited for or taken twice.
@@ -728,7 +734,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
               rows = yield* Effect.gen(function*() {
                 const claimed = yield* sql<RunRow>`${update}`
                 if (claimed.length > 0) {
-                  yield* sql`${history("taskflow_runs")} WHERE ${sql.in("id", claimed.map((row) => row.id))}`
+                  yield* history("taskflow_runs", sql`WHERE ${sql.in("id", claimed.map((row) => row.id))}`)
                 }
                 return claimed
               }).pipe(sql.withTransaction)
@@ -743,7 +749,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
               parameters: decodeParameters(row.name, row.id, row.parameters),
               runCount: Number(row.run_count),
               retries: Number(row.retries),
-              state: state_.pending({ timestamp: new Date(millis) })
+              state: state_.running({ timestamp: new Date(millis), name: row.state_name })
             }))
           })
         ),

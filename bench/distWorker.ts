@@ -1,0 +1,36 @@
+/**
+ * A worker process for bench/distributed.bench.ts: ours (over PostgreSQL or SQLite), BullMQ or
+ * pg-boss, each with the same concurrency. Prints "ready" once it serves.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Worker } from "bullmq"
+import { Effect, Logger, LogLevel } from "effect"
+import PgBoss from "pg-boss"
+import { RunStore, TaskWorker } from "../src/index.js"
+import { noop } from "./distTasks.js"
+
+const [mode, location, queue, concurrency] = process.argv.slice(2) as [string, string, string, string]
+
+if (mode === "taskflow-pg" || mode === "taskflow-sqlite") {
+  const store = mode === "taskflow-pg"
+    ? RunStore.postgres({ url: location, maxConnections: 10 })
+    : RunStore.sqlite({ filename: location })
+  Effect.zipRight(
+    Effect.sync(() => console.log("ready")),
+    TaskWorker.serve([noop], { concurrency: Number(concurrency), pollInterval: 50 })
+  ).pipe(Effect.provide(store), Logger.withMinimumLogLevel(LogLevel.Warning), NodeRuntime.runMain)
+} else if (mode === "bullmq") {
+  const worker = new Worker(queue, async (job) => job.data.n, {
+    connection: { host: "127.0.0.1", port: 6379 },
+    concurrency: Number(concurrency)
+  })
+  worker.waitUntilReady().then(() => console.log("ready"))
+} else if (mode === "pgboss") {
+  const boss = new PgBoss({ connectionString: location, schema: queue })
+  boss.on("error", () => {})
+  boss.start()
+    .then(() =>
+      boss.work(queue, { batchSize: Number(concurrency), pollingIntervalSeconds: 0.5 }, async (jobs) => jobs.length)
+    )
+    .then(() => console.log("ready"))
+}

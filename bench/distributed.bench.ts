@@ -1,0 +1,185 @@
+/**
+ * Distributed benchmarks (issue: SQL run store and task workers), against BullMQ (Redis) and pg-boss
+ * (PostgreSQL) measured in the same run, with the same shape: two worker processes with
+ * concurrency 50, 10,000 no-op jobs enqueued at once, time until every result is known.
+ * Runs compiled JavaScript (`npm run bench` builds first). Not part of the tests.
+ */
+import { Queue as BullQueue, QueueEvents } from "bullmq"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import pg from "pg"
+import PgBoss from "pg-boss"
+import { RunStore } from "../src/index.js"
+import { noop } from "./distTasks.js"
+
+const PG_URL = process.env.TASKFLOW_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const N = Number(process.env.TASKFLOW_BENCH_N ?? 10_000)
+const CONCURRENCY = 50
+const workerScript = fileURLToPath(new URL("./distWorker.js", import.meta.url))
+
+const startWorkers = async (args: ReadonlyArray<string>, count = 2): Promise<Array<ChildProcess>> => {
+  const workers = Array.from(
+    { length: count },
+    () => spawn(process.execPath, [workerScript, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  )
+  await Promise.all(workers.map((worker) =>
+    new Promise<void>((resolve, reject) => {
+      worker.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve())
+      worker.once("exit", (code) => reject(new Error(`a ${args[0]} worker exited with ${code}`)))
+    })
+  ))
+  return workers
+}
+const stopWorkers = (workers: ReadonlyArray<ChildProcess>) =>
+  Promise.all(workers.map((worker) =>
+    new Promise<void>((resolve) => {
+      worker.once("exit", () => resolve())
+      worker.kill("SIGTERM")
+    })
+  ))
+
+const freshSchema = async (prefix: string): Promise<string> => {
+  const schema = `${prefix}_${process.pid}_${Date.now().toString(36)}`
+  const client = new pg.Client(PG_URL)
+  await client.connect()
+  await client.query(`CREATE SCHEMA ${schema}`)
+  await client.end()
+  return schema
+}
+const urlWithSchema = (schema: string) => {
+  const url = new URL(PG_URL)
+  url.searchParams.set("options", `-c search_path=${schema}`)
+  return url.toString()
+}
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(8)
+
+/** Ours: delay N runs in one batch (mapDelay), two worker processes, wait for every result. */
+const taskflow = async (mode: "taskflow-pg" | "taskflow-sqlite", location: string) => {
+  const store = mode === "taskflow-pg" ? RunStore.postgres({ url: location }) : RunStore.sqlite({ filename: location })
+  const workers = await startWorkers([mode, location, "-", String(CONCURRENCY)])
+  const inputs = Array.from({ length: N }, (_, i) => i)
+  const result = await Effect.runPromise(
+    Effect.gen(function*() {
+      const start = performance.now()
+      const list = yield* noop.mapDelay(inputs)
+      const values = yield* list.result()
+      const throughputMs = performance.now() - start
+      if (values.length !== N || values[N - 1] !== N - 1) throw new Error("wrong results")
+      const trips: Array<number> = []
+      for (let i = 0; i < 200; i++) {
+        const t = performance.now()
+        const future = yield* noop.delay(i)
+        yield* future.result()
+        trips.push(performance.now() - t)
+      }
+      return { throughputMs, roundTrip: median(trips) }
+    }).pipe(Effect.scoped, Effect.provide(store))
+  )
+  await stopWorkers(workers)
+  return result
+}
+
+const bullmq = async () => {
+  const name = `bench-${process.pid}-${Date.now()}`
+  const connection = { host: "127.0.0.1", port: 6379 }
+  const queue = new BullQueue(name, { connection })
+  const events = new QueueEvents(name, { connection })
+  await events.waitUntilReady()
+  const workers = await startWorkers(["bullmq", "-", name, String(CONCURRENCY)])
+  let completed = 0
+  const allDone = new Promise<void>((resolve) =>
+    events.on("completed", () => {
+      if (++completed === N) resolve()
+    })
+  )
+  const start = performance.now()
+  await queue.addBulk(Array.from({ length: N }, (_, n) => ({ name: "noop", data: { n } })))
+  await allDone
+  const throughputMs = performance.now() - start
+  const trips: Array<number> = []
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now()
+    const job = await queue.add("noop", { n: i })
+    await job.waitUntilFinished(events)
+    trips.push(performance.now() - t)
+  }
+  await stopWorkers(workers)
+  await queue.obliterate({ force: true })
+  await Promise.all([queue.close(), events.close()])
+  return { throughputMs, roundTrip: median(trips) }
+}
+
+const pgBoss = async () => {
+  const schema = await freshSchema("pgboss")
+  const boss = new PgBoss({ connectionString: PG_URL, schema })
+  boss.on("error", () => {})
+  await boss.start()
+  await boss.createQueue(schema)
+  const workers = await startWorkers(["pgboss", PG_URL, schema, String(CONCURRENCY)])
+  const client = new pg.Client(PG_URL)
+  await client.connect()
+  const completed = async () =>
+    Number((await client.query(`SELECT COUNT(*) AS n FROM ${schema}.job WHERE state = 'completed'`)).rows[0].n)
+  const start = performance.now()
+  for (let i = 0; i < N; i += 1000) {
+    await boss.insert(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: schema, data: { n: i + j } })))
+  }
+  while ((await completed()) < N) await new Promise((resolve) => setTimeout(resolve, 20))
+  const throughputMs = performance.now() - start
+  const trips: Array<number> = []
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now()
+    const id = (await boss.send(schema, { n: i }))!
+    while ((await boss.getJobById(schema, id))?.state !== "completed") {
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    trips.push(performance.now() - t)
+  }
+  await stopWorkers(workers)
+  await client.end()
+  await boss.stop({ graceful: false })
+  return { throughputMs, roundTrip: median(trips) }
+}
+
+const main = async () => {
+  console.log(
+    `${N.toLocaleString()} no-op runs, 2 worker processes × concurrency ${CONCURRENCY}; round trip: median of 200 (pg-boss: 20)`
+  )
+  const ourPg = await taskflow("taskflow-pg", urlWithSchema(await freshSchema("tf_bench")))
+  const sqliteFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
+  const ourSqlite = await taskflow("taskflow-sqlite", sqliteFile)
+  const bull = await bullmq()
+  const boss = await pgBoss()
+  const rate = (ms: number) => (N / ms) * 1000
+  console.log(
+    `effect-taskflow, PostgreSQL     ${fmt(rate(ourPg.throughputMs))} runs/s  ${
+      fmt(rate(ourPg.throughputMs) / rate(bull.throughputMs), 2)
+    }× BullMQ (target ≥ 1×)  ${fmt(rate(ourPg.throughputMs) / rate(boss.throughputMs), 2)}× pg-boss (target ≥ 3×)`
+  )
+  console.log(
+    `effect-taskflow, SQLite         ${fmt(rate(ourSqlite.throughputMs))} runs/s  ${
+      fmt(rate(ourSqlite.throughputMs) / 5000, 2)
+    }× the 5,000 runs/s target`
+  )
+  console.log(`BullMQ (Redis)                  ${fmt(rate(bull.throughputMs))} runs/s`)
+  console.log(`pg-boss (PostgreSQL)            ${fmt(rate(boss.throughputMs))} runs/s`)
+  console.log(
+    `round trip delay → result, PostgreSQL ${fmt(ourPg.roundTrip, 1)} ms median  (target ≤ 5 ms; ${
+      fmt(ourPg.roundTrip / bull.roundTrip, 2)
+    }× BullMQ's ${bull.roundTrip.toFixed(1)} ms, ${fmt(ourPg.roundTrip / boss.roundTrip, 3)}× pg-boss's ${
+      boss.roundTrip.toFixed(1)
+    } ms)`
+  )
+  console.log(`round trip delay → result, SQLite     ${fmt(ourSqlite.roundTrip, 1)} ms median`)
+}
+
+main().then(() => process.exit(0), (error) => {
+  console.error(error)
+  process.exit(1)
+})
