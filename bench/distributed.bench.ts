@@ -21,11 +21,13 @@ const PG_URL = process.env.TASKFLOW_BENCH_PG_URL ?? "postgres://postgres@127.0.0
 const N = Number(process.env.TASKFLOW_BENCH_N ?? 10_000)
 const CONCURRENCY = 50
 const workerScript = fileURLToPath(new URL("./distWorker.js", import.meta.url))
+/** Node options for the worker processes, e.g. `--cpu-prof` to profile them. */
+const workerNodeArgs = (process.env.TASKFLOW_BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")
 
 const startWorkers = async (args: ReadonlyArray<string>, count = 2): Promise<Array<ChildProcess>> => {
   const workers = Array.from(
     { length: count },
-    () => spawn(process.execPath, [workerScript, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    () => spawn(process.execPath, [...workerNodeArgs, workerScript, ...args], { stdio: ["ignore", "pipe", "inherit"] })
   )
   await Promise.all(workers.map((worker) =>
     new Promise<void>((resolve, reject) => {
@@ -179,7 +181,10 @@ const main = async () => {
   console.log(`round trip delay → result, SQLite     ${fmt(ourSqlite.roundTrip, 1)} ms median`)
 }
 
+// Keeps the process up while it waits on other processes (seen once: the event loop drained mid-run).
+const keepAlive = setInterval(() => {}, 1_000)
 main().then(() => process.exit(0), (error) => {
+  clearInterval(keepAlive)
   console.error(error)
   process.exit(1)
 })

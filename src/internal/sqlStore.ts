@@ -185,7 +185,7 @@ export interface SqlOptions {
   readonly reconnectFor?: Duration.DurationInput
 }
 
-const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string }) =>
+const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; readonly filename?: string }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (dialect === "sqlite") {
@@ -309,9 +309,29 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
         }
         pollInterval = rows.length > 0 ? 10 : Math.min(maxPoll, pollInterval * 2)
       })
+      // Another process's commit on this machine writes the WAL file: watching it (inotify) wakes the
+      // poll at once, and tells local workers a run may be claimable. The timer stays as the fallback
+      // (a file system without change events, a missed event).
+      const walChanged = yield* Queue.sliding<void>(1)
+      if (options.filename !== undefined && options.filename !== ":memory:") {
+        const wal = `${options.filename}-wal`
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            try {
+              return fs.watch(wal, { persistent: false }, () => {
+                Queue.unsafeOffer(walChanged, undefined)
+                pushScheduled()
+              })
+            } catch {
+              return undefined
+            }
+          }),
+          (watcher) => Effect.sync(() => watcher?.close())
+        )
+      }
       yield* Effect.gen(function*() {
         while (true) {
-          yield* Effect.sleep(Duration.millis(pollInterval))
+          yield* Effect.raceFirst(Effect.sleep(Duration.millis(pollInterval)), Queue.take(walChanged))
           if (listeners.size > 0) yield* Effect.ignore(pollChanges)
         }
       }).pipe(Effect.forkScoped)
@@ -396,8 +416,10 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
      */
     const moves = yield* Queue.unbounded<QueuedMove>()
     const write = (move: Move): Effect.Effect<boolean, SqlError> =>
-      Effect.flatMap(Deferred.make<boolean, SqlError>(), (done) =>
-        Effect.zipRight(Queue.offer(moves, { ...move, done }), Deferred.await(done)))
+      Effect.flatMap(
+        Deferred.make<boolean, SqlError>(),
+        (done) => Effect.zipRight(Queue.offer(moves, { ...move, done }), Deferred.await(done))
+      )
 
     const writeBatchPg = (batch: ReadonlyArray<QueuedMove>) => {
       const values = batch.map((move) =>
@@ -435,9 +457,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
           UNION ALL SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u WHERE releases AND state_type = 'SCHEDULED'
         )
         SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n
-        FROM u`.pipe(Effect.map((rows) =>
-        new Set(rows.map((row) => row.id))
-      ))
+        FROM u`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
     }
 
     const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
@@ -731,6 +751,9 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string })
               rows = yield* sql<RunRow>`WITH u AS (${update}), h AS (${history("u")} RETURNING 1)
                 SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
             } else {
+              // Look before taking the write lock: an idle worker's claim then costs no lock at all.
+              const candidates = yield* sql<{ id: string }>`${pick}`
+              if (candidates.length === 0) return []
               rows = yield* Effect.gen(function*() {
                 const claimed = yield* sql<RunRow>`${update}`
                 if (claimed.length > 0) {
