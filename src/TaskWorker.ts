@@ -15,6 +15,16 @@ import type * as RunStore from "./RunStore.js"
 import type * as Task from "./Task.js"
 
 /**
+ * What a worker serves: tasks made with `Task.make` and flows made with `Flow.make` (`Task.Any`,
+ * `Flow.Any`). Typed loosely, by their name, so that tasks typed against narrower interfaces are
+ * accepted too; anything else dies with `IllegalArgumentException` when `serve` starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Servable = Task.Any | Flow.Any | { readonly name: string }
+
+/**
  * Options of `serve`.
  *
  * @since 0.1.0
@@ -61,6 +71,6 @@ export interface ServeOptions {
  * @category constructors
  */
 export const serve: (
-  tasks: ReadonlyArray<Task.Any | Flow.Any>,
+  tasks: ReadonlyArray<Servable>,
   options?: ServeOptions
 ) => Effect.Effect<never, never, RunStore.RunStore> = internal.serve

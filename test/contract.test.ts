@@ -1,8 +1,6 @@
 /**
  * The library's exports must be usable exactly as the API contract (test/contract/api.d.ts) writes
  * them. These are compile-time checks (`npm run check`); the test only keeps the file in the suite.
- * Not checked yet: TaskRunner.workerPool, RunStore.sqlite/postgres and TaskWorker, which come with
- * the worker-pool and distributed issues.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Effect, Layer } from "effect"
@@ -128,6 +126,19 @@ export const memory: Layer.Layer<Lib.RunStore.RunStore> = Lib.RunStore.memory
 export const runnerTag: Effect.Effect<Contract.TaskRunner.Service, never, Lib.TaskRunner.TaskRunner> =
   Lib.TaskRunner.TaskRunner
 export const storeTag: Effect.Effect<Contract.RunStore.Service, never, Lib.RunStore.RunStore> = Lib.RunStore.RunStore
+export const workerPool: (options: {
+  readonly size: number
+  readonly module: URL | string
+}) => Layer.Layer<Lib.TaskRunner.TaskRunner, unknown, unknown> = Lib.TaskRunner.workerPool
+export const sqlite: (options: { readonly filename: string }) => Layer.Layer<Lib.RunStore.RunStore, unknown> =
+  Lib.RunStore.sqlite
+export const postgres: (options: { readonly url: string }) => Layer.Layer<Lib.RunStore.RunStore, unknown> =
+  Lib.RunStore.postgres
+export const taskWorker: { serve: typeof Contract.TaskWorker.serve } = Lib.TaskWorker
+export type DeferredTypes = [
+  Assignable<Lib.Futures.PrefectDistributedFuture<number, "E">, Contract.Futures.PrefectDistributedFuture<number, "E">>,
+  Assignable<Lib.Futures.PrefectFlowRunFuture<number, "E">, Contract.Futures.PrefectFlowRunFuture<number, "E">>
+]
 
 describe("API contract", () => {
   it("the exports the contract names exist", () => {
@@ -137,5 +148,8 @@ describe("API contract", () => {
     expect(typeof task.make).toBe("function")
     expect(typeof flow.make).toBe("function")
     expect(typeof concurrent).toBe("function")
+    expect(typeof taskWorker.serve).toBe("function")
+    expect(typeof sqlite).toBe("function")
+    expect(typeof postgres).toBe("function")
   })
 })

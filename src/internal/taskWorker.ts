@@ -1,9 +1,7 @@
 import type { Fiber } from "effect"
 import { Cause, Duration, Effect, Either, FiberSet, Queue, Schedule } from "effect"
 import * as os from "node:os"
-import type * as Flow from "../Flow.js"
 import type * as RunStore_ from "../RunStore.js"
-import type * as Task from "../Task.js"
 import type * as TaskWorker from "../TaskWorker.js"
 import { decodeTimeout } from "./duration.js"
 import type { TaskDefinition } from "./engine.js"
@@ -13,7 +11,7 @@ import { executeFlowRun, flowDefinition, isFlow } from "./flow.js"
 import { RunCell } from "./futures.js"
 import { RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
-import { taskDefinition } from "./task.js"
+import { isTask, taskDefinition } from "./task.js"
 
 const millisOf = (input: Duration.DurationInput | undefined, fallback: number): number => {
   const decoded = decodeTimeout(input)
@@ -25,7 +23,7 @@ export const defaultWorkerId = (): string => `${os.hostname()}:${process.pid}:${
 
 /** @internal */
 export const serve = (
-  tasks: ReadonlyArray<Task.Any | Flow.Any>,
+  tasks: ReadonlyArray<TaskWorker.Servable>,
   options: TaskWorker.ServeOptions = {}
 ): Effect.Effect<never, never, RunStore> =>
   Effect.scoped(Effect.gen(function*() {
@@ -38,7 +36,12 @@ export const serve = (
     const workerId = options.workerId ?? defaultWorkerId()
     const definitions = new Map<string, TaskDefinition | FlowDefinition>()
     for (const task of tasks) {
-      const def = isFlow(task) ? flowDefinition(task) : taskDefinition(task as Task.Any)
+      if (!isFlow(task) && !isTask(task)) {
+        throw new Cause.IllegalArgumentException(
+          `TaskWorker.serve takes tasks and flows made with Task.make or Flow.make, got ${String(task)}`
+        )
+      }
+      const def = isFlow(task) ? flowDefinition(task) : taskDefinition(task)
       definitions.set(def.name, def)
     }
     const names = Array.from(definitions.keys())

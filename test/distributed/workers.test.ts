@@ -5,7 +5,6 @@
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { State } from "effect-taskflow"
 import { RunStore } from "effect-taskflow"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
@@ -34,11 +33,10 @@ const start = (target: Target, options: Parameters<typeof startWorker>[1]) => {
   return worker
 }
 
-/** Polls the store until the run is in `type` (a worker picked it up). */
-const untilState = (runId: string, type: State.StateType) =>
+/** Polls until the task's body started on a worker: its execution is counted in the database. */
+const untilExecuted = (executions: { readonly forKey: (key: string) => Promise<number> }, key: string) =>
   Effect.gen(function*() {
-    const store = yield* RunStore.RunStore
-    while ((yield* store.getRun(runId)).state.type !== type) yield* Effect.sleep(20)
+    while ((yield* Effect.promise(() => executions.forKey(key))) === 0) yield* Effect.sleep(20)
   })
 
 for (const target of targets) {
@@ -71,8 +69,8 @@ for (const target of targets) {
         yield* Effect.promise(() => doomed.ready)
         const retried = yield* slowOnFirst.delay("retried")
         const crashed = yield* slowNoRetry.delay("crashed")
-        yield* untilState(retried.taskRunId, "RUNNING")
-        yield* untilState(crashed.taskRunId, "RUNNING")
+        yield* untilExecuted(executions, "retried")
+        yield* untilExecuted(executions, "crashed")
         doomed.process.kill("SIGKILL")
         expect(yield* Effect.promise(() => doomed.exited)).toBe("SIGKILL")
         const survivor = start(where, { id: "survivor", lease: 1_000 })
@@ -104,10 +102,11 @@ for (const target of targets) {
     it.live("SIGTERM: the worker gives back what it holds and exits; another worker finishes it", () => {
       const where = target.make()
       return Effect.gen(function*() {
+        const executions = yield* Effect.promise(() => openExecutions(where))
         const stopping = start(where, { id: "stopping" })
         yield* Effect.promise(() => stopping.ready)
         const future = yield* slowOnFirst.delay("released")
-        yield* untilState(future.taskRunId, "RUNNING")
+        yield* untilExecuted(executions, "released")
         stopping.process.kill("SIGTERM")
         yield* Effect.promise(() => stopping.exited)
         const store = yield* RunStore.RunStore
@@ -119,6 +118,7 @@ for (const target of targets) {
         const next = start(where, { id: "next" })
         yield* Effect.promise(() => next.ready)
         expect(yield* future.result({ timeout: "30 seconds" })).toBe("released on next")
+        yield* Effect.promise(() => executions.close())
       }).pipe(Effect.provide(storeOf(where)))
     }, 60_000)
   })
