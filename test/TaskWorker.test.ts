@@ -27,12 +27,13 @@ const sumFlow = Flow.make("worker-sum-flow", (xs: ReadonlyArray<number>) =>
     return futures
   }))
 const unkept = Task.make({ name: "worker-unkept", persistResult: false }, () => Effect.succeed("gone"))
+const nothing = Task.make("worker-void", () => Effect.void)
 const pointTask = Task.make(
   { name: "worker-point", parameters: Schema.Tuple(Schema.Number) },
   (n: number) => Effect.succeed(n)
 )
 
-const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask]
+const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask, nothing]
 
 for (const store of storeCases) {
   describe.skipIf(!store.available)(`TaskWorker on ${store.name}`, () => {
@@ -115,6 +116,9 @@ for (const store of storeCases) {
         const g = yield* unkept.delay()
         yield* g.wait({ timeout: "10 seconds" })
         expect((yield* Effect.flip(g.result()))._tag).toBe("MissingResult")
+        // A task that returns nothing keeps "nothing" (not null, not a failure).
+        const v = yield* nothing.delay()
+        expect(yield* v.result({ timeout: "10 seconds" })).toBeUndefined()
         expect((yield* f.state).type).toBe("SCHEDULED")
       })))
 

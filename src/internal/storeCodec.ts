@@ -4,7 +4,7 @@ import type * as State from "../State.js"
 import type { TaskDefinition } from "./engine.js"
 import * as state_ from "./state.js"
 import { lookup } from "./task.js"
-import { CrossThread } from "./wire.js"
+import { CrossThread, fromWire, toWire } from "./wire.js"
 
 /**
  * How a SQL store turns parameters, results and failures into JSON text and back: with the task's
@@ -71,6 +71,17 @@ const attempt = <A>(f: () => A, onError: (error: unknown) => Errors.Serializatio
   }
 }
 
+/** No Schema: plain JSON with Errors kept whole, without the Schema machinery (the common, hot case). */
+const plainEncode = (value: unknown): string => {
+  // A task that returns nothing (Effect.void) keeps "nothing", not null.
+  if (value === undefined) return UNDEFINED
+  const text = JSON.stringify(toWire(value))
+  if (text === undefined) throw new Error(`${typeof value} is not JSON`)
+  return text
+}
+const plainDecode = (text: string): unknown => text === UNDEFINED ? undefined : fromWire(JSON.parse(text))
+const UNDEFINED = "undefined"
+
 /** @internal */
 export const encodeParameters = (
   name: string,
@@ -78,7 +89,10 @@ export const encodeParameters = (
   parameters: ReadonlyArray<unknown>
 ): Either.Either<string, Errors.SerializationError> =>
   attempt(
-    () => Schema.encodeSync(codecsFor(name).parameters)(parameters),
+    () =>
+      lookup(name)?.parameters === undefined
+        ? JSON.stringify(parameters.map(toWire))
+        : Schema.encodeSync(codecsFor(name).parameters)(parameters),
     (error) =>
       fail(
         runId,
@@ -94,7 +108,10 @@ export const decodeParameters = (
   text: string
 ): Either.Either<ReadonlyArray<unknown>, Errors.SerializationError> =>
   attempt(
-    () => Schema.decodeSync(codecsFor(name).parameters)(text),
+    () =>
+      lookup(name)?.parameters === undefined
+        ? (JSON.parse(text) as Array<unknown>).map(fromWire)
+        : Schema.decodeSync(codecsFor(name).parameters)(text),
     (error) =>
       fail(
         runId,
@@ -121,7 +138,10 @@ export const encodeState = (
     if (!state_.hasResult(state)) return Either.right({ cause: null, result: null })
     return Either.map(
       attempt(
-        () => Schema.encodeSync(codecs.result)(state.value),
+        () =>
+          lookup(name)?.success === undefined
+            ? plainEncode(state.value)
+            : Schema.encodeSync(codecs.result)(state.value),
         (error) =>
           fail(
             runId,
@@ -180,7 +200,7 @@ export const decodeState = (
       if (result === null || result === undefined) return Either.right(state_.completedWithoutResult(options))
       return Either.map(
         attempt(
-          () => Schema.decodeSync(codecs.result)(result),
+          () => lookup(name)?.success === undefined ? plainDecode(result) : Schema.decodeSync(codecs.result)(result),
           (error) =>
             fail(
               runId,

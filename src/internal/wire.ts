@@ -18,14 +18,16 @@ interface WireError {
 const isWireError = (u: unknown): u is WireError =>
   typeof u === "object" && u !== null && (u as Record<string, unknown>)["@effect-taskflow/Error"] === true
 
-const toWire = (value: unknown): unknown => {
+/** @internal */
+export const toWire = (value: unknown): unknown => {
   if (!(value instanceof Error)) return value
   const fields: Record<string, unknown> = {}
   for (const key of Object.keys(value)) fields[key] = toWire((value as unknown as Record<string, unknown>)[key])
   return { "@effect-taskflow/Error": true, name: value.name, message: value.message, stack: value.stack, fields }
 }
 
-const fromWire = (value: unknown): unknown => {
+/** @internal */
+export const fromWire = (value: unknown): unknown => {
   if (!isWireError(value)) return value
   const error = new Error(value.message)
   error.name = value.name
