@@ -1,56 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { Errors, Futures, RunStore, State } from "effect-taskflow"
+import { Futures, RunStore, State } from "effect-taskflow"
 import { settle } from "./helpers.js"
 
 const newRun = (id: string) => ({ id, kind: "task" as const, name: "store-task", state: State.pending() })
 
-describe("RunStore.memory", () => {
-  it.effect("keeps every run with its state history", () =>
-    Effect.gen(function*() {
-      const store = yield* RunStore.RunStore
-      yield* store.createRun({ ...newRun("a"), parameters: [1], tags: ["t"] })
-      yield* store.setState("a", State.running(), { runCount: 1 })
-      yield* store.setState("a", State.completed(2))
-      const run = yield* store.getRun("a")
-      expect(run).toMatchObject({
-        id: "a",
-        kind: "task",
-        name: "store-task",
-        parameters: [1],
-        tags: ["t"],
-        runCount: 1
-      })
-      expect(run.state.type).toBe("COMPLETED")
-      expect((yield* store.getHistory("a")).map((s) => s.type)).toEqual(["PENDING", "RUNNING", "COMPLETED"])
-      expect((yield* store.listRuns({ kind: "flow" })).length).toBe(0)
-      expect((yield* store.listRuns()).length).toBe(1)
-    }).pipe(Effect.provide(RunStore.memory)))
-
-  it.effect("an unknown run id fails with RunNotFound", () =>
-    Effect.gen(function*() {
-      const store = yield* RunStore.RunStore
-      const error = yield* Effect.flip(store.getRun("missing"))
-      expect(error).toBeInstanceOf(Errors.RunNotFound)
-      expect(error._tag === "RunNotFound" && error.runId).toBe("missing")
-      expect((yield* Effect.flip(store.setState("missing", State.running())))._tag).toBe("RunNotFound")
-      expect((yield* Effect.flip(store.getHistory("missing")))._tag).toBe("RunNotFound")
-    }).pipe(Effect.provide(RunStore.memory)))
-
-  it.effect("refuses transitions out of a final state, and from Cancelling to anything but a final state", () =>
-    Effect.gen(function*() {
-      const store = yield* RunStore.RunStore
-      yield* store.createRun(newRun("done"))
-      yield* store.setState("done", State.completed(1))
-      const refused = yield* Effect.flip(store.setState("done", State.running()))
-      expect(refused).toBeInstanceOf(Errors.InvalidTransition)
-      yield* store.createRun(newRun("cancelling"))
-      yield* store.setState("cancelling", State.cancelling())
-      expect((yield* Effect.flip(store.setState("cancelling", State.running())))._tag).toBe("InvalidTransition")
-      yield* store.setState("cancelling", State.cancelled())
-      expect((yield* store.getRun("cancelling")).state.type).toBe("CANCELLED")
-    }).pipe(Effect.provide(RunStore.memory)))
-})
+// The store's own behaviour (history, not-found, transitions, claims, leases) is one suite run
+// against every store: test/stores.test.ts. What is here is about futures and delay over the store.
 
 describe("futures that follow a run in the store", () => {
   // Prefect #18278: the result of a deferred run could miss a completion that happened before the wait.
