@@ -187,8 +187,11 @@ export const executeAttempts = <R>(
   options: {
     readonly onSuccess?: (value: any) => Effect.Effect<AnyState, never, R>
     readonly recordFinal?: boolean
-    /** The run count of the first attempt here: a run a task worker takes over continues the count. */
-    readonly firstAttempt?: number
+    /**
+     * The run count of an attempt a task worker's claim started and recorded as Running already: the
+     * attempts start there (continuing the run's count) and that Running is not written again.
+     */
+    readonly claimed?: number | undefined
   } = {}
 ): Effect.Effect<AnyState, never, R> => {
   const label = def.kind === "task" ? "Task run" : "Flow run"
@@ -231,7 +234,7 @@ export const executeAttempts = <R>(
   }
   const attempt = (runCount: number): Effect.Effect<AnyState, never, R> =>
     Effect.clockWith((clock) => {
-      const running = recordNow(
+      const running = runCount === options.claimed ? Exit.succeed(cell.state) : recordNow(
         clock,
         store,
         cell,
@@ -247,7 +250,7 @@ export const executeAttempts = <R>(
       // On a synchronous store Running is already written: go straight to the body.
       return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
     })
-  return attempt(options.firstAttempt ?? 1)
+  return attempt(options.claimed ?? 1)
 }
 
 /**
@@ -264,12 +267,12 @@ export const executeTaskRun = <R>(
   waitFor: ReadonlyArray<unknown>,
   semaphore: Effect.Semaphore | undefined,
   ownFiber: boolean,
-  firstAttempt = 1
+  claimed?: number
 ): Effect.Effect<AnyState, never, R> => {
   const execute = (inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
     const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
       recordFinal: true,
-      firstAttempt
+      claimed
     })
     const withRun = ownFiber
       ? Effect.zipRight(FiberRef.set(currentTaskRunId, cell.id), attempts)

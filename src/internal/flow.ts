@@ -99,7 +99,7 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       retries: def.retries,
       state: pending
     }))
-    return yield* executeFlowRun(def, id, store, args, pending, 1)
+    return yield* executeFlowRun(def, id, store, args, pending, undefined)
   })
 
 /**
@@ -113,11 +113,11 @@ export const executeFlowRun = (
   store: RunStore_.Service,
   args: ReadonlyArray<unknown>,
   initial: AnyState,
-  firstAttempt: number
+  claimed: number | undefined
 ) =>
   Effect.gen(function*() {
     const cell = new RunCell<any, any>(id, def.name, initial)
-    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args), { firstAttempt }).pipe(
+    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args), { claimed }).pipe(
       Effect.onInterrupt(() => record(store, cell, (timestamp) => state_.cancelled({ timestamp })))
     )
     // A body that returned failed futures ends in the state their resolution gave.

@@ -59,48 +59,43 @@ export const serve = (
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
 
     /** The store as one held run sees it: its own writes carry the worker's id, so a lost lease refuses them. */
-    const storeFor = (runId: string, name: string, firstAttempt: number): RunStore_.Service => {
-      // The claim recorded the first attempt's Running already: the engine's own write of it is dropped.
-      let claimedRunning = true
-      return {
-        // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
-        kind: store.kind,
-        createRun: store.createRun,
-        createRuns: store.createRuns,
-        getRun: store.getRun,
-        getHistory: store.getHistory,
-        listRuns: store.listRuns,
-        cancelRun: store.cancelRun,
-        claimRuns: store.claimRuns,
-        heartbeat: store.heartbeat,
-        releaseRuns: store.releaseRuns,
-        recoverExpired: store.recoverExpired,
-        unsafeSubscribe: store.unsafeSubscribe,
-        unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
-        setState: (id, state, setOptions) => {
-          if (id !== runId) return store.setState(id, state, setOptions)
-          if (claimedRunning && state.type === "RUNNING" && setOptions?.runCount === firstAttempt) {
-            claimedRunning = false
-            return Effect.void
-          }
-          return released.has(id) ? Effect.void : store.setState(id, state, { ...setOptions, workerId, name })
-        }
-      }
-    }
+    const storeFor = (runId: string, name: string): RunStore_.Service => ({
+      // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
+      kind: store.kind,
+      createRun: store.createRun,
+      createRuns: store.createRuns,
+      getRun: store.getRun,
+      getHistory: store.getHistory,
+      listRuns: store.listRuns,
+      cancelRun: store.cancelRun,
+      claimRuns: store.claimRuns,
+      heartbeat: store.heartbeat,
+      releaseRuns: store.releaseRuns,
+      recoverExpired: store.recoverExpired,
+      unsafeSubscribe: store.unsafeSubscribe,
+      unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
+      setState: (id, state, setOptions) =>
+        id !== runId
+          ? store.setState(id, state, setOptions)
+          : released.has(id)
+          ? Effect.void
+          : store.setState(id, state, { ...setOptions, workerId, name })
+    })
 
     const execute = (run: RunStore_.ClaimedRun): Effect.Effect<unknown> => {
       const def = definitions.get(run.name)!
-      const held = storeFor(run.id, run.name, run.runCount)
+      const held = storeFor(run.id, run.name)
       const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
       if (Either.isLeft(run.parameters)) {
         const error = run.parameters.left
         return record(held, cell, (timestamp) => state_.failed(Cause.die(error), { timestamp, message: error.message }))
       }
       const args = run.parameters.right
-      const firstAttempt = run.runCount
+      // The claim recorded this attempt's Running (and took its run count).
+      const claimed = run.runCount
       const body = def.kind === "flow"
-        ? Effect.exit(executeFlowRun(def as FlowDefinition, run.id, held, args, run.state, firstAttempt))
-        : executeTaskRun(def, cell, held, args, [], undefined, false, firstAttempt).pipe(
+        ? Effect.exit(executeFlowRun(def as FlowDefinition, run.id, held, args, run.state, claimed))
+        : executeTaskRun(def, cell, held, args, [], undefined, false, claimed).pipe(
           Effect.locally(currentFlowRunId, run.flowRunId)
         )
       // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
