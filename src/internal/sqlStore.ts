@@ -151,7 +151,11 @@ const CONNECTION_CODES = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "SQLITE_BUSY",
-  "SQLITE_LOCKED"
+  "SQLITE_LOCKED",
+  // Not the store going away, but safe to try again: the statement was rolled back.
+  "40P01", // deadlock_detected
+  "40001", // serialization_failure
+  "55P03" // lock_not_available
 ])
 
 /** Whether a SQL error means the store is (for now) out of reach, so the call may be tried again. */
@@ -178,12 +182,7 @@ const storeError = (error: SqlError, what: string) =>
 
 type Listener = (state: AnyState) => void
 
-/** @internal */
-export interface SqlOptions {
-  readonly maxPollInterval?: number
-  /** How long a call keeps reconnecting before it fails with RunStoreError (default 30 seconds). */
-  readonly reconnectFor?: Duration.DurationInput
-}
+type SqlOptions = RunStore_.SqlOptions
 
 const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; readonly filename?: string }) =>
   Effect.gen(function*() {
@@ -784,19 +783,28 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
             const millis = yield* now
             const held = new Map<string, string>()
             for (let i = 0; i < runIds.length; i += 500) {
+              const ids = runIds.slice(i, i + 500)
+              // PostgreSQL: rows another statement of this worker is writing right now (their final
+              // state) are skipped, not waited for: waiting on them in another order could deadlock.
               const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
                 SET lease_expires_at = ${millis + lease}
-                WHERE worker_id = ${workerId} AND ${sql.in("id", runIds.slice(i, i + 500))}
+                WHERE ${
+                dialect === "pg"
+                  ? sql`id IN (SELECT id FROM taskflow_runs WHERE worker_id = ${workerId} AND ${sql.in("id", ids)}
+                      FOR UPDATE SKIP LOCKED)`
+                  : sql`worker_id = ${workerId} AND ${sql.in("id", ids)}`
+              }
                 RETURNING id, state_type`
               for (const row of rows) held.set(row.id, row.state_type)
             }
-            // Not held any more: lost only if it did not simply finish (a run whose final state was
-            // just written is not held, and must not be interrupted as lost).
+            // Not renewed: lost only if it is unfinished and no longer ours (a run whose final state
+            // was just written, or is being written, must not be interrupted as lost).
             const notHeldIds = runIds.filter((id) => !held.has(id))
             const lost: Array<string> = []
             for (let i = 0; i < notHeldIds.length; i += 500) {
               const rows = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
-                WHERE ${sql.in("id", notHeldIds.slice(i, i + 500))} AND state_type NOT IN ${sql.in(FINAL)}`
+                WHERE ${sql.in("id", notHeldIds.slice(i, i + 500))} AND state_type NOT IN ${sql.in(FINAL)}
+                  AND (worker_id IS NULL OR worker_id <> ${workerId})`
               const unfinished = new Set(rows.map((row) => row.id))
               // A run the store does not know at all is lost too.
               for (const id of notHeldIds.slice(i, i + 500)) {
