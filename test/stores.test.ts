@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
-import { storeCases, withStore } from "./support/stores.js"
+import pg from "pg"
+import { freshPostgresUrl, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
 
@@ -296,4 +297,31 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       yield* s2.setState(id, State.completed(7))
       expect(yield* Fiber.join(waiting)).toBe(7)
     }).pipe(Effect.scoped))
+})
+
+describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
+  // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
+  // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
+  // Crashed when its lease expired.
+  it.live("a heartbeat neither waits on a run whose state is being written nor reports it lost", () => {
+    const url = freshPostgresUrl()
+    return Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const id = uuid()
+      yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
+      yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 1, lease: 30_000 })
+      // Another statement holds the row, as the worker's own final write does while it commits.
+      const other = new pg.Client(url)
+      yield* Effect.promise(() => other.connect())
+      yield* Effect.promise(() => other.query("BEGIN"))
+      yield* Effect.promise(() => other.query("UPDATE taskflow_runs SET state_message = 'busy' WHERE id = $1", [id]))
+      const beat = yield* s.heartbeat("w1", [id], 30_000).pipe(Effect.timeout("5 seconds"))
+      expect(beat).toEqual({ cancelling: [], lost: [] })
+      yield* Effect.promise(() => other.query("ROLLBACK").then(() => other.end()))
+      // Once the row is free, the lease is renewed as usual.
+      const renewed = yield* s.heartbeat("w1", [id], 60_000)
+      expect(renewed).toEqual({ cancelling: [], lost: [] })
+      expect((yield* s.getRun(id)).leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 45_000)
+    }).pipe(Effect.provide(RunStore.postgres({ url })))
+  })
 })
