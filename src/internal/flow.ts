@@ -8,7 +8,7 @@ import { flowRunFuture, RunCell } from "./futures.js"
 import { collectFutures, resolveFuturesToResults } from "./resolve.js"
 import { makeMemory, RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
-import { makeDefinition, register } from "./task.js"
+import { createDeferred, makeDefinition, register } from "./task.js"
 import { concurrent, runnerInternal, TaskRunner } from "./taskRunner.js"
 
 type AnyState = State.State<any, any>
@@ -142,7 +142,7 @@ export const executeFlowRun = (
 const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
   Effect.flatMap(RunStore, (store) => {
     const id = crypto.randomUUID()
-    return store.createRun({
+    return createDeferred(store, [{
       id,
       kind: "flow",
       name: def.name,
@@ -150,11 +150,7 @@ const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       tags: def.tags,
       retries: def.retries,
       state: state_.scheduled()
-    }).pipe(
-      Effect.catchTag("SerializationError", (error) => failedAtOnce(store, id, def, error)),
-      Effect.orDie,
-      Effect.zipRight(flowRunFuture<any, any>(id))
-    )
+    }]).pipe(Effect.zipRight(flowRunFuture<any, any>(id)))
   })
 
 /** @internal */
@@ -173,26 +169,6 @@ export const make = (
   Object.defineProperty(flow, "delay", { value: (...args: ReadonlyArray<unknown>) => delay(def, args) })
   return flow as unknown as Flow.Flow<any, any, any, any>
 }
-
-/**
- * A deferred run whose parameters cannot be stored is created Failed with the reason: the caller's
- * future reports it, and nothing is left half-written.
- * @internal
- */
-export const failedAtOnce = (
-  store: RunStore_.Service,
-  id: string,
-  def: TaskDefinition,
-  error: unknown
-) =>
-  store.createRun({
-    id,
-    kind: def.kind,
-    name: def.name,
-    parameters: [],
-    tags: def.tags,
-    state: state_.failed(Cause.die(error), { message: error instanceof Error ? error.message : String(error) })
-  })
 
 /** @internal */
 export const flowDefinition = (flow: Flow.Flow<any, any, any, any>): FlowDefinition =>

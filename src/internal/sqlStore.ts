@@ -562,9 +562,6 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
         )
       )
 
-    const exists = (runId: string) =>
-      Effect.map(sql<{ id: string }>`SELECT id FROM taskflow_runs WHERE id = ${runId}`, (rows) => rows.length > 0)
-
     /** Why a guarded update changed nothing. */
     const refusal = (runId: string, stored: AnyState, condition: Condition) =>
       Effect.map(readRun(runId), (current): Errors.RunNotFound | Errors.InvalidTransition => {
@@ -802,14 +799,12 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
             const notHeldIds = runIds.filter((id) => !held.has(id))
             const lost: Array<string> = []
             for (let i = 0; i < notHeldIds.length; i += 500) {
-              const rows = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
-                WHERE ${sql.in("id", notHeldIds.slice(i, i + 500))} AND state_type NOT IN ${sql.in(FINAL)}
-                  AND (worker_id IS NULL OR worker_id <> ${workerId})`
-              const unfinished = new Set(rows.map((row) => row.id))
-              // A run the store does not know at all is lost too.
-              for (const id of notHeldIds.slice(i, i + 500)) {
-                if (unfinished.has(id) || !(yield* exists(id))) lost.push(id)
-              }
+              const ids = notHeldIds.slice(i, i + 500)
+              // Still ours or finished: not lost. Unfinished and someone else's, or unknown: lost.
+              const rows = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs WHERE ${sql.in("id", ids)}
+                AND (state_type IN ${sql.in(FINAL)} OR worker_id = ${workerId})`
+              const kept = new Set(rows.map((row) => row.id))
+              for (const id of ids) if (!kept.has(id)) lost.push(id)
             }
             return { cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"), lost }
           })

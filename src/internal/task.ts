@@ -256,16 +256,24 @@ const deferredRun = (
  * Writes runs a `delay` made. Arguments that cannot be stored: each run is created Failed with the
  * reason, so its future reports it (delay's error channel is never, as in the API contract).
  */
-const createDeferred = (store: RunStore_.Service, runs: ReadonlyArray<RunStore_.NewRun>) =>
+/** @internal */
+export const createDeferred = (store: RunStore_.Service, runs: ReadonlyArray<RunStore_.NewRun>) =>
   store.createRuns(runs).pipe(
-    Effect.catchTag("SerializationError", () =>
-      Effect.forEach(runs, (run) =>
-        Effect.catchTag(store.createRun(run), "SerializationError", (error) =>
-          store.createRun({
-            ...run,
-            parameters: [],
-            state: state_.failed(Cause.die(error), { message: error.message })
-          })), { discard: true })),
+    Effect.catchTag(
+      "SerializationError",
+      () =>
+        Effect.forEach(
+          runs,
+          (run) =>
+            Effect.catchTag(store.createRun(run), "SerializationError", (error) =>
+              store.createRun({
+                ...run,
+                parameters: [],
+                state: state_.failed(Cause.die(error), { message: error.message })
+              })),
+          { discard: true }
+        )
+    ),
     Effect.orDie
   )
 
