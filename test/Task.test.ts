@@ -274,4 +274,13 @@ describe("Task.map", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* futures.result()).toEqual([2, 4])
     })))
+
+  it.effect("gives every run a distinct version 4 UUID", () =>
+    withStore(Effect.gen(function*() {
+      const futures = yield* double.map(Array.from({ length: 2_000 }, (_, i) => i))
+      const ids = Array.from(futures, (future) => future.taskRunId)
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(new Set(ids).size).toBe(ids.length)
+      yield* futures.wait()
+    })))
 })

@@ -1,6 +1,6 @@
 import type { Duration } from "effect"
-import type { Clock, Schema } from "effect"
-import { Cause, Effect, Exit, FiberRef, Option } from "effect"
+import type { Schema } from "effect"
+import { Cause, Clock, Context, Effect, Exit, FiberRef, Option } from "effect"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
@@ -173,10 +173,23 @@ const isTimeout = (cause: Cause.Cause<unknown>) =>
     (found, reason) => Option.some(found || (reason._tag === "Die" && reason.defect instanceof Errors.TaskTimeoutError))
   )
 
+/** What `executeAttempts` needs for every attempt of one run: one object, not a closure per step. */
+interface AttemptsRun {
+  readonly def: TaskDefinition
+  readonly cell: RunCell<any, any>
+  readonly store: RunStore_.Service | undefined
+  /** The body with the task's timeout applied. */
+  readonly timed: Effect.Effect<any, any, any>
+  readonly recordFinal: boolean
+  readonly claimed: number | undefined
+  /** Set the run's id as the current task run on its fiber (a fiber of its own, the concurrent runner). */
+  readonly setTaskRunId: boolean
+}
+
 /**
  * Runs the body of a task or flow with its timeout and retries, recording Running, Retrying,
  * AwaitingRetry and, when `recordFinal` is set, the final state. Never fails: the outcome is the
- * state. Kept to a few fiber steps per attempt: this is the hot path of every run.
+ * state. Kept to a few fiber steps and allocations per attempt: this is the hot path of every run.
  * @internal
  */
 export const executeAttempts = <R>(
@@ -185,73 +198,104 @@ export const executeAttempts = <R>(
   store: RunStore_.Service | undefined,
   body: Effect.Effect<any, any, R>,
   options: {
-    readonly onSuccess?: (value: any) => Effect.Effect<AnyState, never, R>
     readonly recordFinal?: boolean
     /**
      * The run count of an attempt a task worker's claim started and recorded as Running already: the
      * attempts start there (continuing the run's count) and that Running is not written again.
      */
     readonly claimed?: number | undefined
+    readonly setTaskRunId?: boolean
   } = {}
-): Effect.Effect<AnyState, never, R> => {
-  const label = def.kind === "task" ? "Task run" : "Flow run"
-  const timed = def.timeout === undefined ? body : Effect.timeoutFailCause(body, {
-    duration: def.timeout,
+): Effect.Effect<AnyState, never, R> =>
+  attempt(
+    {
+      def,
+      cell,
+      store,
+      timed: def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout),
+      recordFinal: options.recordFinal === true,
+      claimed: options.claimed,
+      setTaskRunId: options.setTaskRunId === true
+    },
+    options.claimed ?? 1
+  ) as Effect.Effect<AnyState, never, R>
+
+const withRunTimeout = <A, E, R>(
+  def: TaskDefinition,
+  cell: RunCell<any, any>,
+  body: Effect.Effect<A, E, R>,
+  timeout: Duration.Duration
+) =>
+  Effect.timeoutFailCause(body, {
+    duration: timeout,
     onTimeout: () =>
       Cause.die(
         new Errors.TaskTimeoutError({
-          message: `${label} '${def.name}' (${cell.id}) exceeded its timeout of ${seconds(def.timeout!)} seconds.`
+          message: `${def.kind === "task" ? "Task run" : "Flow run"} '${def.name}' (${cell.id}) exceeded its ` +
+            `timeout of ${seconds(timeout)} seconds.`
         })
       )
   })
-  const final = (clock: Clock.Clock, state: AnyState): Effect.Effect<AnyState> =>
-    options.recordFinal === true
-      ? recordNow(clock, store, cell, () => state, { persistResult: def.persistResult })
-      : Effect.succeed(state)
-  const onFailure = (clock: Clock.Clock, runCount: number, cause: Cause.Cause<unknown>) => {
-    if (Cause.isInterruptedOnly(cause)) {
-      return final(clock, state_.cancelled({ timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
-    }
-    const crash = findCrash(cause)
-    if (crash !== undefined) {
-      const timestamp = new Date(clock.unsafeCurrentTimeMillis())
-      return final(clock, state_.crashed(cause, { timestamp, message: crash.message }))
-    }
-    const timedOut = isTimeout(cause)
-    if (runCount <= def.retries) {
-      return recordNow(clock, store, cell, (timestamp) =>
-        state_.scheduled({
-          timestamp,
-          name: "AwaitingRetry",
-          message: `Retry ${runCount} of ${def.retries}${timedOut ? " after a timeout" : ""}.`
-        })).pipe(
-          Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
-          Effect.zipRight(Effect.suspend(() => attempt(runCount + 1)))
-        )
-    }
-    const timestamp = new Date(clock.unsafeCurrentTimeMillis())
-    return final(clock, state_.failed(cause, timedOut ? { name: "TimedOut", timestamp } : { timestamp }))
-  }
-  const attempt = (runCount: number): Effect.Effect<AnyState, never, R> =>
-    Effect.clockWith((clock) => {
-      const running = runCount === options.claimed ? Exit.succeed(cell.state) : recordNow(
-        clock,
-        store,
-        cell,
-        (timestamp) => state_.running({ timestamp, name: runCount === 1 ? "Running" : "Retrying" }),
-        { runCount }
-      )
-      const settle = Effect.matchCauseEffect(timed, {
-        onFailure: (cause) => onFailure(clock, runCount, cause),
-        onSuccess: options.onSuccess === undefined
-          ? (value) => final(clock, state_.completed(value, { timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
-          : (value) => Effect.flatMap(options.onSuccess!(value), (state) => final(clock, state))
-      })
-      // On a synchronous store Running is already written: go straight to the body.
-      return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
-    })
-  return attempt(options.claimed ?? 1)
+
+/** `FiberRuntime.setFiberRef`: public on the class, not on the `RuntimeFiber` interface. */
+interface FiberRuntimeSetter {
+  setFiberRef<A>(fiberRef: FiberRef.FiberRef<A>, value: A): void
 }
+
+const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (run.setTaskRunId && runCount === (run.claimed ?? 1)) {
+      // The fiber is the run's own: set in place, one fiber step less than FiberRef.set.
+      ;(fiber as unknown as FiberRuntimeSetter).setFiberRef(currentTaskRunId, run.cell.id)
+    }
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
+      clock,
+      run.store,
+      run.cell,
+      (timestamp) => state_.running({ timestamp, name: runCount === 1 ? "Running" : "Retrying" }),
+      { runCount }
+    )
+    const settle = Effect.matchCauseEffect(run.timed, {
+      onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
+      onSuccess: (value) =>
+        finalState(run, clock, state_.completed(value, { timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
+    })
+    // On a synchronous store Running is already written: go straight to the body.
+    return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
+  })
+
+/** The state a failed attempt leads to: Cancelled, Crashed, a retry, or Failed. */
+const attemptFailed = (
+  run: AttemptsRun,
+  clock: Clock.Clock,
+  runCount: number,
+  cause: Cause.Cause<unknown>
+): Effect.Effect<AnyState, never, any> => {
+  const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+  if (Cause.isInterruptedOnly(cause)) return finalState(run, clock, state_.cancelled({ timestamp }))
+  const crash = findCrash(cause)
+  if (crash !== undefined) return finalState(run, clock, state_.crashed(cause, { timestamp, message: crash.message }))
+  const timedOut = isTimeout(cause)
+  const { def } = run
+  if (runCount <= def.retries) {
+    return recordNow(clock, run.store, run.cell, () =>
+      state_.scheduled({
+        timestamp,
+        name: "AwaitingRetry",
+        message: `Retry ${runCount} of ${def.retries}${timedOut ? " after a timeout" : ""}.`
+      })).pipe(
+        Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
+        Effect.zipRight(Effect.suspend(() => attempt(run, runCount + 1)))
+      )
+  }
+  return finalState(run, clock, state_.failed(cause, timedOut ? { name: "TimedOut", timestamp } : { timestamp }))
+}
+
+const finalState = (run: AttemptsRun, clock: Clock.Clock, state: AnyState): Effect.Effect<AnyState> =>
+  run.recordFinal
+    ? recordNow(clock, run.store, run.cell, () => state, { persistResult: run.def.persistResult })
+    : Effect.succeed(state)
 
 /**
  * One task run, start to end: inputs, slot, attempts, final state. `ownFiber` says the run has a
@@ -269,18 +313,8 @@ export const executeTaskRun = <R>(
   ownFiber: boolean,
   claimed?: number
 ): Effect.Effect<AnyState, never, R> => {
-  const execute = (inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
-    const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
-      recordFinal: true,
-      claimed
-    })
-    const withRun = ownFiber
-      ? Effect.zipRight(FiberRef.set(currentTaskRunId, cell.id), attempts)
-      : Effect.locally(attempts, currentTaskRunId, cell.id)
-    return semaphore === undefined ? withRun : withSlot(semaphore, withRun)
-  }
-  const run = plainArguments(args, waitFor)
-    ? execute(args)
+  const run: Effect.Effect<AnyState, never, R> = plainArguments(args, waitFor)
+    ? executeResolved<R>(def, cell, store, args, semaphore, ownFiber, claimed)
     : Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
       if ("notReady" in inputs) {
         return record(
@@ -289,9 +323,28 @@ export const executeTaskRun = <R>(
           (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
         )
       }
-      return execute(inputs.args)
+      return executeResolved<R>(def, cell, store, inputs.args, semaphore, ownFiber, claimed)
     })
   return ownFiber ? run : Effect.onInterrupt(run, () => cancel(store, cell))
+}
+
+/** A task run whose inputs are known: its attempts, in its slot. */
+const executeResolved = <R>(
+  def: TaskDefinition,
+  cell: RunCell<any, any>,
+  store: RunStore_.Service | undefined,
+  inputs: ReadonlyArray<unknown>,
+  semaphore: Effect.Semaphore | undefined,
+  ownFiber: boolean,
+  claimed: number | undefined
+): Effect.Effect<AnyState, never, R> => {
+  const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
+    recordFinal: true,
+    claimed,
+    setTaskRunId: ownFiber
+  })
+  const withRun = ownFiber ? attempts : Effect.locally(attempts, currentTaskRunId, cell.id)
+  return semaphore === undefined ? withRun : withSlot(semaphore, withRun)
 }
 
 /** Records a run as Cancelled (its fiber was interrupted). @internal */

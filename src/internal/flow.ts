@@ -6,6 +6,7 @@ import type { TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeAttempts, record, RunCrashed } from "./engine.js"
 import { flowRunFuture, RunCell } from "./futures.js"
 import { collectFutures, resolveFuturesToResults } from "./resolve.js"
+import { makeRunId } from "./runId.js"
 import { makeMemory, RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
 import { createDeferred, makeDefinition, register } from "./task.js"
@@ -86,7 +87,7 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
 const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
   Effect.gen(function*() {
     const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
-    const id = crypto.randomUUID()
+    const id = makeRunId()
     const pending = state_.pending()
     yield* Effect.orDie(store.createRun({
       id,
@@ -141,7 +142,7 @@ export const executeFlowRun = (
 /** Schedules a flow run in the RunStore for a task worker, and follows it. */
 const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
   Effect.flatMap(RunStore, (store) => {
-    const id = crypto.randomUUID()
+    const id = makeRunId()
     return createDeferred(store, [{
       id,
       kind: "flow",

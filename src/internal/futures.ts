@@ -19,6 +19,7 @@ import type * as Futures from "../Futures.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import { seconds, withTimeout } from "./duration.js"
+import { makeRunId } from "./runId.js"
 import { RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
 
@@ -281,7 +282,7 @@ export const stateFromExit = <A, E>(exit: Exit.Exit<A, E>, timestamp?: Date): St
 /** @internal */
 export const fromFiber = <A, E>(fiber: Fiber.Fiber<A, E>): Effect.Effect<Futures.PrefectFuture<A, E>> =>
   Effect.sync(() => {
-    const cell = new RunCell<A, E>(crypto.randomUUID(), "fiber", state_.running())
+    const cell = new RunCell<A, E>(makeRunId(), "fiber", state_.running())
     cell.fiber = fiber as unknown as Fiber.RuntimeFiber<State.State<A, E>>
     const future = new FiberFuture(cell, fiber)
     return future

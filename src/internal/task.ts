@@ -10,6 +10,7 @@ import { decodeTimeout } from "./duration.js"
 import type { TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeTaskRun, resolveInputs } from "./engine.js"
 import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell, StoreFuture } from "./futures.js"
+import { makeRunId } from "./runId.js"
 import { RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
 import { runnerInternal, TaskRunner } from "./taskRunner.js"
@@ -104,7 +105,7 @@ const inlineStore = Effect.flatMap(
 const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.Effect<any, any, any> =>
   Effect.flatMap(inlineStore, (store) => {
     return Effect.withFiberRuntime<any, any, any>((fiber) => {
-      const id = crypto.randomUUID()
+      const id = makeRunId()
       const pending = state_.pending()
       const cell = new RunCell<any, any>(id, def.name, pending)
       const create = store === undefined ? Effect.void : Effect.orDie(store.createRun({
@@ -235,7 +236,7 @@ const deferredRun = (
   Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun => {
     const def = task[TaskTypeId]
     const base = {
-      id: crypto.randomUUID(),
+      id: makeRunId(),
       kind: "task" as const,
       name: task.name,
       flowRunId,

@@ -7,6 +7,7 @@ import type * as TaskRunner_ from "../TaskRunner.js"
 import type { TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
 import { ConcurrentFuture, RunCell } from "./futures.js"
+import { makeRunId } from "./runId.js"
 import { makeMemory, RunStore, syncWrites } from "./runStore.js"
 import * as state_ from "./state.js"
 
@@ -124,7 +125,7 @@ export const makeRunner = (options: {
 
     const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
       Effect.withFiberRuntime((parent) => {
-        const id = crypto.randomUUID()
+        const id = makeRunId()
         const pending = state_.pending()
         const cell = new RunCell<any, any>(id, def.name, pending)
         const run: NewRun = {
