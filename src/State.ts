@@ -56,6 +56,10 @@ export interface Base<T extends StateType> {
   /** The capitalised type unless a more precise name was given (NotReady, Retrying, TimedOut, …). */
   readonly name: string
   readonly message: string | undefined
+  /**
+   * When the run entered this state. States made in the same millisecond share one Date (a run
+   * keeps every state of its history, and a Date is about 100 bytes): read it, never mutate it.
+   */
   readonly timestamp: Date
 }
 

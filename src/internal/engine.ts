@@ -90,7 +90,7 @@ const recordNow = (
   options?: RecordOptions
 ): Effect.Effect<AnyState> => {
   if (cell.done !== undefined || state_.isFinal(cell.state)) return Effect.succeed(cell.state)
-  const state = make(new Date(clock.unsafeCurrentTimeMillis()))
+  const state = make(state_.timestampAt(clock.unsafeCurrentTimeMillis()))
   cell.state = state
   if (store === undefined) return Effect.succeed(state)
   const stored = options?.persistResult === false && state.type === "COMPLETED"
@@ -259,7 +259,7 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
     const settle = Effect.matchCauseEffect(run.timed, {
       onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
       onSuccess: (value) =>
-        finalState(run, clock, state_.completed(value, { timestamp: new Date(clock.unsafeCurrentTimeMillis()) }))
+        finalState(run, clock, state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) }))
     })
     // On a synchronous store Running is already written: go straight to the body.
     return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
@@ -272,7 +272,7 @@ const attemptFailed = (
   runCount: number,
   cause: Cause.Cause<unknown>
 ): Effect.Effect<AnyState, never, any> => {
-  const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+  const timestamp = state_.timestampAt(clock.unsafeCurrentTimeMillis())
   if (Cause.isInterruptedOnly(cause)) return finalState(run, clock, state_.cancelled({ timestamp }))
   const crash = findCrash(cause)
   if (crash !== undefined) return finalState(run, clock, state_.crashed(cause, { timestamp, message: crash.message }))

@@ -34,15 +34,19 @@ class MemoryRun {
   runCount = 0
   workerId: string | undefined = undefined
   leaseExpiresAt: number | undefined = undefined
-  /** The states before the current one, oldest first; allocated on the second state. */
-  earlier: Array<AnyState> | undefined = undefined
+  /**
+   * The states before the current one, oldest first: the first two in fields, any others in an
+   * array. Most runs have three states (Pending, Running, a final one), and then need no array.
+   */
+  first: AnyState | undefined = undefined
+  second: AnyState | undefined = undefined
+  rest: Array<AnyState> | undefined = undefined
   listeners: Set<(state: AnyState) => void> | undefined = undefined
   constructor(readonly run: RunStore_.NewRun | undefined, initial: AnyState) {
     this.state = initial
   }
   toRecord(): RunStore_.RunRecord {
     const run = this.run!
-    const first = this.earlier === undefined ? this.state : this.earlier[0]
     return {
       id: run.id,
       kind: run.kind,
@@ -54,13 +58,26 @@ class MemoryRun {
       runCount: this.runCount,
       retries: run.retries ?? 0,
       state: this.state,
-      createdAt: first.timestamp,
+      createdAt: (this.first ?? this.state).timestamp,
       workerId: this.workerId,
       leaseExpiresAt: this.leaseExpiresAt === undefined ? undefined : new Date(this.leaseExpiresAt)
     }
   }
   history(): Array<AnyState> {
-    return this.earlier === undefined ? [this.state] : [...this.earlier, this.state]
+    const history: Array<AnyState> = []
+    if (this.first !== undefined) history.push(this.first)
+    if (this.second !== undefined) history.push(this.second)
+    if (this.rest !== undefined) history.push(...this.rest)
+    history.push(this.state)
+    return history
+  }
+  /** Makes `state` the current state, keeping the one before in the history. */
+  push(state: AnyState): void {
+    if (this.first === undefined) this.first = this.state
+    else if (this.second === undefined) this.second = this.state
+    else if (this.rest === undefined) this.rest = [this.state]
+    else this.rest.push(this.state)
+    this.state = state
   }
 }
 
@@ -153,9 +170,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
   }
   /** `release`: the run is given back (a final state always ends the hold). */
   const move = (run: MemoryRun, state: AnyState, runCount: number | undefined, release = false) => {
-    // Exact-size arrays: histories are short, and push would over-allocate for each of many runs.
-    run.earlier = run.earlier === undefined ? [run.state] : run.earlier.concat(run.state)
-    run.state = state
+    run.push(state)
     if (runCount !== undefined) run.runCount = runCount
     if (isFinal(state) || release) {
       run.workerId = undefined

@@ -16,12 +16,29 @@ const defaultNames: Record<State.StateType, string> = {
   CANCELLING: "Cancelling"
 }
 
+let lastMillis = Number.NaN
+let lastTimestamp = new Date(0)
+
+/**
+ * The timestamp for `millis`. States made in the same millisecond share one Date: a Date costs
+ * about 100 bytes and a run keeps every state of its history, while many runs change state in the
+ * same millisecond. States are immutable data, so their timestamps must never be mutated.
+ * @internal
+ */
+export const timestampAt = (millis: number): Date => {
+  if (millis !== lastMillis) {
+    lastMillis = millis
+    lastTimestamp = new Date(millis)
+  }
+  return lastTimestamp
+}
+
 /** @internal */
 export const make = <T extends State.StateType>(type: T, options?: State.ConstructorOptions): State.Base<T> => ({
   type,
   name: options?.name ?? defaultNames[type],
   message: options?.message,
-  timestamp: options?.timestamp ?? new Date()
+  timestamp: options?.timestamp ?? timestampAt(Date.now())
 })
 
 /** @internal */
@@ -65,7 +82,7 @@ export const completed = <A>(value: A, options?: State.ConstructorOptions): Stat
   type: "COMPLETED",
   name: options?.name ?? "Completed",
   message: options?.message,
-  timestamp: options?.timestamp ?? new Date(),
+  timestamp: options?.timestamp ?? timestampAt(Date.now()),
   value
 })
 /** @internal */
@@ -73,7 +90,7 @@ export const failed = <E>(cause: Cause.Cause<E>, options?: State.ConstructorOpti
   type: "FAILED",
   name: options?.name ?? "Failed",
   message: options?.message,
-  timestamp: options?.timestamp ?? new Date(),
+  timestamp: options?.timestamp ?? timestampAt(Date.now()),
   cause
 })
 /** @internal */
@@ -81,7 +98,7 @@ export const crashed = (cause: Cause.Cause<unknown>, options?: State.Constructor
   type: "CRASHED",
   name: options?.name ?? "Crashed",
   message: options?.message,
-  timestamp: options?.timestamp ?? new Date(),
+  timestamp: options?.timestamp ?? timestampAt(Date.now()),
   cause
 })
 

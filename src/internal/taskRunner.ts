@@ -86,7 +86,7 @@ export const makeRunner = (options: {
       } else {
         // Interrupted (the run's fiber leaves that to us), or the engine itself failed.
         const clock = Context.get(cell.fiber!.currentDefaultServices, Clock.Clock)
-        const timestamp = new Date(clock.unsafeCurrentTimeMillis())
+        const timestamp = state_.timestampAt(clock.unsafeCurrentTimeMillis())
         state = Exit.isInterrupted(exit) ? state_.cancelled({ timestamp }) : state_.crashed(exit.cause, {
           timestamp,
           message: "The run's fiber failed outside the task."
