@@ -259,7 +259,11 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
     const settle = Effect.matchCauseEffect(run.timed, {
       onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
       onSuccess: (value) =>
-        finalState(run, clock, state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) }))
+        finalState(
+          run,
+          clock,
+          state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) })
+        )
     })
     // On a synchronous store Running is already written: go straight to the body.
     return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
