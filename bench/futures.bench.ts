@@ -9,18 +9,29 @@ const N = Number(process.env.BENCH_N ?? 100_000)
 const trivial = Task.make("bench-trivial", (n: number) => Effect.succeed(n + 1))
 const forever = Task.make("bench-forever", (gate: Deferred.Deferred<void>) => Deferred.await(gate))
 
-const time = async (run: () => Promise<unknown>, repeat = 3): Promise<number> => {
-  await run() // warm-up
-  const samples: Array<number> = []
-  for (let i = 0; i < repeat; i++) {
-    globalThis.gc?.()
-    const start = performance.now()
-    await run()
-    samples.push(performance.now() - start)
+const median = (samples: Array<number>) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]
+
+/**
+ * Times each of `runs` `rounds` times, interleaved (a, b, c, a, b, c, …) so that drift in the
+ * machine's speed (the other core's load, the heap's growth) falls on all of them alike, and
+ * returns each one's median in milliseconds.
+ */
+const timeInterleaved = async (runs: ReadonlyArray<() => Promise<unknown>>, rounds = 7): Promise<Array<number>> => {
+  for (const run of runs) await run() // warm-up
+  const samples = runs.map((): Array<number> => [])
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < runs.length; i++) {
+      globalThis.gc?.()
+      const start = performance.now()
+      await runs[i]()
+      samples[i].push(performance.now() - start)
+    }
   }
-  samples.sort((a, b) => a - b)
-  return samples[Math.floor(samples.length / 2)]
+  if (process.env.BENCH_VERBOSE) samples.forEach((s, i) => console.log(i, s.map((x) => x.toFixed(0)).join(" ")))
+  return samples.map(median)
 }
+
+const time = async (run: () => Promise<unknown>): Promise<number> => (await timeInterleaved([run], 3))[0]
 
 // Runs left pending on purpose (never-finishing futures) are cancelled quietly at the end.
 const withRunner = <A, E>(effect: Effect.Effect<A, E, TaskRunner.TaskRunner>) =>
@@ -36,31 +47,28 @@ const row = (label: string, ms: number, baseline: number, baselineName: string, 
 const main = async () => {
   console.log(`effect-taskflow benchmarks, N = ${N}, node ${process.version}\n`)
 
-  // 1. submit + result vs raw fork + awaitAll vs Promise.all
-  const rawFork = await time(() =>
-    Effect.runPromise(Effect.gen(function*() {
-      const fibers = yield* Effect.forEach(inputs, (n) => Effect.fork(Effect.succeed(n + 1)))
-      yield* Fiber.awaitAll(fibers)
-    }))
-  )
-  const promiseAll = await time(() => Promise.all(inputs.map(async (n) => n + 1)))
-  const submitResult = await time(() =>
-    withRunner(Effect.gen(function*() {
-      const futures = yield* Effect.forEach(inputs, (n) => trivial.submit(n))
-      yield* Effect.forEach(futures, (future) => future.result(), { discard: true })
-    }))
-  )
+  // 1. submit + result, and 2. map + PrefectFutureList.result, vs raw fork + awaitAll vs Promise.all
+  const [rawFork, submitResult, mapResult, promiseAll] = await timeInterleaved([
+    () =>
+      Effect.runPromise(Effect.gen(function*() {
+        const fibers = yield* Effect.forEach(inputs, (n) => Effect.fork(Effect.succeed(n + 1)))
+        yield* Fiber.awaitAll(fibers)
+      })),
+    () =>
+      withRunner(Effect.gen(function*() {
+        const futures = yield* Effect.forEach(inputs, (n) => trivial.submit(n))
+        yield* Effect.forEach(futures, (future) => future.result(), { discard: true })
+      })),
+    () =>
+      withRunner(Effect.gen(function*() {
+        const futures = yield* trivial.map(inputs)
+        yield* futures.result()
+      })),
+    () => Promise.all(inputs.map(async (n) => n + 1))
+  ])
   console.log("baseline: raw Effect.fork + Fiber.awaitAll".padEnd(44), `${rawFork.toFixed(1).padStart(9)} ms`)
   row("submit + result", submitResult, rawFork, "raw fibers", "≤ 2.0×")
   row("submit + result", submitResult, promiseAll, "Promise.all")
-
-  // 2. map + PrefectFutureList.result
-  const mapResult = await time(() =>
-    withRunner(Effect.gen(function*() {
-      const futures = yield* trivial.map(inputs)
-      yield* futures.result()
-    }))
-  )
   row("map + PrefectFutureList.result", mapResult, rawFork, "raw fibers", "≤ 2.0×")
 
   // 3. wait(100 ms) on 10,000 futures, half never finishing

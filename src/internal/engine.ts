@@ -102,7 +102,9 @@ const recordNow = (
   const sync = syncWrites(store)
   if (sync !== undefined) {
     // A refused move (the run was finished elsewhere) keeps the store's state, as below.
-    const refused = sync.unsafeSetState(cell.id, stored, options?.runCount)
+    const refused = cell.storeHandle !== undefined
+      ? sync.unsafeSetStateOf(cell.storeHandle, stored, options?.runCount)
+      : sync.unsafeSetState(cell.id, stored, options?.runCount)
     return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
   }
   return store.setState(cell.id, stored, options).pipe(
@@ -357,7 +359,9 @@ export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, 
 
 /** No futures to wait for: the common case, which skips the walk over the arguments. */
 const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyArray<unknown>) =>
-  waitFor.length === 0 && args.every((arg) => typeof arg !== "object" || arg === null)
+  waitFor.length === 0 && args.every(isPlainValue)
+
+const isPlainValue = (arg: unknown) => typeof arg !== "object" || arg === null
 
 /** Holds one permit of `semaphore` while `effect` runs, except while it waits on futures. */
 const withSlot = <A, E, R>(semaphore: Effect.Semaphore, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {

@@ -20,6 +20,7 @@ import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import { seconds, withTimeout } from "./duration.js"
 import { makeRunId } from "./runId.js"
+import type { SyncRunHandle } from "./runStore.js"
 import { RunStore } from "./runStore.js"
 import * as state_ from "./state.js"
 
@@ -74,6 +75,8 @@ export class RunCell<A, E> {
   fiber: Fiber.RuntimeFiber<State.State<A, E>> | undefined = undefined
   /** Someone read the run's outcome (result, resolve, or a task argument), so a failure was seen. */
   outcomeRead = false
+  /** The run in the runner's synchronous store (memory), when it was created there. */
+  storeHandle: SyncRunHandle | undefined = undefined
   constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
     this.state = initial
   }
@@ -201,18 +204,25 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
     readonly timeout?: Duration.DurationInput
     readonly raiseOnFailure?: boolean
   }): Effect.Effect<any, any> {
-    return withTimeout(options?.timeout, (timeout) => {
-      this.markOutcomeRead()
-      const done = this.unsafeDone()
-      if (done !== undefined) return state_.result(done, options)
-      const wait = awaitDone(this)
-      const timed = timeout === undefined ? wait : Effect.timeoutFail(wait, {
-        duration: timeout,
-        onTimeout: () =>
-          new Errors.WaitTimeoutError({ message: `${this.label} did not complete within ${seconds(timeout)} seconds` })
-      })
-      return Effect.flatMap(timed, (state) => state_.result(state, options))
+    // Without options (the common call) there is no timeout to decode: one closure less per call.
+    if (options === undefined) return Effect.suspend(() => this.resultNow(undefined, undefined))
+    return withTimeout(options.timeout, (timeout) => this.resultNow(timeout, options))
+  }
+
+  private resultNow(
+    timeout: Duration.Duration | undefined,
+    options: { readonly raiseOnFailure?: boolean } | undefined
+  ): Effect.Effect<any, any> {
+    this.markOutcomeRead()
+    const done = this.unsafeDone()
+    if (done !== undefined) return state_.result(done, options)
+    const wait = awaitDone(this)
+    const timed = timeout === undefined ? wait : Effect.timeoutFail(wait, {
+      duration: timeout,
+      onTimeout: () =>
+        new Errors.WaitTimeoutError({ message: `${this.label} did not complete within ${seconds(timeout)} seconds` })
     })
+    return Effect.flatMap(timed, (state) => state_.result(state, options))
   }
 
   addDoneCallback(
@@ -494,9 +504,11 @@ const listResult = <A, E>(
         }
       }
       const results = new Map<FutureInternals<A, E>, unknown>()
+      const resultOptions = { raiseOnFailure }
       for (const future of completionOrder) {
-        const state = future.unsafeDone()!
-        results.set(future, yield* state_.result(state, { raiseOnFailure }))
+        const result = state_.result(future.unsafeDone()!, resultOptions)
+        // Most results are Exits already: take a success's value without a fiber step.
+        results.set(future, Exit.isExit(result) && Exit.isSuccess(result) ? result.value : yield* result)
       }
       if (timeout !== undefined && (yield* Clock.currentTimeMillis) - start > Duration.toMillis(timeout)) {
         return yield* Effect.fail(timeoutError(timeout))

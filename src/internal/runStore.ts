@@ -15,14 +15,27 @@ export class RunStore extends Context.Tag("effect-taskflow/RunStore")<RunStore, 
  * @internal
  */
 export interface SyncWrites {
-  readonly unsafeCreateRun: (run: RunStore_.NewRun) => void
+  /** Returns the run's handle, which `unsafeSetStateOf` takes to skip the look-up by id. */
+  readonly unsafeCreateRun: (run: RunStore_.NewRun) => SyncRunHandle
   /** Returns the refusal, or undefined when the state was written. */
   readonly unsafeSetState: (
     runId: string,
     state: AnyState,
     runCount: number | undefined
   ) => Errors.RunNotFound | Errors.InvalidTransition | undefined
+  /** `unsafeSetState` for a run this store created with `unsafeCreateRun`. */
+  readonly unsafeSetStateOf: (
+    run: SyncRunHandle,
+    state: AnyState,
+    runCount: number | undefined
+  ) => Errors.InvalidTransition | undefined
 }
+
+/** A run of a synchronous store, as its `unsafeCreateRun` returned it. @internal */
+export interface SyncRunHandle {
+  readonly [SyncRunHandleTypeId]: typeof SyncRunHandleTypeId
+}
+declare const SyncRunHandleTypeId: unique symbol
 
 /** @internal */
 export const syncWrites = (store: RunStore_.Service): SyncWrites | undefined =>
@@ -149,15 +162,28 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     const run = runs.get(runId)
     return run === undefined || run.run === undefined ? undefined : run
   }
-  const unsafeCreateRun = (newRun: RunStore_.NewRun) => {
+  /** Placeholders made for subscribers to runs not created yet: none, and creation skips a look-up. */
+  let placeholders = 0
+  const unsafeCreateRun = (newRun: RunStore_.NewRun): SyncRunHandle => {
     const run = new MemoryRun(newRun, newRun.state)
-    const placeholder = runs.get(newRun.id)
+    const placeholder = placeholders === 0 ? undefined : runs.get(newRun.id)
     runs.set(newRun.id, run)
-    if (placeholder?.listeners !== undefined) {
-      run.listeners = placeholder.listeners
-      run.listeners.forEach((listener) => listener(newRun.state))
+    if (placeholder !== undefined && placeholder.run === undefined) {
+      placeholders--
+      if (placeholder.listeners !== undefined) {
+        run.listeners = placeholder.listeners
+        run.listeners.forEach((listener) => listener(newRun.state))
+      }
     }
     if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
+    return run as unknown as SyncRunHandle
+  }
+  const unsafeSetStateOf = (handle: SyncRunHandle, state: AnyState, runCount: number | undefined) => {
+    const run = handle as unknown as MemoryRun
+    const refused = checkTransition(run.run!.id, run.state, state)
+    if (refused !== undefined) return refused
+    move(run, state, runCount)
+    return undefined
   }
   const unsafeSetState = (runId: string, state: AnyState, runCount: number | undefined, workerId?: string) => {
     const run = find(runId)
@@ -184,6 +210,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     kind: "memory",
     unsafeCreateRun,
     unsafeSetState,
+    unsafeSetStateOf,
     createRun: (run) => Effect.sync(() => unsafeCreateRun(run)),
     createRuns: (newRuns) => Effect.sync(() => newRuns.forEach(unsafeCreateRun)),
     setState: (runId, state, options) =>
@@ -321,6 +348,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
         // Listening to a run that does not exist yet: keep a placeholder until it is created.
         run = new MemoryRun(undefined, undefined as unknown as AnyState)
         runs.set(runId, run)
+        placeholders++
       }
       const listeners = run.listeners ?? (run.listeners = new Set())
       listeners.add(onChange)

@@ -142,7 +142,7 @@ const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   Effect.withFiberRuntime((fiber) => {
     const runner = Context.getOption(fiber.currentContext, TaskRunner)
     return Option.isSome(runner)
-      ? runnerInternal(runner.value).submit(task[TaskTypeId], args, task.waitFor)
+      ? runnerInternal(runner.value).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor)
       : Effect.flatMap(TaskRunner, (runner) => runnerInternal(runner).submit(task[TaskTypeId], args, task.waitFor))
   })
 
@@ -150,16 +150,20 @@ const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(
 
 /** Prefect's map: zip the iterable arguments, repeat the static ones, one run per position. */
 const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
-  Effect.gen(function*() {
-    const calls = yield* mapCalls(task, args)
-    const runner = runnerInternal(yield* TaskRunner)
-    const def = task[TaskTypeId]
-    const futures: Array<Futures.PrefectFuture<any, any>> = new Array(calls.length)
-    for (let j = 0; j < calls.length; j++) {
-      futures[j] = yield* runner.submit(def, calls[j], task.waitFor)
-    }
-    return makeList(futures)
-  })
+  Effect.flatMap(
+    mapCalls(task, args),
+    (calls) =>
+      Effect.flatMap(TaskRunner, (runner) =>
+        Effect.withFiberRuntime((fiber) =>
+          Effect.map(
+            Effect.forEach(
+              calls,
+              (call) => runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], call, task.waitFor)
+            ),
+            (futures): Futures.PrefectFutureList<any, any> => makeList(futures)
+          )
+        ))
+  )
 
 /** The arguments of each run of a map. */
 const mapCalls = (task: TaskImpl, args: ReadonlyArray<unknown>) =>

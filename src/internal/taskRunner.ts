@@ -26,6 +26,13 @@ export interface RunnerInternal extends TaskRunner_.Service {
     args: ReadonlyArray<unknown>,
     waitFor: ReadonlyArray<unknown>
   ) => Effect.Effect<Futures.PrefectConcurrentFuture<any, any>>
+  /** `submit` from inside `parent`'s own step: one fiber step less on the hottest path. */
+  readonly unsafeSubmit: (
+    parent: Fiber.RuntimeFiber<unknown, unknown>,
+    def: TaskDefinition,
+    args: ReadonlyArray<unknown>,
+    waitFor: ReadonlyArray<unknown>
+  ) => Effect.Effect<Futures.PrefectConcurrentFuture<any, any>>
   /** Runs of this runner that ended in a state other than Completed. */
   readonly unsuccessful: ReadonlyArray<RunCell<any, any>>
 }
@@ -123,27 +130,28 @@ export const makeRunner = (options: {
         }
       )
 
+    const unsafeSubmit: RunnerInternal["unsafeSubmit"] = (parent, def, args, waitFor) => {
+      const id = makeRunId()
+      const pending = state_.pending()
+      const cell = new RunCell<any, any>(id, def.name, pending)
+      const run: NewRun = {
+        id,
+        kind: "task",
+        name: def.name,
+        flowRunId: parent.getFiberRef(currentFlowRunId),
+        parentTaskRunId: parent.getFiberRef(currentTaskRunId),
+        parameters: args,
+        tags: def.tags,
+        state: pending
+      }
+      if (sync !== undefined) {
+        cell.storeHandle = sync.unsafeCreateRun(run)
+        return start(def, cell, args, waitFor)
+      }
+      return Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor))
+    }
     const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
-      Effect.withFiberRuntime((parent) => {
-        const id = makeRunId()
-        const pending = state_.pending()
-        const cell = new RunCell<any, any>(id, def.name, pending)
-        const run: NewRun = {
-          id,
-          kind: "task",
-          name: def.name,
-          flowRunId: parent.getFiberRef(currentFlowRunId),
-          parentTaskRunId: parent.getFiberRef(currentTaskRunId),
-          parameters: args,
-          tags: def.tags,
-          state: pending
-        }
-        if (sync !== undefined) {
-          sync.unsafeCreateRun(run)
-          return start(def, cell, args, waitFor)
-        }
-        return Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor))
-      })
+      Effect.withFiberRuntime((parent) => unsafeSubmit(parent, def, args, waitFor))
 
     yield* Effect.addFinalizer((exit) =>
       Effect.suspend(() => {
@@ -165,6 +173,7 @@ export const makeRunner = (options: {
       maxConcurrency: options.maxConcurrency,
       store,
       submit,
+      unsafeSubmit,
       unsuccessful
     }
     return runner
