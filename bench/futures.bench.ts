@@ -4,32 +4,11 @@
  */
 import { Deferred, Effect, Fiber, Logger, LogLevel, Stream } from "effect"
 import { Futures, Task, TaskRunner } from "../src/index.js"
+import { timeInterleaved } from "./measure.js"
 
 const N = Number(process.env.BENCH_N ?? 100_000)
 const trivial = Task.make("bench-trivial", (n: number) => Effect.succeed(n + 1))
 const forever = Task.make("bench-forever", (gate: Deferred.Deferred<void>) => Deferred.await(gate))
-
-const median = (samples: Array<number>) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]
-
-/**
- * Times each of `runs` `rounds` times, interleaved (a, b, c, a, b, c, …) so that drift in the
- * machine's speed (the other core's load, the heap's growth) falls on all of them alike, and
- * returns each one's median in milliseconds.
- */
-const timeInterleaved = async (runs: ReadonlyArray<() => Promise<unknown>>, rounds = 7): Promise<Array<number>> => {
-  for (const run of runs) await run() // warm-up
-  const samples = runs.map((): Array<number> => [])
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < runs.length; i++) {
-      globalThis.gc?.()
-      const start = performance.now()
-      await runs[i]()
-      samples[i].push(performance.now() - start)
-    }
-  }
-  if (process.env.BENCH_VERBOSE) samples.forEach((s, i) => console.log(i, s.map((x) => x.toFixed(0)).join(" ")))
-  return samples.map(median)
-}
 
 const time = async (run: () => Promise<unknown>): Promise<number> => (await timeInterleaved([run], 3))[0]
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { Piscina } from "piscina"
 import { TaskRunner } from "../src/index.js"
+import { timeInterleaved } from "./measure.js"
 import { busyWait, cpu, noop } from "./poolTasks.js"
 
 const module = new URL("./poolTasks.js", import.meta.url)
@@ -69,27 +70,28 @@ const main = async () => {
   const theirs = (kind: "cpu" | "noop", values: ReadonlyArray<number>) =>
     Promise.all(values.map((value) => piscina.run({ kind, value })))
 
-  // 200 CPU-bound tasks of 5 ms.
+  // 200 CPU-bound tasks of 5 ms: medians of 5 interleaved rounds.
   const cpuInputs = Array.from({ length: 200 }, () => 5)
-  await ours("cpu", cpuInputs.slice(0, 20))
-  await theirs("cpu", cpuInputs.slice(0, 20))
-  const mainThread = await time(async () => cpuInputs.forEach(busyWait))
-  const ourCpu = await time(() => ours("cpu", cpuInputs))
-  const piscinaCpu = await time(() => theirs("cpu", cpuInputs))
+  const [mainThread, ourCpu, piscinaCpu] = await timeInterleaved([
+    () => cpuInputs.forEach(busyWait),
+    () => ours("cpu", cpuInputs),
+    () => theirs("cpu", cpuInputs)
+  ], 5)
   line(
     "200 × 5 ms CPU-bound: speedup vs main thread",
     `${(mainThread / ourCpu).toFixed(2)}×  (piscina ${(mainThread / piscinaCpu).toFixed(2)}×; target ≥ 1.7×)`
   )
 
-  // 10,000 trivial tasks: per-task overhead.
+  // 10,000 trivial tasks: per-task overhead, medians of 7 interleaved rounds after 3 for the JIT.
   const trivial = Array.from({ length: 10_000 }, (_, i) => i)
-  for (let i = 0; i < 3; i++) {
-    // Warm both up: the JIT settles after a few rounds.
+  for (let i = 0; i < 2; i++) {
     await ours("noop", trivial)
     await theirs("noop", trivial)
   }
-  const ourTrivial = await time(() => ours("noop", trivial))
-  const piscinaTrivial = await time(() => theirs("noop", trivial))
+  const [ourTrivial, piscinaTrivial] = await timeInterleaved([
+    () => ours("noop", trivial),
+    () => theirs("noop", trivial)
+  ])
   line(
     "10,000 trivial tasks: per-task overhead",
     `${(ourTrivial / 10).toFixed(0)} µs  ${(ourTrivial / piscinaTrivial).toFixed(2)}× piscina (${

@@ -5,10 +5,10 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Either, Layer } from "effect"
+import type { Duration, Either } from "effect"
+import { Effect, Layer } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/runStore.js"
-import * as internalSql from "./internal/sqlStore.js"
 import type * as State from "./State.js"
 
 /**
@@ -273,6 +273,10 @@ export interface SqlOptions {
   readonly reconnectFor?: Duration.DurationInput
 }
 
+// The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:
+// not in every worker thread and every program that only uses the memory store (about 25 MB each).
+const loadSqlStores = Effect.promise(() => import("./internal/sqlStore.js"))
+
 /**
  * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this
  * machine. Migrations run when the layer is built. Waits in the same process are pushed; other
@@ -295,7 +299,8 @@ export interface SqlOptions {
  */
 export const sqlite: (
   options: { readonly filename: string } & SqlOptions
-) => Layer.Layer<RunStore, Errors.RunStoreError> = internalSql.sqliteLayer
+) => Layer.Layer<RunStore, Errors.RunStoreError> = (options) =>
+  Layer.unwrapEffect(Effect.map(loadSqlStores, (sql) => sql.sqliteLayer(options)))
 
 /**
  * The store for many machines: PostgreSQL. Migrations run when the layer is built. Final states are
@@ -317,7 +322,8 @@ export const postgres: (
     /** The size of the connection pool (default 10). */
     readonly maxConnections?: number
   } & SqlOptions
-) => Layer.Layer<RunStore, Errors.RunStoreError> = internalSql.postgresLayer
+) => Layer.Layer<RunStore, Errors.RunStoreError> = (options) =>
+  Layer.unwrapEffect(Effect.map(loadSqlStores, (sql) => sql.postgresLayer(options)))
 
 /**
  * Makes a fresh in-memory store (what `memory` provides).
