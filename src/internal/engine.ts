@@ -8,6 +8,7 @@ import { seconds } from "./duration.js"
 import type { AnyFuture, RunCell, SlotHolder } from "./futures.js"
 import { awaitDone, currentSlot, internals, reacquireSlot } from "./futures.js"
 import { collectFutures, replaceFutures } from "./resolve.js"
+import type { SyncWrites } from "./runStore.js"
 import { syncWrites } from "./runStore.js"
 import * as state_ from "./state.js"
 
@@ -102,9 +103,7 @@ const recordNow = (
   const sync = syncWrites(store)
   if (sync !== undefined) {
     // A refused move (the run was finished elsewhere) keeps the store's state, as below.
-    const refused = cell.storeHandle !== undefined
-      ? sync.unsafeSetStateOf(cell.storeHandle, stored, options?.runCount)
-      : sync.unsafeSetState(cell.id, stored, options?.runCount)
+    const refused = writeSync(sync, cell, stored, options?.runCount)
     return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
   }
   return store.setState(cell.id, stored, options).pipe(
@@ -113,6 +112,21 @@ const recordNow = (
     Effect.as(state)
   )
 }
+
+/**
+ * Writes a state to a synchronous store: through the run's handle where the runner created it
+ * there, else by id.
+ * @internal
+ */
+export const writeSync = (
+  sync: SyncWrites,
+  cell: RunCell<any, any>,
+  state: AnyState,
+  runCount: number | undefined
+): Errors.RunNotFound | Errors.InvalidTransition | undefined =>
+  cell.storeHandle !== undefined
+    ? sync.unsafeSetStateOf(cell.storeHandle, state, runCount)
+    : sync.unsafeSetState(cell.id, state, runCount)
 
 /**
  * Waits for the futures in a run's arguments and `waitFor`, then replaces them by their values. A

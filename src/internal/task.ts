@@ -143,7 +143,8 @@ const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
     const runner = Context.getOption(fiber.currentContext, TaskRunner)
     return Option.isSome(runner)
       ? runnerInternal(runner.value).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor)
-      : Effect.flatMap(TaskRunner, (runner) => runnerInternal(runner).submit(task[TaskTypeId], args, task.waitFor))
+      : Effect.flatMap(TaskRunner, (runner) =>
+        runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor))
   })
 
 const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(u) && typeof u !== "string"

@@ -5,7 +5,7 @@ import type { NewRun } from "../RunStore.js"
 import type * as State from "../State.js"
 import type * as TaskRunner_ from "../TaskRunner.js"
 import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeTaskRun } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun, writeSync } from "./engine.js"
 import { ConcurrentFuture, RunCell } from "./futures.js"
 import { makeRunId } from "./runId.js"
 import { makeMemory, RunStore, syncWrites } from "./runStore.js"
@@ -21,12 +21,10 @@ export class TaskRunner extends Context.Tag("effect-taskflow/TaskRunner")<TaskRu
  * @internal
  */
 export interface RunnerInternal extends TaskRunner_.Service {
-  readonly submit: (
-    def: TaskDefinition,
-    args: ReadonlyArray<unknown>,
-    waitFor: ReadonlyArray<unknown>
-  ) => Effect.Effect<Futures.PrefectConcurrentFuture<any, any>>
-  /** `submit` from inside `parent`'s own step: one fiber step less on the hottest path. */
+  /**
+   * Submits a run from inside `parent`'s own step (the caller is in `Effect.withFiberRuntime`): no
+   * fiber step of its own on the hottest path.
+   */
   readonly unsafeSubmit: (
     parent: Fiber.RuntimeFiber<unknown, unknown>,
     def: TaskDefinition,
@@ -99,7 +97,7 @@ export const makeRunner = (options: {
           message: "The run's fiber failed outside the task."
         })
         cell.state = state
-        if (sync !== undefined) sync.unsafeSetState(cell.id, state, undefined)
+        if (sync !== undefined) writeSync(sync, cell, state, undefined)
         else Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
       }
       if (state.type !== "COMPLETED") unsuccessful.push(cell)
@@ -150,8 +148,6 @@ export const makeRunner = (options: {
       }
       return Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor))
     }
-    const submit: RunnerInternal["submit"] = (def, args, waitFor) =>
-      Effect.withFiberRuntime((parent) => unsafeSubmit(parent, def, args, waitFor))
 
     yield* Effect.addFinalizer((exit) =>
       Effect.suspend(() => {
@@ -172,7 +168,6 @@ export const makeRunner = (options: {
       kind: options.kind,
       maxConcurrency: options.maxConcurrency,
       store,
-      submit,
       unsafeSubmit,
       unsuccessful
     }
