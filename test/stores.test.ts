@@ -281,6 +281,45 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect((yield* Effect.flip(s.getRun(id)))._tag).toBe("RunNotFound")
     }).pipe(Effect.provide(store.fresh())))
 
+  // A run this process created needs no read when it is followed later: its final state arrives in
+  // the notification (PostgreSQL) or by the change poll (SQLite), even before anyone follows it.
+  it.live("runs created here and finished elsewhere before anyone follows them: each future gets its final state", () =>
+    Effect.gen(function*() {
+      const layer = store.fresh()
+      const here = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const elsewhere = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const [small, failed, large] = [uuid(), uuid(), uuid()]
+      // Too large for a PostgreSQL notification (8,000 bytes): that one is read from the store.
+      const big = "x".repeat(20_000)
+      yield* here.createRuns([
+        { ...newRun(small, "store-point", State.scheduled()), parameters: [new Point({ x: 0, y: 0 })] },
+        { ...newRun(failed, "store-point", State.scheduled()), parameters: [new Point({ x: 0, y: 0 })] },
+        newRun(large, "store-plain", State.scheduled())
+      ])
+      const claimed = yield* elsewhere.claimRuns({
+        workerId: "w",
+        names: ["store-point", "store-plain"],
+        limit: 3,
+        lease: 30_000
+      })
+      expect(claimed.length).toBe(3)
+      yield* elsewhere.setState(small, State.completed(new Point({ x: 3, y: 4 })), { workerId: "w" })
+      yield* elsewhere.setState(failed, State.failed(Cause.fail(new NotFound({ key: "k" }))), { workerId: "w" })
+      yield* elsewhere.setState(large, State.completed(big), { workerId: "w" })
+      // Heard while nobody follows them yet.
+      yield* Effect.sleep(150)
+      const follow = <A, E>(id: string) =>
+        Effect.flatMap(Futures.PrefectDistributedFuture.make<A, E>(id), (future) => future.result())
+      const point = yield* follow<Point, never>(small).pipe(Effect.provideService(RunStore.RunStore, here))
+      expect(point).toBeInstanceOf(Point)
+      expect(point.norm).toBe(5)
+      const error = yield* Effect.flip(
+        follow<never, NotFound>(failed).pipe(Effect.provideService(RunStore.RunStore, here))
+      )
+      expect(error).toEqual(new NotFound({ key: "k" }))
+      expect(yield* follow<string, never>(large).pipe(Effect.provideService(RunStore.RunStore, here))).toBe(big)
+    }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
+
   it.live("a change made by another process (no notification) is found by polling", () =>
     Effect.gen(function*() {
       // Two layers over one database stand for two processes; only polling connects them.
@@ -300,6 +339,22 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
 })
 
 describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
+  // The bug this catches: two worker processes started at once on a new schema raced to create
+  // the migrations table; the loser's CREATE TABLE IF NOT EXISTS failed and the process exited.
+  it.live("stores opened at once on a new schema all migrate it", () => {
+    const layer = RunStore.postgres({ url: freshPostgresUrl(), maxConnections: 2 })
+    return Effect.gen(function*() {
+      const stores = yield* Effect.forEach(
+        Array.from({ length: 6 }, () => layer),
+        (store) => Effect.flatMap(Layer.build(store), (context) => Effect.provide(RunStore.RunStore, context)),
+        { concurrency: "unbounded" }
+      )
+      const id = uuid()
+      yield* stores[0].createRun(newRun(id))
+      for (const s of stores) expect((yield* s.getRun(id)).id).toBe(id)
+    }).pipe(Effect.scoped)
+  })
+
   // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
   // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
   // Crashed when its lease expired.

@@ -19,7 +19,11 @@ type AnyState = State.State<unknown, unknown>
 type Dialect = "sqlite" | "pg"
 
 const FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"] as const
-/** PostgreSQL channels: a run reached a final state (payload: its id); a run became Scheduled (payload: its name). */
+/**
+ * PostgreSQL channels: a run reached a final state (payload: its id, or its id, state number and
+ * final state as `id TAB seq TAB json` when that fits a notification); a run became Scheduled
+ * (payload: its name).
+ */
 const FINAL_CHANNEL = "taskflow_run_final"
 const SCHEDULED_CHANNEL = "taskflow_run_scheduled"
 
@@ -77,13 +81,21 @@ const runMigrations = Migrator.make({})({
   loader: Migrator.fromRecord(migrations),
   table: "taskflow_migrations"
 }).pipe(
-  // Two processes starting at once: one migrates, the other waits and finds the work done.
+  // Two processes starting at once: one migrates, the other waits and finds the work done. On a
+  // fresh PostgreSQL schema both may race to create the migrations table itself, and the loser's
+  // `CREATE TABLE IF NOT EXISTS` fails on the catalog's unique index: it tries again and finds it.
   Effect.retry({
-    while: (error) => error._tag === "MigrationError" && error.reason === "locked",
+    while: (error) => error._tag === "MigrationError" ? error.reason === "locked" : isCatalogRace(error),
     schedule: Schedule.spaced("100 millis"),
     times: 50
   })
 )
+
+/** A concurrent `CREATE … IF NOT EXISTS` lost to another session: unique_violation or duplicate_table. */
+const isCatalogRace = (error: SqlError): boolean => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return code === "23505" || code === "42P07" || code === "42710"
+}
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -246,6 +258,8 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
 
     /** Subscribed runs to read again: a notification arrived, a poll saw them change, or they are new. */
     const dirty = new Set<string>()
+    /** States known without a read (a run this process created), to push to new subscribers. */
+    const known = new Map<string, { readonly seq: number; readonly state: AnyState }>()
     const flushSignal = yield* Queue.sliding<void>(1)
     const markDirty = (runId: string) => {
       if (!listeners.has(runId)) return
@@ -253,8 +267,58 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
       Queue.unsafeOffer(flushSignal, undefined)
     }
 
-    /** Reads the dirty runs in batches and pushes each state its subscribers have not seen. */
+    /**
+     * Runs this process created and nobody has subscribed to yet, with the newest state number
+     * heard of (and the state, when a notification carried it). A subscriber to one of them needs
+     * no read of the run: `mapDelay` of 10,000 runs then costs no 10,000-row read back, and a
+     * `delay` → `result` round trip no query before the final one. Only kept while changes by other
+     * processes are sure to be heard (the LISTEN session is up, or SQLite's change poll), and
+     * bounded: an entry dropped costs one read at subscription.
+     */
+    const fresh = new Map<string, { seq: number; state: AnyState | undefined }>()
+    let hearing = dialect === "sqlite"
+    /** Counts LISTEN sessions: a run created while one session was up is only known if it still is. */
+    let listenSession = 0
+    const FRESH_LIMIT = 100_000
+    const remember = (runId: string, state: AnyState, createdIn: number) => {
+      if (!hearing || createdIn !== listenSession || listeners.has(runId)) return
+      if (fresh.size >= FRESH_LIMIT) fresh.delete(fresh.keys().next().value!)
+      fresh.set(runId, { seq: 1, state })
+    }
+    /**
+     * Another process changed a run to state number `seq` (undefined: unknown); `state` is the new
+     * state when the notification carried it.
+     */
+    const heard = (runId: string, seq: number | undefined, state: AnyState | undefined) => {
+      if (listeners.has(runId)) {
+        const last = seen.get(runId)
+        if (seq !== undefined && last !== undefined && last >= seq) return
+        if (seq !== undefined && state !== undefined) {
+          seen.set(runId, seq)
+          push(runId, state)
+        } else {
+          markDirty(runId)
+        }
+        return
+      }
+      const entry = fresh.get(runId)
+      if (entry === undefined || (seq !== undefined && seq <= entry.seq)) return
+      entry.seq = seq ?? Number.MAX_SAFE_INTEGER
+      entry.state = state
+    }
+    const decodedOrCrashed = (name: string, runId: string, row: StateRow, result: string | null | undefined) =>
+      // A result that does not decode still ends the wait; reading it reports the error.
+      Either.getOrElse(
+        decodeState(name, runId, row, result),
+        (error) => state_.crashed(Cause.die(error), { message: error.message }) as AnyState
+      )
+
+    /** Pushes the states known without a read, then reads the dirty runs in batches and pushes each state its subscribers have not seen. */
     const flush = Effect.gen(function*() {
+      for (const [runId, { seq, state }] of known) {
+        known.delete(runId)
+        if (seen.get(runId) === seq) push(runId, state)
+      }
       while (dirty.size > 0) {
         const ids = Array.from(dirty).slice(0, 500)
         for (const id of ids) dirty.delete(id)
@@ -265,9 +329,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           const last = seen.get(row.id)
           if (last !== undefined && last >= Number(row.state_seq)) continue
           seen.set(row.id, Number(row.state_seq))
-          const state = decodeState(row.name, row.id, stateRowOf(row), row.result)
-          // A result that does not decode still ends the wait; reading it reports the error.
-          push(row.id, Either.getOrElse(state, (error) => state_.crashed(Cause.die(error), { message: error.message })))
+          push(row.id, decodedOrCrashed(row.name, row.id, stateRowOf(row), row.result))
         }
       }
     })
@@ -300,11 +362,11 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           .last ?? 0
       )
       const pollChanges = Effect.gen(function*() {
-        const rows = yield* Effect.uninterruptible(sql<{ rowid: number; run_id: string }>`SELECT rowid, run_id
-          FROM taskflow_run_states WHERE rowid > ${cursor} ORDER BY rowid LIMIT 5000`)
+        const rows = yield* Effect.uninterruptible(sql<{ rowid: number; run_id: string; seq: number }>`SELECT rowid,
+          run_id, seq FROM taskflow_run_states WHERE rowid > ${cursor} ORDER BY rowid LIMIT 5000`)
         for (const row of rows) {
           cursor = Math.max(cursor, Number(row.rowid))
-          markDirty(row.run_id)
+          heard(row.run_id, Number(row.seq), undefined)
         }
         pollInterval = rows.length > 0 ? 10 : Math.min(maxPoll, pollInterval * 2)
       })
@@ -344,6 +406,29 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
       }
     }).pipe(Effect.forkScoped)
 
+    /** A final-state notification: `id`, or `id TAB seq TAB [name, type, stateName, message, timestamp, cause, result]`. */
+    const heardFinal = (payload: string) => {
+      const tab = payload.indexOf("\t")
+      if (tab < 0) return heard(payload, undefined, undefined)
+      const runId = payload.slice(0, tab)
+      const second = payload.indexOf("\t", tab + 1)
+      const seq = Number(payload.slice(tab + 1, second))
+      try {
+        const [name, type, stateName, message, timestamp, cause, result] = JSON.parse(payload.slice(second + 1)) as [
+          string,
+          string,
+          string,
+          string | null,
+          number,
+          string | null,
+          string | null
+        ]
+        heard(runId, seq, decodedOrCrashed(name, runId, { type, name: stateName, message, timestamp, cause }, result))
+      } catch {
+        heard(runId, seq, undefined)
+      }
+    }
+
     if (dialect === "pg" && options.url !== undefined) {
       // LISTEN on a connection of its own. A dropped connection (server restart) is noticed at once
       // and replaced with backoff; on each reconnect every subscribed run is read again, since
@@ -364,14 +449,24 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
         )
         client.on("notification", (message) => {
           if (message.payload === undefined) return
-          if (message.channel === FINAL_CHANNEL) markDirty(message.payload)
+          if (message.channel === FINAL_CHANNEL) heardFinal(message.payload)
           else if (message.channel === SCHEDULED_CHANNEL) pushScheduled()
         })
         yield* Effect.tryPromise(() => client.query(`LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}`))
+        hearing = true
+        listenSession++
         yield* Effect.ignore(pollAll)
         pushScheduled()
         return yield* Deferred.await(lost)
-      }).pipe(Effect.scoped)
+      }).pipe(
+        // Notifications sent while no session listens are gone: what was created meanwhile is read.
+        Effect.ensuring(Effect.sync(() => {
+          hearing = false
+          listenSession++
+          fresh.clear()
+        })),
+        Effect.scoped
+      )
       yield* session.pipe(
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
         Effect.forkScoped
@@ -399,6 +494,8 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
       readonly cause: string | null
       readonly result: string | null
       readonly final: boolean
+      /** A final state's notification payload (JSON), when it fits one; else subscribers read the run. */
+      readonly notice: string | null
       readonly releases: boolean
       readonly runCount: number | undefined
       readonly condition: Condition
@@ -426,10 +523,10 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           ${move.stored.message ?? null}::text, ${move.stored.timestamp.getTime()}::float8, ${move.cause}::text,
           ${move.result}::text, ${move.runCount ?? null}::int, ${move.condition.workerId ?? null}::text,
           ${move.condition.unheld === true}::boolean, ${move.condition.leaseExpiredBefore ?? null}::float8,
-          ${move.final}::boolean, ${move.releases}::boolean)`
+          ${move.final}::boolean, ${move.releases}::boolean, ${move.notice}::text)`
       )
       return sql<{ id: string }>`WITH v (id, type, name, message, ts, cause, result, run_count, worker, unheld,
-          lease_before, final, releases) AS (VALUES ${sql.csv(values)}),
+          lease_before, final, releases, notice) AS (VALUES ${sql.csv(values)}),
         u AS (
           UPDATE taskflow_runs r SET state_type = v.type, state_name = v.name, state_message = v.message,
             state_timestamp = v.ts, state_cause = v.cause, state_seq = r.state_seq + 1,
@@ -443,7 +540,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
             AND (NOT v.unheld OR r.worker_id IS NULL)
             AND (v.lease_before IS NULL OR r.lease_expires_at < v.lease_before)
           RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
-            r.state_cause, v.result, v.final, v.releases
+            r.state_cause, v.result, v.final, v.releases, v.notice
         ),
         h AS (
           INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
@@ -452,7 +549,8 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
         ),
         res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
         n AS (
-          SELECT pg_notify(${FINAL_CHANNEL}, id) FROM u WHERE final
+          SELECT pg_notify(${FINAL_CHANNEL}, CASE WHEN notice IS NULL THEN id
+            ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
           UNION ALL SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u WHERE releases AND state_type = 'SCHEDULED'
         )
         SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n
@@ -521,6 +619,22 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
       }
     }).pipe(Effect.forkScoped)
 
+    /** A final state as a notification carries it, if it fits PostgreSQL's 8,000-byte payload. */
+    const noticeOf = (name: string, state: AnyState, cause: string | null, result: string | null) => {
+      if (dialect !== "pg") return null
+      const notice = JSON.stringify([
+        name,
+        state.type,
+        state.name,
+        state.message ?? null,
+        state.timestamp.getTime(),
+        cause,
+        result
+      ])
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; the id and state number take about 50.
+      return notice.length * 3 < 7_800 || Buffer.byteLength(notice) < 7_800 ? notice : null
+    }
+
     const transition = (
       runId: string,
       state: AnyState,
@@ -548,6 +662,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           cause,
           result,
           final,
+          notice: final ? noticeOf(name, stored, cause, result) : null,
           releases,
           runCount: setOptions.runCount,
           condition
@@ -610,6 +725,7 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
     /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
     const createRuns = (runs: ReadonlyArray<RunStore_.NewRun>) =>
       Effect.gen(function*() {
+        const createdIn = hearing ? listenSession : -1
         const rows = yield* Effect.forEach(
           runs,
           (run) => Either.match(newRow(run), { onLeft: Effect.fail, onRight: Effect.succeed })
@@ -647,7 +763,10 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
               }).pipe(sql.withTransaction)
           )
         }
-        for (const run of runs) push(run.id, run.state)
+        for (const run of runs) {
+          push(run.id, run.state)
+          remember(run.id, run.state, createdIn)
+        }
         if (scheduled.length > 0) pushScheduled()
       })
 
@@ -864,10 +983,19 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           listeners.set(runId, set)
         }
         set.add(onChange)
-        // The current state is read (batched with other new subscribers) and pushed: a change
-        // between a caller's read and this subscription is never missed.
-        seen.delete(runId)
-        markDirty(runId)
+        const entry = fresh.get(runId)
+        fresh.delete(runId)
+        if (entry !== undefined && set.size === 1 && entry.state !== undefined) {
+          // Known without a read (created here, every later change heard): pushed soon, not now.
+          seen.set(runId, entry.seq)
+          known.set(runId, { seq: entry.seq, state: entry.state })
+          Queue.unsafeOffer(flushSignal, undefined)
+        } else {
+          // The current state is read (batched with other new subscribers) and pushed: a change
+          // between a caller's read and this subscription is never missed.
+          seen.delete(runId)
+          markDirty(runId)
+        }
         pollInterval = 10
         return () => {
           set.delete(onChange)
