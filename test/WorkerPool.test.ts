@@ -11,9 +11,11 @@ import {
   badResult,
   double,
   exhaustHeap,
+  exitIfZero,
   exitThread,
   returnsFunction,
   spin,
+  tally,
   throwOutside
 } from "./fixtures/poolTasks.js"
 
@@ -119,6 +121,43 @@ layer(pool(), { excludeTestServices: true, timeout: 60_000 })("TaskRunner.worker
       expect(yield* (yield* double.submit(6)).result()).toBe(12)
     }))
 })
+
+// Runs of fast tasks are sent to a thread while it is busy (pipelining): a thread that dies, or a
+// cancel, must still treat the runs it had not begun as not begun.
+layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
+  "TaskRunner.workerPool: pipelined runs",
+  (it) => {
+    /** Enough runs for the pool to measure the task as fast. */
+    const warm = <A>(run: Effect.Effect<A, unknown, TaskRunner.TaskRunner>) => Effect.repeatN(run, 20)
+
+    it.effect("a thread that dies runs none of the runs queued behind the one that killed it: those run on its replacement", () =>
+      Effect.gen(function*() {
+        yield* warm(Effect.flatMap(exitIfZero.submit(1), (future) => future.result()))
+        const futures = yield* exitIfZero.map([0, 2, 3, 4])
+        yield* futures.wait()
+        const states = yield* Effect.forEach(futures, (future) => future.state)
+        expect(states.map((state) => state.type)).toEqual(["CRASHED", "COMPLETED", "COMPLETED", "COMPLETED"])
+        expect(states[0].message).toContain("exit code 5")
+        expect(yield* Effect.forEach(futures.futures.slice(1), (future) => future.result())).toEqual([2, 3, 4])
+      }))
+
+    it.effect("a run cancelled before its thread began it never runs, and the run ahead of it is not disturbed", () =>
+      Effect.gen(function*() {
+        const counter = new SharedArrayBuffer(4)
+        yield* warm(Effect.flatMap(tally.submit(counter, 0), (future) => future.result()))
+        const before = Atomics.load(new Int32Array(counter), 0)
+        // The run ahead spins longer than the pool's 100 ms grace period for an interrupted run.
+        const ahead = yield* tally.submit(counter, 300)
+        const behind = yield* tally.submit(counter, 0)
+        // Both runs' fibers reach the pool: the second waits on the thread, behind the first.
+        yield* Effect.sleep("50 millis")
+        yield* Fiber.interrupt(behind.wrappedFuture)
+        expect((yield* behind.state).type).toBe("CANCELLED")
+        expect(yield* ahead.result()).toBe(before + 1)
+        expect(yield* (yield* tally.submit(counter, 0)).result()).toBe(before + 2)
+      }))
+  }
+)
 
 layer(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }), {
   excludeTestServices: true,

@@ -3,7 +3,8 @@
  * runs the pool sends, one message per run, each on its own fiber.
  * @internal
  */
-import { Cause, Effect, Either, Exit, Fiber, Option, Runtime } from "effect"
+import { Cause, Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
+import type { Fiber } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
 import * as Errors from "../Errors.js"
 import type { TaskDefinition } from "./engine.js"
@@ -12,22 +13,40 @@ import { decodeArguments, encodeExit, encodeUncloneable } from "./wire.js"
 import type { FromPool, ToPool } from "./workerProtocol.js"
 
 const port = parentPort!
-const { module } = workerData as { readonly module: string }
+const { module, shared } = workerData as { readonly module: string; readonly shared: SharedArrayBuffer }
+/** Shared with the pool: [0] how many runs this thread started; then the marks of runs cancelled before they started. */
+const progress = new Int32Array(shared)
+const depth = progress.length - 1
+let started = 0
 const send = (message: ToPool) => port.postMessage(message)
 
 const running = new Map<number, Fiber.RuntimeFiber<unknown, unknown>>()
 
-const finish = (id: number, runId: string, def: TaskDefinition | undefined, exit: Exit.Exit<unknown, unknown>) => {
+const finish = (
+  id: number,
+  runId: string,
+  def: TaskDefinition | undefined,
+  exit: Exit.Exit<unknown, unknown>,
+  begin: number
+) => {
   running.delete(id)
+  const micros = (performance.now() - begin) * 1000
   try {
-    send({ _tag: "Done", id, exit: encodeExit(def, runId, exit) })
+    send({ _tag: "Done", id, exit: encodeExit(def, runId, exit), micros })
   } catch (error) {
     // Structured clone refused the value (a function, a symbol, …): say so rather than hang.
-    send({ _tag: "Done", id, exit: encodeUncloneable(def, runId, error) })
+    send({ _tag: "Done", id, exit: encodeUncloneable(def, runId, error), micros })
   }
 }
 
 const run = (message: Extract<FromPool, { _tag: "Run" }>) => {
+  const begin = performance.now()
+  const seq = started++
+  // Count first, then look for the pool's mark (the pool marks, then looks at the count).
+  Atomics.store(progress, 0, started | 0)
+  if (Atomics.load(progress, 1 + seq % depth) === ((seq + 1) | 0)) {
+    return finish(message.id, message.runId, undefined, Exit.interrupt(FiberId.none), begin)
+  }
   const def = lookup(message.name)
   if (def === undefined) {
     return finish(
@@ -39,18 +58,19 @@ const run = (message: Extract<FromPool, { _tag: "Run" }>) => {
           name: message.name,
           message: `The worker pool's module ${module} does not define a task named '${message.name}'.`
         })
-      )
+      ),
+      begin
     )
   }
   const args = decodeArguments(def, message.runId, message.args)
-  if (Either.isLeft(args)) return finish(message.id, message.runId, def, Exit.die(args.left))
+  if (Either.isLeft(args)) return finish(message.id, message.runId, def, Exit.die(args.left), begin)
   // Most bodies finish synchronously: run them so, and keep a fiber only for those that suspend.
   const exit = Effect.runSyncExit(def.fn(...args.right) as Effect.Effect<unknown, unknown>)
   const suspended = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
-  if (!Runtime.isAsyncFiberException(suspended)) return finish(message.id, message.runId, def, exit)
+  if (!Runtime.isAsyncFiberException(suspended)) return finish(message.id, message.runId, def, exit, begin)
   const fiber = suspended.fiber
   running.set(message.id, fiber)
-  fiber.addObserver((exit) => finish(message.id, message.runId, def, exit))
+  fiber.addObserver((exit) => finish(message.id, message.runId, def, exit, begin))
 }
 
 const describe = (error: unknown) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)

@@ -13,6 +13,14 @@ import { makeRunner, TaskRunner } from "./taskRunner.js"
 import { decodeExit, encodeArguments } from "./wire.js"
 import type { FromPool, ToPool } from "./workerProtocol.js"
 
+/**
+ * Runs a thread may hold at once while all of them are fast: the next is sent while one runs, so a
+ * thread never idles waiting for the pool, and a message to a busy thread costs less to send.
+ */
+const PIPELINE_DEPTH = 4
+/** A task whose runs take less than this (a moving average measured on the threads, µs) is fast. */
+const FAST_MICROS = 250
+
 /** One run sent, or waiting to be sent, to a thread. */
 interface Job {
   readonly id: number
@@ -21,6 +29,8 @@ interface Job {
   /** Resumes the run's fiber with the outcome. */
   readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
   thread: PoolThread | undefined
+  /** Its place among the runs sent to its thread: the thread has started it once `progress` passes it. */
+  seq: number
   settled: boolean
   /** Called once the job's thread answered or was replaced (a cancellation waits for this). */
   onSettled: (() => void) | undefined
@@ -29,11 +39,19 @@ interface Job {
 interface PoolThread {
   readonly worker: Worker
   ready: boolean
-  job: Job | undefined
-  /** Why the thread is going away (set before `exit`), so its run ends with the right state. */
+  /** The runs sent to it and not answered yet, in the order sent. */
+  readonly jobs: Array<Job>
+  /** How many runs were sent to it. */
+  sent: number
+  /**
+   * Shared with the thread (see `started` and `cancelUnstarted`): [0] how many runs it has started,
+   * [1 + seq % PIPELINE_DEPTH] marks run `seq` cancelled. Counts wrap at 2^32; only differences are compared.
+   */
+  readonly shared: Int32Array
+  /** Why the thread is going away (set before `exit`), so its runs end with the right state. */
   ending: string | undefined
-  /** Terminated by the pool after a cancellation grace period: its run was cancelled, not crashed. */
-  terminatedForCancel: boolean
+  /** The run whose cancellation made the pool terminate the thread: it ends Cancelled, not Crashed. */
+  terminatedFor: Job | undefined
 }
 
 const entryUrl = (): { readonly url: URL; readonly typescript: boolean } => {
@@ -88,8 +106,9 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
     let onAllReady: (() => void) | undefined
 
     const spawn = (): PoolThread => {
+      const shared = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (1 + PIPELINE_DEPTH))
       const workerOptions = {
-        workerData: { module },
+        workerData: { module, shared },
         ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
       }
       const worker = entry.typescript
@@ -100,7 +119,15 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           { ...workerOptions, eval: true }
         )
         : new Worker(entry.url, workerOptions)
-      const thread: PoolThread = { worker, ready: false, job: undefined, ending: undefined, terminatedForCancel: false }
+      const thread: PoolThread = {
+        worker,
+        ready: false,
+        jobs: [],
+        sent: 0,
+        shared: new Int32Array(shared),
+        ending: undefined,
+        terminatedFor: undefined
+      }
       worker.on("message", (message: ToPool) => onMessage(thread, message))
       worker.on("error", (error) => {
         thread.ending ??= describe(error)
@@ -125,9 +152,14 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           return
         }
         case "Done": {
-          const job = thread.job
-          if (job === undefined || job.id !== message.id) return
-          thread.job = undefined
+          const index = thread.jobs.findIndex((job) => job.id === message.id)
+          if (index < 0) return
+          const job = thread.jobs[index]
+          thread.jobs.splice(index, 1)
+          if (!job.settled) {
+            const average = micros.get(job.def.name)
+            micros.set(job.def.name, average === undefined ? message.micros : average * 0.8 + message.micros * 0.2)
+          }
           settle(job, decodeExit(job.def, (job.message as { runId: string }).runId, message.exit))
           return dispatch()
         }
@@ -144,19 +176,27 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
     const onExit = (thread: PoolThread, code: number) => {
       threads.splice(threads.indexOf(thread), 1)
       if (thread.ready) readyCount--
-      const job = thread.job
-      thread.job = undefined
-      if (job !== undefined) {
-        settle(
-          job,
-          thread.terminatedForCancel
-            ? Exit.interrupt(FiberId.none)
-            : Exit.die(
-              new RunCrashed(
-                `The worker thread running it died (${thread.ending ?? `exit code ${code}`}).`
-              )
-            )
-        )
+      // Runs the thread had started end with it; runs it had not started go back to the queue's head.
+      const unstarted: Array<Job> = []
+      for (const job of thread.jobs) {
+        if (!started(thread, job)) {
+          if (closed) {
+            settle(job, Exit.die(new RunCrashed("No worker thread could run it: the worker pool was shut down.")))
+          }
+          job.thread = undefined
+          unstarted.push(job)
+        } else if (job === thread.terminatedFor) {
+          settle(job, Exit.interrupt(FiberId.none))
+        } else {
+          const why = thread.terminatedFor !== undefined
+            ? "it was terminated to stop another run that did not stop when interrupted"
+            : thread.ending ?? `exit code ${code}`
+          settle(job, Exit.die(new RunCrashed(`The worker thread running it died (${why}).`)))
+        }
+      }
+      thread.jobs.length = 0
+      if (unstarted.length > 0 && !closed) {
+        queue.splice(queueHead, 0, ...unstarted)
       }
       if (!thread.ready && startupFailure !== undefined) {
         startupFailure(thread.ending ?? `a worker thread exited with code ${code} while starting`)
@@ -178,15 +218,43 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
       }
     }
 
+    /** Whether the thread has begun `job` (it counts a run as started before it looks at the cancel mark). */
+    const started = (thread: PoolThread, job: Job) => ((Atomics.load(thread.shared, 0) - ((job.seq + 1) | 0)) | 0) >= 0
+
+    /**
+     * Cancels a run sent to a thread that has not begun it, if it has not. Marks it, then looks at
+     * the thread's count; the thread counts, then looks at the mark. Both sequentially consistent, so
+     * either the pool sees the run not begun and the thread will see the mark and skip it, or the pool
+     * sees it begun and interrupts it as a started run.
+     */
+    const cancelUnstarted = (thread: PoolThread, job: Job): boolean => {
+      Atomics.store(thread.shared, 1 + job.seq % PIPELINE_DEPTH, (job.seq + 1) | 0)
+      return !started(thread, job)
+    }
+
+    /** Moving average of each task's run time on the threads, µs. */
+    const micros = new Map<string, number>()
+    const isFast = (job: Job) => (micros.get(job.def.name) ?? Infinity) < FAST_MICROS
+
+    /**
+     * Gives queued runs to threads: one to each idle thread first; then, while every run involved is
+     * fast, more to busy threads (up to PIPELINE_DEPTH). A slow or new task never waits behind another run.
+     */
     const dispatch = () => {
-      for (const thread of threads) {
-        if (queueHead >= queue.length) break
-        if (!thread.ready || thread.job !== undefined || thread.ending !== undefined) continue
-        const job = queue[queueHead++]
-        if (job.settled) continue
-        job.thread = thread
-        thread.job = job
-        thread.worker.postMessage(job.message)
+      for (let depth = 1; depth <= PIPELINE_DEPTH && queueHead < queue.length; depth++) {
+        for (const thread of threads) {
+          while (queueHead < queue.length && queue[queueHead].settled) queueHead++
+          if (queueHead >= queue.length) break
+          const held = thread.jobs.length
+          if (!thread.ready || thread.ending !== undefined || held >= depth) continue
+          const job = queue[queueHead]
+          if (held > 0 && !(isFast(job) && thread.jobs.every(isFast))) continue
+          queueHead++
+          job.thread = thread
+          job.seq = thread.sent++
+          thread.jobs.push(job)
+          thread.worker.postMessage(job.message)
+        }
       }
       if (queueHead > 1024 && queueHead * 2 > queue.length) {
         queue.splice(0, queueHead)
@@ -219,6 +287,7 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           message: { _tag: "Run", id, runId, name: def.name, args: encoded.right },
           resume: (exit) => resume(exit),
           thread: undefined,
+          seq: -1,
           settled: false,
           onSettled: undefined
         }
@@ -235,13 +304,18 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
         job.settled = true // still queued: dispatch skips it
         return Effect.void
       }
+      if (cancelUnstarted(thread, job)) {
+        // It waited behind another run on the thread, which now skips it (and still answers).
+        job.settled = true
+        return Effect.void
+      }
       thread.worker.postMessage({ _tag: "Interrupt", id: job.id } satisfies FromPool)
       const answered = Effect.async<void>((resume) => {
         job.onSettled = () => resume(Effect.void)
       })
       const terminate = Effect.suspend(() => {
         if (job.settled) return Effect.void
-        thread.terminatedForCancel = true
+        thread.terminatedFor = job
         thread.ending ??= "terminated after a cancellation grace period"
         return Effect.promise(() => thread.worker.terminate()).pipe(Effect.zipRight(answered))
       })

@@ -12,4 +12,5 @@ export type FromPool =
 export type ToPool =
   | { readonly _tag: "Ready" }
   | { readonly _tag: "LoadFailed"; readonly message: string }
-  | { readonly _tag: "Done"; readonly id: number; readonly exit: unknown }
+  /** `micros`: how long the run took on the thread, so the pool knows which tasks are fast. */
+  | { readonly _tag: "Done"; readonly id: number; readonly exit: unknown; readonly micros: number }
