@@ -10,7 +10,7 @@ import * as Errors from "../Errors.js"
 import type { TaskDefinition } from "./engine.js"
 import { lookup } from "./task.js"
 import { decodeArguments, encodeExit, encodeUncloneable } from "./wire.js"
-import type { FromPool, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ToPool } from "./workerProtocol.js"
 
 const port = parentPort!
 const { module, shared } = workerData as { readonly module: string; readonly shared: SharedArrayBuffer }
@@ -39,7 +39,7 @@ const finish = (
   }
 }
 
-const run = (message: Extract<FromPool, { _tag: "Run" }>) => {
+const run = (message: Run) => {
   const begin = performance.now()
   const seq = started++
   // Count first, then look for the pool's mark (the pool marks, then looks at the count).
@@ -79,6 +79,10 @@ try {
   await import(module)
   port.on("message", (message: FromPool) => {
     if (message._tag === "Run") return run(message)
+    if (message._tag === "RunMany") {
+      for (const one of message.runs) run(one)
+      return
+    }
     // Cooperative cancellation: the pool terminates the thread if the fiber does not stop in time.
     const fiber = running.get(message.id)
     if (fiber !== undefined) fiber.unsafeInterruptAsFork(fiber.id())

@@ -11,7 +11,7 @@ import type { TaskDefinition } from "./engine.js"
 import { RunCrashed } from "./engine.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
 import { decodeExit, encodeArguments } from "./wire.js"
-import type { FromPool, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ToPool } from "./workerProtocol.js"
 
 /**
  * Runs a thread may hold at once while all of them are fast: the next is sent while one runs, so a
@@ -25,7 +25,7 @@ const FAST_MICROS = 250
 interface Job {
   readonly id: number
   readonly def: TaskDefinition
-  readonly message: FromPool
+  readonly message: Run
   /** Resumes the run's fiber with the outcome. */
   readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
   thread: PoolThread | undefined
@@ -160,8 +160,8 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
             const average = micros.get(job.def.name)
             micros.set(job.def.name, average === undefined ? message.micros : average * 0.8 + message.micros * 0.2)
           }
-          settle(job, decodeExit(job.def, (job.message as { runId: string }).runId, message.exit))
-          return dispatch()
+          settle(job, decodeExit(job.def, job.message.runId, message.exit))
+          return dispatchSoon()
         }
       }
     }
@@ -232,6 +232,20 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
       return !started(thread, job)
     }
 
+    /**
+     * Dispatches once the messages that arrived together are handled: the runs they freed room for
+     * then go out together.
+     */
+    let dispatchScheduled = false
+    const dispatchSoon = () => {
+      if (dispatchScheduled) return
+      dispatchScheduled = true
+      setImmediate(() => {
+        dispatchScheduled = false
+        if (!closed) dispatch()
+      })
+    }
+
     /** Moving average of each task's run time on the threads, µs. */
     const micros = new Map<string, number>()
     const isFast = (job: Job) => (micros.get(job.def.name) ?? Infinity) < FAST_MICROS
@@ -241,6 +255,9 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
      * fast, more to busy threads (up to PIPELINE_DEPTH). A slow or new task never waits behind another run.
      */
     const dispatch = () => {
+      // The runs for each thread go in one message: a message wakes an idle thread, which costs the
+      // main thread far more than copying the runs.
+      const batches = new Map<PoolThread, Array<Run>>()
       for (let depth = 1; depth <= PIPELINE_DEPTH && queueHead < queue.length; depth++) {
         for (const thread of threads) {
           while (queueHead < queue.length && queue[queueHead].settled) queueHead++
@@ -253,8 +270,13 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           job.thread = thread
           job.seq = thread.sent++
           thread.jobs.push(job)
-          thread.worker.postMessage(job.message)
+          const batch = batches.get(thread)
+          if (batch === undefined) batches.set(thread, [job.message])
+          else batch.push(job.message)
         }
+      }
+      for (const [thread, runs] of batches) {
+        thread.worker.postMessage(runs.length === 1 ? runs[0] : { _tag: "RunMany", runs } satisfies FromPool)
       }
       if (queueHead > 1024 && queueHead * 2 > queue.length) {
         queue.splice(0, queueHead)

@@ -3,9 +3,20 @@
  * @internal
  */
 
+/** One run for a thread. @internal */
+export interface Run {
+  readonly _tag: "Run"
+  readonly id: number
+  readonly runId: string
+  readonly name: string
+  readonly args: unknown
+}
+
 /** From the pool to a thread. @internal */
 export type FromPool =
-  | { readonly _tag: "Run"; readonly id: number; readonly runId: string; readonly name: string; readonly args: unknown }
+  | Run
+  /** Several runs in one message (one wake-up of the thread), started in order. */
+  | { readonly _tag: "RunMany"; readonly runs: ReadonlyArray<Run> }
   | { readonly _tag: "Interrupt"; readonly id: number }
 
 /** From a thread to the pool. @internal */
