@@ -142,16 +142,16 @@ layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
       }))
 
     it.effect("many fast runs, sent to the thread several to a message: each result reaches its own future", () =>
-    Effect.gen(function*() {
-      yield* warm(Effect.flatMap(exitIfZero.submit(1), (future) => future.result()))
-      const inputs = Array.from({ length: 500 }, (_, i) => i + 1)
-      const futures = yield* exitIfZero.map(inputs)
-      expect(yield* futures.result()).toEqual(inputs)
-      const states = yield* Effect.forEach(futures, (future) => future.state)
-      expect(states.every((state) => state.type === "COMPLETED")).toBe(true)
-    }))
+      Effect.gen(function*() {
+        yield* warm(Effect.flatMap(exitIfZero.submit(1), (future) => future.result()))
+        const inputs = Array.from({ length: 500 }, (_, i) => i + 1)
+        const futures = yield* exitIfZero.map(inputs)
+        expect(yield* futures.result()).toEqual(inputs)
+        const states = yield* Effect.forEach(futures, (future) => future.state)
+        expect(states.every((state) => state.type === "COMPLETED")).toBe(true)
+      }))
 
-  it.effect("a run cancelled before its thread began it never runs, and the run ahead of it is not disturbed", () =>
+    it.effect("a run cancelled before its thread began it never runs, and the run ahead of it is not disturbed", () =>
       Effect.gen(function*() {
         const counter = new SharedArrayBuffer(4)
         yield* warm(Effect.flatMap(tally.submit(counter, 0), (future) => future.result()))
