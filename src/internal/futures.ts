@@ -480,22 +480,20 @@ const listResult = <A, E>(
       const raiseOnFailure = options?.raiseOnFailure !== false
       const all = unique(futures)
       for (const future of all) future.markOutcomeRead()
-      const completionOrder: Array<FutureInternals<A, E>> = []
+      // Runs that did not complete, in completion order: with raiseOnFailure, the first one raises.
+      const failures: Array<FutureInternals<A, E>> = []
       const pending: Array<FutureInternals<A, E>> = []
-      let failedEarly = false
       for (const future of all) {
         const done = future.unsafeDone()
         if (done === undefined) pending.push(future)
-        else {
-          completionOrder.push(future)
-          if (!state_.isCompleted(done)) failedEarly = true
-        }
+        else if (!state_.isCompleted(done)) failures.push(future)
       }
       const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
-      if (!(raiseOnFailure && failedEarly)) {
+      if (!(raiseOnFailure && failures.length > 0)) {
         const waitAll = awaitMany(pending, (future, state) => {
-          completionOrder.push(future)
-          return raiseOnFailure && !state_.isCompleted(state)
+          if (state_.isCompleted(state)) return false
+          failures.push(future)
+          return raiseOnFailure
         })
         if (timeout === undefined) yield* waitAll
         // A failure would have woken the wait before the deadline, so a timeout means unfinished runs.
@@ -503,18 +501,19 @@ const listResult = <A, E>(
           return yield* Effect.fail(timeoutError(timeout))
         }
       }
-      const results = new Map<FutureInternals<A, E>, unknown>()
       const resultOptions = { raiseOnFailure }
-      for (const future of completionOrder) {
-        const result = state_.result(future.unsafeDone()!, resultOptions)
-        // Most results are Exits already: take a success's value without a fiber step.
-        results.set(future, Exit.isExit(result) && Exit.isSuccess(result) ? result.value : yield* result)
+      if (raiseOnFailure && failures.length > 0) {
+        return yield* (state_.result(failures[0].unsafeDone()!, resultOptions) as Effect.Effect<never, unknown>)
       }
       if (timeout !== undefined && (yield* Clock.currentTimeMillis) - start > Duration.toMillis(timeout)) {
         return yield* Effect.fail(timeoutError(timeout))
       }
       const out = new Array(futures.length)
-      for (let i = 0; i < futures.length; i++) out[i] = results.get(futures[i] as any)
+      for (let i = 0; i < futures.length; i++) {
+        const result = state_.result((futures[i] as unknown as FutureInternals<A, E>).unsafeDone()!, resultOptions)
+        // Most results are Exits already: take a success's value without a fiber step.
+        out[i] = Exit.isExit(result) && Exit.isSuccess(result) ? result.value : yield* result
+      }
       return out
     }))
 
