@@ -1,8 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import type { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
+import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -90,6 +89,121 @@ const runMigrations = Migrator.make({})({
     times: 50
   })
 )
+
+// ---------------------------------------------------------------------------------------------
+// The hot PostgreSQL statements: fixed texts, run as prepared statements (see `prepared`)
+// ---------------------------------------------------------------------------------------------
+
+const FINAL_LIST = `(${FINAL.map((type) => `'${type}'`).join(", ")})`
+
+/** The columns of a new run, in the order CREATE_RUNS takes them as arrays. */
+const CREATE_COLUMNS = [
+  "id",
+  "kind",
+  "name",
+  "flow_run_id",
+  "parent_task_run_id",
+  "parameters",
+  "tags",
+  "retries",
+  "run_count",
+  "state_seq",
+  "state_type",
+  "state_name",
+  "state_message",
+  "state_timestamp",
+  "state_cause",
+  "created_at"
+] as const
+
+/** New runs with their first history row and one NOTIFY per task name scheduled; a retried insert finds its own rows. */
+const CREATE_RUNS = `WITH ins AS (
+    INSERT INTO taskflow_runs (${CREATE_COLUMNS.join(", ")})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[])
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
+  ),
+  h AS (
+    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ins
+    RETURNING 1
+  ),
+  n AS (
+    SELECT pg_notify('${SCHEDULED_CHANNEL}', name)
+    FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
+  )
+  SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
+
+/**
+ * Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms:
+ * Scheduled → Pending → Running in one write (the worker starts the body at once, so the claim
+ * records both, one commit less per run); the attempt's run count is taken here. Rows locked by
+ * another claimer are skipped, never waited for or taken twice.
+ */
+const CLAIM_RUNS = `WITH u AS (
+    UPDATE taskflow_runs SET state_type = 'RUNNING',
+      state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+      state_message = NULL, state_timestamp = $3::float8, state_cause = NULL, state_seq = state_seq + 2,
+      run_count = run_count + 1, worker_id = $4::text, lease_expires_at = $3::float8 + $5::float8
+    WHERE id IN (
+      -- Per name, so each reads its index in order: with "name = ANY($1)" a prepared plan sorts
+      -- every Scheduled run of the names to keep $2 of them.
+      SELECT picked.id FROM unnest($1::text[]) AS served (name)
+      CROSS JOIN LATERAL (
+        SELECT id, state_timestamp FROM taskflow_runs
+        WHERE name = served.name AND state_type = 'SCHEDULED' AND worker_id IS NULL
+        ORDER BY state_timestamp LIMIT $2::int FOR UPDATE SKIP LOCKED
+      ) AS picked
+      ORDER BY picked.state_timestamp LIMIT $2::int
+    ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+    RETURNING *
+  ),
+  h AS (
+    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL FROM u
+    UNION ALL
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
+    RETURNING 1
+  )
+  SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
+
+/**
+ * A batch of guarded state changes (one array per column): the update enforces the orchestration
+ * rules, then the history rows, the results and the notifications. Returns the ids moved.
+ */
+const WRITE_STATES = `WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
+      $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[])
+      AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice)
+  ),
+  u AS (
+    UPDATE taskflow_runs r SET state_type = v.type, state_name = v.name, state_message = v.message,
+      state_timestamp = v.ts, state_cause = v.cause, state_seq = r.state_seq + 1,
+      run_count = COALESCE(v.run_count, r.run_count),
+      worker_id = CASE WHEN v.releases THEN NULL ELSE r.worker_id END,
+      lease_expires_at = CASE WHEN v.releases THEN NULL ELSE r.lease_expires_at END
+    FROM v
+    WHERE r.id = v.id AND r.state_type NOT IN ${FINAL_LIST}
+      AND (v.final OR r.state_type <> 'CANCELLING')
+      AND (v.worker IS NULL OR r.worker_id = v.worker)
+      AND (NOT v.unheld OR r.worker_id IS NULL)
+      AND (v.lease_before IS NULL OR r.lease_expires_at < v.lease_before)
+    RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
+      r.state_cause, v.result, v.final, v.releases, v.notice
+  ),
+  h AS (
+    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
+    RETURNING 1
+  ),
+  res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
+  n AS (
+    SELECT pg_notify('${FINAL_CHANNEL}', CASE WHEN notice IS NULL THEN id
+      ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
+    UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
+  )
+  SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
 
 /** A concurrent `CREATE … IF NOT EXISTS` lost to another session: unique_violation or duplicate_table. */
 const isCatalogRace = (error: SqlError): boolean => {
@@ -196,9 +310,28 @@ type Listener = (state: AnyState) => void
 
 type SqlOptions = RunStore_.SqlOptions
 
-const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; readonly filename?: string }) =>
+const make = (
+  dialect: Dialect,
+  options: SqlOptions & { readonly url?: string; readonly filename?: string },
+  pool?: pg.Pool
+) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    /**
+     * The hot PostgreSQL statements (create, claim, state changes) have a fixed text (arrays in place
+     * of VALUES lists) and run as named prepared statements on the pool: parsed and planned once per
+     * connection, not once per call, and no statement compiled per call.
+     */
+    const prepared = <Row>(name: string, text: string, values: ReadonlyArray<unknown>) =>
+      Effect.async<ReadonlyArray<Row>, SqlError>((resume) => {
+        pool!.query({ name, text, values: values as Array<unknown> }, (error, result) => {
+          resume(
+            error
+              ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
+              : Effect.succeed(result.rows as ReadonlyArray<Row>)
+          )
+        })
+      })
     if (dialect === "sqlite") {
       // WAL with synchronous=NORMAL: commits do not wait for fsync; the database cannot be corrupted
       // by a crash, and only a power loss can drop the last commits. Several processes share one file.
@@ -517,45 +650,23 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
         (done) => Effect.zipRight(Queue.offer(moves, { ...move, done }), Deferred.await(done))
       )
 
-    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>) => {
-      const values = batch.map((move) =>
-        sql`(${move.runId}::text, ${move.stored.type}::text, ${move.stored.name}::text,
-          ${move.stored.message ?? null}::text, ${move.stored.timestamp.getTime()}::float8, ${move.cause}::text,
-          ${move.result}::text, ${move.runCount ?? null}::int, ${move.condition.workerId ?? null}::text,
-          ${move.condition.unheld === true}::boolean, ${move.condition.leaseExpiredBefore ?? null}::float8,
-          ${move.final}::boolean, ${move.releases}::boolean, ${move.notice}::text)`
-      )
-      return sql<{ id: string }>`WITH v (id, type, name, message, ts, cause, result, run_count, worker, unheld,
-          lease_before, final, releases, notice) AS (VALUES ${sql.csv(values)}),
-        u AS (
-          UPDATE taskflow_runs r SET state_type = v.type, state_name = v.name, state_message = v.message,
-            state_timestamp = v.ts, state_cause = v.cause, state_seq = r.state_seq + 1,
-            run_count = COALESCE(v.run_count, r.run_count),
-            worker_id = CASE WHEN v.releases THEN NULL ELSE r.worker_id END,
-            lease_expires_at = CASE WHEN v.releases THEN NULL ELSE r.lease_expires_at END
-          FROM v
-          WHERE r.id = v.id AND r.state_type NOT IN ${sql.in(FINAL)}
-            AND (v.final OR r.state_type <> 'CANCELLING')
-            AND (v.worker IS NULL OR r.worker_id = v.worker)
-            AND (NOT v.unheld OR r.worker_id IS NULL)
-            AND (v.lease_before IS NULL OR r.lease_expires_at < v.lease_before)
-          RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
-            r.state_cause, v.result, v.final, v.releases, v.notice
-        ),
-        h AS (
-          INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-          SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
-          RETURNING 1
-        ),
-        res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
-        n AS (
-          SELECT pg_notify(${FINAL_CHANNEL}, CASE WHEN notice IS NULL THEN id
-            ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
-          UNION ALL SELECT pg_notify(${SCHEDULED_CHANNEL}, name) FROM u WHERE releases AND state_type = 'SCHEDULED'
-        )
-        SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n
-        FROM u`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
-    }
+    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>) =>
+      prepared<{ id: string }>("taskflow_write_states", WRITE_STATES, [
+        batch.map((move) => move.runId),
+        batch.map((move) => move.stored.type),
+        batch.map((move) => move.stored.name),
+        batch.map((move) => move.stored.message ?? null),
+        batch.map((move) => move.stored.timestamp.getTime()),
+        batch.map((move) => move.cause),
+        batch.map((move) => move.result),
+        batch.map((move) => move.runCount ?? null),
+        batch.map((move) => move.condition.workerId ?? null),
+        batch.map((move) => move.condition.unheld === true),
+        batch.map((move) => move.condition.leaseExpiredBefore ?? null),
+        batch.map((move) => move.final),
+        batch.map((move) => move.releases),
+        batch.map((move) => move.notice)
+      ]).pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
 
     const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
       Effect.gen(function*() {
@@ -739,20 +850,11 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
             `create ${chunk.length === 1 ? `run ${chunk[0].id}` : `${chunk.length} runs`}`,
             // A retried insert after a lost reply finds its own rows: nothing is created twice.
             dialect === "pg"
-              ? sql`WITH ins AS (
-                  INSERT INTO taskflow_runs ${sql.insert(chunk)} ON CONFLICT (id) DO NOTHING
-                  RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
-                ),
-                h AS (
-                  INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-                  SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ins
-                  RETURNING 1
-                ),
-                n AS (
-                  SELECT pg_notify(${SCHEDULED_CHANNEL}, name)
-                  FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
-                )
-                SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
+              ? prepared(
+                "taskflow_create_runs",
+                CREATE_RUNS,
+                CREATE_COLUMNS.map((column) => chunk.map((row) => row[column]))
+              )
               : Effect.gen(function*() {
                 const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(chunk)}
                   ON CONFLICT (id) DO NOTHING RETURNING id`
@@ -842,37 +944,34 @@ const make = (dialect: Dialect, options: SqlOptions & { readonly url?: string; r
           Effect.gen(function*() {
             if (names.length === 0 || limit <= 0) return []
             const millis = yield* now
-            const pick = sql`SELECT id FROM taskflow_runs
-              WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
-              ORDER BY state_timestamp LIMIT ${limit}${dialect === "pg" ? sql` FOR UPDATE SKIP LOCKED` : sql``}`
-            // Scheduled → Pending → Running in one write: the worker starts the body at once, so the
-            // claim records both (one commit less per run); the attempt's run count is taken here.
-            const update = sql`UPDATE taskflow_runs SET state_type = 'RUNNING',
-                state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
-                state_message = NULL, state_timestamp = ${millis}, state_cause = NULL, state_seq = state_seq + 2,
-                run_count = run_count + 1, worker_id = ${workerId}, lease_expires_at = ${millis + lease}
-              WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
-              RETURNING *`
-            const history = (from: string, where: Statement.Fragment = sql``) =>
-              sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-                SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL
-                FROM ${sql.literal(from)} ${where}
-                UNION ALL
-                SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
-                FROM ${sql.literal(from)} ${where}`
             let rows: ReadonlyArray<RunRow>
             if (dialect === "pg") {
               // One statement: rows locked by another claimer are skipped, never waited for or taken twice.
-              rows = yield* sql<RunRow>`WITH u AS (${update}), h AS (${history("u")} RETURNING 1)
-                SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
+              rows = yield* prepared<RunRow>("taskflow_claim_runs", CLAIM_RUNS, [names, limit, millis, workerId, lease])
             } else {
+              const pick = sql`SELECT id FROM taskflow_runs
+                WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
+                ORDER BY state_timestamp LIMIT ${limit}`
               // Look before taking the write lock: an idle worker's claim then costs no lock at all.
               const candidates = yield* sql<{ id: string }>`${pick}`
               if (candidates.length === 0) return []
               rows = yield* Effect.gen(function*() {
-                const claimed = yield* sql<RunRow>`${update}`
+                // As CLAIM_RUNS: Scheduled → Pending → Running in one write.
+                const claimed = yield* sql<RunRow>`UPDATE taskflow_runs SET state_type = 'RUNNING',
+                    state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+                    state_message = NULL, state_timestamp = ${millis}, state_cause = NULL,
+                    state_seq = state_seq + 2, run_count = run_count + 1, worker_id = ${workerId},
+                    lease_expires_at = ${millis + lease}
+                  WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+                  RETURNING *`
                 if (claimed.length > 0) {
-                  yield* history("taskflow_runs", sql`WHERE ${sql.in("id", claimed.map((row) => row.id))}`)
+                  const where = sql`WHERE ${sql.in("id", claimed.map((row) => row.id))}`
+                  yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+                    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL
+                    FROM taskflow_runs ${where}
+                    UNION ALL
+                    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+                    FROM taskflow_runs ${where}`
                 }
                 return claimed
               }).pipe(sql.withTransaction)
@@ -1044,9 +1143,10 @@ export const sqliteLayer = (
 export const postgresLayer = (
   options: { readonly url: string; readonly maxConnections?: number } & SqlOptions
 ): Layer.Layer<RunStore, Errors.RunStoreError> =>
-  Layer.scoped(RunStore, make("pg", options)).pipe(
-    Layer.provide(PgClient.layerFromPool({
-      acquire: Effect.acquireRelease(
+  Layer.scoped(
+    RunStore,
+    Effect.gen(function*() {
+      const pool = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const pool = new pg.Pool({
             connectionString: options.url,
@@ -1063,6 +1163,8 @@ export const postgresLayer = (
         }),
         (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption("1 second"))
       )
-    })),
-    Layer.catchAllCause(openFailed("PostgreSQL"))
-  )
+      // The same pool serves @effect/sql's client and the prepared hot statements.
+      const client = yield* Layer.build(PgClient.layerFromPool({ acquire: Effect.succeed(pool) }))
+      return yield* Effect.provide(make("pg", options, pool), client)
+    })
+  ).pipe(Layer.catchAllCause(openFailed("PostgreSQL")))
