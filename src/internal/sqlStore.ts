@@ -348,15 +348,18 @@ const make = (
       Schedule.upTo(options.reconnectFor ?? "30 seconds")
     )
     /** Runs a query, trying again while the store is out of reach; a typed error if it stays away. */
-    const call = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>) =>
-      effect.pipe(
-        // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
-        // which can land on the next statement that pooled connection runs (someone else's). An
-        // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
-        Effect.uninterruptible,
-        Effect.retry({ schedule: reconnect, while: (error) => isSqlError(error) && isTransient(error) }),
+    const call = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>) => {
+      // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
+      // which can land on the next statement that pooled connection runs (someone else's). An
+      // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
+      const once = Effect.uninterruptible(effect)
+      const transient = (error: unknown) => isSqlError(error) && isTransient(error)
+      return once.pipe(
+        // The retry schedule is only set up once a call fails (it costs more than the call's own steps).
+        Effect.catchIf(transient, () => Effect.retry(once, { schedule: reconnect, while: transient })),
         Effect.catchIf(isSqlError, (error) => Effect.fail(storeError(error, what)))
       ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
+    }
 
     const listeners = new Map<string, Set<Listener>>()
     /** The last state sequence number each subscriber saw, so polling pushes each change once. */
