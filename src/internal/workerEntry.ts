@@ -1,6 +1,7 @@
 /**
  * The entry of a worker-pool thread: loads the module that defines the tasks, then runs the task
- * runs the pool sends, one message per run, each on its own fiber.
+ * runs the pool sends (one per message, or several in a RunMany, started in order). A body that
+ * finishes synchronously runs without a fiber; one that suspends keeps its fiber until it ends.
  * @internal
  */
 import { Cause, Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
