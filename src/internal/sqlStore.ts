@@ -205,6 +205,34 @@ const WRITE_STATES = `WITH v AS (
   )
   SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
 
+/** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
+const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET state_type = m.type, state_name = m.name,
+    state_message = m.message, state_timestamp = m.ts, state_cause = m.cause, state_seq = r.state_seq + 1,
+    run_count = COALESCE(m.run_count, r.run_count),
+    worker_id = CASE WHEN m.releases THEN NULL ELSE r.worker_id END,
+    lease_expires_at = CASE WHEN m.releases THEN NULL ELSE r.lease_expires_at END
+  FROM (
+    SELECT value ->> 0 AS id, value ->> 1 AS type, value ->> 2 AS name, value ->> 3 AS message,
+      value ->> 4 AS ts, value ->> 5 AS cause, value ->> 6 AS run_count, value ->> 7 AS worker,
+      value ->> 8 AS unheld, value ->> 9 AS lease_before, value ->> 10 AS final, value ->> 11 AS releases
+    FROM json_each(?)
+  ) AS m
+  WHERE r.id = m.id AND r.state_type NOT IN ${FINAL_LIST}
+    AND (m.final OR r.state_type <> 'CANCELLING')
+    AND (m.worker IS NULL OR r.worker_id = m.worker)
+    AND (NOT m.unheld OR r.worker_id IS NULL)
+    AND (m.lease_before IS NULL OR r.lease_expires_at < m.lease_before)
+  RETURNING id`
+
+/** The history rows of the runs just moved ($1: a JSON array of their ids). */
+const RECORD_STATES_SQLITE = `INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+  SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+  FROM taskflow_runs WHERE id IN (SELECT value FROM json_each(?))`
+
+/** The results of the runs just completed ($1: a JSON array of [id, encoded result]). */
+const KEEP_RESULTS_SQLITE = `INSERT INTO taskflow_results (run_id, value)
+  SELECT value ->> 0, value ->> 1 FROM json_each(?)`
+
 /** A concurrent `CREATE … IF NOT EXISTS` lost to another session: unique_violation or duplicate_table. */
 const isCatalogRace = (error: SqlError): boolean => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
@@ -671,35 +699,30 @@ const make = (
         batch.map((move) => move.notice)
       ]).pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
 
+    /** The same batch on SQLite: three statements for the whole batch, its moves passed as one JSON array. */
     const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
       Effect.gen(function*() {
-        const moved = new Set<string>()
-        for (const move of batch) {
-          const { condition, runId, stored } = move
-          const rows = yield* sql<{ id: string }>`UPDATE taskflow_runs SET state_type = ${stored.type},
-              state_name = ${stored.name}, state_message = ${stored.message ?? null},
-              state_timestamp = ${stored.timestamp.getTime()}, state_cause = ${move.cause},
-              state_seq = state_seq + 1
-              ${move.runCount === undefined ? sql`` : sql`, run_count = ${move.runCount}`}
-              ${move.releases ? sql`, worker_id = NULL, lease_expires_at = NULL` : sql``}
-            WHERE id = ${runId} AND state_type NOT IN ${sql.in(FINAL)}
-              ${move.final ? sql`` : sql`AND state_type <> 'CANCELLING'`}
-              ${condition.workerId === undefined ? sql`` : sql`AND worker_id = ${condition.workerId}`}
-              ${condition.unheld === true ? sql`AND worker_id IS NULL` : sql``}
-              ${
-            condition.leaseExpiredBefore === undefined
-              ? sql``
-              : sql`AND lease_expires_at < ${condition.leaseExpiredBefore}`
-          }
-            RETURNING id`
-          if (rows.length === 0) continue
-          moved.add(runId)
-          yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-            SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
-            FROM taskflow_runs WHERE id = ${runId}`
-          if (move.result !== null) {
-            yield* sql`INSERT INTO taskflow_results (run_id, value) VALUES (${runId}, ${move.result})`
-          }
+        const moves = JSON.stringify(batch.map((move) => [
+          move.runId,
+          move.stored.type,
+          move.stored.name,
+          move.stored.message ?? null,
+          move.stored.timestamp.getTime(),
+          move.cause,
+          move.runCount ?? null,
+          move.condition.workerId ?? null,
+          move.condition.unheld === true,
+          move.condition.leaseExpiredBefore ?? null,
+          move.final,
+          move.releases
+        ]))
+        const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
+        const moved = new Set(rows.map((row) => row.id))
+        if (moved.size === 0) return moved
+        yield* sql.unsafe(RECORD_STATES_SQLITE, [JSON.stringify(Array.from(moved))])
+        const results = batch.filter((move) => move.result !== null && moved.has(move.runId))
+        if (results.length > 0) {
+          yield* sql.unsafe(KEEP_RESULTS_SQLITE, [JSON.stringify(results.map((move) => [move.runId, move.result]))])
         }
         return moved
       }).pipe(sql.withTransaction)
