@@ -136,16 +136,28 @@ const CREATE_RUNS = `WITH ins AS (
   SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
 
 /**
- * Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms:
- * Scheduled → Pending → Running in one write (the worker starts the body at once, so the claim
- * records both, one commit less per run); the attempt's run count is taken here. Rows locked by
- * another claimer are skipped, never waited for or taken twice.
+ * A claim, on both dialects: Scheduled → Pending → Running in one write (the worker starts the body
+ * at once, so the claim records both, one commit less per run); the attempt's run count is taken here.
+ * The arguments are the SQL of the claim's time, the worker's id and the lease's end.
+ */
+const claimSet = (at: string, worker: string, leaseEnd: string) =>
+  `state_type = 'RUNNING', state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+    state_message = NULL, state_timestamp = ${at}, state_cause = NULL, state_seq = state_seq + 2,
+    run_count = run_count + 1, worker_id = ${worker}, lease_expires_at = ${leaseEnd}`
+
+/** The two history rows (Pending, Running) of the claimed runs in `claimed` (a table and its filter). */
+const claimHistory = (claimed: string) =>
+  `INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL FROM ${claimed}
+    UNION ALL
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${claimed}`
+
+/**
+ * Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms.
+ * Rows locked by another claimer are skipped, never waited for or taken twice.
  */
 const CLAIM_RUNS = `WITH u AS (
-    UPDATE taskflow_runs SET state_type = 'RUNNING',
-      state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
-      state_message = NULL, state_timestamp = $3::float8, state_cause = NULL, state_seq = state_seq + 2,
-      run_count = run_count + 1, worker_id = $4::text, lease_expires_at = $3::float8 + $5::float8
+    UPDATE taskflow_runs SET ${claimSet("$3::float8", "$4::text", "$3::float8 + $5::float8")}
     WHERE id IN (
       -- Per name, so each reads its index in order: with "name = ANY($1)" a prepared plan sorts
       -- every Scheduled run of the names to keep $2 of them.
@@ -159,18 +171,43 @@ const CLAIM_RUNS = `WITH u AS (
     ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
     RETURNING *
   ),
-  h AS (
-    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL FROM u
-    UNION ALL
-    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
-    RETURNING 1
-  )
+  h AS (${claimHistory("u")} RETURNING 1)
   SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
 
+/** The Scheduled runs of the names in a JSON array (first parameter), oldest first, at most the second (SQLite). */
+const PICK_SQLITE = `SELECT id FROM taskflow_runs
+  WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND name IN (SELECT value FROM json_each(?))
+  ORDER BY state_timestamp LIMIT ?`
+
+/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then PICK_SQLITE's two. */
+const CLAIM_SQLITE = `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
+  WHERE id IN (${PICK_SQLITE}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+  RETURNING *`
+
+/** CLAIM_RUNS's history on SQLite: both parameters are the same JSON array of the claimed ids. */
+const CLAIM_HISTORY_SQLITE = claimHistory("taskflow_runs WHERE id IN (SELECT value FROM json_each(?))")
+
 /**
- * A batch of guarded state changes (one array per column): the update enforces the orchestration
- * rules, then the history rows, the results and the notifications. Returns the ids moved.
+ * A state change of run `r` to the move `m` (id, type, name, message, ts, cause, run_count, worker,
+ * unheld, lease_before, final, releases), on both dialects: the new columns, and the guards that
+ * enforce the orchestration rules in SQL (so two writers cannot both pass).
+ */
+const moveSet = (r: string, m: string) =>
+  `state_type = ${m}.type, state_name = ${m}.name, state_message = ${m}.message,
+    state_timestamp = ${m}.ts, state_cause = ${m}.cause, state_seq = ${r}.state_seq + 1,
+    run_count = COALESCE(${m}.run_count, ${r}.run_count),
+    worker_id = CASE WHEN ${m}.releases THEN NULL ELSE ${r}.worker_id END,
+    lease_expires_at = CASE WHEN ${m}.releases THEN NULL ELSE ${r}.lease_expires_at END`
+const moveGuards = (r: string, m: string) =>
+  `${r}.id = ${m}.id AND ${r}.state_type NOT IN ${FINAL_LIST}
+    AND (${m}.final OR ${r}.state_type <> 'CANCELLING')
+    AND (${m}.worker IS NULL OR ${r}.worker_id = ${m}.worker)
+    AND (NOT ${m}.unheld OR ${r}.worker_id IS NULL)
+    AND (${m}.lease_before IS NULL OR ${r}.lease_expires_at < ${m}.lease_before)`
+
+/**
+ * A batch of guarded state changes (one array per column): the guarded update, then the history
+ * rows, the results and the notifications. Returns the ids moved.
  */
 const WRITE_STATES = `WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
@@ -178,17 +215,9 @@ const WRITE_STATES = `WITH v AS (
       AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice)
   ),
   u AS (
-    UPDATE taskflow_runs r SET state_type = v.type, state_name = v.name, state_message = v.message,
-      state_timestamp = v.ts, state_cause = v.cause, state_seq = r.state_seq + 1,
-      run_count = COALESCE(v.run_count, r.run_count),
-      worker_id = CASE WHEN v.releases THEN NULL ELSE r.worker_id END,
-      lease_expires_at = CASE WHEN v.releases THEN NULL ELSE r.lease_expires_at END
+    UPDATE taskflow_runs r SET ${moveSet("r", "v")}
     FROM v
-    WHERE r.id = v.id AND r.state_type NOT IN ${FINAL_LIST}
-      AND (v.final OR r.state_type <> 'CANCELLING')
-      AND (v.worker IS NULL OR r.worker_id = v.worker)
-      AND (NOT v.unheld OR r.worker_id IS NULL)
-      AND (v.lease_before IS NULL OR r.lease_expires_at < v.lease_before)
+    WHERE ${moveGuards("r", "v")}
     RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
       r.state_cause, v.result, v.final, v.releases, v.notice
   ),
@@ -206,22 +235,14 @@ const WRITE_STATES = `WITH v AS (
   SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
 
 /** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
-const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET state_type = m.type, state_name = m.name,
-    state_message = m.message, state_timestamp = m.ts, state_cause = m.cause, state_seq = r.state_seq + 1,
-    run_count = COALESCE(m.run_count, r.run_count),
-    worker_id = CASE WHEN m.releases THEN NULL ELSE r.worker_id END,
-    lease_expires_at = CASE WHEN m.releases THEN NULL ELSE r.lease_expires_at END
+const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r", "m")}
   FROM (
     SELECT value ->> 0 AS id, value ->> 1 AS type, value ->> 2 AS name, value ->> 3 AS message,
       value ->> 4 AS ts, value ->> 5 AS cause, value ->> 6 AS run_count, value ->> 7 AS worker,
       value ->> 8 AS unheld, value ->> 9 AS lease_before, value ->> 10 AS final, value ->> 11 AS releases
     FROM json_each(?)
   ) AS m
-  WHERE r.id = m.id AND r.state_type NOT IN ${FINAL_LIST}
-    AND (m.final OR r.state_type <> 'CANCELLING')
-    AND (m.worker IS NULL OR r.worker_id = m.worker)
-    AND (NOT m.unheld OR r.worker_id IS NULL)
-    AND (m.lease_before IS NULL OR r.lease_expires_at < m.lease_before)
+  WHERE ${moveGuards("r", "m")}
   RETURNING id`
 
 /** The history rows of the runs just moved ($1: a JSON array of their ids). */
@@ -322,6 +343,8 @@ const isTransient = (error: SqlError): boolean => {
       .test(message)
 }
 
+const isTransientSqlError = (error: unknown): boolean => isSqlError(error) && isTransient(error)
+
 const storeError = (error: SqlError, what: string) =>
   new Errors.RunStoreError({
     message: `The run store could not ${what}: ${
@@ -381,11 +404,12 @@ const make = (
       // which can land on the next statement that pooled connection runs (someone else's). An
       // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
       const once = Effect.uninterruptible(effect)
-      const transient = (error: unknown) => isSqlError(error) && isTransient(error)
       return once.pipe(
         // The retry schedule is only set up once a call fails (it costs more than the call's own steps).
-        Effect.catchIf(transient, () => Effect.retry(once, { schedule: reconnect, while: transient })),
-        Effect.catchIf(isSqlError, (error) => Effect.fail(storeError(error, what)))
+        Effect.catchIf(isTransientSqlError, () =>
+          Effect.retry(once, { schedule: reconnect, while: isTransientSqlError })),
+        Effect.catchIf(isSqlError, (error) =>
+          Effect.fail(storeError(error, what)))
       ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
     }
 
@@ -975,29 +999,21 @@ const make = (
               // One statement: rows locked by another claimer are skipped, never waited for or taken twice.
               rows = yield* prepared<RunRow>("taskflow_claim_runs", CLAIM_RUNS, [names, limit, millis, workerId, lease])
             } else {
-              const pick = sql`SELECT id FROM taskflow_runs
-                WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND ${sql.in("name", names)}
-                ORDER BY state_timestamp LIMIT ${limit}`
+              const served = JSON.stringify(names)
               // Look before taking the write lock: an idle worker's claim then costs no lock at all.
-              const candidates = yield* sql<{ id: string }>`${pick}`
+              const candidates = yield* sql.unsafe<{ id: string }>(PICK_SQLITE, [served, limit])
               if (candidates.length === 0) return []
               rows = yield* Effect.gen(function*() {
-                // As CLAIM_RUNS: Scheduled → Pending → Running in one write.
-                const claimed = yield* sql<RunRow>`UPDATE taskflow_runs SET state_type = 'RUNNING',
-                    state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
-                    state_message = NULL, state_timestamp = ${millis}, state_cause = NULL,
-                    state_seq = state_seq + 2, run_count = run_count + 1, worker_id = ${workerId},
-                    lease_expires_at = ${millis + lease}
-                  WHERE id IN (${pick}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
-                  RETURNING *`
+                const claimed = yield* sql.unsafe<RunRow>(CLAIM_SQLITE, [
+                  millis,
+                  workerId,
+                  millis + lease,
+                  served,
+                  limit
+                ])
                 if (claimed.length > 0) {
-                  const where = sql`WHERE ${sql.in("id", claimed.map((row) => row.id))}`
-                  yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-                    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL
-                    FROM taskflow_runs ${where}
-                    UNION ALL
-                    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
-                    FROM taskflow_runs ${where}`
+                  const ids = JSON.stringify(claimed.map((row) => row.id))
+                  yield* sql.unsafe(CLAIM_HISTORY_SQLITE, [ids, ids])
                 }
                 return claimed
               }).pipe(sql.withTransaction)

@@ -41,8 +41,9 @@ interface PoolThread {
   ready: boolean
   /** The runs sent to it and not answered yet, in the order sent. */
   readonly jobs: Array<Job>
-  /** How many runs were sent to it. */
+  /** How many runs were given to it, and how many of those were posted. */
   sent: number
+  posted: number
   /**
    * Shared with the thread (see `started` and `cancelUnstarted`): [0] how many runs it has started,
    * [1 + seq % PIPELINE_DEPTH] marks run `seq` cancelled. Counts wrap at 2^32; only differences are compared.
@@ -124,6 +125,7 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
         ready: false,
         jobs: [],
         sent: 0,
+        posted: 0,
         shared: new Int32Array(shared),
         ending: undefined,
         terminatedFor: undefined
@@ -255,9 +257,6 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
      * fast, more to busy threads (up to PIPELINE_DEPTH). A slow or new task never waits behind another run.
      */
     const dispatch = () => {
-      // The runs for each thread go in one message: a message wakes an idle thread, which costs the
-      // main thread far more than copying the runs.
-      const batches = new Map<PoolThread, Array<Run>>()
       for (let depth = 1; depth <= PIPELINE_DEPTH && queueHead < queue.length; depth++) {
         for (const thread of threads) {
           while (queueHead < queue.length && queue[queueHead].settled) queueHead++
@@ -270,13 +269,16 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           job.thread = thread
           job.seq = thread.sent++
           thread.jobs.push(job)
-          const batch = batches.get(thread)
-          if (batch === undefined) batches.set(thread, [job.message])
-          else batch.push(job.message)
         }
       }
-      for (const [thread, runs] of batches) {
-        thread.worker.postMessage(runs.length === 1 ? runs[0] : { _tag: "RunMany", runs } satisfies FromPool)
+      // The runs each thread got go in one message: a message wakes an idle thread, which costs the
+      // main thread far more than copying the runs. They are the last ones in its list.
+      for (const thread of threads) {
+        const fresh = thread.sent - thread.posted
+        if (fresh === 0) continue
+        thread.posted = thread.sent
+        const runs = thread.jobs.slice(-fresh).map((job) => job.message)
+        thread.worker.postMessage(fresh === 1 ? runs[0] : { _tag: "RunMany", runs } satisfies FromPool)
       }
       if (queueHead > 1024 && queueHead * 2 > queue.length) {
         queue.splice(0, queueHead)
