@@ -76,10 +76,28 @@ const migrations = {
     ], { discard: true }))
 }
 
+/** The newest migration this version of the library has. */
+const LATEST_MIGRATION = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))
+
+/**
+ * Whether every migration is committed. The Migrator returns at once when another process holds
+ * the migration (its "locked" case): on SQLite, which has no table lock to wait on, that other
+ * process may not have committed yet, so its tables are not there.
+ */
+const migrationsCommitted = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql<{ readonly latest: number | null }>`SELECT MAX(migration_id) AS latest FROM taskflow_migrations`
+).pipe(Effect.map((rows) => (rows[0]?.latest ?? 0) >= LATEST_MIGRATION))
+
 const runMigrations = Migrator.make({})({
   loader: Migrator.fromRecord(migrations),
   table: "taskflow_migrations"
 }).pipe(
+  Effect.zipRight(migrationsCommitted),
+  Effect.filterOrFail(
+    (committed) => committed,
+    () => new Migrator.MigrationError({ reason: "locked", message: "Another process is running the migrations" })
+  ),
   // Two processes starting at once: one migrates, the other waits and finds the work done. On a
   // fresh PostgreSQL schema both may race to create the migrations table itself, and the loser's
   // `CREATE TABLE IF NOT EXISTS` fails on the catalog's unique index: it tries again and finds it.
