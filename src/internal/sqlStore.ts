@@ -617,6 +617,9 @@ const make = (
       const tab = payload.indexOf("\t")
       if (tab < 0) return heard(payload, undefined, undefined)
       const runId = payload.slice(0, tab)
+      // Most notifications are of runs nobody here follows (a worker hears every run's end): skip
+      // the parse and the decode of their state.
+      if (!listeners.has(runId) && !fresh.has(runId)) return
       const second = payload.indexOf("\t", tab + 1)
       const seq = Number(payload.slice(tab + 1, second))
       try {
