@@ -150,7 +150,21 @@ export const recoveredState = (
 
 /** @internal */
 export const makeMemory = (): RunStore_.Service & SyncWrites => {
-  const runs = new Map<string, MemoryRun>()
+  const byId = new Map<string, MemoryRun>()
+  /**
+   * Runs created and not yet in `byId`, in creation order. Most runs are never looked up by id (an
+   * in-process future holds its run's handle), so the Map insertion, the costliest step of a
+   * creation, waits for the first look-up by id, which indexes them all.
+   */
+  let unindexed: Array<MemoryRun> = []
+  /** The runs by id, with every run created so far. */
+  const runs = (): Map<string, MemoryRun> => {
+    if (unindexed.length > 0) {
+      for (const run of unindexed) byId.set(run.run!.id, run)
+      unindexed = []
+    }
+    return byId
+  }
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
   let scheduledQueue: Array<string> = []
   const scheduledListeners = new Set<() => void>()
@@ -159,15 +173,21 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     scheduledListeners.forEach((listener) => listener())
   }
   const find = (runId: string) => {
-    const run = runs.get(runId)
+    const run = runs().get(runId)
     return run === undefined || run.run === undefined ? undefined : run
   }
   /** Placeholders made for subscribers to runs not created yet: none, and creation skips a look-up. */
   let placeholders = 0
   const unsafeCreateRun = (newRun: RunStore_.NewRun): SyncRunHandle => {
     const run = new MemoryRun(newRun, newRun.state)
-    const placeholder = placeholders === 0 ? undefined : runs.get(newRun.id)
-    runs.set(newRun.id, run)
+    if (placeholders === 0) {
+      unindexed.push(run)
+      if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
+      return run as unknown as SyncRunHandle
+    }
+    // A subscriber may wait for this id: it takes the placeholder's place.
+    const placeholder = runs().get(newRun.id)
+    byId.set(newRun.id, run)
     if (placeholder !== undefined && placeholder.run === undefined) {
       placeholders--
       if (placeholder.listeners !== undefined) {
@@ -231,7 +251,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     listRuns: (filter) =>
       Effect.sync(() => {
         const out: Array<RunStore_.RunRecord> = []
-        for (const memoryRun of runs.values()) {
+        for (const memoryRun of runs().values()) {
           const run = memoryRun.run
           if (run === undefined) continue // a placeholder kept for a subscriber
           if (filter?.kind !== undefined && run.kind !== filter.kind) continue
@@ -322,7 +342,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     recoverExpired: () =>
       Effect.map(now, (millis) => {
         const recovered: Array<string> = []
-        for (const run of runs.values()) {
+        for (const run of runs().values()) {
           if (run.workerId === undefined || run.leaseExpiresAt === undefined || run.leaseExpiresAt > millis) continue
           if (isFinal(run.state)) continue
           const workerId = run.workerId
@@ -343,11 +363,11 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
       }
     },
     unsafeSubscribe: (runId, onChange) => {
-      let run = runs.get(runId)
+      let run = runs().get(runId)
       if (run === undefined) {
         // Listening to a run that does not exist yet: keep a placeholder until it is created.
         run = new MemoryRun(undefined, undefined as unknown as AnyState)
-        runs.set(runId, run)
+        byId.set(runId, run)
         placeholders++
       }
       const listeners = run.listeners ?? (run.listeners = new Set())

@@ -137,12 +137,14 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
     })
   })
 
+const noRunner = () => undefined
+
 const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   // The runner is read from the fiber directly: one fiber step less on the hottest path.
   Effect.withFiberRuntime((fiber) => {
-    const runner = Context.getOption(fiber.currentContext, TaskRunner)
-    return Option.isSome(runner)
-      ? runnerInternal(runner.value).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor)
+    const runner = Context.getOrElse(fiber.currentContext, TaskRunner, noRunner)
+    return runner !== undefined
+      ? runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor)
       : Effect.flatMap(TaskRunner, (runner) =>
         runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor))
   })
