@@ -13,6 +13,7 @@ import {
   exhaustHeap,
   exitIfZero,
   exitThread,
+  functionIfZero,
   returnsFunction,
   spin,
   tally,
@@ -149,6 +150,21 @@ layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
         expect(yield* futures.result()).toEqual(inputs)
         const states = yield* Effect.forEach(futures, (future) => future.state)
         expect(states.every((state) => state.type === "COMPLETED")).toBe(true)
+      }))
+
+    // The outcomes of runs that end together go back in one message: one that cannot be copied must
+    // fail its own run only, not the message with its neighbours' outcomes.
+    it.effect("an outcome that cannot cross threads fails its own run only; the runs that ended with it complete", () =>
+      Effect.gen(function*() {
+        yield* warm(Effect.flatMap(functionIfZero.submit(1), (future) => future.result()))
+        const inputs = Array.from({ length: 40 }, (_, i) => (i + 7) % 40)
+        const futures = yield* functionIfZero.map(inputs)
+        yield* futures.wait()
+        const exits = yield* Effect.forEach(futures, (future) => Effect.exit(future.result()))
+        inputs.forEach((n, i) => {
+          if (n === 0) expect(defectOf(exits[i])).toMatchObject({ _tag: "SerializationError" })
+          else expect(exits[i]).toEqual(Exit.succeed(n))
+        })
       }))
 
     it.effect("a run cancelled before its thread began it never runs, and the run ahead of it is not disturbed", () =>
