@@ -59,9 +59,6 @@ const main = async () => {
     yield* done.wait()
     // Let the stuck runs reach their suspension first: their start-up is the runner's cost, not wait's.
     yield* Effect.sleep(20)
-    // Likewise the garbage of the benchmarks before this one (hundreds of MB): a collection of it
-    // landing in the window measured here is not wait's cost.
-    globalThis.gc?.()
     const start = performance.now()
     const { notDone } = yield* Futures.wait<unknown, never>([...done, ...stuck], { timeout: 100 })
     const elapsed = performance.now() - start
