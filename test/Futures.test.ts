@@ -307,6 +307,37 @@ describe("Futures.asCompleted", () => {
     ))
 })
 
+describe("Futures.wait for all, any completion order", () => {
+  // wait (ALL_COMPLETED) observes one unfinished future at a time, moving on as each ends: it must
+  // neither return before the last one ends nor miss the end of one that finished out of turn.
+  it.effect("property: returns once the last future is done, and not before", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 30 }), (delays) =>
+          Effect.runPromise(
+            Effect.gen(function*() {
+              const gates = yield* Effect.forEach(delays, () => Deferred.make<number>())
+              const futures = yield* gated.map(gates)
+              const waiting = yield* Effect.fork(Futures.wait(futures))
+              const schedule = delays.map((delay, index) => ({ delay, index })).sort((a, b) =>
+                a.delay - b.delay || a.index - b.index
+              )
+              for (const { index } of schedule) {
+                yield* Effect.yieldNow()
+                expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+                yield* Deferred.succeed(gates[index], index)
+                yield* futures.at(index)!.wait()
+              }
+              const { done, notDone } = yield* Fiber.join(waiting)
+              expect(done).toEqual(new Set(futures))
+              expect(notDone.size).toBe(0)
+            }).pipe(Effect.provide(runner))
+          )),
+        { numRuns: 50 }
+      )
+    ))
+})
+
 describe("PrefectFutureList", () => {
   it.effect("is iterable, has length and at, and returns results in input order with duplicates", () =>
     Effect.gen(function*() {

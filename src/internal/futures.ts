@@ -409,6 +409,27 @@ const unique = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Array<Fut
   Array.from(new Set(futures)) as unknown as Array<FutureInternals<A, E>>
 
 /**
+ * Suspends until every future is done, observing one at a time: the first one not done, then the
+ * next from there when it ends. A wait that times out on thousands of unfinished futures then
+ * leaves one observer to remove, not thousands, and allocates next to nothing while it waits.
+ */
+const awaitEvery = <A, E>(pending: ReadonlyArray<FutureInternals<A, E>>): Effect.Effect<void> =>
+  pending.length === 0 ? Effect.void : releasingSlot(Effect.async<void>((resume) => {
+    let index = 0
+    let unsubscribe: (() => void) | undefined
+    const next = () => {
+      while (index < pending.length && pending[index].unsafeDone() !== undefined) index++
+      if (index === pending.length) {
+        unsubscribe = undefined
+        return resume(Effect.void)
+      }
+      unsubscribe = pending[index].unsafeObserve(next)
+    }
+    next()
+    return Effect.sync(() => unsubscribe?.())
+  }))
+
+/**
  * Suspends until `isEnough` says the futures done so far suffice, or every future is done.
  * `onDone` sees futures in completion order.
  */
@@ -572,8 +593,13 @@ export const wait: {
       else if (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(done)) satisfied = true
     }
     if (satisfied || pending.length === 0) return Effect.sync(split)
-    const waitAll = awaitMany(pending, (_, state) =>
-      returnWhen === "FIRST_COMPLETED" || (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(state)))
+    const waitAll = returnWhen === "ALL_COMPLETED" ?
+      awaitEvery(pending) :
+      awaitMany(
+        pending,
+        (_, state) =>
+          returnWhen === "FIRST_COMPLETED" || (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(state))
+      )
     const timed = timeout === undefined ? waitAll : Effect.asVoid(Effect.timeoutOption(waitAll, timeout))
     return Effect.map(timed, split)
   }))
