@@ -220,6 +220,34 @@ describe("Futures.wait", () => {
     }).pipe(Effect.provide(runner)))
 })
 
+/**
+ * Checks `body` for random completion schedules: runs of `gated` (one per gate) that the body
+ * completes in `schedule`'s order (the random delays sorted, ties by position).
+ */
+const forAnySchedule = (
+  body: (
+    gates: ReadonlyArray<Deferred.Deferred<number>>,
+    futures: Futures.PrefectFutureList<number, never>,
+    schedule: ReadonlyArray<number>
+  ) => Effect.Effect<void, unknown, TaskRunner.TaskRunner>
+) =>
+  Effect.promise(() =>
+    fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 30 }), (delays) =>
+        Effect.runPromise(
+          Effect.gen(function*() {
+            const gates = yield* Effect.forEach(delays, () => Deferred.make<number>())
+            const futures = yield* gated.map(gates)
+            const schedule = delays.map((delay, index) => ({ delay, index }))
+              .sort((a, b) => a.delay - b.delay || a.index - b.index)
+              .map(({ index }) => index)
+            yield* body(gates, futures, schedule)
+          }).pipe(Effect.provide(runner))
+        )),
+      { numRuns: 50 }
+    )
+  )
+
 describe("Futures.asCompleted", () => {
   it.effect("yields done futures first, then in completion order, each once", () =>
     Effect.gen(function*() {
@@ -279,31 +307,18 @@ describe("Futures.asCompleted", () => {
     }).pipe(Effect.provide(runner)))
 
   it.effect("property: every future exactly once, in completion order, for any schedule", () =>
-    Effect.promise(() =>
-      fc.assert(
-        fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 30 }), (delays) =>
-          Effect.runPromise(
-            Effect.gen(function*() {
-              const gates = yield* Effect.forEach(delays, () =>
-                Deferred.make<number>())
-              const futures = yield* gated.map(gates)
-              const fiber = yield* Futures.asCompleted(futures).pipe(Stream.runCollect, Effect.fork)
-              // Complete the runs in the order of their delays (ties by position).
-              const schedule = delays.map((delay, index) => ({ delay, index })).sort((a, b) =>
-                a.delay - b.delay || a.index - b.index
-              )
-              for (const { index } of schedule) {
-                yield* Deferred.succeed(gates[index], index)
-                yield* futures.at(index)!.wait()
-              }
-              const yielded = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
-              expect(yielded.length).toBe(delays.length)
-              expect(new Set(yielded).size).toBe(delays.length)
-              expect(yielded).toEqual(schedule.map(({ index }) => futures.at(index)))
-            }).pipe(Effect.provide(runner))
-          )),
-        { numRuns: 50 }
-      )
+    forAnySchedule((gates, futures, schedule) =>
+      Effect.gen(function*() {
+        const fiber = yield* Futures.asCompleted(futures).pipe(Stream.runCollect, Effect.fork)
+        for (const index of schedule) {
+          yield* Deferred.succeed(gates[index], index)
+          yield* futures.at(index)!.wait()
+        }
+        const yielded = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+        expect(yielded.length).toBe(schedule.length)
+        expect(new Set(yielded).size).toBe(schedule.length)
+        expect(yielded).toEqual(schedule.map((index) => futures.at(index)))
+      })
     ))
 })
 
@@ -311,30 +326,19 @@ describe("Futures.wait for all, any completion order", () => {
   // wait (ALL_COMPLETED) observes one unfinished future at a time, moving on as each ends: it must
   // neither return before the last one ends nor miss the end of one that finished out of turn.
   it.effect("property: returns once the last future is done, and not before", () =>
-    Effect.promise(() =>
-      fc.assert(
-        fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 30 }), (delays) =>
-          Effect.runPromise(
-            Effect.gen(function*() {
-              const gates = yield* Effect.forEach(delays, () => Deferred.make<number>())
-              const futures = yield* gated.map(gates)
-              const waiting = yield* Effect.fork(Futures.wait(futures))
-              const schedule = delays.map((delay, index) => ({ delay, index })).sort((a, b) =>
-                a.delay - b.delay || a.index - b.index
-              )
-              for (const { index } of schedule) {
-                yield* Effect.yieldNow()
-                expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
-                yield* Deferred.succeed(gates[index], index)
-                yield* futures.at(index)!.wait()
-              }
-              const { done, notDone } = yield* Fiber.join(waiting)
-              expect(done).toEqual(new Set(futures))
-              expect(notDone.size).toBe(0)
-            }).pipe(Effect.provide(runner))
-          )),
-        { numRuns: 50 }
-      )
+    forAnySchedule((gates, futures, schedule) =>
+      Effect.gen(function*() {
+        const waiting = yield* Effect.fork(Futures.wait(futures))
+        for (const index of schedule) {
+          yield* Effect.yieldNow()
+          expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+          yield* Deferred.succeed(gates[index], index)
+          yield* futures.at(index)!.wait()
+        }
+        const { done, notDone } = yield* Fiber.join(waiting)
+        expect(done).toEqual(new Set(futures))
+        expect(notDone.size).toBe(0)
+      })
     ))
 })
 
