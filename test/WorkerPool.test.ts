@@ -142,6 +142,26 @@ layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
         expect(yield* Effect.forEach(futures.futures.slice(1), (future) => future.result())).toEqual([2, 3, 4])
       }))
 
+    // A thread sends each outcome as its run ends (not batched), so a thread that dies loses none of
+    // the runs it finished before: they keep their Completed state.
+    it.effect("runs a thread finished before it died keep their outcomes", () =>
+      Effect.gen(function*() {
+        yield* warm(Effect.flatMap(exitIfZero.submit(1), (future) => future.result()))
+        const futures = yield* exitIfZero.map([2, 3, 0, 4, 5, 6, 7, 8])
+        yield* futures.wait()
+        const states = yield* Effect.forEach(futures, (future) => future.state)
+        expect(states.map((state) => state.type)).toEqual([
+          "COMPLETED",
+          "COMPLETED",
+          "CRASHED",
+          "COMPLETED",
+          "COMPLETED",
+          "COMPLETED",
+          "COMPLETED",
+          "COMPLETED"
+        ])
+      }))
+
     it.effect("many fast runs, sent to the thread several to a message: each result reaches its own future", () =>
       Effect.gen(function*() {
         yield* warm(Effect.flatMap(exitIfZero.submit(1), (future) => future.result()))
@@ -152,9 +172,7 @@ layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
         expect(states.every((state) => state.type === "COMPLETED")).toBe(true)
       }))
 
-    // The outcomes of runs that end together go back in one message: one that cannot be copied must
-    // fail its own run only, not the message with its neighbours' outcomes.
-    it.effect("an outcome that cannot cross threads fails its own run only; the runs that ended with it complete", () =>
+    it.effect("an outcome that cannot cross threads fails its own run only; the runs sent with it complete", () =>
       Effect.gen(function*() {
         yield* warm(Effect.flatMap(functionIfZero.submit(1), (future) => future.result()))
         const inputs = Array.from({ length: 40 }, (_, i) => (i + 7) % 40)

@@ -77,9 +77,6 @@ export class RunCell<A, E> {
   outcomeRead = false
   /** The run in the runner's synchronous store (memory), when it was created there. */
   storeHandle: SyncRunHandle | undefined = undefined
-  /** The runner's list of runs still going (see taskRunner.ts). */
-  prev: RunCell<any, any> | undefined = undefined
-  next: RunCell<any, any> | undefined = undefined
   constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
     this.state = initial
   }

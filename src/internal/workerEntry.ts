@@ -2,7 +2,6 @@
  * The entry of a worker-pool thread: loads the module that defines the tasks, then runs the task
  * runs the pool sends (one per message, or several in a RunMany, started in order). A body that
  * finishes synchronously runs without a fiber; one that suspends keeps its fiber until it ends.
- * Outcomes of runs that end together go back in one message (DoneMany).
  * @internal
  */
 import { Cause, Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
@@ -12,7 +11,7 @@ import * as Errors from "../Errors.js"
 import type { TaskDefinition } from "./engine.js"
 import { lookup } from "./task.js"
 import { decodeArguments, encodeExit, encodeUncloneable } from "./wire.js"
-import type { Done, FromPool, Run, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ToPool } from "./workerProtocol.js"
 
 const port = parentPort!
 const { module, shared } = workerData as { readonly module: string; readonly shared: SharedArrayBuffer }
@@ -24,30 +23,6 @@ const send = (message: ToPool) => port.postMessage(message)
 
 const running = new Map<number, Fiber.RuntimeFiber<unknown, unknown>>()
 
-/** Outcomes not sent yet, with what a refused clone needs to be reported. */
-let ended: Array<{ readonly done: Done; readonly def: TaskDefinition | undefined; readonly runId: string }> = []
-
-/**
- * Sends the outcomes of the runs that ended together (a RunMany's runs that finished synchronously,
- * most often) in one message: each message costs the pool's thread a wake-up and a decode.
- */
-const sendEnded = () => {
-  const batch = ended
-  ended = []
-  try {
-    send(batch.length === 1 ? batch[0].done : { _tag: "DoneMany", done: batch.map((one) => one.done) })
-  } catch {
-    // A value structured clone refuses (a function, a symbol, …): find it, and report it rather than hang.
-    for (const { def, done, runId } of batch) {
-      try {
-        send(done)
-      } catch (error) {
-        send({ ...done, exit: encodeUncloneable(def, runId, error) })
-      }
-    }
-  }
-}
-
 const finish = (
   id: number,
   runId: string,
@@ -57,14 +32,12 @@ const finish = (
 ) => {
   running.delete(id)
   const micros = (performance.now() - begin) * 1000
-  let encoded: unknown
   try {
-    encoded = encodeExit(def, runId, exit)
+    send({ _tag: "Done", id, exit: encodeExit(def, runId, exit), micros })
   } catch (error) {
-    encoded = encodeUncloneable(def, runId, error)
+    // Structured clone refused the value (a function, a symbol, …): say so rather than hang.
+    send({ _tag: "Done", id, exit: encodeUncloneable(def, runId, error), micros })
   }
-  if (ended.length === 0) queueMicrotask(sendEnded)
-  ended.push({ done: { _tag: "Done", id, exit: encoded, micros }, def, runId })
 }
 
 const run = (message: Run) => {

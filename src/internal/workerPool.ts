@@ -11,7 +11,7 @@ import type { TaskDefinition } from "./engine.js"
 import { RunCrashed } from "./engine.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
 import { decodeExit, encodeArguments } from "./wire.js"
-import type { Done, FromPool, Run, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ToPool } from "./workerProtocol.js"
 
 /**
  * Runs a thread may hold at once while all of them are fast: the next is sent while one runs, so a
@@ -154,26 +154,18 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           return
         }
         case "Done": {
-          onDone(thread, message)
-          return dispatchSoon()
-        }
-        case "DoneMany": {
-          for (const done of message.done) onDone(thread, done)
+          const index = thread.jobs.findIndex((job) => job.id === message.id)
+          if (index < 0) return
+          const job = thread.jobs[index]
+          thread.jobs.splice(index, 1)
+          if (!job.settled) {
+            const average = micros.get(job.def.name)
+            micros.set(job.def.name, average === undefined ? message.micros : average * 0.8 + message.micros * 0.2)
+          }
+          settle(job, decodeExit(job.def, job.message.runId, message.exit))
           return dispatchSoon()
         }
       }
-    }
-
-    const onDone = (thread: PoolThread, done: Done) => {
-      const index = thread.jobs.findIndex((job) => job.id === done.id)
-      if (index < 0) return
-      const job = thread.jobs[index]
-      thread.jobs.splice(index, 1)
-      if (!job.settled) {
-        const average = micros.get(job.def.name)
-        micros.set(job.def.name, average === undefined ? done.micros : average * 0.8 + done.micros * 0.2)
-      }
-      settle(job, decodeExit(job.def, job.message.runId, done.exit))
     }
 
     const settle = (job: Job, exit: Exit.Exit<unknown, unknown>) => {

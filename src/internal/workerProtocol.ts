@@ -23,14 +23,5 @@ export type FromPool =
 export type ToPool =
   | { readonly _tag: "Ready" }
   | { readonly _tag: "LoadFailed"; readonly message: string }
-  | Done
-  /** The runs that ended together (those of one RunMany, most often), in the order they ended. */
-  | { readonly _tag: "DoneMany"; readonly done: ReadonlyArray<Done> }
-
-/** `micros`: how long the run took on the thread, so the pool knows which tasks are fast. @internal */
-export interface Done {
-  readonly _tag: "Done"
-  readonly id: number
-  readonly exit: unknown
-  readonly micros: number
-}
+  /** `micros`: how long the run took on the thread, so the pool knows which tasks are fast. */
+  | { readonly _tag: "Done"; readonly id: number; readonly exit: unknown; readonly micros: number }
