@@ -2,7 +2,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
@@ -1199,8 +1199,33 @@ export const sqliteLayer = (
         return SqliteClient.layer({ filename: options.filename })
       }))
     ),
+    // A new file: another process may be switching it to WAL mode or migrating it at this very
+    // moment, and SQLite refuses some of that at once ("database is locked") rather than waiting.
+    // Open it again.
+    Layer.catchAllCause((cause): Layer.Layer<RunStore, unknown> => {
+      const busy = findBusy(cause)
+      return busy === undefined ? Layer.failCause(cause) : Layer.fail(busy)
+    }),
+    Layer.retry(openAgainWhileBusy),
     Layer.catchAllCause(openFailed("SQLite"))
   )
+
+/** Every 50 ms, up to 40 times, while opening fails with SQLITE_BUSY. */
+const openAgainWhileBusy: Schedule.Schedule<unknown, unknown> = Schedule.spaced("50 millis").pipe(
+  Schedule.intersect(Schedule.recurs(40)),
+  Schedule.whileInput((error: unknown) => findBusy(Cause.fail(error)) !== undefined)
+)
+
+/** The SQLITE_BUSY error ("database is locked") in a cause, failure or defect, or what it wraps. */
+const findBusy = (cause: Cause.Cause<unknown>): unknown =>
+  Option.getOrUndefined(Cause.find(cause, (reason) => {
+    let error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+    for (let depth = 0; depth < 4 && typeof error === "object" && error !== null; depth++) {
+      if ((error as { code?: unknown }).code === "SQLITE_BUSY") return Option.some(error)
+      error = (error as { cause?: unknown }).cause
+    }
+    return Option.none()
+  }))
 
 /** @internal */
 export const postgresLayer = (
