@@ -182,17 +182,16 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     const run = new MemoryRun(newRun, newRun.state)
     if (placeholders === 0) {
       unindexed.push(run)
-      if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
-      return run as unknown as SyncRunHandle
-    }
-    // A subscriber may wait for this id: it takes the placeholder's place.
-    const placeholder = runs().get(newRun.id)
-    byId.set(newRun.id, run)
-    if (placeholder !== undefined && placeholder.run === undefined) {
-      placeholders--
-      if (placeholder.listeners !== undefined) {
-        run.listeners = placeholder.listeners
-        run.listeners.forEach((listener) => listener(newRun.state))
+    } else {
+      // A subscriber may wait for this id: the run takes its placeholder's place.
+      const placeholder = runs().get(newRun.id)
+      byId.set(newRun.id, run)
+      if (placeholder !== undefined && placeholder.run === undefined) {
+        placeholders--
+        if (placeholder.listeners !== undefined) {
+          run.listeners = placeholder.listeners
+          run.listeners.forEach((listener) => listener(newRun.state))
+        }
       }
     }
     if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
