@@ -149,7 +149,21 @@ const pgBoss = async () => {
   return { throughputMs, roundTrip: median(trips) }
 }
 
+/** `TASKFLOW_BENCH_ONLY=taskflow-pg` (comma-separated) runs only those, e.g. to profile ours. */
+const only = (process.env.TASKFLOW_BENCH_ONLY ?? "").split(",").filter((name) => name !== "")
+
 const main = async () => {
+  if (only.length > 0) {
+    for (const mode of only) {
+      const location = mode === "taskflow-pg"
+        ? urlWithSchema(await freshSchema("tf_bench"))
+        : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
+      if (mode !== "taskflow-pg" && mode !== "taskflow-sqlite") throw new Error(`unknown mode ${mode}`)
+      const { roundTrip, throughputMs } = await taskflow(mode, location)
+      console.log(`${mode}: ${fmt((N / throughputMs) * 1000)} runs/s, round trip ${roundTrip.toFixed(1)} ms`)
+    }
+    return
+  }
   console.log(
     `${N.toLocaleString()} no-op runs, 2 worker processes × concurrency ${CONCURRENCY}; round trip: median of 200 (pg-boss: 20)`
   )

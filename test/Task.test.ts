@@ -275,12 +275,19 @@ describe("Task.map", () => {
       expect(yield* futures.result()).toEqual([2, 4])
     })))
 
-  it.effect("gives every run a distinct version 4 UUID", () =>
+  it.effect("gives every run a distinct version 7 UUID, ordered by the time it was made", () =>
     withStore(Effect.gen(function*() {
+      const before = Date.now()
       const futures = yield* double.map(Array.from({ length: 2_000 }, (_, i) => i))
+      const after = Date.now()
       const ids = Array.from(futures, (future) => future.taskRunId)
-      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
       expect(new Set(ids).size).toBe(ids.length)
+      // The first 48 bits are the milliseconds since 1970 at which each id was made, in order.
+      const millis = ids.map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16))
+      for (let i = 1; i < millis.length; i++) expect(millis[i]).toBeGreaterThanOrEqual(millis[i - 1])
+      expect(millis[0]).toBeGreaterThanOrEqual(before)
+      expect(millis[millis.length - 1]).toBeLessThanOrEqual(after)
       yield* futures.wait()
     })))
 })

@@ -7,7 +7,12 @@ const text = Buffer.allocUnsafe(36)
 const hexDigits = Buffer.from("0123456789abcdef", "latin1")
 
 /**
- * A new run id: a random (version 4) UUID, as Prefect's run ids.
+ * A new run id: a version 7 UUID, the time in milliseconds followed by random bits.
+ *
+ * Time-ordered rather than Prefect's random version 4, for the SQL stores: runs made together sit
+ * together in the id indexes, so a batch of them touches a few index pages rather than one page
+ * per run (with random ids, SQLite's commits were mostly index pages: 1.4 to 1.6 times the runs per
+ * second with these, in bench/distributed.bench.ts).
  *
  * Written here rather than taken from `crypto.randomUUID()` because of memory: Node builds that
  * string by concatenation, a tree of about 14 rope nodes (some 450 bytes) that V8 keeps for as
@@ -21,9 +26,10 @@ export const makeRunId = (): string => {
     poolOffset = 0
   }
   let at = 0
+  const millis = Date.now()
   for (let i = 0; i < 16; i++) {
-    let byte = pool[poolOffset + i]
-    if (i === 6) byte = (byte & 0x0f) | 0x40 // version 4
+    let byte = i < 6 ? Math.floor(millis / 2 ** (8 * (5 - i))) & 0xff : pool[poolOffset + i]
+    if (i === 6) byte = (byte & 0x0f) | 0x70 // version 7
     else if (i === 8) byte = (byte & 0x3f) | 0x80 // RFC 4122 variant
     if (i === 4 || i === 6 || i === 8 || i === 10) text[at++] = 0x2d // "-"
     text[at++] = hexDigits[byte >> 4]
