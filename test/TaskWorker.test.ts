@@ -33,7 +33,19 @@ const pointTask = Task.make(
   (n: number) => Effect.succeed(n)
 )
 
-const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask, nothing]
+let bodies = 0
+let mostBodies = 0
+const counted = Task.make("worker-counted", (n: number) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      bodies++
+      mostBodies = Math.max(mostBodies, bodies)
+    }),
+    () => Effect.as(Effect.sleep("5 millis"), n),
+    () => Effect.sync(() => bodies--)
+  ))
+
+const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask, nothing, counted]
 
 for (const store of storeCases) {
   describe.skipIf(!store.available)(`TaskWorker on ${store.name}`, () => {
@@ -59,6 +71,15 @@ for (const store of storeCases) {
         // Another future made from the id alone sees the same result.
         const again = yield* Futures.PrefectFlowRunFuture.make<ReadonlyArray<number>, never>(flowFuture.flowRunId)
         expect(yield* again.result()).toEqual([2, 4, 6])
+      })))
+
+    it.live("runs at most `concurrency` task bodies at once, and keeps that many busy", () =>
+      run(Effect.gen(function*() {
+        bodies = 0
+        mostBodies = 0
+        const list = yield* counted.mapDelay(Array.from({ length: 40 }, (_, i) => i))
+        expect(yield* list.result({ timeout: "20 seconds" })).toEqual(Array.from({ length: 40 }, (_, i) => i))
+        expect(mostBodies).toBe(4)
       })))
 
     it.live("mapDelay schedules a batch; futures as delay arguments are waited for, a failed one makes NotReady", () =>

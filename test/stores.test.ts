@@ -190,6 +190,48 @@ for (const store of storeCases) {
         })
       ))
 
+    it.live("a claim sent with state changes: each lands, and a run moved in the same write is not claimed", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const held = uuid()
+          yield* s.createRun(newRun(held, "store-plain", State.scheduled()))
+          yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 1, lease: 30_000 })
+          const waiting = Array.from({ length: 5 }, uuid)
+          for (const id of waiting) yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
+          const cancelled = uuid()
+          yield* s.createRun(newRun(cancelled, "store-plain", State.scheduled()))
+          const pacer = uuid()
+          yield* s.createRun(newRun(pacer, "store-plain"))
+          // Sent together (with the task name, so no read comes first): while the SQL stores write
+          // the pacer's change, the others queue up, and go in one statement or transaction: the
+          // held run's final state, a Scheduled run's cancel, and the worker's next claim.
+          const [, , , claimed] = yield* Effect.all([
+            s.setState(pacer, State.running(), { name: "store-plain" }),
+            s.setState(held, State.completed(1), { workerId: "w1", name: "store-plain" }),
+            s.setState(cancelled, State.cancelled(), { name: "store-plain" }),
+            s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 10, lease: 30_000 })
+          ], { concurrency: "unbounded" })
+          const finished = yield* s.getRun(held)
+          expect(State.isCompleted(finished.state) && finished.state.value).toBe(1)
+          const claimedIds = claimed.map((run) => run.id)
+          expect(claimedIds.filter((id) => id !== cancelled).sort()).toEqual([...waiting].sort())
+          for (const id of waiting) {
+            expect((yield* s.getHistory(id)).map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"])
+            expect((yield* s.getRun(id)).workerId).toBe("w1")
+          }
+          // Either order is right, but never both at once: cancelled before the claim saw it (not
+          // claimed), or claimed first and then cancelled while running.
+          expect((yield* s.getRun(cancelled)).state.type).toBe("CANCELLED")
+          expect((yield* s.getHistory(cancelled)).map((state) => state.type)).toEqual(
+            claimedIds.includes(cancelled)
+              ? ["SCHEDULED", "PENDING", "RUNNING", "CANCELLED"]
+              : ["SCHEDULED", "CANCELLED"]
+          )
+        })
+      ))
+
     it.live("a run is written only by the worker holding it; heartbeats report cancels and lost runs", () =>
       withStore(
         store,

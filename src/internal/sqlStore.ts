@@ -171,24 +171,30 @@ const claimHistory = (claimed: string) =>
     SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${claimed}`
 
 /**
- * Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms.
- * Rows locked by another claimer are skipped, never waited for or taken twice.
+ * The UPDATE of a claim on PostgreSQL: up to `limit` Scheduled runs of the `names` (SQL of a text
+ * array), oldest first, for `worker` at time `at` with a lease of `lease` ms, never one of the ids
+ * in `except` (SQL of a text array). Rows locked by another claimer are skipped, never waited for
+ * or taken twice.
  */
-const CLAIM_RUNS = `WITH u AS (
-    UPDATE taskflow_runs SET ${claimSet("$3::float8", "$4::text", "$3::float8 + $5::float8")}
+const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
+  `UPDATE taskflow_runs SET ${claimSet(at, worker, `${at} + ${lease}`)}
     WHERE id IN (
-      -- Per name, so each reads its index in order: with "name = ANY($1)" a prepared plan sorts
-      -- every Scheduled run of the names to keep $2 of them.
-      SELECT picked.id FROM unnest($1::text[]) AS served (name)
+      -- Per name, so each reads its index in order: with "name = ANY(...)" a prepared plan sorts
+      -- every Scheduled run of the names to keep the limit of them.
+      SELECT picked.id FROM unnest(${names}) AS served (name)
       CROSS JOIN LATERAL (
         SELECT id, state_timestamp FROM taskflow_runs
-        WHERE name = served.name AND state_type = 'SCHEDULED' AND worker_id IS NULL
-        ORDER BY state_timestamp LIMIT $2::int FOR UPDATE SKIP LOCKED
+        WHERE name = served.name AND state_type = 'SCHEDULED' AND worker_id IS NULL AND id <> ALL(${except})
+        ORDER BY state_timestamp LIMIT ${limit} FOR UPDATE SKIP LOCKED
       ) AS picked
-      ORDER BY picked.state_timestamp LIMIT $2::int
+      ORDER BY picked.state_timestamp LIMIT ${limit}
     ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
-    RETURNING *
-  ),
+    RETURNING *`
+
+/** Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms. */
+const CLAIM_RUNS = `WITH u AS (${
+  claimUpdate("$1::text[]", "$2::int", "$3::float8", "$4::text", "$5::float8", "'{}'::text[]")
+}),
   h AS (${claimHistory("u")} RETURNING 1)
   SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
 
@@ -225,9 +231,9 @@ const moveGuards = (r: string, m: string) =>
 
 /**
  * A batch of guarded state changes (one array per column): the guarded update, then the history
- * rows, the results and the notifications. Returns the ids moved.
+ * rows, the results and the notifications. Ends with the CTE `n`, which must be read to run.
  */
-const WRITE_STATES = `WITH v AS (
+const WRITE_STATES_CTES = `WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
       $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[])
       AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice)
@@ -249,8 +255,24 @@ const WRITE_STATES = `WITH v AS (
     SELECT pg_notify('${FINAL_CHANNEL}', CASE WHEN notice IS NULL THEN id
       ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
     UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
-  )
+  )`
+
+/** A batch of guarded state changes (WRITE_STATES_CTES). Returns the ids moved. */
+const WRITE_STATES = `${WRITE_STATES_CTES}
   SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
+
+/**
+ * WRITE_STATES, then a claim in the same statement and commit: a busy worker's finished runs and
+ * its next runs in one round trip. $15–$19 are CLAIM_RUNS's $1–$5. The claim skips the rows this
+ * statement moves (a row updated twice in one statement keeps only one of the updates). Moved rows
+ * come back with `claimed` null, claimed ones as a JSON row.
+ */
+const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
+  c AS (${claimUpdate("$15::text[]", "$16::int", "$17::float8", "$18::text", "$19::float8", "$1::text[]")}),
+  ch AS (${claimHistory("c")} RETURNING 1)
+  SELECT id, NULL::json AS claimed, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r,
+    (SELECT COUNT(*) FROM n) AS n, (SELECT COUNT(*) FROM ch) AS ch FROM u
+  UNION ALL SELECT id, row_to_json(c) AS claimed, 0, 0, 0, 0 FROM c`
 
 /** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
 const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r", "m")}
@@ -710,24 +732,65 @@ const make = (
       readonly condition: Condition
     }
     interface QueuedMove extends Move {
+      readonly _tag: "Move"
       readonly done: Deferred.Deferred<boolean, SqlError>
+    }
+    /** A task worker's claim, waiting in the write queue to ride with the moves of its finished runs. */
+    interface QueuedClaim {
+      readonly _tag: "Claim"
+      readonly names: ReadonlyArray<string>
+      readonly limit: number
+      readonly workerId: string
+      readonly lease: number
+      readonly millis: number
+      readonly done: Deferred.Deferred<ReadonlyArray<RunRow>, SqlError>
     }
 
     /**
      * Group commit: state changes from every fiber of this process queue up, and one writer fiber
      * writes each batch in one statement (PostgreSQL) or one transaction (SQLite). A busy worker then
-     * pays one round trip for many runs' Running or Completed writes. A run appears at most once per
-     * batch; a second change of it waits for the next batch, so changes keep their order.
+     * pays one round trip for many runs' Running or Completed writes, and its next claim rides in the
+     * same statement. A run appears at most once per batch, and a batch has at most one claim; a
+     * second change of a run (or a second claim) waits for the next batch, so changes keep their order.
      */
-    const moves = yield* Queue.unbounded<QueuedMove>()
+    const writes = yield* Queue.unbounded<QueuedMove | QueuedClaim>()
     const write = (move: Move): Effect.Effect<boolean, SqlError> =>
       Effect.flatMap(
         Deferred.make<boolean, SqlError>(),
-        (done) => Effect.zipRight(Queue.offer(moves, { ...move, done }), Deferred.await(done))
+        (done) => Effect.zipRight(Queue.offer(writes, { ...move, _tag: "Move", done }), Deferred.await(done))
+      )
+    const claimInBatch = (claim: Omit<QueuedClaim, "_tag" | "done">) =>
+      Effect.flatMap(
+        Deferred.make<ReadonlyArray<RunRow>, SqlError>(),
+        (done) => Effect.zipRight(Queue.offer(writes, { ...claim, _tag: "Claim", done }), Deferred.await(done))
       )
 
-    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>) =>
-      prepared<{ id: string }>("taskflow_write_states", WRITE_STATES, [
+    /** What a batch did: the ids it moved, and the rows it claimed. */
+    interface Written {
+      readonly moved: ReadonlySet<string>
+      readonly claimed: ReadonlyArray<RunRow>
+    }
+    const noneWritten: Written = { moved: new Set(), claimed: [] }
+
+    const claimParametersPg = (claim: QueuedClaim) => [
+      claim.names,
+      claim.limit,
+      claim.millis,
+      claim.workerId,
+      claim.lease
+    ]
+
+    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined): Effect.Effect<
+      Written,
+      SqlError
+    > => {
+      if (batch.length === 0) {
+        return claim === undefined ? Effect.succeed(noneWritten) : Effect.map(
+          prepared<RunRow>("taskflow_claim_runs", CLAIM_RUNS, claimParametersPg(claim)),
+          (claimed) => ({ moved: noneWritten.moved, claimed })
+        )
+      }
+      const moves = [
         batch.map((move) => move.runId),
         batch.map((move) => move.stored.type),
         batch.map((move) => move.stored.name),
@@ -742,61 +805,113 @@ const make = (
         batch.map((move) => move.final),
         batch.map((move) => move.releases),
         batch.map((move) => move.notice)
-      ]).pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
-
-    /** The same batch on SQLite: three statements for the whole batch, its moves passed as one JSON array. */
-    const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>) =>
-      Effect.gen(function*() {
-        const moves = JSON.stringify(batch.map((move) => [
-          move.runId,
-          move.stored.type,
-          move.stored.name,
-          move.stored.message ?? null,
-          move.stored.timestamp.getTime(),
-          move.cause,
-          move.runCount ?? null,
-          move.condition.workerId ?? null,
-          move.condition.unheld === true,
-          move.condition.leaseExpiredBefore ?? null,
-          move.final,
-          move.releases
-        ]))
-        const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
-        const moved = new Set(rows.map((row) => row.id))
-        if (moved.size === 0) return moved
-        yield* sql.unsafe(RECORD_STATES_SQLITE, [JSON.stringify(Array.from(moved))])
-        const results = batch.filter((move) => move.result !== null && moved.has(move.runId))
-        if (results.length > 0) {
-          yield* sql.unsafe(KEEP_RESULTS_SQLITE, [JSON.stringify(results.map((move) => [move.runId, move.result]))])
+      ]
+      if (claim === undefined) {
+        return Effect.map(
+          prepared<{ id: string }>("taskflow_write_states", WRITE_STATES, moves),
+          (rows) => ({ moved: new Set(rows.map((row) => row.id)), claimed: [] })
+        )
+      }
+      return Effect.map(
+        prepared<{ id: string; claimed: RunRow | null }>(
+          "taskflow_write_states_and_claim",
+          WRITE_STATES_AND_CLAIM,
+          [...moves, ...claimParametersPg(claim)]
+        ),
+        (rows) => {
+          const moved = new Set<string>()
+          const claimed: Array<RunRow> = []
+          for (const row of rows) {
+            if (row.claimed === null) moved.add(row.id)
+            else claimed.push(row.claimed)
+          }
+          return { moved, claimed }
         }
-        return moved
+      )
+    }
+
+    /** A claim on SQLite, inside the caller's transaction: the claimed runs' rows, with their history. */
+    const claimSqlite = (claim: QueuedClaim) =>
+      Effect.gen(function*() {
+        const claimed = yield* sql.unsafe<RunRow>(CLAIM_SQLITE, [
+          claim.millis,
+          claim.workerId,
+          claim.millis + claim.lease,
+          JSON.stringify(claim.names),
+          claim.limit
+        ])
+        if (claimed.length > 0) {
+          const ids = JSON.stringify(claimed.map((row) => row.id))
+          yield* sql.unsafe(CLAIM_HISTORY_SQLITE, [ids, ids])
+        }
+        return claimed
+      })
+
+    /** The same batch on SQLite, in one transaction: three statements for all the moves (passed as one JSON array), then the claim. */
+    const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined) =>
+      Effect.gen(function*() {
+        let moved: ReadonlySet<string> = noneWritten.moved
+        if (batch.length > 0) {
+          const moves = JSON.stringify(batch.map((move) => [
+            move.runId,
+            move.stored.type,
+            move.stored.name,
+            move.stored.message ?? null,
+            move.stored.timestamp.getTime(),
+            move.cause,
+            move.runCount ?? null,
+            move.condition.workerId ?? null,
+            move.condition.unheld === true,
+            move.condition.leaseExpiredBefore ?? null,
+            move.final,
+            move.releases
+          ]))
+          const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
+          moved = new Set(rows.map((row) => row.id))
+          if (moved.size > 0) {
+            yield* sql.unsafe(RECORD_STATES_SQLITE, [JSON.stringify(Array.from(moved))])
+            const results = batch.filter((move) => move.result !== null && moved.has(move.runId))
+            if (results.length > 0) {
+              yield* sql.unsafe(KEEP_RESULTS_SQLITE, [JSON.stringify(results.map((move) => [move.runId, move.result]))])
+            }
+          }
+        }
+        const claimed = claim === undefined ? noneWritten.claimed : yield* claimSqlite(claim)
+        return { moved, claimed }
       }).pipe(sql.withTransaction)
 
     yield* Effect.gen(function*() {
-      let carried: Array<QueuedMove> = []
+      let carried: Array<QueuedMove | QueuedClaim> = []
       while (true) {
         const taken = carried.length > 0
-          ? carried.concat(Array.from(yield* Queue.takeUpTo(moves, 500)))
-          : Array.from(yield* Queue.takeBetween(moves, 1, 500))
+          ? carried.concat(Array.from(yield* Queue.takeUpTo(writes, 500)))
+          : Array.from(yield* Queue.takeBetween(writes, 1, 500))
         const batch: Array<QueuedMove> = []
+        let claim: QueuedClaim | undefined
         const ids = new Set<string>()
         carried = []
-        for (const move of taken) {
-          if (ids.has(move.runId)) {
-            carried.push(move)
+        for (const item of taken) {
+          if (item._tag === "Claim") {
+            if (claim === undefined) claim = item
+            else carried.push(item)
+          } else if (ids.has(item.runId)) {
+            carried.push(item)
           } else {
-            ids.add(move.runId)
-            batch.push(move)
+            ids.add(item.runId)
+            batch.push(item)
           }
         }
         const outcome = yield* Effect.exit(
-          Effect.uninterruptible(dialect === "pg" ? writeBatchPg(batch) : writeBatchSqlite(batch))
+          Effect.uninterruptible(dialect === "pg" ? writeBatchPg(batch, claim) : writeBatchSqlite(batch, claim))
         )
         for (const move of batch) {
           yield* Deferred.done(
             move.done,
-            outcome._tag === "Success" ? Exit.succeed(outcome.value.has(move.runId)) : Exit.failCause(outcome.cause)
+            Exit.isSuccess(outcome) ? Exit.succeed(outcome.value.moved.has(move.runId)) : Exit.failCause(outcome.cause)
           )
+        }
+        if (claim !== undefined) {
+          yield* Deferred.done(claim.done, Exit.map(outcome, (written) => written.claimed))
         }
       }
     }).pipe(Effect.forkScoped)
@@ -1015,30 +1130,13 @@ const make = (
           Effect.gen(function*() {
             if (names.length === 0 || limit <= 0) return []
             const millis = yield* now
-            let rows: ReadonlyArray<RunRow>
-            if (dialect === "pg") {
-              // One statement: rows locked by another claimer are skipped, never waited for or taken twice.
-              rows = yield* prepared<RunRow>("taskflow_claim_runs", CLAIM_RUNS, [names, limit, millis, workerId, lease])
-            } else {
-              const served = JSON.stringify(names)
-              // Look before taking the write lock: an idle worker's claim then costs no lock at all.
-              const candidates = yield* sql.unsafe<{ id: string }>(PICK_SQLITE, [served, limit])
+            if (dialect === "sqlite") {
+              // Look before queuing for the write lock: an idle worker's claim then costs no lock at all.
+              const candidates = yield* sql.unsafe<{ id: string }>(PICK_SQLITE, [JSON.stringify(names), limit])
               if (candidates.length === 0) return []
-              rows = yield* Effect.gen(function*() {
-                const claimed = yield* sql.unsafe<RunRow>(CLAIM_SQLITE, [
-                  millis,
-                  workerId,
-                  millis + lease,
-                  served,
-                  limit
-                ])
-                if (claimed.length > 0) {
-                  const ids = JSON.stringify(claimed.map((row) => row.id))
-                  yield* sql.unsafe(CLAIM_HISTORY_SQLITE, [ids, ids])
-                }
-                return claimed
-              }).pipe(sql.withTransaction)
             }
+            // Through the write queue: it rides with the moves of this worker's finished runs.
+            const rows = yield* claimInBatch({ names, limit, workerId, lease, millis })
             if (rows.length === 0) return []
             return rows.map((row): RunStore_.ClaimedRun => ({
               id: row.id,

@@ -48,6 +48,11 @@ export const serve = (
 
     /** The fibers of the runs this worker holds, by run id. */
     const running = new Map<string, Fiber.RuntimeFiber<unknown, unknown>>()
+    /**
+     * Held runs whose body is over and whose final state is being written: their slots count as free,
+     * so the next claim can ride in the same write as those final states.
+     */
+    const finishing = new Set<string>()
     /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
     const released = new Set<string>()
     const runs = yield* FiberSet.make<unknown, unknown>()
@@ -74,12 +79,15 @@ export const serve = (
       recoverExpired: store.recoverExpired,
       unsafeSubscribe: store.unsafeSubscribe,
       unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
-      setState: (id, state, setOptions) =>
-        id !== runId
-          ? store.setState(id, state, setOptions)
-          : released.has(id)
-          ? Effect.void
-          : store.setState(id, state, { ...setOptions, workerId, name })
+      setState: (id, state, setOptions) => {
+        if (id !== runId) return store.setState(id, state, setOptions)
+        if (released.has(id)) return Effect.void
+        if (state_.isFinal(state) && !finishing.has(id)) {
+          finishing.add(id)
+          signal()
+        }
+        return store.setState(id, state, { ...setOptions, workerId, name })
+      }
     })
 
     const execute = (run: RunStore_.ClaimedRun): Effect.Effect<unknown> => {
@@ -108,6 +116,7 @@ export const serve = (
         running.set(run.id, fiber)
         fiber.addObserver(() => {
           running.delete(run.id)
+          finishing.delete(run.id)
           released.delete(run.id)
           signal()
         })
@@ -163,7 +172,7 @@ export const serve = (
       // Runs finish in waves (their final states are group-committed): let a wave land, then claim
       // for all of its slots in one statement rather than one claim per finished run.
       if (running.size > 0) yield* Effect.sleep(Duration.millis(1))
-      const free = concurrency - running.size
+      const free = concurrency - running.size + finishing.size
       if (free > 0) {
         const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease }).pipe(
           Effect.catchAll((error) =>
