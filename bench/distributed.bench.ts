@@ -58,6 +58,37 @@ const urlWithSchema = (schema: string) => {
   url.searchParams.set("options", `-c search_path=${schema}`)
   return url.toString()
 }
+/**
+ * CPU time (ms) so far of the processes given, and of every PostgreSQL process, read from /proc
+ * (Linux; empty elsewhere): where the CPU of the throughput phase goes.
+ */
+const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
+  const cpu = new Map<string, number>()
+  if (!fs.existsSync("/proc/self/stat")) return cpu
+  const ticks = (pid: string) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return {
+      name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+      ms: (Number(fields[11]) + Number(fields[12])) * 10
+    }
+  }
+  const add = (key: string, ms: number) => cpu.set(key, (cpu.get(key) ?? 0) + ms)
+  add("client", ticks("self").ms)
+  pids.forEach((pid, i) => add(`worker ${i + 1}`, ticks(String(pid)).ms))
+  for (const pid of fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const { ms, name } = ticks(pid)
+      if (name === "postgres") add("postgres", ms)
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return cpu
+}
+const cpuPerRun = (before: Map<string, number>, after: Map<string, number>, runs: number) =>
+  Array.from(after, ([key, ms]) => `${key} ${((1000 * (ms - (before.get(key) ?? 0))) / runs).toFixed(0)} µs`).join(", ")
+
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(8)
 
@@ -68,10 +99,13 @@ const taskflow = async (mode: "taskflow-pg" | "taskflow-sqlite", location: strin
   const inputs = Array.from({ length: N }, (_, i) => i)
   const result = await Effect.runPromise(
     Effect.gen(function*() {
+      const pids = workers.map((worker) => worker.pid!)
+      const cpuBefore = cpuNow(pids)
       const start = performance.now()
       const list = yield* noop.mapDelay(inputs)
       const values = yield* list.result()
       const throughputMs = performance.now() - start
+      const cpu = cpuPerRun(cpuBefore, cpuNow(pids), N)
       if (values.length !== N || values[N - 1] !== N - 1) throw new Error("wrong results")
       const trips: Array<number> = []
       for (let i = 0; i < 200; i++) {
@@ -80,7 +114,7 @@ const taskflow = async (mode: "taskflow-pg" | "taskflow-sqlite", location: strin
         yield* future.result()
         trips.push(performance.now() - t)
       }
-      return { throughputMs, roundTrip: median(trips) }
+      return { throughputMs, roundTrip: median(trips), cpu }
     }).pipe(Effect.scoped, Effect.provide(store))
   )
   await stopWorkers(workers)
@@ -159,8 +193,9 @@ const main = async () => {
         ? urlWithSchema(await freshSchema("tf_bench"))
         : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
       if (mode !== "taskflow-pg" && mode !== "taskflow-sqlite") throw new Error(`unknown mode ${mode}`)
-      const { roundTrip, throughputMs } = await taskflow(mode, location)
+      const { cpu, roundTrip, throughputMs } = await taskflow(mode, location)
       console.log(`${mode}: ${fmt((N / throughputMs) * 1000)} runs/s, round trip ${roundTrip.toFixed(1)} ms`)
+      console.log(`  CPU per run: ${cpu}`)
     }
     return
   }

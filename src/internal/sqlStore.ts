@@ -731,19 +731,23 @@ const make = (
       readonly runCount: number | undefined
       readonly condition: Condition
     }
+    /** Resumes the fiber waiting on a queued write. */
+    type Resume<A> = (outcome: Exit.Exit<A, SqlError>) => void
     interface QueuedMove extends Move {
       readonly _tag: "Move"
-      readonly done: Deferred.Deferred<boolean, SqlError>
+      readonly resume: Resume<boolean>
     }
     /** A task worker's claim, waiting in the write queue to ride with the moves of its finished runs. */
-    interface QueuedClaim {
-      readonly _tag: "Claim"
+    interface ClaimRequest {
       readonly names: ReadonlyArray<string>
       readonly limit: number
       readonly workerId: string
       readonly lease: number
       readonly millis: number
-      readonly done: Deferred.Deferred<ReadonlyArray<RunRow>, SqlError>
+    }
+    interface QueuedClaim extends ClaimRequest {
+      readonly _tag: "Claim"
+      readonly resume: Resume<ReadonlyArray<RunRow>>
     }
 
     /**
@@ -752,18 +756,24 @@ const make = (
      * pays one round trip for many runs' Running or Completed writes, and its next claim rides in the
      * same statement. A run appears at most once per batch, and a batch has at most one claim; a
      * second change of a run (or a second claim) waits for the next batch, so changes keep their order.
+     *
+     * A plain array and a callback per write rather than an Effect Queue and a Deferred: this is a
+     * step of every run a worker executes, and those cost several fiber steps each.
      */
-    const writes = yield* Queue.unbounded<QueuedMove | QueuedClaim>()
+    let pending: Array<QueuedMove | QueuedClaim> = []
+    const writerWake = yield* Queue.sliding<void>(1)
+    const enqueue = (item: QueuedMove | QueuedClaim) => {
+      pending.push(item)
+      if (pending.length === 1) Queue.unsafeOffer(writerWake, undefined)
+    }
     const write = (move: Move): Effect.Effect<boolean, SqlError> =>
-      Effect.flatMap(
-        Deferred.make<boolean, SqlError>(),
-        (done) => Effect.zipRight(Queue.offer(writes, { ...move, _tag: "Move", done }), Deferred.await(done))
-      )
-    const claimInBatch = (claim: Omit<QueuedClaim, "_tag" | "done">) =>
-      Effect.flatMap(
-        Deferred.make<ReadonlyArray<RunRow>, SqlError>(),
-        (done) => Effect.zipRight(Queue.offer(writes, { ...claim, _tag: "Claim", done }), Deferred.await(done))
-      )
+      Effect.async((resume) => {
+        enqueue({ ...move, _tag: "Move", resume })
+      })
+    const claimInBatch = (claim: ClaimRequest): Effect.Effect<ReadonlyArray<RunRow>, SqlError> =>
+      Effect.async((resume) => {
+        enqueue({ ...claim, _tag: "Claim", resume })
+      })
 
     /** What a batch did: the ids it moved, and the rows it claimed. */
     interface Written {
@@ -881,15 +891,14 @@ const make = (
       }).pipe(sql.withTransaction)
 
     yield* Effect.gen(function*() {
-      let carried: Array<QueuedMove | QueuedClaim> = []
       while (true) {
-        const taken = carried.length > 0
-          ? carried.concat(Array.from(yield* Queue.takeUpTo(writes, 500)))
-          : Array.from(yield* Queue.takeBetween(writes, 1, 500))
+        while (pending.length === 0) yield* Queue.take(writerWake)
+        const taken = pending.length <= 500 ? pending : pending.slice(0, 500)
+        pending = pending.length <= 500 ? [] : pending.slice(500)
         const batch: Array<QueuedMove> = []
         let claim: QueuedClaim | undefined
         const ids = new Set<string>()
-        carried = []
+        const carried: Array<QueuedMove | QueuedClaim> = []
         for (const item of taken) {
           if (item._tag === "Claim") {
             if (claim === undefined) claim = item
@@ -901,17 +910,19 @@ const make = (
             batch.push(item)
           }
         }
+        // Carried writes go first in the next batch, before anything queued after them.
+        if (carried.length > 0) pending = carried.concat(pending)
         const outcome = yield* Effect.exit(
           Effect.uninterruptible(dialect === "pg" ? writeBatchPg(batch, claim) : writeBatchSqlite(batch, claim))
         )
-        for (const move of batch) {
-          yield* Deferred.done(
-            move.done,
-            Exit.isSuccess(outcome) ? Exit.succeed(outcome.value.moved.has(move.runId)) : Exit.failCause(outcome.cause)
-          )
-        }
-        if (claim !== undefined) {
-          yield* Deferred.done(claim.done, Exit.map(outcome, (written) => written.claimed))
+        if (Exit.isSuccess(outcome)) {
+          const { claimed, moved } = outcome.value
+          for (const move of batch) move.resume(Exit.succeed(moved.has(move.runId)))
+          claim?.resume(Exit.succeed(claimed))
+        } else {
+          const failed = Exit.failCause(outcome.cause)
+          for (const move of batch) move.resume(failed)
+          claim?.resume(failed)
         }
       }
     }).pipe(Effect.forkScoped)
@@ -938,41 +949,55 @@ const make = (
       setOptions: { readonly runCount?: number | undefined; readonly name?: string | undefined },
       condition: Condition
     ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> =>
-      Effect.gen(function*() {
-        const name = setOptions.name ?? (yield* readRun(runId))?.name
-        if (name === undefined) return yield* Effect.fail(notFound(runId))
-        let stored = state
-        let encoded = encodeState(name, runId, state)
-        if (Either.isLeft(encoded)) {
-          // A value its Schema rejects fails the run with the reason, rather than losing it.
-          stored = state_.failed(Cause.die(encoded.left), { timestamp: state.timestamp })
-          encoded = encodeState(name, runId, stored)
-        }
-        const { cause, result } = Either.getOrThrow(encoded)
-        const final = state_.isFinal(stored)
-        // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
-        // retry's AwaitingRetry written by the worker itself keeps the run held by it.
-        const releases = final || condition.release === true
-        const moved = yield* write({
+      // A worker's writes name the task: no read first (the hot path, without a generator).
+      setOptions.name !== undefined
+        ? transitionOf(runId, setOptions.name, state, setOptions.runCount, condition)
+        : Effect.flatMap(
+          readRun(runId),
+          (row) =>
+            row === undefined
+              ? Effect.fail(notFound(runId))
+              : transitionOf(runId, row.name, state, setOptions.runCount, condition)
+        )
+
+    const transitionOf = (
+      runId: string,
+      name: string,
+      state: AnyState,
+      runCount: number | undefined,
+      condition: Condition
+    ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> => {
+      let stored = state
+      let encoded = encodeState(name, runId, state)
+      if (Either.isLeft(encoded)) {
+        // A value its Schema rejects fails the run with the reason, rather than losing it.
+        stored = state_.failed(Cause.die(encoded.left), { timestamp: state.timestamp })
+        encoded = encodeState(name, runId, stored)
+      }
+      const { cause, result } = Either.getOrThrow(encoded)
+      const final = state_.isFinal(stored)
+      return Effect.flatMap(
+        write({
           runId,
           stored,
           cause,
           result,
           final,
           notice: final ? noticeOf(name, stored, cause, result) : null,
-          releases,
-          runCount: setOptions.runCount,
+          // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
+          // retry's AwaitingRetry written by the worker itself keeps the run held by it.
+          releases: final || condition.release === true,
+          runCount,
           condition
-        })
-        if (!moved) return yield* Effect.fail(yield* refusal(runId, stored, condition))
-      }).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            push(runId, state)
-            if (state.type === "SCHEDULED" && condition.release === true) pushScheduled()
-          })
-        )
+        }),
+        (moved) => {
+          if (!moved) return Effect.flatMap(refusal(runId, stored, condition), Effect.fail)
+          push(runId, state)
+          if (state.type === "SCHEDULED" && condition.release === true) pushScheduled()
+          return Effect.void
+        }
       )
+    }
 
     /** Why a guarded update changed nothing. */
     const refusal = (runId: string, stored: AnyState, condition: Condition) =>
