@@ -377,6 +377,15 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       const s2 = yield* Effect.provide(RunStore.RunStore, second)
       yield* s2.setState(id, State.completed(7))
       expect(yield* Fiber.join(waiting)).toBe(7)
+      // A result too large to travel with the change (SQLite's poll carries small ones) is read.
+      const large = uuid()
+      const big = "y".repeat(10_000)
+      yield* s1.createRun(newRun(large, "store-plain", State.scheduled()))
+      const followed = yield* Effect.provide(Futures.PrefectDistributedFuture.make<string, never>(large), first)
+      const waitingLarge = yield* Effect.fork(followed.result())
+      yield* Effect.sleep(50)
+      yield* s2.setState(large, State.completed(big))
+      expect(yield* Fiber.join(waitingLarge)).toBe(big)
     }).pipe(Effect.scoped))
 })
 

@@ -294,6 +294,28 @@ const RECORD_STATES_SQLITE = `INSERT INTO taskflow_run_states (run_id, seq, type
 const KEEP_RESULTS_SQLITE = `INSERT INTO taskflow_results (run_id, value)
   SELECT value ->> 0, value ->> 1 FROM json_each(?)`
 
+/**
+ * SQLite's change poll: the history rows written since rowid $1, in commit order, with each run's
+ * task name and, for a Completed state, its result when small (has_result says whether one was kept).
+ */
+const CHANGES_SQLITE = `SELECT h.rowid, h.run_id, h.seq, h.type, h.name, h.message, h.timestamp, h.cause,
+    r.name AS run_name, res.run_id IS NOT NULL AS has_result,
+    CASE WHEN octet_length(res.value) <= 4000 THEN res.value END AS result
+  FROM taskflow_run_states h
+  JOIN taskflow_runs r ON r.id = h.run_id
+  LEFT JOIN taskflow_results res ON h.type = 'COMPLETED' AND res.run_id = h.run_id
+  WHERE h.rowid > ? ORDER BY h.rowid LIMIT 5000`
+
+/** A row of CHANGES_SQLITE. */
+interface ChangeRow extends StateRow {
+  readonly rowid: number
+  readonly run_id: string
+  readonly seq: number
+  readonly run_name: string
+  readonly has_result: number
+  readonly result: string | null
+}
+
 /** A concurrent `CREATE … IF NOT EXISTS` lost to another session: unique_violation or duplicate_table. */
 const isCatalogRace = (error: SqlError): boolean => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
@@ -590,11 +612,16 @@ const make = (
           .last ?? 0
       )
       const pollChanges = Effect.gen(function*() {
-        const rows = yield* Effect.uninterruptible(sql<{ rowid: number; run_id: string; seq: number }>`SELECT rowid,
-          run_id, seq FROM taskflow_run_states WHERE rowid > ${cursor} ORDER BY rowid LIMIT 5000`)
+        const rows = yield* Effect.uninterruptible(sql.unsafe<ChangeRow>(CHANGES_SQLITE, [cursor]))
         for (const row of rows) {
           cursor = Math.max(cursor, Number(row.rowid))
-          heard(row.run_id, Number(row.seq), undefined)
+          const runId = row.run_id
+          // The state itself, for runs followed here: no read of the run. A result too large to
+          // carry in every poll is read for its subscribers alone.
+          const state = (!listeners.has(runId) && !fresh.has(runId)) || (row.has_result && row.result === null)
+            ? undefined
+            : decodedOrCrashed(row.run_name, runId, row, row.result)
+          heard(runId, Number(row.seq), state)
         }
         pollInterval = rows.length > 0 ? 10 : Math.min(maxPoll, pollInterval * 2)
       })
