@@ -198,14 +198,28 @@ const CLAIM_RUNS = `WITH u AS (${
   h AS (${claimHistory("u")} RETURNING 1)
   SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
 
-/** The Scheduled runs of the names in a JSON array (first parameter), oldest first, at most the second (SQLite). */
-const PICK_SQLITE = `SELECT id FROM taskflow_runs
-  WHERE state_type = 'SCHEDULED' AND worker_id IS NULL AND name IN (SELECT value FROM json_each(?))
-  ORDER BY state_timestamp LIMIT ?`
+/**
+ * The Scheduled runs of `count` task names, oldest first (SQLite). Parameters: each name with its
+ * limit, then the limit of the whole. One branch per name, so each reads its index in order: with
+ * `name IN (...)` SQLite reads every Scheduled run of the names and sorts them to keep a few.
+ */
+const pickSqlite = (count: number) =>
+  `SELECT id FROM (${
+    Array.from({ length: count }, () =>
+      `SELECT * FROM (SELECT id, state_timestamp FROM taskflow_runs
+        WHERE name = ? AND state_type = 'SCHEDULED' AND worker_id IS NULL ORDER BY state_timestamp LIMIT ?)`).join(
+        " UNION ALL "
+      )
+  }) ORDER BY state_timestamp LIMIT ?`
+const pickParameters = (names: ReadonlyArray<string>, limit: number) => [
+  ...names.flatMap((name) => [name, limit]),
+  limit
+]
 
-/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then PICK_SQLITE's two. */
-const CLAIM_SQLITE = `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
-  WHERE id IN (${PICK_SQLITE}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then pickSqlite's. */
+const claimSqliteText = (count: number) =>
+  `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
+  WHERE id IN (${pickSqlite(count)}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
   RETURNING *`
 
 /** CLAIM_RUNS's history on SQLite: both parameters are the same JSON array of the claimed ids. */
@@ -870,12 +884,11 @@ const make = (
     /** A claim on SQLite, inside the caller's transaction: the claimed runs' rows, with their history. */
     const claimSqlite = (claim: QueuedClaim) =>
       Effect.gen(function*() {
-        const claimed = yield* sql.unsafe<RunRow>(CLAIM_SQLITE, [
+        const claimed = yield* sql.unsafe<RunRow>(claimSqliteText(claim.names.length), [
           claim.millis,
           claim.workerId,
           claim.millis + claim.lease,
-          JSON.stringify(claim.names),
-          claim.limit
+          ...pickParameters(claim.names, claim.limit)
         ])
         if (claimed.length > 0) {
           const ids = JSON.stringify(claimed.map((row) => row.id))
@@ -1184,7 +1197,10 @@ const make = (
             const millis = yield* now
             if (dialect === "sqlite") {
               // Look before queuing for the write lock: an idle worker's claim then costs no lock at all.
-              const candidates = yield* sql.unsafe<{ id: string }>(PICK_SQLITE, [JSON.stringify(names), limit])
+              const candidates = yield* sql.unsafe<{ id: string }>(
+                pickSqlite(names.length),
+                pickParameters(names, limit)
+              )
               if (candidates.length === 0) return []
             }
             // Through the write queue: it rides with the moves of this worker's finished runs.
