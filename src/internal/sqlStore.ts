@@ -73,6 +73,14 @@ const migrations = {
         run_id TEXT PRIMARY KEY,
         value TEXT NOT NULL
       )`
+    ], { discard: true })),
+  // Most task runs are outside any flow: a partial index keeps their rows (and each of their state
+  // changes, which write a new row version) out of it.
+  "2_flow_index_partial": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`DROP INDEX IF EXISTS taskflow_runs_flow`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flow_run ON taskflow_runs (flow_run_id)
+        WHERE flow_run_id IS NOT NULL`
     ], { discard: true }))
 }
 
