@@ -635,12 +635,17 @@ const make = (
       )
       const pollChanges = Effect.gen(function*() {
         const rows = yield* Effect.uninterruptible(sql.unsafe<ChangeRow>(CHANGES_SQLITE, [cursor]))
+        // Only each followed run's newest state in this look (a claim writes Pending and Running at
+        // once): the states in between are not decoded or pushed.
+        const newest = new Map<string, ChangeRow>()
         for (const row of rows) {
           cursor = Math.max(cursor, Number(row.rowid))
-          const runId = row.run_id
-          // The state itself, for runs followed here: no read of the run. A result too large to
-          // carry in every poll is read for its subscribers alone.
-          const state = (!listeners.has(runId) && !fresh.has(runId)) || (row.has_result && row.result === null)
+          if (listeners.has(row.run_id) || fresh.has(row.run_id)) newest.set(row.run_id, row)
+        }
+        for (const [runId, row] of newest) {
+          // The state itself: no read of the run. A result too large to carry in every poll is read
+          // for its subscribers alone.
+          const state = row.has_result && row.result === null
             ? undefined
             : decodedOrCrashed(row.run_name, runId, row, row.result)
           heard(runId, Number(row.seq), state)
