@@ -318,6 +318,18 @@ const finalState = (run: AttemptsRun, clock: Clock.Clock, state: AnyState): Effe
     : Effect.succeed(state)
 
 /**
+ * What a run executes in place of the task's own body (the worker pool's sends it to a thread and
+ * waits for its outcome): a function of the task, the run and its arguments, so a run costs no
+ * copy of the task's definition.
+ * @internal
+ */
+export type TaskBody = (
+  def: TaskDefinition,
+  runId: string,
+  args: ReadonlyArray<unknown>
+) => Effect.Effect<unknown, unknown>
+
+/**
  * One task run, start to end: inputs, slot, attempts, final state. `ownFiber` says the run has a
  * fiber to itself (the concurrent runner): its task run id is then set once rather than scoped,
  * and the runner records a Cancelled run when the fiber is interrupted.
@@ -331,10 +343,11 @@ export const executeTaskRun = <R>(
   waitFor: ReadonlyArray<unknown>,
   semaphore: Effect.Semaphore | undefined,
   ownFiber: boolean,
-  claimed?: number
+  claimed?: number,
+  body?: TaskBody
 ): Effect.Effect<AnyState, never, R> => {
   const run: Effect.Effect<AnyState, never, R> = plainArguments(args, waitFor)
-    ? executeResolved<R>(def, cell, store, args, semaphore, ownFiber, claimed)
+    ? executeResolved<R>(def, cell, store, args, semaphore, ownFiber, claimed, body)
     : Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
       if ("notReady" in inputs) {
         return record(
@@ -343,7 +356,7 @@ export const executeTaskRun = <R>(
           (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
         )
       }
-      return executeResolved<R>(def, cell, store, inputs.args, semaphore, ownFiber, claimed)
+      return executeResolved<R>(def, cell, store, inputs.args, semaphore, ownFiber, claimed, body)
     })
   return ownFiber ? run : Effect.onInterrupt(run, () => cancel(store, cell))
 }
@@ -356,9 +369,11 @@ const executeResolved = <R>(
   inputs: ReadonlyArray<unknown>,
   semaphore: Effect.Semaphore | undefined,
   ownFiber: boolean,
-  claimed: number | undefined
+  claimed: number | undefined,
+  body: TaskBody | undefined
 ): Effect.Effect<AnyState, never, R> => {
-  const attempts = executeAttempts(def, cell, store, def.fn(...inputs) as Effect.Effect<any, any, R>, {
+  const effect = body === undefined ? def.fn(...inputs) : body(def, cell.id, inputs)
+  const attempts = executeAttempts(def, cell, store, effect as Effect.Effect<any, any, R>, {
     recordFinal: true,
     claimed,
     setTaskRunId: ownFiber

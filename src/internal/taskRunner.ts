@@ -4,7 +4,7 @@ import type * as Futures from "../Futures.js"
 import type { NewRun } from "../RunStore.js"
 import type * as State from "../State.js"
 import type * as TaskRunner_ from "../TaskRunner.js"
-import type { TaskDefinition } from "./engine.js"
+import type { TaskBody, TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeTaskRun, writeSync } from "./engine.js"
 import { ConcurrentFuture, RunCell } from "./futures.js"
 import { makeRunId } from "./runId.js"
@@ -70,7 +70,7 @@ export const concurrent = (options?: { readonly maxConcurrency?: number }): Laye
 export const makeRunner = (options: {
   readonly kind: string
   readonly maxConcurrency?: number | undefined
-  readonly execution?: (def: TaskDefinition, runId: string) => TaskDefinition
+  readonly execution?: TaskBody
 }): Effect.Effect<RunnerInternal, never, Scope.Scope> =>
   Effect.gen(function*() {
     const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
@@ -112,13 +112,15 @@ export const makeRunner = (options: {
     ) =>
       Effect.map(
         Effect.forkDaemon(executeTaskRun<never>(
-          options.execution === undefined ? def : options.execution(def, cell.id),
+          def,
           cell,
           store,
           args,
           waitFor,
           semaphore,
-          true
+          true,
+          undefined,
+          options.execution
         )),
         (fiber) => {
           cell.fiber = fiber

@@ -162,8 +162,11 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
             const average = micros.get(job.def.name)
             micros.set(job.def.name, average === undefined ? message.micros : average * 0.8 + message.micros * 0.2)
           }
+          // The thread has room again: refill it before this run's outcome is handled, so it works
+          // while the main thread records the outcome.
+          dispatch()
           settle(job, decodeExit(job.def, job.message.runId, message.exit))
-          return dispatchSoon()
+          return
         }
       }
     }
@@ -234,20 +237,6 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
       return !started(thread, job)
     }
 
-    /**
-     * Dispatches once the messages that arrived together are handled: the runs they freed room for
-     * then go out together.
-     */
-    let dispatchScheduled = false
-    const dispatchSoon = () => {
-      if (dispatchScheduled) return
-      dispatchScheduled = true
-      setImmediate(() => {
-        dispatchScheduled = false
-        if (!closed) dispatch()
-      })
-    }
-
     /** Moving average of each task's run time on the threads, µs. */
     const micros = new Map<string, number>()
     const isFast = (job: Job) => (micros.get(job.def.name) ?? Infinity) < FAST_MICROS
@@ -309,7 +298,7 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           id,
           def,
           message: { _tag: "Run", id, runId, name: def.name, args: encoded.right },
-          resume: (exit) => resume(exit),
+          resume,
           thread: undefined,
           seq: -1,
           settled: false,
@@ -402,7 +391,7 @@ export const workerPool = (options: WorkerPoolOptions): Layer.Layer<TaskRunner, 
         makeRunner({
           kind: "workerPool",
           maxConcurrency: undefined,
-          execution: (def, runId) => ({ ...def, fn: (...args) => pool.run(def, runId, args) })
+          execution: pool.run
         }))
     })
   )
