@@ -1,11 +1,11 @@
 import type { Fiber } from "effect"
-import { Cause, Duration, Effect, Either, FiberSet, Queue, Schedule } from "effect"
+import { Cause, Duration, Effect, Either, FiberRef, FiberSet, Queue, Schedule } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../RunStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
 import { decodeTimeout } from "./duration.js"
 import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, executeTaskRun, record } from "./engine.js"
+import { cancel, currentFlowRunId, executeTaskRun, record } from "./engine.js"
 import type { FlowDefinition } from "./flow.js"
 import { executeFlowRun, flowDefinition, isFlow } from "./flow.js"
 import { RunCell } from "./futures.js"
@@ -63,8 +63,13 @@ export const serve = (
     const unsubscribe = store.unsafeSubscribeScheduled(signal)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
 
-    /** The store as one held run sees it: its own writes carry the worker's id, so a lost lease refuses them. */
-    const storeFor = (runId: string, name: string): RunStore_.Service => ({
+    /** The task name of each run this worker holds, from its claim until its fiber ends. */
+    const heldNames = new Map<string, string>()
+    /**
+     * The store as the held runs see it: a held run's own writes carry the worker's id, so a lost
+     * lease refuses them. One object for all runs (a run's flow may write other runs: those go as they are).
+     */
+    const heldStore: RunStore_.Service = {
       // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
       kind: store.kind,
       createRun: store.createRun,
@@ -80,7 +85,8 @@ export const serve = (
       unsafeSubscribe: store.unsafeSubscribe,
       unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
       setState: (id, state, setOptions) => {
-        if (id !== runId) return store.setState(id, state, setOptions)
+        const name = heldNames.get(id)
+        if (name === undefined) return store.setState(id, state, setOptions)
         if (released.has(id)) return Effect.void
         if (state_.isFinal(state) && !finishing.has(id)) {
           finishing.add(id)
@@ -88,39 +94,57 @@ export const serve = (
         }
         return store.setState(id, state, { ...setOptions, workerId, name })
       }
-    })
+    }
+
+    /** The flow run id the serving fiber has (none, unless served inside a flow): runs of other flows set theirs. */
+    const servingFlowRunId = yield* FiberRef.get(currentFlowRunId)
 
     const execute = (run: RunStore_.ClaimedRun): Effect.Effect<unknown> => {
       const def = definitions.get(run.name)!
-      const held = storeFor(run.id, run.name)
       const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
       if (Either.isLeft(run.parameters)) {
         const error = run.parameters.left
-        return record(held, cell, (timestamp) => state_.failed(Cause.die(error), { timestamp, message: error.message }))
+        return record(
+          heldStore,
+          cell,
+          (timestamp) => state_.failed(Cause.die(error), { timestamp, message: error.message })
+        )
       }
       const args = run.parameters.right
       // The claim recorded this attempt's Running (and took its run count).
       const claimed = run.runCount
-      const body = def.kind === "flow"
-        ? Effect.exit(executeFlowRun(def as FlowDefinition, run.id, held, args, run.state, claimed))
-        : executeTaskRun(def, cell, held, args, [], undefined, false, claimed).pipe(
-          Effect.locally(currentFlowRunId, run.flowRunId)
-        )
+      if (def.kind === "flow") {
+        return Effect.exit(
+          executeFlowRun(def as FlowDefinition, run.id, heldStore, args, run.state, claimed)
+        ) as Effect.Effect<
+          unknown
+        >
+      }
+      // The run has its fiber to itself: its task run id is set on it once, and an interruption
+      // (a cancel, a lost lease) records it Cancelled here.
+      const body = Effect.onInterrupt(
+        executeTaskRun(def, cell, heldStore, args, [], undefined, true, claimed),
+        () => cancel(heldStore, cell)
+      )
       // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
-      return body as Effect.Effect<unknown>
+      return (run.flowRunId === servingFlowRunId
+        ? body
+        : Effect.locally(body, currentFlowRunId, run.flowRunId)) as Effect.Effect<unknown>
     }
 
-    const start = (run: RunStore_.ClaimedRun) =>
-      Effect.gen(function*() {
-        const fiber = yield* FiberSet.run(runs, execute(run))
+    const start = (run: RunStore_.ClaimedRun) => {
+      heldNames.set(run.id, run.name)
+      return Effect.map(FiberSet.run(runs, execute(run)), (fiber) => {
         running.set(run.id, fiber)
         fiber.addObserver(() => {
           running.delete(run.id)
+          heldNames.delete(run.id)
           finishing.delete(run.id)
           released.delete(run.id)
           signal()
         })
       })
+    }
 
     const interrupt = (runId: string) => {
       const fiber = running.get(runId)
