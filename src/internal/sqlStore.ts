@@ -483,7 +483,8 @@ const make = (
       Schedule.upTo(options.reconnectFor ?? "30 seconds")
     )
     /** Runs a query, trying again while the store is out of reach; a typed error if it stays away. */
-    const call = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>) => {
+    /** `what` says what failed, in a RunStoreError: a function for the hot calls, built only on failure. */
+    const call = <A, E>(what: string | (() => string), effect: Effect.Effect<A, E | SqlError>) => {
       // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
       // which can land on the next statement that pooled connection runs (someone else's). An
       // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
@@ -493,7 +494,7 @@ const make = (
         Effect.catchIf(isTransientSqlError, () =>
           Effect.retry(once, { schedule: reconnect, while: isTransientSqlError })),
         Effect.catchIf(isSqlError, (error) =>
-          Effect.fail(storeError(error, what)))
+          Effect.fail(storeError(error, typeof what === "string" ? what : what())))
       ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
     }
 
@@ -768,10 +769,6 @@ const make = (
       readonly release?: boolean
     }
 
-    /**
-     * One state change in one transaction: the guarded update (which enforces the orchestration
-     * rules in SQL, so two writers cannot both pass), the history row, the result, the notification.
-     */
     /** One guarded state change, waiting in the write queue. */
     interface Move {
       readonly runId: string
@@ -820,10 +817,6 @@ const make = (
       pending.push(item)
       if (pending.length === 1) Queue.unsafeOffer(writerWake, undefined)
     }
-    const write = (move: Move): Effect.Effect<boolean, SqlError> =>
-      Effect.async((resume) => {
-        enqueue({ ...move, _tag: "Move", resume })
-      })
     const claimInBatch = (claim: ClaimRequest): Effect.Effect<ReadonlyArray<RunRow>, SqlError> =>
       Effect.async((resume) => {
         enqueue({ ...claim, _tag: "Claim", resume })
@@ -1029,19 +1022,14 @@ const make = (
       }
       const { cause, result } = Either.getOrThrow(encoded)
       const final = state_.isFinal(stored)
+      const notice = final ? noticeOf(name, stored, cause, result) : null
+      // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
+      // retry's AwaitingRetry written by the worker itself keeps the run held by it.
+      const releases = final || condition.release === true
       return Effect.flatMap(
-        write({
-          runId,
-          stored,
-          cause,
-          result,
-          final,
-          notice: final ? noticeOf(name, stored, cause, result) : null,
-          // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
-          // retry's AwaitingRetry written by the worker itself keeps the run held by it.
-          releases: final || condition.release === true,
-          runCount,
-          condition
+        // The queued write is built once, with its callback (no copy of a move object per run).
+        Effect.async<boolean, SqlError>((resume) => {
+          enqueue({ _tag: "Move", runId, stored, cause, result, final, notice, releases, runCount, condition, resume })
         }),
         (moved) => {
           if (!moved) return Effect.flatMap(refusal(runId, stored, condition), Effect.fail)
@@ -1142,7 +1130,7 @@ const make = (
       createRuns,
       setState: (runId, state, setOptions) =>
         call(
-          `move run ${runId} to ${state.type}`,
+          () => `move run ${runId} to ${state.type}`,
           transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
             workerId: setOptions?.workerId
           })
