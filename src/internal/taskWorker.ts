@@ -114,11 +114,8 @@ export const serve = (
       // The claim recorded this attempt's Running (and took its run count).
       const claimed = run.runCount
       if (def.kind === "flow") {
-        return Effect.exit(
-          executeFlowRun(def as FlowDefinition, run.id, heldStore, args, run.state, claimed)
-        ) as Effect.Effect<
-          unknown
-        >
+        const flowRun = executeFlowRun(def as FlowDefinition, run.id, heldStore, args, run.state, claimed)
+        return Effect.exit(flowRun) as Effect.Effect<unknown>
       }
       // The run has its fiber to itself: its task run id is set on it once, and an interruption
       // (a cancel, a lost lease) records it Cancelled here.
