@@ -164,7 +164,7 @@ const makePool = (options: WorkerPoolOptions, module: string) =>
           }
           // The thread has room again: refill it before this run's outcome is handled, so it works
           // while the main thread records the outcome.
-          dispatch()
+          if (!closed) dispatch()
           settle(job, decodeExit(job.def, job.message.runId, message.exit))
           return
         }
