@@ -109,8 +109,9 @@ export const summary = Effect.gen(function*() {
       ? run.state.type
       : `${run.state.type} (${run.state.name})`
     byState.set(state, (byState.get(state) ?? 0) + 1)
+    // The id's last characters: a run id begins with the time it was made, shared by runs made together.
     lines.push(
-      `${pad(run.name, 18)}${pad(run.id.slice(0, 8), 10)}${pad(state, 22)}${pad(String(run.runCount), 10)}${millis} ms`
+      `${pad(run.name, 18)}${pad(run.id.slice(-8), 10)}${pad(state, 22)}${pad(String(run.runCount), 10)}${millis} ms`
     )
   }
   lines.push("", `${runs.length} runs: ${[...byState].map(([state, count]) => `${count} ${state}`).join(", ")}`)
