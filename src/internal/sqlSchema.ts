@@ -1,0 +1,116 @@
+/**
+ * The SQL stores' schema: the final state types, the notification channels, and the versioned
+ * migrations the library owns.
+ * @internal
+ */
+import { Migrator, SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Schedule } from "effect"
+
+/** The final state types: a run in one of them never changes again. */
+export const FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"] as const
+/**
+ * PostgreSQL channels: a run reached a final state (payload: its id, or its id, state number and
+ * final state as `id TAB seq TAB json` when that fits a notification); a run became Scheduled
+ * (payload: its name).
+ */
+export const FINAL_CHANNEL = "taskflow_run_final"
+/** See FINAL_CHANNEL. */
+export const SCHEDULED_CHANNEL = "taskflow_run_scheduled"
+
+// ---------------------------------------------------------------------------------------------
+// Migrations: owned by the library, versioned, the same DDL on both dialects
+// ---------------------------------------------------------------------------------------------
+
+const migrations = {
+  "1_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE IF NOT EXISTS taskflow_runs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        flow_run_id TEXT,
+        parent_task_run_id TEXT,
+        parameters TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        retries INTEGER NOT NULL,
+        run_count INTEGER NOT NULL,
+        state_seq INTEGER NOT NULL,
+        state_type TEXT NOT NULL,
+        state_name TEXT NOT NULL,
+        state_message TEXT,
+        state_timestamp DOUBLE PRECISION NOT NULL,
+        state_cause TEXT,
+        worker_id TEXT,
+        lease_expires_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL
+      )`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_scheduled ON taskflow_runs (name, state_timestamp)
+        WHERE state_type = 'SCHEDULED'`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_leased ON taskflow_runs (lease_expires_at)
+        WHERE worker_id IS NOT NULL`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flow ON taskflow_runs (flow_run_id)`,
+      sql`CREATE TABLE IF NOT EXISTS taskflow_run_states (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        message TEXT,
+        timestamp DOUBLE PRECISION NOT NULL,
+        cause TEXT,
+        PRIMARY KEY (run_id, seq)
+      )`,
+      // Results live apart from states: reading or polling a state never carries a large result.
+      sql`CREATE TABLE IF NOT EXISTS taskflow_results (
+        run_id TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )`
+    ], { discard: true })),
+  // Most task runs are outside any flow: a partial index keeps their rows (and each of their state
+  // changes, which write a new row version) out of it.
+  "2_flow_index_partial": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`DROP INDEX IF EXISTS taskflow_runs_flow`,
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flow_run ON taskflow_runs (flow_run_id)
+        WHERE flow_run_id IS NOT NULL`
+    ], { discard: true }))
+}
+
+/** The newest migration this version of the library has. */
+const LATEST_MIGRATION = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))
+
+/**
+ * Whether every migration is committed. The Migrator returns at once when another process holds
+ * the migration (its "locked" case): on SQLite, which has no table lock to wait on, that other
+ * process may not have committed yet, so its tables are not there.
+ */
+const migrationsCommitted = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql<{ readonly latest: number | null }>`SELECT MAX(migration_id) AS latest FROM taskflow_migrations`
+).pipe(Effect.map((rows) => (rows[0]?.latest ?? 0) >= LATEST_MIGRATION))
+
+/** Runs the migrations this process has not seen committed, waiting for another process that runs them. */
+export const runMigrations = Migrator.make({})({
+  loader: Migrator.fromRecord(migrations),
+  table: "taskflow_migrations"
+}).pipe(
+  Effect.zipRight(migrationsCommitted),
+  Effect.filterOrFail(
+    (committed) => committed,
+    () => new Migrator.MigrationError({ reason: "locked", message: "Another process is running the migrations" })
+  ),
+  // Two processes starting at once: one migrates, the other waits and finds the work done. On a
+  // fresh PostgreSQL schema both may race to create the migrations table itself, and the loser's
+  // `CREATE TABLE IF NOT EXISTS` fails on the catalog's unique index: it tries again and finds it.
+  Effect.retry({
+    while: (error) => error._tag === "MigrationError" ? error.reason === "locked" : isCatalogRace(error),
+    schedule: Schedule.spaced("100 millis"),
+    times: 50
+  })
+)
+
+/** A concurrent `CREATE … IF NOT EXISTS` lost to another session: unique_violation or duplicate_table. */
+const isCatalogRace = (error: SqlError): boolean => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return code === "23505" || code === "42P07" || code === "42710"
+}

@@ -1,0 +1,231 @@
+/**
+ * The SQL stores' hot statements, as fixed texts: PostgreSQL runs them as named prepared
+ * statements, SQLite through its statement cache.
+ * @internal
+ */
+import { FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./sqlSchema.js"
+import type { StateRow } from "./storeCodec.js"
+
+// ---------------------------------------------------------------------------------------------
+// The hot PostgreSQL statements: fixed texts, run as prepared statements (see `prepared`)
+// ---------------------------------------------------------------------------------------------
+
+const FINAL_LIST = `(${FINAL.map((type) => `'${type}'`).join(", ")})`
+
+/** The columns of a new run, in the order CREATE_RUNS takes them as arrays. */
+export const CREATE_COLUMNS = [
+  "id",
+  "kind",
+  "name",
+  "flow_run_id",
+  "parent_task_run_id",
+  "parameters",
+  "tags",
+  "retries",
+  "run_count",
+  "state_seq",
+  "state_type",
+  "state_name",
+  "state_message",
+  "state_timestamp",
+  "state_cause",
+  "created_at"
+] as const
+
+/** New runs with their first history row and one NOTIFY per task name scheduled; a retried insert finds its own rows. */
+export const CREATE_RUNS = `WITH ins AS (
+    INSERT INTO taskflow_runs (${CREATE_COLUMNS.join(", ")})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[])
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
+  ),
+  h AS (
+    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ins
+    RETURNING 1
+  ),
+  n AS (
+    SELECT pg_notify('${SCHEDULED_CHANNEL}', name)
+    FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
+  )
+  SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
+
+/**
+ * A claim, on both dialects: Scheduled → Pending → Running in one write (the worker starts the body
+ * at once, so the claim records both, one commit less per run); the attempt's run count is taken here.
+ * The arguments are the SQL of the claim's time, the worker's id and the lease's end.
+ */
+const claimSet = (at: string, worker: string, leaseEnd: string) =>
+  `state_type = 'RUNNING', state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+    state_message = NULL, state_timestamp = ${at}, state_cause = NULL, state_seq = state_seq + 2,
+    run_count = run_count + 1, worker_id = ${worker}, lease_expires_at = ${leaseEnd}`
+
+/** The two history rows (Pending, Running) of the claimed runs in `claimed` (a table and its filter). */
+const claimHistory = (claimed: string) =>
+  `INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq - 1, 'PENDING', 'Pending', NULL, state_timestamp, NULL FROM ${claimed}
+    UNION ALL
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ${claimed}`
+
+/**
+ * The UPDATE of a claim on PostgreSQL: up to `limit` Scheduled runs of the `names` (SQL of a text
+ * array), oldest first, for `worker` at time `at` with a lease of `lease` ms, never one of the ids
+ * in `except` (SQL of a text array). Rows locked by another claimer are skipped, never waited for
+ * or taken twice.
+ */
+const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
+  `UPDATE taskflow_runs SET ${claimSet(at, worker, `${at} + ${lease}`)}
+    WHERE id IN (
+      -- Per name, so each reads its index in order: with "name = ANY(...)" a prepared plan sorts
+      -- every Scheduled run of the names to keep the limit of them.
+      SELECT picked.id FROM unnest(${names}) AS served (name)
+      CROSS JOIN LATERAL (
+        SELECT id, state_timestamp FROM taskflow_runs
+        WHERE name = served.name AND state_type = 'SCHEDULED' AND worker_id IS NULL AND id <> ALL(${except})
+        ORDER BY state_timestamp LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      ) AS picked
+      ORDER BY picked.state_timestamp LIMIT ${limit}
+    ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+    RETURNING *`
+
+/** Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms. */
+export const CLAIM_RUNS = `WITH u AS (${
+  claimUpdate("$1::text[]", "$2::int", "$3::float8", "$4::text", "$5::float8", "'{}'::text[]")
+}),
+  h AS (${claimHistory("u")} RETURNING 1)
+  SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
+
+/**
+ * The Scheduled runs of `count` task names, oldest first (SQLite). Parameters: each name with its
+ * limit, then the limit of the whole. One branch per name, so each reads its index in order: with
+ * `name IN (...)` SQLite reads every Scheduled run of the names and sorts them to keep a few.
+ */
+export const pickSqlite = (count: number) =>
+  `SELECT id FROM (${
+    Array.from({ length: count }, () =>
+      `SELECT * FROM (SELECT id, state_timestamp FROM taskflow_runs
+        WHERE name = ? AND state_type = 'SCHEDULED' AND worker_id IS NULL ORDER BY state_timestamp LIMIT ?)`).join(
+        " UNION ALL "
+      )
+  }) ORDER BY state_timestamp LIMIT ?`
+/** pickSqlite's parameters. */
+export const pickParameters = (names: ReadonlyArray<string>, limit: number) => [
+  ...names.flatMap((name) => [name, limit]),
+  limit
+]
+
+/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then pickSqlite's. */
+export const claimSqliteText = (count: number) =>
+  `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
+  WHERE id IN (${pickSqlite(count)}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+  RETURNING *`
+
+/** CLAIM_RUNS's history on SQLite: both parameters are the same JSON array of the claimed ids. */
+export const CLAIM_HISTORY_SQLITE = claimHistory("taskflow_runs WHERE id IN (SELECT value FROM json_each(?))")
+
+/**
+ * A state change of run `r` to the move `m` (id, type, name, message, ts, cause, run_count, worker,
+ * unheld, lease_before, final, releases), on both dialects: the new columns, and the guards that
+ * enforce the orchestration rules in SQL (so two writers cannot both pass).
+ */
+const moveSet = (r: string, m: string) =>
+  `state_type = ${m}.type, state_name = ${m}.name, state_message = ${m}.message,
+    state_timestamp = ${m}.ts, state_cause = ${m}.cause, state_seq = ${r}.state_seq + 1,
+    run_count = COALESCE(${m}.run_count, ${r}.run_count),
+    worker_id = CASE WHEN ${m}.releases THEN NULL ELSE ${r}.worker_id END,
+    lease_expires_at = CASE WHEN ${m}.releases THEN NULL ELSE ${r}.lease_expires_at END`
+const moveGuards = (r: string, m: string) =>
+  `${r}.id = ${m}.id AND ${r}.state_type NOT IN ${FINAL_LIST}
+    AND (${m}.final OR ${r}.state_type <> 'CANCELLING')
+    AND (${m}.worker IS NULL OR ${r}.worker_id = ${m}.worker)
+    AND (NOT ${m}.unheld OR ${r}.worker_id IS NULL)
+    AND (${m}.lease_before IS NULL OR ${r}.lease_expires_at < ${m}.lease_before)`
+
+/**
+ * A batch of guarded state changes (one array per column): the guarded update, then the history
+ * rows, the results and the notifications. Ends with the CTE `n`, which must be read to run.
+ */
+const WRITE_STATES_CTES = `WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
+      $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[])
+      AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice)
+  ),
+  u AS (
+    UPDATE taskflow_runs r SET ${moveSet("r", "v")}
+    FROM v
+    WHERE ${moveGuards("r", "v")}
+    RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
+      r.state_cause, v.result, v.final, v.releases, v.notice
+  ),
+  h AS (
+    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
+    RETURNING 1
+  ),
+  res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
+  n AS (
+    SELECT pg_notify('${FINAL_CHANNEL}', CASE WHEN notice IS NULL THEN id
+      ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
+    UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
+  )`
+
+/** A batch of guarded state changes (WRITE_STATES_CTES). Returns the ids moved. */
+export const WRITE_STATES = `${WRITE_STATES_CTES}
+  SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
+
+/**
+ * WRITE_STATES, then a claim in the same statement and commit: a busy worker's finished runs and
+ * its next runs in one round trip. $15–$19 are CLAIM_RUNS's $1–$5. The claim skips the rows this
+ * statement moves (a row updated twice in one statement keeps only one of the updates). Moved rows
+ * come back with `claimed` null, claimed ones as a JSON row.
+ */
+export const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
+  c AS (${claimUpdate("$15::text[]", "$16::int", "$17::float8", "$18::text", "$19::float8", "$1::text[]")}),
+  ch AS (${claimHistory("c")} RETURNING 1)
+  SELECT id, NULL::json AS claimed, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r,
+    (SELECT COUNT(*) FROM n) AS n, (SELECT COUNT(*) FROM ch) AS ch FROM u
+  UNION ALL SELECT id, row_to_json(c) AS claimed, 0, 0, 0, 0 FROM c`
+
+/** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
+export const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r", "m")}
+  FROM (
+    SELECT value ->> 0 AS id, value ->> 1 AS type, value ->> 2 AS name, value ->> 3 AS message,
+      value ->> 4 AS ts, value ->> 5 AS cause, value ->> 6 AS run_count, value ->> 7 AS worker,
+      value ->> 8 AS unheld, value ->> 9 AS lease_before, value ->> 10 AS final, value ->> 11 AS releases
+    FROM json_each(?)
+  ) AS m
+  WHERE ${moveGuards("r", "m")}
+  RETURNING id`
+
+/** The history rows of the runs just moved ($1: a JSON array of their ids). */
+export const RECORD_STATES_SQLITE =
+  `INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
+  SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
+  FROM taskflow_runs WHERE id IN (SELECT value FROM json_each(?))`
+
+/** The results of the runs just completed ($1: a JSON array of [id, encoded result]). */
+export const KEEP_RESULTS_SQLITE = `INSERT INTO taskflow_results (run_id, value)
+  SELECT value ->> 0, value ->> 1 FROM json_each(?)`
+
+/**
+ * SQLite's change poll: the history rows written since rowid $1, in commit order, with each run's
+ * task name and, for a Completed state, its result when small (has_result says whether one was kept).
+ */
+export const CHANGES_SQLITE = `SELECT h.rowid, h.run_id, h.seq, h.type, h.name, h.message, h.timestamp, h.cause,
+    r.name AS run_name, res.run_id IS NOT NULL AS has_result,
+    CASE WHEN octet_length(res.value) <= 4000 THEN res.value END AS result
+  FROM taskflow_run_states h
+  JOIN taskflow_runs r ON r.id = h.run_id
+  LEFT JOIN taskflow_results res ON h.type = 'COMPLETED' AND res.run_id = h.run_id
+  WHERE h.rowid > ? ORDER BY h.rowid LIMIT 5000`
+
+/** A row of CHANGES_SQLITE. */
+export interface ChangeRow extends StateRow {
+  readonly rowid: number
+  readonly run_id: string
+  readonly seq: number
+  readonly run_name: string
+  readonly has_result: number
+  readonly result: string | null
+}
