@@ -96,12 +96,20 @@ export const CLAIM_RUNS = `WITH u AS (${
   h AS (${claimHistory("u")} RETURNING 1)
   SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
 
-/**
- * The Scheduled runs of `count` task names, oldest first (SQLite). Parameters: each name with its
- * limit, then the limit of the whole. One branch per name, so each reads its index in order: with
- * `name IN (...)` SQLite reads every Scheduled run of the names and sorts them to keep a few.
- */
-export const pickSqlite = (count: number) =>
+/** A statement text per number of task names, built once: a worker claims with the same names each time. */
+const byNameCount = (build: (count: number) => string) => {
+  const texts = new Map<number, string>()
+  return (count: number): string => {
+    let text = texts.get(count)
+    if (text === undefined) {
+      text = build(count)
+      texts.set(count, text)
+    }
+    return text
+  }
+}
+
+const pickText = (count: number) =>
   `SELECT id FROM (${
     Array.from({ length: count }, () =>
       `SELECT * FROM (SELECT id, state_timestamp FROM taskflow_runs
@@ -109,6 +117,14 @@ export const pickSqlite = (count: number) =>
         " UNION ALL "
       )
   }) ORDER BY state_timestamp LIMIT ?`
+
+/**
+ * The Scheduled runs of `count` task names, oldest first (SQLite). Parameters: each name with its
+ * limit, then the limit of the whole. One branch per name, so each reads its index in order: with
+ * `name IN (...)` SQLite reads every Scheduled run of the names and sorts them to keep a few.
+ */
+export const pickSqlite = byNameCount(pickText)
+
 /** pickSqlite's parameters. */
 export const pickParameters = (names: ReadonlyArray<string>, limit: number) => [
   ...names.flatMap((name) => [name, limit]),
@@ -116,10 +132,11 @@ export const pickParameters = (names: ReadonlyArray<string>, limit: number) => [
 ]
 
 /** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then pickSqlite's. */
-export const claimSqliteText = (count: number) =>
+export const claimSqliteText = byNameCount((count) =>
   `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
-  WHERE id IN (${pickSqlite(count)}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+  WHERE id IN (${pickText(count)}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
   RETURNING *`
+)
 
 /** CLAIM_RUNS's history on SQLite: both parameters are the same JSON array of the claimed ids. */
 export const CLAIM_HISTORY_SQLITE = claimHistory("taskflow_runs WHERE id IN (SELECT value FROM json_each(?))")
