@@ -629,6 +629,9 @@ const make = (
     yield* Effect.gen(function*() {
       while (true) {
         while (pending.length === 0) yield* Queue.take(writerWake)
+        // One turn for the fibers woken with this batch: a task worker whose runs just finished
+        // queues its next claim, which then rides in the same write as their final states.
+        yield* Effect.yieldNow()
         const taken = pending.length <= 500 ? pending : pending.slice(0, 500)
         pending = pending.length <= 500 ? [] : pending.slice(500)
         const batch: Array<QueuedMove> = []

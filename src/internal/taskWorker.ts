@@ -190,9 +190,8 @@ export const serve = (
     yield* Effect.logInfo(`Task worker ${workerId} serving ${names.join(", ")} (concurrency ${concurrency})`)
     let idle = 10
     while (true) {
-      // Runs finish in waves (their final states are group-committed): let a wave land, then claim
-      // for all of its slots in one statement rather than one claim per finished run.
-      if (running.size > 0) yield* Effect.sleep(Duration.millis(1))
+      // A slot frees when its run's final state is queued: the claim for it then rides in the same
+      // write as that state (the store's writer lets this fiber queue it first).
       const free = concurrency - running.size + finishing.size
       if (free > 0) {
         const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease }).pipe(
@@ -206,7 +205,13 @@ export const serve = (
           if (claimed.length === free) continue
         }
       }
-      // Nothing to claim (or no room): wait for a push, a finished run, or the polling fallback.
+      if (concurrency - running.size + finishing.size <= 0) {
+        // No room: only a signal frees a slot. A plain take resumes this fiber in one step, before
+        // the store's writer takes the finished runs' states, so the next claim rides with them.
+        yield* Queue.take(wake)
+        continue
+      }
+      // Nothing to claim: wait for a push, a finished run, or the polling fallback.
       yield* Queue.take(wake).pipe(Effect.timeoutOption(Duration.millis(idle)))
       idle = Math.min(maxPoll, idle * 2)
     }
