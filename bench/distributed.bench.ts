@@ -75,6 +75,9 @@ const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
   }
   const add = (key: string, ms: number) => cpu.set(key, (cpu.get(key) ?? 0) + ms)
   add("client", ticks("self").ms)
+  // Idle time of all CPUs (idle and iowait): CPU the run could have used but nobody did.
+  const [, , , , idle, iowait] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/)
+  add("idle", (Number(idle) + Number(iowait)) * 10)
   pids.forEach((pid, i) => add(`worker ${i + 1}`, ticks(String(pid)).ms))
   for (const pid of fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
     try {

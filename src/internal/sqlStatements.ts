@@ -89,12 +89,17 @@ const claimUpdate = (names: string, limit: string, at: string, worker: string, l
     ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
     RETURNING *`
 
-/** Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms. */
+/**
+ * Claims up to $2 Scheduled runs of the names $1 for worker $4 at time $3 with a lease of $5 ms.
+ * Returns one row: `claimed`, the claimed rows as a JSON array (null when none). One row rather than
+ * one per run: the driver's work per row costs more than one JSON parse. (A data-modifying CTE
+ * runs whether or not the query reads it.)
+ */
 export const CLAIM_RUNS = `WITH u AS (${
   claimUpdate("$1::text[]", "$2::int", "$3::float8", "$4::text", "$5::float8", "'{}'::text[]")
 }),
-  h AS (${claimHistory("u")} RETURNING 1)
-  SELECT u.*, (SELECT COUNT(*) FROM h) AS recorded FROM u`
+  h AS (${claimHistory("u")})
+  SELECT json_agg(u) AS claimed FROM u`
 
 /** A statement text per number of task names, built once: a worker claims with the same names each time. */
 const byNameCount = (build: (count: number) => string) => {
@@ -161,7 +166,8 @@ const moveGuards = (r: string, m: string) =>
 
 /**
  * A batch of guarded state changes (one array per column): the guarded update, then the history
- * rows, the results and the notifications. Ends with the CTE `n`, which must be read to run.
+ * rows, the results and the notifications. Ends with the CTE `n`, which must be read to run (it
+ * is a query; the data-modifying CTEs run whether or not they are read).
  */
 const WRITE_STATES_CTES = `WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
@@ -178,31 +184,29 @@ const WRITE_STATES_CTES = `WITH v AS (
   h AS (
     INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
     SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM u
-    RETURNING 1
   ),
-  res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL RETURNING 1),
+  res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL),
   n AS (
     SELECT pg_notify('${FINAL_CHANNEL}', CASE WHEN notice IS NULL THEN id
       ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
     UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
   )`
 
-/** A batch of guarded state changes (WRITE_STATES_CTES). Returns the ids moved. */
+/** A batch of guarded state changes (WRITE_STATES_CTES). Returns one row: `moved`, the ids moved as a JSON array (null when none). */
 export const WRITE_STATES = `${WRITE_STATES_CTES}
-  SELECT id, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r, (SELECT COUNT(*) FROM n) AS n FROM u`
+  SELECT (SELECT json_agg(id) FROM u) AS moved, (SELECT COUNT(*) FROM n) AS notified`
 
 /**
  * WRITE_STATES, then a claim in the same statement and commit: a busy worker's finished runs and
  * its next runs in one round trip. $15–$19 are CLAIM_RUNS's $1–$5. The claim skips the rows this
- * statement moves (a row updated twice in one statement keeps only one of the updates). Moved rows
- * come back with `claimed` null, claimed ones as a JSON row.
+ * statement moves (a row updated twice in one statement keeps only one of the updates). Returns
+ * one row: `moved` as in WRITE_STATES, `claimed` as in CLAIM_RUNS.
  */
 export const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
   c AS (${claimUpdate("$15::text[]", "$16::int", "$17::float8", "$18::text", "$19::float8", "$1::text[]")}),
-  ch AS (${claimHistory("c")} RETURNING 1)
-  SELECT id, NULL::json AS claimed, (SELECT COUNT(*) FROM h) AS h, (SELECT COUNT(*) FROM res) AS r,
-    (SELECT COUNT(*) FROM n) AS n, (SELECT COUNT(*) FROM ch) AS ch FROM u
-  UNION ALL SELECT id, row_to_json(c) AS claimed, 0, 0, 0, 0 FROM c`
+  ch AS (${claimHistory("c")})
+  SELECT (SELECT json_agg(id) FROM u) AS moved, (SELECT json_agg(c) FROM c) AS claimed,
+    (SELECT COUNT(*) FROM n) AS notified`
 
 /** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
 export const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r", "m")}

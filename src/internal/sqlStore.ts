@@ -527,15 +527,24 @@ const make = (
       claim.lease
     ]
 
+    /** The single row the batch statements return (see CLAIM_RUNS, WRITE_STATES). */
+    interface BatchRow {
+      readonly moved?: ReadonlyArray<string> | null
+      readonly claimed?: ReadonlyArray<RunRow> | null
+    }
+    const written = (rows: ReadonlyArray<BatchRow>): Written => ({
+      moved: new Set(rows[0]?.moved ?? []),
+      claimed: rows[0]?.claimed ?? []
+    })
+
     const writeBatchPg = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined): Effect.Effect<
       Written,
       SqlError
     > => {
       if (batch.length === 0) {
-        return claim === undefined ? Effect.succeed(noneWritten) : Effect.map(
-          prepared<RunRow>("taskflow_claim_runs", CLAIM_RUNS, claimParametersPg(claim)),
-          (claimed) => ({ moved: noneWritten.moved, claimed })
-        )
+        return claim === undefined
+          ? Effect.succeed(noneWritten)
+          : Effect.map(prepared<BatchRow>("taskflow_claim_runs", CLAIM_RUNS, claimParametersPg(claim)), written)
       }
       const moves = [
         batch.map((move) => move.runId),
@@ -553,28 +562,16 @@ const make = (
         batch.map((move) => move.releases),
         batch.map((move) => move.notice)
       ]
-      if (claim === undefined) {
-        return Effect.map(
-          prepared<{ id: string }>("taskflow_write_states", WRITE_STATES, moves),
-          (rows) => ({ moved: new Set(rows.map((row) => row.id)), claimed: [] })
+      return claim === undefined
+        ? Effect.map(prepared<BatchRow>("taskflow_write_states", WRITE_STATES, moves), written)
+        : Effect.map(
+          prepared<BatchRow>(
+            "taskflow_write_states_and_claim",
+            WRITE_STATES_AND_CLAIM,
+            [...moves, ...claimParametersPg(claim)]
+          ),
+          written
         )
-      }
-      return Effect.map(
-        prepared<{ id: string; claimed: RunRow | null }>(
-          "taskflow_write_states_and_claim",
-          WRITE_STATES_AND_CLAIM,
-          [...moves, ...claimParametersPg(claim)]
-        ),
-        (rows) => {
-          const moved = new Set<string>()
-          const claimed: Array<RunRow> = []
-          for (const row of rows) {
-            if (row.claimed === null) moved.add(row.id)
-            else claimed.push(row.claimed)
-          }
-          return { moved, claimed }
-        }
-      )
     }
 
     /** A claim on SQLite, inside the caller's transaction: the claimed runs' rows, with their history. */
