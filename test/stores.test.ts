@@ -362,6 +362,32 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect(yield* follow<string, never>(large).pipe(Effect.provideService(RunStore.RunStore, here))).toBe(big)
     }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
 
+  // The bug this would catch: PostgreSQL refuses a notification of 8,000 bytes or more, and one
+  // refused notification fails the whole batch of state changes it belongs to.
+  it.live("a batch of final states larger than one notification is written whole and heard", () =>
+    Effect.gen(function*() {
+      const layer = store.fresh()
+      const here = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const elsewhere = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const ids = Array.from({ length: 40 }, () => uuid())
+      // About 60,000 bytes of notices in all; half of them in two-byte UTF-8 characters.
+      const resultOf = (i: number) => (i % 2 === 0 ? "x" : "é").repeat(1_500) + i
+      yield* here.createRuns(ids.map((id) => newRun(id, "store-plain", State.scheduled())))
+      const claimed = yield* elsewhere.claimRuns({ workerId: "w", names: ["store-plain"], limit: 40, lease: 30_000 })
+      expect(claimed.length).toBe(40)
+      // At once, so they are written together.
+      yield* Effect.forEach(
+        ids,
+        (id, i) => elsewhere.setState(id, State.completed(resultOf(i)), { workerId: "w", name: "store-plain" }),
+        { concurrency: "unbounded", discard: true }
+      )
+      const results = yield* Effect.forEach(ids, (id) =>
+        Effect.flatMap(Futures.PrefectDistributedFuture.make<string, never>(id), (future) => future.result()).pipe(
+          Effect.provideService(RunStore.RunStore, here)
+        ))
+      expect(results).toEqual(ids.map((_, i) => resultOf(i)))
+    }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
+
   it.live("a change made by another process (no notification) is found by polling", () =>
     Effect.gen(function*() {
       // Two layers over one database stand for two processes; only polling connects them.

@@ -10,11 +10,18 @@ import { Effect, Schedule } from "effect"
 /** The final state types: a run in one of them never changes again. */
 export const FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"] as const
 /**
- * PostgreSQL channels: a run reached a final state (payload: its id, or its id, state number and
- * final state as `id TAB seq TAB json` when that fits a notification); a run became Scheduled
- * (payload: its name).
+ * PostgreSQL channels: runs reached a final state; a run became Scheduled (payload: its name).
+ *
+ * A final-state payload has one line per run (lines joined by a newline, up to PostgreSQL's
+ * 8,000 bytes): its id, or its id, state number and final state as `id TAB seq TAB json` when that
+ * fits. One notification per batch of a worker's writes rather than one per run: each one is
+ * queued by PostgreSQL, read by every listening session and parsed by every listening process.
+ * (The channel was renamed when the payload became a list: a process of an earlier version
+ * hears nothing on it and falls back to polling, rather than misreading it.)
  */
-export const FINAL_CHANNEL = "taskflow_run_final"
+export const FINAL_CHANNEL = "taskflow_runs_final"
+/** The most a final-state payload holds, in bytes: PostgreSQL refuses 8,000 or more. */
+export const NOTICE_BYTES = 7_800
 /** See FINAL_CHANNEL. */
 export const SCHEDULED_CHANNEL = "taskflow_run_scheduled"
 

@@ -165,21 +165,23 @@ const moveGuards = (r: string, m: string) =>
     AND (${m}.lease_before IS NULL OR ${r}.lease_expires_at < ${m}.lease_before)`
 
 /**
- * A batch of guarded state changes (one array per column): the guarded update, then the history
- * rows, the results and the notifications. Ends with the CTE `n`, which must be read to run (it
+ * A batch of guarded state changes (one array per column; `chunk` numbers the final-state
+ * notification each run's line goes in): the guarded update, then the history rows, the results
+ * and the notifications. Ends with the CTE `n`, which must be read to run (it
  * is a query; the data-modifying CTEs run whether or not they are read).
  */
 const WRITE_STATES_CTES = `WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-      $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[])
-      AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice)
+      $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[], $15::int[])
+      AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice,
+        chunk)
   ),
   u AS (
     UPDATE taskflow_runs r SET ${moveSet("r", "v")}
     FROM v
     WHERE ${moveGuards("r", "v")}
     RETURNING r.id, r.name, r.state_seq, r.state_type, r.state_name, r.state_message, r.state_timestamp,
-      r.state_cause, v.result, v.final, v.releases, v.notice
+      r.state_cause, v.result, v.final, v.releases, v.notice, v.chunk
   ),
   h AS (
     INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
@@ -187,8 +189,8 @@ const WRITE_STATES_CTES = `WITH v AS (
   ),
   res AS (INSERT INTO taskflow_results (run_id, value) SELECT id, result FROM u WHERE result IS NOT NULL),
   n AS (
-    SELECT pg_notify('${FINAL_CHANNEL}', CASE WHEN notice IS NULL THEN id
-      ELSE id || chr(9) || state_seq || chr(9) || notice END) FROM u WHERE final
+    SELECT pg_notify('${FINAL_CHANNEL}', string_agg(CASE WHEN notice IS NULL THEN id
+      ELSE id || chr(9) || state_seq || chr(9) || notice END, chr(10))) FROM u WHERE final GROUP BY chunk
     UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
   )`
 
@@ -198,12 +200,12 @@ export const WRITE_STATES = `${WRITE_STATES_CTES}
 
 /**
  * WRITE_STATES, then a claim in the same statement and commit: a busy worker's finished runs and
- * its next runs in one round trip. $15–$19 are CLAIM_RUNS's $1–$5. The claim skips the rows this
+ * its next runs in one round trip. $16–$20 are CLAIM_RUNS's $1–$5. The claim skips the rows this
  * statement moves (a row updated twice in one statement keeps only one of the updates). Returns
  * one row: `moved` as in WRITE_STATES, `claimed` as in CLAIM_RUNS.
  */
 export const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
-  c AS (${claimUpdate("$15::text[]", "$16::int", "$17::float8", "$18::text", "$19::float8", "$1::text[]")}),
+  c AS (${claimUpdate("$16::text[]", "$17::int", "$18::float8", "$19::text", "$20::float8", "$1::text[]")}),
   ch AS (${claimHistory("c")})
   SELECT (SELECT json_agg(id) FROM u) AS moved, (SELECT json_agg(c) FROM c) AS claimed,
     (SELECT COUNT(*) FROM n) AS notified`

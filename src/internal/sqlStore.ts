@@ -10,7 +10,7 @@ import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import { checkTransition, notHeld, recoveredState, RunStore } from "./runStore.js"
-import { FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
+import { FINAL, FINAL_CHANNEL, NOTICE_BYTES, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
 import type { ChangeRow } from "./sqlStatements.js"
 import {
   CHANGES_SQLITE,
@@ -379,26 +379,32 @@ const make = (
       }
     }).pipe(Effect.forkScoped)
 
-    /** A final-state notification: `id`, or `id TAB seq TAB [name, type, stateName, message, timestamp, cause, result]`. */
+    /**
+     * A final-state notification: a line per run, each `id`, or
+     * `id TAB seq TAB [name, type, stateName, message, timestamp, cause, result]`.
+     */
     const heardFinal = (payload: string) => {
-      const tab = payload.indexOf("\t")
-      if (tab < 0) return heard(payload, undefined, undefined)
-      const runId = payload.slice(0, tab)
-      // Most notifications are of runs nobody here follows (a worker hears every run's end): skip
-      // the parse and the decode of their state.
+      let start = 0
+      while (start < payload.length) {
+        const newline = payload.indexOf("\n", start)
+        const end = newline < 0 ? payload.length : newline
+        heardFinalLine(payload, start, end)
+        start = end + 1
+      }
+    }
+    const heardFinalLine = (payload: string, start: number, end: number) => {
+      const tab = payload.indexOf("\t", start)
+      if (tab < 0 || tab > end) return heard(payload.slice(start, end), undefined, undefined)
+      const runId = payload.slice(start, tab)
+      // Most lines are of runs nobody here follows (a worker hears every run's end): skip the parse
+      // and the decode of their state.
       if (!listeners.has(runId) && !fresh.has(runId)) return
       const second = payload.indexOf("\t", tab + 1)
       const seq = Number(payload.slice(tab + 1, second))
       try {
-        const [name, type, stateName, message, timestamp, cause, result] = JSON.parse(payload.slice(second + 1)) as [
-          string,
-          string,
-          string,
-          string | null,
-          number,
-          string | null,
-          string | null
-        ]
+        const [name, type, stateName, message, timestamp, cause, result] = JSON.parse(
+          payload.slice(second + 1, end)
+        ) as [string, string, string, string | null, number, string | null, string | null]
         heard(runId, seq, decodedOrCrashed(name, runId, { type, name: stateName, message, timestamp, cause }, result))
       } catch {
         heard(runId, seq, undefined)
@@ -537,6 +543,26 @@ const make = (
       claimed: rows[0]?.claimed ?? []
     })
 
+    /**
+     * The final-state notification each move's line goes in: lines are packed in order into
+     * payloads of at most NOTICE_BYTES (each line is shorter than that on its own).
+     */
+    const noticeChunks = (batch: ReadonlyArray<QueuedMove>): Array<number> => {
+      let chunk = 0
+      let bytes = 0
+      return batch.map((move) => {
+        if (!move.final) return 0
+        // id TAB seq TAB notice NEWLINE: the state number takes at most 10 digits.
+        const line = move.runId.length * 3 + 13 + (move.notice === null ? 0 : Buffer.byteLength(move.notice))
+        if (bytes + line > NOTICE_BYTES && bytes > 0) {
+          chunk++
+          bytes = 0
+        }
+        bytes += line
+        return chunk
+      })
+    }
+
     const writeBatchPg = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined): Effect.Effect<
       Written,
       SqlError
@@ -560,7 +586,8 @@ const make = (
         batch.map((move) => move.condition.leaseExpiredBefore ?? null),
         batch.map((move) => move.final),
         batch.map((move) => move.releases),
-        batch.map((move) => move.notice)
+        batch.map((move) => move.notice),
+        noticeChunks(batch)
       ]
       return claim === undefined
         ? Effect.map(prepared<BatchRow>("taskflow_write_states", WRITE_STATES, moves), written)
@@ -663,7 +690,7 @@ const make = (
       }
     }).pipe(Effect.forkScoped)
 
-    /** A final state as a notification carries it, if it fits PostgreSQL's 8,000-byte payload. */
+    /** A final state as a notification line carries it, if it fits PostgreSQL's 8,000-byte payload. */
     const noticeOf = (name: string, state: AnyState, cause: string | null, result: string | null) => {
       if (dialect !== "pg") return null
       const notice = JSON.stringify([
@@ -675,8 +702,8 @@ const make = (
         cause,
         result
       ])
-      // UTF-8 takes at most 3 bytes per UTF-16 unit; the id and state number take about 50.
-      return notice.length * 3 < 7_800 || Buffer.byteLength(notice) < 7_800 ? notice : null
+      // The id, the state number and the separators take about 60 bytes more.
+      return Buffer.byteLength(notice) < NOTICE_BYTES - 200 ? notice : null
     }
 
     const transition = (
