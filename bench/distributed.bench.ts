@@ -188,12 +188,20 @@ const pgBoss = async (batch = CONCURRENCY) => {
   return { throughputMs, roundTrip: trips.length === 0 ? Number.NaN : median(trips) }
 }
 
-/** `TASKFLOW_BENCH_ONLY=taskflow-pg` (comma-separated) runs only those, e.g. to profile ours. */
+/**
+ * `TASKFLOW_BENCH_ONLY=taskflow-pg` (comma-separated: taskflow-pg, taskflow-sqlite, bullmq) runs only
+ * those, e.g. to profile ours or to compare with BullMQ back to back.
+ */
 const only = (process.env.TASKFLOW_BENCH_ONLY ?? "").split(",").filter((name) => name !== "")
 
 const main = async () => {
   if (only.length > 0) {
     for (const mode of only) {
+      if (mode === "bullmq") {
+        const { roundTrip, throughputMs } = await bullmq()
+        console.log(`bullmq: ${fmt((N / throughputMs) * 1000)} jobs/s, round trip ${roundTrip.toFixed(1)} ms`)
+        continue
+      }
       const location = mode === "taskflow-pg"
         ? urlWithSchema(await freshSchema("tf_bench"))
         : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
