@@ -83,6 +83,7 @@ const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
     try {
       const { ms, name } = ticks(pid)
       if (name === "postgres") add("postgres", ms)
+      if (name === "redis-server") add("redis", ms)
     } catch {
       // The process ended meanwhile.
     }
@@ -137,10 +138,13 @@ const bullmq = async () => {
       if (++completed === N) resolve()
     })
   )
+  const pids = workers.map((worker) => worker.pid!)
+  const cpuBefore = cpuNow(pids)
   const start = performance.now()
   await queue.addBulk(Array.from({ length: N }, (_, n) => ({ name: "noop", data: { n } })))
   await allDone
   const throughputMs = performance.now() - start
+  const cpu = cpuPerRun(cpuBefore, cpuNow(pids), N)
   const trips: Array<number> = []
   for (let i = 0; i < 200; i++) {
     const t = performance.now()
@@ -151,7 +155,7 @@ const bullmq = async () => {
   await stopWorkers(workers)
   await queue.obliterate({ force: true })
   await Promise.all([queue.close(), events.close()])
-  return { throughputMs, roundTrip: median(trips) }
+  return { throughputMs, roundTrip: median(trips), cpu }
 }
 
 /** pg-boss with `batchSize` = `batch` per worker: the bench's shape is 50 (its concurrency). */
@@ -198,8 +202,9 @@ const main = async () => {
   if (only.length > 0) {
     for (const mode of only) {
       if (mode === "bullmq") {
-        const { roundTrip, throughputMs } = await bullmq()
+        const { cpu, roundTrip, throughputMs } = await bullmq()
         console.log(`bullmq: ${fmt((N / throughputMs) * 1000)} jobs/s, round trip ${roundTrip.toFixed(1)} ms`)
+        console.log(`  CPU per job: ${cpu}`)
         continue
       }
       const location = mode === "taskflow-pg"
