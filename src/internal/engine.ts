@@ -106,11 +106,11 @@ const recordNow = (
     const refused = writeSync(sync, cell, stored, options?.runCount)
     return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
   }
-  return store.setState(cell.id, stored, options).pipe(
-    Effect.catchTag("InvalidTransition", () => Effect.void),
-    Effect.orDie,
-    Effect.as(state)
-  )
+  // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
+  return Effect.matchEffect(store.setState(cell.id, stored, options), {
+    onFailure: (error) => error._tag === "InvalidTransition" ? Effect.succeed(state) : Effect.die(error),
+    onSuccess: () => Effect.succeed(state)
+  })
 }
 
 /**

@@ -179,12 +179,16 @@ const make = (
       // which can land on the next statement that pooled connection runs (someone else's). An
       // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
       const once = Effect.uninterruptible(effect)
-      return once.pipe(
-        // The retry schedule is only set up once a call fails (it costs more than the call's own steps).
-        Effect.catchIf(isTransientSqlError, () =>
-          Effect.retry(once, { schedule: reconnect, while: isTransientSqlError })),
-        Effect.catchIf(isSqlError, (error) =>
-          Effect.fail(storeError(error, typeof what === "string" ? what : what())))
+      const fail = (error: E | SqlError): Effect.Effect<never, E | Errors.RunStoreError> =>
+        Effect.fail(isSqlError(error) ? storeError(error, typeof what === "string" ? what : what()) : error)
+      // One frame on the way: the retry schedule is only set up once a call fails (it costs more
+      // than the call's own steps).
+      return Effect.catchAll(
+        once,
+        (error) =>
+          isTransientSqlError(error)
+            ? Effect.catchAll(Effect.retry(once, { schedule: reconnect, while: isTransientSqlError }), fail)
+            : fail(error)
       ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
     }
 
@@ -482,7 +486,10 @@ const make = (
     type Resume<A> = (outcome: Exit.Exit<A, SqlError>) => void
     interface QueuedMove extends Move {
       readonly _tag: "Move"
-      readonly resume: Resume<boolean>
+      /** The state pushed to this process's subscribers once written. */
+      readonly state: AnyState
+      /** Resumes the writing fiber with the write's outcome: done, or why it was refused or failed. */
+      readonly resume: (outcome: Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError>) => void
     }
     /** A task worker's claim, waiting in the write queue to ride with the moves of its finished runs. */
     interface ClaimRequest {
@@ -680,7 +687,15 @@ const make = (
         )
         if (Exit.isSuccess(outcome)) {
           const { claimed, moved } = outcome.value
-          for (const move of batch) move.resume(Exit.succeed(moved.has(move.runId)))
+          for (const move of batch) {
+            if (moved.has(move.runId)) {
+              push(move.runId, move.state)
+              if (move.state.type === "SCHEDULED" && move.condition.release === true) pushScheduled()
+              move.resume(Effect.void)
+            } else {
+              move.resume(Effect.flatMap(refusal(move.runId, move.stored, move.condition), Effect.fail))
+            }
+          }
           claim?.resume(Exit.succeed(claimed))
         } else {
           const failed = Exit.failCause(outcome.cause)
@@ -743,18 +758,24 @@ const make = (
       // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
       // retry's AwaitingRetry written by the worker itself keeps the run held by it.
       const releases = final || condition.release === true
-      return Effect.flatMap(
-        // The queued write is built once, with its callback (no copy of a move object per run).
-        Effect.async<boolean, SqlError>((resume) => {
-          enqueue({ _tag: "Move", runId, stored, cause, result, final, notice, releases, runCount, condition, resume })
-        }),
-        (moved) => {
-          if (!moved) return Effect.flatMap(refusal(runId, stored, condition), Effect.fail)
-          push(runId, state)
-          if (state.type === "SCHEDULED" && condition.release === true) pushScheduled()
-          return Effect.void
-        }
-      )
+      // The queued write is built once, with its callback: the writer resumes this fiber with the
+      // outcome, having pushed the state to subscribers (one fiber step per write).
+      return Effect.async((resume) => {
+        enqueue({
+          _tag: "Move",
+          runId,
+          state,
+          stored,
+          cause,
+          result,
+          final,
+          notice,
+          releases,
+          runCount,
+          condition,
+          resume
+        })
+      })
     }
 
     /** Why a guarded update changed nothing. */

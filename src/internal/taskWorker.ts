@@ -1,5 +1,4 @@
-import type { Fiber } from "effect"
-import { Cause, Duration, Effect, Either, FiberRef, FiberSet, Queue, Schedule } from "effect"
+import { Cause, Duration, Effect, Either, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../RunStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
@@ -55,7 +54,10 @@ export const serve = (
     const finishing = new Set<string>()
     /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
     const released = new Set<string>()
-    const runs = yield* FiberSet.make<unknown, unknown>()
+    // The runs' fibers are started from this runtime (the serving fiber's services and settings),
+    // each on its own, tracked in `running`: whatever is left when the worker stops is interrupted.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    yield* Effect.addFinalizer(() => Fiber.interruptAll(Array.from(running.values())))
     const wake = yield* Queue.sliding<void>(1)
     const signal = () => {
       Queue.unsafeOffer(wake, undefined)
@@ -129,17 +131,20 @@ export const serve = (
         : Effect.locally(body, currentFlowRunId, run.flowRunId)) as Effect.Effect<unknown>
     }
 
+    /**
+     * Starts a claimed run on a fiber of its own, at once: it runs until it first waits (a no-op task,
+     * until its final state is queued). Synchronous, so nothing interrupts a start halfway.
+     */
     const start = (run: RunStore_.ClaimedRun) => {
       heldNames.set(run.id, run.name)
-      return Effect.map(FiberSet.run(runs, execute(run)), (fiber) => {
-        running.set(run.id, fiber)
-        fiber.addObserver(() => {
-          running.delete(run.id)
-          heldNames.delete(run.id)
-          finishing.delete(run.id)
-          released.delete(run.id)
-          signal()
-        })
+      const fiber = runFork(execute(run))
+      running.set(run.id, fiber)
+      fiber.addObserver(() => {
+        running.delete(run.id)
+        heldNames.delete(run.id)
+        finishing.delete(run.id)
+        released.delete(run.id)
+        signal()
       })
     }
 
@@ -176,11 +181,13 @@ export const serve = (
         if (running.size === 0) return
         yield* Effect.logInfo(`Task worker ${workerId} stopping: waiting for ${running.size} run(s)`)
         // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to end it.
-        yield* Effect.interruptible(FiberSet.awaitEmpty(runs)).pipe(Effect.timeoutOption(Duration.millis(grace)))
+        yield* Effect.interruptible(Fiber.awaitAll(Array.from(running.values()))).pipe(
+          Effect.timeoutOption(Duration.millis(grace))
+        )
         const left = Array.from(running.keys())
         if (left.length === 0) return
         for (const runId of left) released.add(runId)
-        yield* FiberSet.clear(runs)
+        yield* Fiber.interruptAll(Array.from(running.values()))
         yield* store.releaseRuns(workerId, left).pipe(
           Effect.catchAll((error) => Effect.logError(`Task worker ${workerId} could not release its runs`, error))
         )
@@ -199,7 +206,7 @@ export const serve = (
             Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
           )
         )
-        for (const run of claimed) yield* start(run)
+        if (claimed.length > 0) yield* Effect.sync(() => claimed.forEach(start))
         if (claimed.length > 0) {
           idle = 10
           if (claimed.length === free) continue
