@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Either, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../RunStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
@@ -101,9 +101,9 @@ export const serve = (
     /** The flow run id the serving fiber has (none, unless served inside a flow): runs of other flows set theirs. */
     const servingFlowRunId = yield* FiberRef.get(currentFlowRunId)
 
-    const execute = (run: RunStore_.ClaimedRun): Effect.Effect<unknown> => {
+    /** A claimed run's body; `cell` is its state here. */
+    const execute = (run: RunStore_.ClaimedRun, cell: RunCell<unknown, unknown>): Effect.Effect<unknown> => {
       const def = definitions.get(run.name)!
-      const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
       if (Either.isLeft(run.parameters)) {
         const error = run.parameters.left
         return record(
@@ -119,16 +119,21 @@ export const serve = (
         const flowRun = executeFlowRun(def as FlowDefinition, run.id, heldStore, args, run.state, claimed)
         return Effect.exit(flowRun) as Effect.Effect<unknown>
       }
-      // The run has its fiber to itself: its task run id is set on it once, and an interruption
-      // (a cancel, a lost lease) records it Cancelled here.
-      const body = Effect.onInterrupt(
-        executeTaskRun(def, cell, heldStore, args, [], undefined, true, claimed),
-        () => cancel(heldStore, cell)
-      )
+      // The run has its fiber to itself: its task run id is set on it once.
+      const body = executeTaskRun(def, cell, heldStore, args, [], undefined, true, claimed)
       // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
       return (run.flowRunId === servingFlowRunId
         ? body
         : Effect.locally(body, currentFlowRunId, run.flowRunId)) as Effect.Effect<unknown>
+    }
+
+    /** A held run's fiber is over: its slot is free. */
+    const ended = (runId: string) => {
+      running.delete(runId)
+      heldNames.delete(runId)
+      finishing.delete(runId)
+      released.delete(runId)
+      signal()
     }
 
     /**
@@ -137,14 +142,22 @@ export const serve = (
      */
     const start = (run: RunStore_.ClaimedRun) => {
       heldNames.set(run.id, run.name)
-      const fiber = runFork(execute(run))
+      const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
+      const fiber = runFork(execute(run, cell))
       running.set(run.id, fiber)
-      fiber.addObserver(() => {
-        running.delete(run.id)
-        heldNames.delete(run.id)
-        finishing.delete(run.id)
-        released.delete(run.id)
-        signal()
+      fiber.addObserver((exit) => {
+        // An interrupted task run (a cancel, a lost lease, shutdown) is recorded Cancelled once its
+        // fiber is over, while the worker still counts it as held (a released run's write is dropped).
+        // Here rather than as a finalizer in every run's fiber: interruptions are rare. (A flow run
+        // records its own.)
+        if (
+          Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && !state_.isFinal(cell.state) &&
+          definitions.get(run.name)!.kind === "task"
+        ) {
+          runFork(Effect.ensuring(cancel(heldStore, cell), Effect.sync(() => ended(run.id))))
+        } else {
+          ended(run.id)
+        }
       })
     }
 
