@@ -386,8 +386,8 @@ const executeResolved = <R>(
 export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, any>): Effect.Effect<AnyState> =>
   record(store, cell, (timestamp) => state_.cancelled({ timestamp }))
 
-/** No futures to wait for: the common case, which skips the walk over the arguments. */
-const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyArray<unknown>) =>
+/** No futures to wait for: the common case, which skips the walk over the arguments. @internal */
+export const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyArray<unknown>) =>
   waitFor.length === 0 && args.every(isPlainValue)
 
 const isPlainValue = (arg: unknown) => typeof arg !== "object" || arg === null

@@ -795,6 +795,17 @@ const make = (
     const now = Clock.currentTimeMillis
 
     /** Encodes a new run's row; parameters that cannot be encoded refuse the whole batch. */
+    /** Tags as stored: the runs of one `mapDelay` share their task's tags array, encoded once. */
+    let lastTags: ReadonlyArray<string> | undefined
+    let lastTagsJson = "[]"
+    const tagsJson = (tags: ReadonlyArray<string>) => {
+      if (tags !== lastTags) {
+        lastTags = tags
+        lastTagsJson = JSON.stringify(tags)
+      }
+      return lastTagsJson
+    }
+
     const newRow = (run: RunStore_.NewRun) =>
       Either.map(
         // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
@@ -809,7 +820,7 @@ const make = (
             flow_run_id: run.flowRunId ?? null,
             parent_task_run_id: run.parentTaskRunId ?? null,
             parameters,
-            tags: JSON.stringify(run.tags ?? []),
+            tags: tagsJson(run.tags ?? []),
             retries: run.retries ?? 0,
             run_count: 0,
             state_seq: 1,
@@ -827,10 +838,13 @@ const make = (
     const createRuns = (runs: ReadonlyArray<RunStore_.NewRun>) =>
       Effect.gen(function*() {
         const createdIn = hearing ? listenSession : -1
-        const rows = yield* Effect.forEach(
-          runs,
-          (run) => Either.match(newRow(run), { onLeft: Effect.fail, onRight: Effect.succeed })
-        )
+        // A plain loop, not a fiber step per run: `mapDelay` creates thousands at once.
+        const rows: Array<Record<(typeof CREATE_COLUMNS)[number], unknown>> = new Array(runs.length)
+        for (let i = 0; i < runs.length; i++) {
+          const row = newRow(runs[i])
+          if (Either.isLeft(row)) return yield* Effect.fail(row.left)
+          rows[i] = row.right
+        }
         const scheduled = Array.from(
           new Set(runs.filter((run) => run.state.type === "SCHEDULED").map((run) => run.name))
         )

@@ -8,7 +8,7 @@ import type * as Task from "../Task.js"
 import { allowFailure, isAllowFailure, isUnmapped } from "./annotations.js"
 import { decodeTimeout } from "./duration.js"
 import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeTaskRun, resolveInputs } from "./engine.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun, plainArguments, resolveInputs } from "./engine.js"
 import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell, StoreFuture } from "./futures.js"
 import { makeRunId } from "./runId.js"
 import { RunStore } from "./runStore.js"
@@ -261,6 +261,31 @@ const deferredRun = (
   })
 
 /**
+ * The runs of a `mapDelay` whose arguments hold no futures (the common case): built in one loop,
+ * all Scheduled at the same instant (one state for all of them), with no fiber step per run.
+ */
+const scheduledRuns = (
+  task: TaskImpl,
+  calls: ReadonlyArray<ReadonlyArray<unknown>>,
+  flowRunId: string | undefined,
+  parentTaskRunId: string | undefined
+): Array<RunStore_.NewRun> => {
+  const def = task[TaskTypeId]
+  const state = state_.scheduled()
+  return calls.map((parameters) => ({
+    id: makeRunId(),
+    kind: "task",
+    name: task.name,
+    flowRunId,
+    parentTaskRunId,
+    tags: def.tags,
+    retries: def.retries,
+    parameters,
+    state
+  }))
+}
+
+/**
  * Writes runs a `delay` made. Arguments that cannot be stored: each run is created Failed with the
  * reason, so its future reports it (delay's error channel is never, as in the API contract).
  */
@@ -305,7 +330,9 @@ const mapDelay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
     const calls = yield* mapCalls(task, args)
     const flowRunId = yield* FiberRef.get(currentFlowRunId)
     const parentTaskRunId = yield* FiberRef.get(currentTaskRunId)
-    const runs = yield* Effect.forEach(calls, (call) => deferredRun(task, call, flowRunId, parentTaskRunId))
+    const runs = calls.every((call) => plainArguments(call, task.waitFor))
+      ? scheduledRuns(task, calls, flowRunId, parentTaskRunId)
+      : yield* Effect.forEach(calls, (call) => deferredRun(task, call, flowRunId, parentTaskRunId))
     yield* createDeferred(store, runs)
     return makeList(runs.map((run) => new StoreFuture<any, any>(run.id, store, `Task run ${run.id}`)))
   })
