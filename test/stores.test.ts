@@ -381,10 +381,13 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
         (id, i) => elsewhere.setState(id, State.completed(resultOf(i)), { workerId: "w", name: "store-plain" }),
         { concurrency: "unbounded", discard: true }
       )
-      const results = yield* Effect.forEach(ids, (id) =>
-        Effect.flatMap(Futures.PrefectDistributedFuture.make<string, never>(id), (future) => future.result()).pipe(
-          Effect.provideService(RunStore.RunStore, here)
-        ))
+      const results = yield* Effect.forEach(
+        ids,
+        (id) =>
+          Effect.flatMap(Futures.PrefectDistributedFuture.make<string, never>(id), (future) => future.result()).pipe(
+            Effect.provideService(RunStore.RunStore, here)
+          )
+      )
       expect(results).toEqual(ids.map((_, i) => resultOf(i)))
     }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
 
