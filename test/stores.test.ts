@@ -391,6 +391,29 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect(results).toEqual(ids.map((_, i) => resultOf(i)))
     }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
 
+  // The bug this would catch: subscribers are called from the store's writer fiber; one that threw
+  // ended that fiber, and every later write in the process waited forever.
+  it.live("a subscriber that throws stops no later write", () =>
+    Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const [first, second] = [uuid(), uuid()]
+      yield* s.createRuns([
+        newRun(first, "store-plain", State.scheduled()),
+        newRun(second, "store-plain", State.scheduled())
+      ])
+      const seen: Array<string> = []
+      s.unsafeSubscribe(first, (state) => {
+        seen.push(state.type)
+        if (state.type === "RUNNING") throw new Error("a subscriber's own bug")
+      })
+      yield* s.setState(first, State.running())
+      yield* s.setState(second, State.running())
+      yield* s.setState(first, State.completed(1))
+      expect((yield* s.getRun(second)).state.type).toBe("RUNNING")
+      expect((yield* s.getRun(first)).state.type).toBe("COMPLETED")
+      expect(seen).toContain("RUNNING")
+    }).pipe(Effect.provide(store.fresh()), Effect.timeout("10 seconds")))
+
   it.live("a change made by another process (no notification) is found by polling", () =>
     Effect.gen(function*() {
       // Two layers over one database stand for two processes; only polling connects them.

@@ -198,10 +198,21 @@ const make = (
     const scheduledListeners = new Set<() => void>()
     let pollInterval = 10
 
-    const push = (runId: string, state: AnyState) => {
-      listeners.get(runId)?.forEach((listener) => listener(state))
+    /**
+     * Calls a subscriber. Subscribers are called from the store's own fibers (the writer, the
+     * refresh) and its LISTEN connection: one that throws is reported, and stops nothing else.
+     */
+    const callSubscriber = (call: () => void) => {
+      try {
+        call()
+      } catch (error) {
+        Effect.runFork(Effect.logError("A run store subscriber threw", error))
+      }
     }
-    const pushScheduled = () => scheduledListeners.forEach((listener) => listener())
+    const push = (runId: string, state: AnyState) => {
+      listeners.get(runId)?.forEach((listener) => callSubscriber(() => listener(state)))
+    }
+    const pushScheduled = () => scheduledListeners.forEach(callSubscriber)
 
     const notFound = (runId: string) =>
       new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
