@@ -314,6 +314,26 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("does not decode")
     }).pipe(Effect.provide(store.fresh())))
 
+  it.live("a result its Schema rejects: the run is Failed with the reason, for subscribers here and readers elsewhere", () =>
+    Effect.gen(function*() {
+      const name = `store-reject-${store.name}`
+      Task.make({ name, success: Schema.Number }, () => Effect.succeed(1))
+      const layer = store.fresh()
+      const here = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const elsewhere = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const id = uuid()
+      yield* here.createRun(newRun(id, name))
+      const seen: Array<State.State<unknown, unknown>> = []
+      here.unsafeSubscribe(id, (state) => seen.push(state))
+      yield* here.setState(id, State.completed("not a number"))
+      const stored = yield* elsewhere.getRun(id)
+      expect(stored.state.type).toBe("FAILED")
+      expect(stored.state.message).toBeUndefined()
+      expect(Cause.pretty((stored.state as State.Failed<unknown>).cause)).toContain("cannot be encoded")
+      // What this process's subscribers are told is what the store keeps.
+      expect(seen.at(-1)?.type).toBe("FAILED")
+    }).pipe(Effect.scoped))
+
   it.live("parameters that cannot be encoded fail createRun with SerializationError, and nothing is written", () =>
     Effect.gen(function*() {
       const s = yield* RunStore.RunStore

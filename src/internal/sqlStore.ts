@@ -497,8 +497,6 @@ const make = (
     type Resume<A> = (outcome: Exit.Exit<A, SqlError>) => void
     interface QueuedMove extends Move {
       readonly _tag: "Move"
-      /** The state pushed to this process's subscribers once written. */
-      readonly state: AnyState
       /** Resumes the writing fiber with the write's outcome: done, or why it was refused or failed. */
       readonly resume: (outcome: Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError>) => void
     }
@@ -700,8 +698,9 @@ const make = (
           const { claimed, moved } = outcome.value
           for (const move of batch) {
             if (moved.has(move.runId)) {
-              push(move.runId, move.state)
-              if (move.state.type === "SCHEDULED" && move.condition.release === true) pushScheduled()
+              // Subscribers here are told what the store keeps (a result its Schema rejected: Failed).
+              push(move.runId, move.stored)
+              if (move.stored.type === "SCHEDULED" && move.condition.release === true) pushScheduled()
               move.resume(Effect.void)
             } else {
               move.resume(Effect.flatMap(refusal(move.runId, move.stored, move.condition), Effect.fail))
@@ -775,7 +774,6 @@ const make = (
         enqueue({
           _tag: "Move",
           runId,
-          state,
           stored,
           cause,
           result,
