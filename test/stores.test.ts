@@ -334,6 +334,34 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect(seen.at(-1)?.type).toBe("FAILED")
     }).pipe(Effect.scoped))
 
+  // A batch whose runs differ only in ids and parameters (a mapDelay's) is written by another
+  // statement than a mixed one: both must store the same run.
+  it.live("runs created in a batch of alike runs are stored as the same run created alone", () =>
+    Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const state = State.scheduled({ message: "queued" })
+      const made = (id: string, n: number): RunStore.NewRun => ({
+        id,
+        kind: "task",
+        name: "store-plain",
+        flowRunId: "flow-1",
+        parentTaskRunId: "parent-1",
+        parameters: [n, { nested: [n] }],
+        tags: ["a", "b"],
+        retries: 2,
+        state
+      })
+      const batch = [uuid(), uuid(), uuid()]
+      const alone = uuid()
+      yield* s.createRuns(batch.map((id, i) => made(id, i)))
+      yield* s.createRun(made(alone, 2))
+      const expected = { ...(yield* s.getRun(alone)), id: batch[2] }
+      expect(yield* s.getRun(batch[2])).toEqual(expected)
+      const first = yield* s.getRun(batch[0])
+      expect(first.parameters).toEqual([0, { nested: [0] }])
+      expect(yield* s.getHistory(batch[1])).toEqual(yield* s.getHistory(alone))
+    }).pipe(Effect.provide(store.fresh())))
+
   it.live("parameters that cannot be encoded fail createRun with SerializationError, and nothing is written", () =>
     Effect.gen(function*() {
       const s = yield* RunStore.RunStore

@@ -19,10 +19,12 @@ import {
   claimSqliteText,
   CREATE_COLUMNS,
   CREATE_RUNS,
+  CREATE_RUNS_ALIKE,
   KEEP_RESULTS_SQLITE,
   pickParameters,
   pickSqlite,
   RECORD_STATES_SQLITE,
+  SHARED_COLUMNS,
   WRITE_STATES,
   WRITE_STATES_AND_CLAIM,
   WRITE_STATES_SQLITE
@@ -843,6 +845,10 @@ const make = (
         }
       )
 
+    /** Whether the rows differ only in their ids and parameters (CREATE_RUNS_ALIKE). */
+    const alike = (rows: ReadonlyArray<Record<(typeof CREATE_COLUMNS)[number], unknown>>) =>
+      rows.length > 1 && rows.every((row) => SHARED_COLUMNS.every((column) => row[column] === rows[0][column]))
+
     /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
     const createRuns = (runs: ReadonlyArray<RunStore_.NewRun>) =>
       Effect.gen(function*() {
@@ -863,11 +869,17 @@ const make = (
             `create ${chunk.length === 1 ? `run ${chunk[0].id}` : `${chunk.length} runs`}`,
             // A retried insert after a lost reply finds its own rows: nothing is created twice.
             dialect === "pg"
-              ? prepared(
-                "taskflow_create_runs",
-                CREATE_RUNS,
-                CREATE_COLUMNS.map((column) => chunk.map((row) => row[column]))
-              )
+              ? alike(chunk)
+                ? prepared("taskflow_create_runs_alike", CREATE_RUNS_ALIKE, [
+                  chunk.map((row) => row.id),
+                  chunk.map((row) => row.parameters),
+                  ...SHARED_COLUMNS.map((column) => chunk[0][column])
+                ])
+                : prepared(
+                  "taskflow_create_runs",
+                  CREATE_RUNS,
+                  CREATE_COLUMNS.map((column) => chunk.map((row) => row[column]))
+                )
               : Effect.gen(function*() {
                 const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(chunk)}
                   ON CONFLICT (id) DO NOTHING RETURNING id`
