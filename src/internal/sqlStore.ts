@@ -489,8 +489,10 @@ const make = (
       readonly cause: string | null
       readonly result: string | null
       readonly final: boolean
-      /** A final state's notification payload (JSON), when it fits one; else subscribers read the run. */
+      /** A final state's notification line (JSON), when it fits one; else subscribers read the run. */
       readonly notice: string | null
+      /** The notice's size in UTF-8 bytes (0 without one). */
+      readonly noticeBytes: number
       readonly releases: boolean
       readonly runCount: number | undefined
       readonly condition: Condition
@@ -571,7 +573,7 @@ const make = (
       return batch.map((move) => {
         if (!move.final) return 0
         // id TAB seq TAB notice NEWLINE: the state number takes at most 10 digits.
-        const line = move.runId.length * 3 + 13 + (move.notice === null ? 0 : Buffer.byteLength(move.notice))
+        const line = move.runId.length * 3 + 13 + move.noticeBytes
         if (bytes + line > NOTICE_BYTES && bytes > 0) {
           chunk++
           bytes = 0
@@ -717,9 +719,10 @@ const make = (
       }
     }).pipe(Effect.forkScoped)
 
+    const noNotice = { notice: null, noticeBytes: 0 } as const
     /** A final state as a notification line carries it, if it fits PostgreSQL's 8,000-byte payload. */
     const noticeOf = (name: string, state: AnyState, cause: string | null, result: string | null) => {
-      if (dialect !== "pg") return null
+      if (dialect !== "pg") return noNotice
       const notice = JSON.stringify([
         name,
         state.type,
@@ -730,7 +733,8 @@ const make = (
         result
       ])
       // The id, the state number and the separators take about 60 bytes more.
-      return Buffer.byteLength(notice) < NOTICE_BYTES - 200 ? notice : null
+      const noticeBytes = Buffer.byteLength(notice)
+      return noticeBytes < NOTICE_BYTES - 200 ? { notice, noticeBytes } : noNotice
     }
 
     const transition = (
@@ -766,7 +770,7 @@ const make = (
       }
       const { cause, result } = Either.getOrThrow(encoded)
       const final = state_.isFinal(stored)
-      const notice = final ? noticeOf(name, stored, cause, result) : null
+      const { notice, noticeBytes } = final ? noticeOf(name, stored, cause, result) : noNotice
       // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
       // retry's AwaitingRetry written by the worker itself keeps the run held by it.
       const releases = final || condition.release === true
@@ -781,6 +785,7 @@ const make = (
           result,
           final,
           notice,
+          noticeBytes,
           releases,
           runCount,
           condition,

@@ -219,8 +219,8 @@ export const serve = (
             Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
           )
         )
-        if (claimed.length > 0) yield* Effect.sync(() => claimed.forEach(start))
         if (claimed.length > 0) {
+          yield* Effect.sync(() => claimed.forEach(start))
           idle = 10
           if (claimed.length === free) continue
         }
