@@ -4,6 +4,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Errors from "../Errors.js"
 import type * as Futures from "../Futures.js"
 import type * as RunStore_ from "../RunStore.js"
+import type * as State from "../State.js"
 import type * as Task from "../Task.js"
 import { allowFailure, isAllowFailure, isUnmapped } from "./annotations.js"
 import { decodeTimeout } from "./duration.js"
@@ -240,25 +241,16 @@ const deferredRun = (
   flowRunId: string | undefined,
   parentTaskRunId: string | undefined
 ) =>
-  Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun => {
-    const def = task[TaskTypeId]
-    const base = {
-      id: makeRunId(),
-      kind: "task" as const,
-      name: task.name,
-      flowRunId,
-      parentTaskRunId,
-      tags: def.tags,
-      retries: def.retries
-    }
-    return "notReady" in inputs
-      ? {
-        ...base,
-        parameters: [],
-        state: state_.pending({ name: "NotReady", message: inputs.notReady.message })
-      }
-      : { ...base, parameters: inputs.args, state: state_.scheduled() }
-  })
+  Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun =>
+    "notReady" in inputs
+      ? newRun(
+        task,
+        flowRunId,
+        parentTaskRunId,
+        [],
+        state_.pending({ name: "NotReady", message: inputs.notReady.message })
+      )
+      : newRun(task, flowRunId, parentTaskRunId, inputs.args, state_.scheduled()))
 
 /**
  * The runs of a `mapDelay` whose arguments hold no futures (the common case): built in one loop,
@@ -270,9 +262,20 @@ const scheduledRuns = (
   flowRunId: string | undefined,
   parentTaskRunId: string | undefined
 ): Array<RunStore_.NewRun> => {
-  const def = task[TaskTypeId]
   const state = state_.scheduled()
-  return calls.map((parameters) => ({
+  return calls.map((parameters) => newRun(task, flowRunId, parentTaskRunId, parameters, state))
+}
+
+/** A new task run of `task`, with a new id. */
+const newRun = (
+  task: TaskImpl,
+  flowRunId: string | undefined,
+  parentTaskRunId: string | undefined,
+  parameters: ReadonlyArray<unknown>,
+  state: State.State<unknown, unknown>
+): RunStore_.NewRun => {
+  const def = task[TaskTypeId]
+  return {
     id: makeRunId(),
     kind: "task",
     name: task.name,
@@ -282,7 +285,7 @@ const scheduledRuns = (
     retries: def.retries,
     parameters,
     state
-  }))
+  }
 }
 
 /**
