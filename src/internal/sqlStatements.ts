@@ -32,38 +32,15 @@ export const CREATE_COLUMNS = [
   "created_at"
 ] as const
 
-/** New runs with their first history row and one NOTIFY per task name scheduled; a retried insert finds its own rows. */
-export const CREATE_RUNS = `WITH ins AS (
-    INSERT INTO taskflow_runs (${CREATE_COLUMNS.join(", ")})
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[])
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
-  ),
-  h AS (
-    INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
-    SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause FROM ins
-    RETURNING 1
-  ),
-  n AS (
-    SELECT pg_notify('${SCHEDULED_CHANNEL}', name)
-    FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
-  )
-  SELECT (SELECT COUNT(*) FROM h) AS created, (SELECT COUNT(*) FROM n) AS notified`
-
-/** The columns CREATE_RUNS_ALIKE takes once for the whole batch: all but the id and the parameters. */
-export const SHARED_COLUMNS = CREATE_COLUMNS.filter((column) => column !== "id" && column !== "parameters")
-
 /**
- * CREATE_RUNS for a batch whose runs differ only in their ids and parameters (a `mapDelay`): those
- * two as arrays, every other column once ($3–$16, in SHARED_COLUMNS's order). Two arrays to encode
- * and parse rather than sixteen.
+ * Inserts new runs from `rows` (a query of the CREATE_COLUMNS, in their order), with their first
+ * history row and one NOTIFY per task name scheduled; a retried insert finds its own rows. (The
+ * history insert runs whether or not it is read: it is a data-modifying CTE.)
  */
-export const CREATE_RUNS_ALIKE = `WITH ins AS (
+const createRuns = (rows: string) =>
+  `WITH ins AS (
     INSERT INTO taskflow_runs (${CREATE_COLUMNS.join(", ")})
-    SELECT u.id, $3::text, $4::text, $5::text, $6::text, u.parameters, $7::text, $8::int, $9::int, $10::int,
-      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8
-    FROM unnest($1::text[], $2::text[]) AS u (id, parameters)
+    ${rows}
     ON CONFLICT (id) DO NOTHING
     RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
   ),
@@ -76,6 +53,26 @@ export const CREATE_RUNS_ALIKE = `WITH ins AS (
     FROM (SELECT DISTINCT name FROM ins WHERE state_type = 'SCHEDULED') AS names
   )
   SELECT (SELECT COUNT(*) FROM n) AS notified`
+
+/** New runs, one array per column of CREATE_COLUMNS. */
+export const CREATE_RUNS = createRuns(
+  `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[])`
+)
+
+/** The columns CREATE_RUNS_ALIKE takes once for the whole batch: all but the id and the parameters. */
+export const SHARED_COLUMNS = CREATE_COLUMNS.filter((column) => column !== "id" && column !== "parameters")
+
+/**
+ * CREATE_RUNS for a batch whose runs differ only in their ids and parameters (a `mapDelay`): those
+ * two as arrays, every other column once ($3–$16, in SHARED_COLUMNS's order). Two arrays to encode
+ * and parse rather than sixteen.
+ */
+export const CREATE_RUNS_ALIKE = createRuns(
+  `SELECT u.id, $3::text, $4::text, $5::text, $6::text, u.parameters, $7::text, $8::int, $9::int, $10::int,
+      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8
+    FROM unnest($1::text[], $2::text[]) AS u (id, parameters)`
+)
 
 /**
  * A claim, on both dialects: Scheduled → Pending → Running in one write (the worker starts the body
