@@ -59,8 +59,9 @@ const urlWithSchema = (schema: string) => {
   return url.toString()
 }
 /**
- * CPU time (ms) so far of the processes given, and of every PostgreSQL process, read from /proc
- * (Linux; empty elsewhere): where the CPU of the throughput phase goes.
+ * CPU time (ms) so far of this process, the workers given, every PostgreSQL and Redis process, and
+ * the CPUs' idle time (summed over the CPUs), read from /proc (Linux; empty elsewhere): where the
+ * CPU of a pass goes.
  */
 const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
   const cpu = new Map<string, number>()
