@@ -497,8 +497,6 @@ const make = (
       readonly runCount: number | undefined
       readonly condition: Condition
     }
-    /** Resumes the fiber waiting on a queued write. */
-    type Resume<A> = (outcome: Exit.Exit<A, SqlError>) => void
     interface QueuedMove extends Move {
       readonly _tag: "Move"
       /** Resumes the writing fiber with the write's outcome: done, or why it was refused or failed. */
@@ -514,7 +512,8 @@ const make = (
     }
     interface QueuedClaim extends ClaimRequest {
       readonly _tag: "Claim"
-      readonly resume: Resume<ReadonlyArray<RunRow>>
+      /** Resumes the claiming fiber with the claimed rows, or the write's failure. */
+      readonly resume: (outcome: Exit.Exit<ReadonlyArray<RunRow>, SqlError>) => void
     }
 
     /**
