@@ -183,7 +183,8 @@ export interface Service {
   /**
    * Claims up to `limit` Scheduled runs of the given names for a task worker, oldest first, each at
    * most once: they move through Pending to Running (or Retrying), held by `workerId` until `lease`
-   * ms from now.
+   * ms from now. SQL stores time leases by the database's clock (see `heartbeat`, `recoverExpired`):
+   * workers on machines whose clocks disagree neither lose their runs early nor keep them late.
    */
   readonly claimRuns: (options: {
     readonly workerId: string
@@ -191,7 +192,7 @@ export interface Service {
     readonly limit: number
     readonly lease: number
   }) => Effect.Effect<ReadonlyArray<ClaimedRun>, Errors.RunStoreError>
-  /** Extends the leases of the runs `workerId` holds. */
+  /** Extends the leases of the runs `workerId` holds, to `lease` ms from now by the store's clock. */
   readonly heartbeat: (
     workerId: string,
     runIds: ReadonlyArray<string>,

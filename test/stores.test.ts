@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
 import { freshPostgresUrl, postgresAvailable, storeCases, withStore } from "./support/stores.js"
@@ -27,6 +27,21 @@ const newRun = (id: string, name = "store-plain", state: State.State<unknown, un
   state
 })
 const uuid = () => crypto.randomUUID()
+
+/** The clock of a machine whose time is `offset` ms off. */
+const clockOff = (offset: number): Clock.Clock => {
+  const real = Clock.make()
+  const millis = () => real.unsafeCurrentTimeMillis() + offset
+  const nanos = () => real.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: millis,
+    currentTimeMillis: Effect.sync(millis),
+    unsafeCurrentTimeNanos: nanos,
+    currentTimeNanos: Effect.sync(nanos),
+    sleep: (duration) => real.sleep(duration)
+  }
+}
 
 for (const store of storeCases) {
   describe.skipIf(!store.available)(`RunStore: ${store.name}`, () => {
@@ -296,6 +311,37 @@ for (const store of storeCases) {
 }
 
 describe.each(storeCases.filter((store) => store.name !== "memory" && store.available))("SQL store: $name", (store) => {
+  // Workers on other machines have clocks minutes apart. Leases timed by them went wrong both ways:
+  // a worker whose clock ran behind had its runs recovered (and run again) while it still ran them;
+  // one whose clock ran ahead, once dead, kept its runs held for as long as it was ahead.
+  it.live("leases are timed by the store's clock, not by the clocks of the workers' machines", () =>
+    Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const tenMinutes = 10 * 60_000
+      const held = uuid()
+      yield* s.createRun(newRun(held, "store-plain", State.scheduled()))
+      const onClockBehind = Effect.withClock(clockOff(-tenMinutes))
+      const [claimed] = yield* onClockBehind(
+        s.claimRuns({ workerId: "behind", names: ["store-plain"], limit: 1, lease: 30_000 })
+      )
+      expect(claimed?.id).toBe(held)
+      const dead = uuid()
+      yield* s.createRun(newRun(dead, "store-plain", State.scheduled()))
+      yield* s.claimRuns({ workerId: "ahead", names: ["store-plain"], limit: 1, lease: 1 }).pipe(
+        Effect.withClock(clockOff(tenMinutes))
+      )
+      yield* Effect.sleep(20)
+      // Only the lease that really expired is recovered, by a worker whose clock is right.
+      expect(yield* s.recoverExpired()).toEqual([dead])
+      expect((yield* s.getRun(dead)).state.type).toBe("CRASHED")
+      const beat = yield* onClockBehind(s.heartbeat("behind", [held], 30_000))
+      expect(beat).toEqual({ cancelling: [], lost: [] })
+      const leaseLeft = (yield* s.getRun(held)).leaseExpiresAt!.getTime() - Date.now()
+      expect(leaseLeft).toBeGreaterThan(20_000)
+      expect(leaseLeft).toBeLessThanOrEqual(30_000)
+      expect((yield* s.getRun(held)).state.type).toBe("RUNNING")
+    }).pipe(Effect.provide(store.fresh())))
+
   it.live("a result that does not decode with its Schema fails with an error naming the run and the Schema", () =>
     Effect.gen(function*() {
       const name = `store-decode-${store.name}`

@@ -75,6 +75,16 @@ export const CREATE_RUNS_ALIKE = createRuns(
 )
 
 /**
+ * The store's clock, in milliseconds since the epoch, as SQL: leases are set and judged by it, never
+ * by the clocks of the workers' machines, which may be minutes apart (a worker whose clock ran behind
+ * would lose its runs to another while it still ran them; one ahead would hold a dead worker's runs
+ * for as long). On SQLite every process shares one machine, and so its clock.
+ */
+export const STORE_NOW_PG = "(extract(epoch FROM clock_timestamp()) * 1000)::float8"
+/** See STORE_NOW_PG. */
+export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
+
+/**
  * A claim, on both dialects: Scheduled → Pending → Running in one write (the worker starts the body
  * at once, so the claim records both, one commit less per run); the attempt's run count is taken here.
  * The arguments are the SQL of the claim's time, the worker's id and the lease's end.
@@ -98,7 +108,7 @@ const claimHistory = (claimed: string) =>
  * or taken twice.
  */
 const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
-  `UPDATE taskflow_runs SET ${claimSet(at, worker, `${at} + ${lease}`)}
+  `UPDATE taskflow_runs SET ${claimSet(at, worker, `${STORE_NOW_PG} + ${lease}`)}
     WHERE id IN (
       -- Per name, so each reads its index in order: with "name = ANY(...)" a prepared plan sorts
       -- every Scheduled run of the names to keep the limit of them.
@@ -159,9 +169,9 @@ export const pickParameters = (names: ReadonlyArray<string>, limit: number) => [
   limit
 ]
 
-/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease end, then pickSqlite's. */
+/** CLAIM_RUNS on SQLite, inside a transaction: claim time, worker, lease (ms), then pickSqlite's. */
 export const claimSqliteText = byNameCount((count) =>
-  `UPDATE taskflow_runs SET ${claimSet("?", "?", "?")}
+  `UPDATE taskflow_runs SET ${claimSet("?", "?", `${STORE_NOW_SQLITE} + ?`)}
   WHERE id IN (${pickText(count)}) AND state_type = 'SCHEDULED' AND worker_id IS NULL
   RETURNING *`
 )

@@ -25,6 +25,8 @@ import {
   pickSqlite,
   RECORD_STATES_SQLITE,
   SHARED_COLUMNS,
+  STORE_NOW_PG,
+  STORE_NOW_SQLITE,
   WRITE_STATES,
   WRITE_STATES_AND_CLAIM,
   WRITE_STATES_SQLITE
@@ -626,7 +628,7 @@ const make = (
         const claimed = yield* sql.unsafe<RunRow>(claimSqliteText(claim.names.length), [
           claim.millis,
           claim.workerId,
-          claim.millis + claim.lease,
+          claim.lease,
           ...pickParameters(claim.names, claim.limit)
         ])
         if (claimed.length > 0) {
@@ -808,6 +810,8 @@ const make = (
       })
 
     const now = Clock.currentTimeMillis
+    /** The store's clock, which times leases (see STORE_NOW_PG). */
+    const storeNow = sql.literal(dialect === "pg" ? STORE_NOW_PG : STORE_NOW_SQLITE)
 
     /** Encodes a new run's row; parameters that cannot be encoded refuse the whole batch. */
     /** Tags as stored: the runs of one `mapDelay` share their task's tags array, encoded once. */
@@ -1002,14 +1006,13 @@ const make = (
           "renew leases",
           Effect.gen(function*() {
             if (runIds.length === 0) return { cancelling: [], lost: [] }
-            const millis = yield* now
             const held = new Map<string, string>()
             for (let i = 0; i < runIds.length; i += 500) {
               const ids = runIds.slice(i, i + 500)
               // PostgreSQL: rows another statement of this worker is writing right now (their final
               // state) are skipped, not waited for: waiting on them in another order could deadlock.
               const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
-                SET lease_expires_at = ${millis + lease}
+                SET lease_expires_at = ${storeNow} + ${lease}
                 WHERE ${
                 dialect === "pg"
                   ? sql`id IN (SELECT id FROM taskflow_runs WHERE worker_id = ${workerId} AND ${sql.in("id", ids)}
@@ -1056,8 +1059,9 @@ const make = (
           "recover runs of stopped workers",
           Effect.gen(function*() {
             const millis = yield* now
-            const rows = yield* sql<RunRow>`SELECT * FROM taskflow_runs
-              WHERE worker_id IS NOT NULL AND lease_expires_at < ${millis}`
+            // Expired by the store's clock; the time read is the guard of every recovery below.
+            const rows = yield* sql<RunRow & { readonly store_now: number }>`SELECT *, ${storeNow} AS store_now
+              FROM taskflow_runs WHERE worker_id IS NOT NULL AND lease_expires_at < ${storeNow}`
             const recovered: Array<string> = []
             for (const row of rows) {
               const current = state_.make(row.state_type as State.StateType) as AnyState
@@ -1073,7 +1077,7 @@ const make = (
               const moved = yield* Effect.either(
                 transition(row.id, next, { name: row.name }, {
                   workerId: row.worker_id!,
-                  leaseExpiredBefore: millis,
+                  leaseExpiredBefore: Number(row.store_now),
                   release: true
                 })
               )
