@@ -33,7 +33,11 @@ export type Servable = Task.Any | Flow.Any | { readonly name: string }
 export interface ServeOptions {
   /** How many runs execute at once (default 10). */
   readonly concurrency?: number
-  /** How long a claimed run stays held without a heartbeat (default 30 seconds). */
+  /**
+   * How long a claimed run stays held without a heartbeat (default 30 seconds). A worker that could
+   * not renew a run's lease for this long, less one `heartbeatInterval`, stops the run: once the
+   * lease ends, another worker may run it.
+   */
   readonly lease?: Duration.DurationInput
   /** How often leases are renewed and cancel requests read (default 1 second). */
   readonly heartbeatInterval?: Duration.DurationInput

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schema } from "effect"
+import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
 import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { storeCases } from "./support/stores.js"
 
@@ -178,3 +178,66 @@ for (const store of storeCases) {
       }).pipe(Effect.scoped, Effect.provide(store.fresh())))
   })
 }
+
+// With TestClock: a heartbeat's deadline is measured in leases, not in real seconds.
+describe("TaskWorker leases", () => {
+  const stopped = new Map<string, Deferred.Deferred<void>>()
+  const endless = Task.make("worker-endless", (key: string) =>
+    Effect.zipRight(
+      Effect.suspend(() => Deferred.succeed(started.get(key)!, undefined)),
+      Effect.onInterrupt(Effect.never, () => Deferred.succeed(stopped.get(key)!, undefined))
+    ))
+
+  /** Serves `endless` on `workerStore` (over `store`), starts one run of it and waits until it runs. */
+  const startEndless = (store: RunStore.Service, workerStore: RunStore.Service) =>
+    Effect.gen(function*() {
+      const key = crypto.randomUUID()
+      const isStarted = yield* Deferred.make<void>()
+      const isStopped = yield* Deferred.make<void>()
+      started.set(key, isStarted)
+      stopped.set(key, isStopped)
+      yield* Effect.forkScoped(
+        TaskWorker.serve([endless], {
+          workerId: "w",
+          lease: "30 seconds",
+          heartbeatInterval: "1 second",
+          shutdownGracePeriod: 0
+        }).pipe(
+          Effect.provideService(RunStore.RunStore, workerStore)
+        )
+      )
+      const future = yield* endless.delay(key).pipe(Effect.provideService(RunStore.RunStore, store))
+      yield* Deferred.await(isStarted)
+      return { id: future.taskRunId, isStopped }
+    })
+
+  // Another worker, whose store answers, recovers the runs once their lease ends and runs them
+  // again: without the deadline, the first worker still ran them too.
+  it.scoped("a worker whose heartbeats cannot reach the store stops its runs before their lease ends", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      // The store out of this worker's reach: its heartbeats wait, as a SQL store's do while it reconnects.
+      const unreachable: RunStore.Service = { ...store, heartbeat: () => Effect.never }
+      const { id, isStopped } = yield* startEndless(store, unreachable)
+      yield* TestClock.adjust("28 seconds")
+      expect(yield* Deferred.isDone(isStopped)).toBe(false)
+      yield* TestClock.adjust("1 second")
+      expect(yield* Deferred.isDone(isStopped)).toBe(true)
+      // Stopped, not ended: its Cancelled is not written (the run may be another worker's by now).
+      const run = yield* store.getRun(id)
+      expect([run.state.type, run.workerId]).toEqual(["RUNNING", "w"])
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* store.recoverExpired()).toEqual([id])
+      expect((yield* store.getRun(id)).state.type).toBe("CRASHED")
+    }))
+
+  it.scoped("a worker whose heartbeats renew its leases keeps its runs for as long as they run", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const { id, isStopped } = yield* startEndless(store, store)
+      for (let second = 0; second < 120; second++) yield* TestClock.adjust("1 second")
+      expect(yield* Deferred.isDone(isStopped)).toBe(false)
+      expect(yield* store.recoverExpired()).toEqual([])
+      expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
+    }))
+})

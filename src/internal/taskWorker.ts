@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Either, Exit, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../RunStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
@@ -16,6 +16,9 @@ const millisOf = (input: Duration.DurationInput | undefined, fallback: number): 
   const decoded = decodeTimeout(input)
   return decoded === undefined ? fallback : Duration.toMillis(decoded)
 }
+
+/** Milliseconds of a monotonic clock: only differences of it are used. */
+const monotonicMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos / 1_000_000n))
 
 /** @internal */
 export const defaultWorkerId = (): string => `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
@@ -54,6 +57,14 @@ export const serve = (
     const finishing = new Set<string>()
     /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
     const released = new Set<string>()
+    /**
+     * When each held run's lease was last known renewed: when the claim or the heartbeat that renewed
+     * it was sent (monotonic ms). The store's lease runs from a moment after that, so a run whose lease
+     * this worker could not renew for `lease` ms may be another worker's by now.
+     */
+    const renewedAt = new Map<string, number>()
+    /** How long a run may go unrenewed before this worker stops it: a heartbeat's time before its lease ends. */
+    const stopUnrenewedAfter = lease - Math.min(heartbeatEvery, lease / 2)
     // The runs' fibers are started from this runtime (the serving fiber's services and settings),
     // each on its own, tracked in `running`: whatever is left when the worker stops is interrupted.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -130,6 +141,7 @@ export const serve = (
     /** A held run's fiber is over: its slot is free. */
     const ended = (runId: string) => {
       running.delete(runId)
+      renewedAt.delete(runId)
       heldNames.delete(runId)
       finishing.delete(runId)
       released.delete(runId)
@@ -140,8 +152,9 @@ export const serve = (
      * Starts a claimed run on a fiber of its own, at once: it runs until it first waits (a no-op task,
      * until its final state is queued). Synchronous, so nothing interrupts a start halfway.
      */
-    const start = (run: RunStore_.ClaimedRun) => {
+    const start = (run: RunStore_.ClaimedRun, claimSentAt: number) => {
       heldNames.set(run.id, run.name)
+      renewedAt.set(run.id, claimSentAt)
       const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
       const fiber = runFork(execute(run, cell))
       running.set(run.id, fiber)
@@ -168,7 +181,13 @@ export const serve = (
 
     // Heartbeats: keep the leases, learn about cancels and lost runs, recover runs of dead workers.
     yield* Effect.gen(function*() {
-      const beat = yield* store.heartbeat(workerId, Array.from(running.keys()), lease)
+      const sentAt = yield* monotonicMillis
+      const held = Array.from(running.keys())
+      const beat = yield* store.heartbeat(workerId, held, lease)
+      const lost = new Set(beat.lost)
+      for (const runId of held) {
+        if (!lost.has(runId) && renewedAt.has(runId)) renewedAt.set(runId, sentAt)
+      }
       for (const runId of beat.cancelling) yield* interrupt(runId)
       for (const runId of beat.lost) {
         released.add(runId)
@@ -183,6 +202,30 @@ export const serve = (
       }
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`Task worker ${workerId}: heartbeat failed`, error)),
+      Effect.repeat(Schedule.spaced(Duration.millis(heartbeatEvery))),
+      Effect.forkScoped
+    )
+
+    // The heartbeats' deadline: when the store stays out of reach of this worker (and only of this
+    // worker, perhaps), its leases end and another worker recovers the runs and runs them again. This
+    // worker stops them first, a heartbeat's time before their leases can have ended, and drops their
+    // late writes: a run never runs twice at once. (The heartbeat itself may be waiting on the store.)
+    yield* Effect.gen(function*() {
+      const now = yield* monotonicMillis
+      const unrenewed: Array<string> = []
+      for (const [runId, at] of renewedAt) {
+        if (now - at >= stopUnrenewedAfter && !released.has(runId)) unrenewed.push(runId)
+      }
+      if (unrenewed.length === 0) return
+      yield* Effect.logWarning(
+        `Task worker ${workerId} could not renew its lease of ${unrenewed.length} run(s) for ${stopUnrenewedAfter} ms: ` +
+          `stopping them, as another worker may take them once their lease ends: ${unrenewed.join(", ")}`
+      )
+      for (const runId of unrenewed) {
+        released.add(runId)
+        yield* interrupt(runId)
+      }
+    }).pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(heartbeatEvery))),
       Effect.forkScoped
     )
@@ -214,13 +257,14 @@ export const serve = (
       // write as that state (the store's writer lets this fiber queue it first).
       const free = concurrency - running.size + finishing.size
       if (free > 0) {
+        const claimSentAt = yield* monotonicMillis
         const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease }).pipe(
           Effect.catchAll((error) =>
             Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
           )
         )
         if (claimed.length > 0) {
-          yield* Effect.sync(() => claimed.forEach(start))
+          yield* Effect.sync(() => claimed.forEach((run) => start(run, claimSentAt)))
           idle = 10
           if (claimed.length === free) continue
         }
