@@ -215,6 +215,13 @@ export interface Service {
   readonly unsafeSubscribe: (runId: string, onChange: (state: State.State<unknown, unknown>) => void) => () => void
   /** Calls `onScheduled` when a run may have become claimable. Returns the function that stops listening. */
   readonly unsafeSubscribeScheduled: (onScheduled: () => void) => () => void
+  /**
+   * Calls `onCancelling` with the id of a run someone asked to cancel (moved to Cancelling): from
+   * this process on every store, from other processes on PostgreSQL (`NOTIFY`). Task workers stop
+   * the run at once; where nothing is pushed (another process on SQLite) they learn of it at their
+   * next heartbeat. Returns the function that stops listening.
+   */
+  readonly unsafeSubscribeCancelling: (onCancelling: (runId: string) => void) => () => void
 }
 
 /**

@@ -131,6 +131,19 @@ for (const store of storeCases) {
         expect((yield* s.getHistory(f.taskRunId)).map((state) => state.type)).toContain("CANCELLING")
       })))
 
+    it.live("a cancel in this process stops the run at once, long before the worker's next heartbeat", () =>
+      Effect.gen(function*() {
+        const key = crypto.randomUUID()
+        const isStarted = yield* Deferred.make<void>()
+        started.set(key, isStarted)
+        yield* Effect.forkScoped(TaskWorker.serve([blocking], { lease: "2 hours", heartbeatInterval: "1 hour" }))
+        const f = yield* blocking.delay(key)
+        yield* Deferred.await(isStarted)
+        yield* Futures.cancel(f)
+        yield* f.wait({ timeout: "10 seconds" })
+        expect((yield* f.state).type).toBe("CANCELLED")
+      }).pipe(Effect.scoped, Effect.provide(store.fresh())))
+
     it.live("a task no worker serves stays Scheduled; a result not kept reads as MissingResult", () =>
       run(Effect.gen(function*() {
         const f = yield* notServed.delay()

@@ -168,6 +168,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
   let scheduledQueue: Array<string> = []
   const scheduledListeners = new Set<() => void>()
+  const cancellingListeners = new Set<(runId: string) => void>()
   const onScheduled = (runId: string) => {
     scheduledQueue.push(runId)
     scheduledListeners.forEach((listener) => listener())
@@ -223,6 +224,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     }
     run.listeners?.forEach((listener) => listener(state))
     if (state.type === "SCHEDULED" && run.workerId === undefined) onScheduled(run.run!.id)
+    else if (state.type === "CANCELLING") cancellingListeners.forEach((listener) => listener(run.run!.id))
   }
   const now = Effect.map(Clock.currentTimeMillis, (millis) => millis)
   return {
@@ -359,6 +361,12 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
       scheduledListeners.add(listener)
       return () => {
         scheduledListeners.delete(listener)
+      }
+    },
+    unsafeSubscribeCancelling: (listener) => {
+      cancellingListeners.add(listener)
+      return () => {
+        cancellingListeners.delete(listener)
       }
     },
     unsafeSubscribe: (runId, onChange) => {

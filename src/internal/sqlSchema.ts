@@ -24,6 +24,8 @@ export const FINAL_CHANNEL = "taskflow_runs_final"
 export const NOTICE_BYTES = 7_800
 /** See FINAL_CHANNEL. */
 export const SCHEDULED_CHANNEL = "taskflow_run_scheduled"
+/** A run was asked to cancel (payload: its id): the worker holding it stops it at once. */
+export const CANCELLING_CHANNEL = "taskflow_run_cancelling"
 
 // ---------------------------------------------------------------------------------------------
 // Migrations: owned by the library, versioned, the same DDL on both dialects

@@ -3,7 +3,7 @@
  * statements, SQLite through its statement cache.
  * @internal
  */
-import { FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./sqlSchema.js"
+import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./sqlSchema.js"
 import type { StateRow } from "./storeCodec.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +225,7 @@ const WRITE_STATES_CTES = `WITH v AS (
     SELECT pg_notify('${FINAL_CHANNEL}', string_agg(CASE WHEN notice IS NULL THEN id
       ELSE id || chr(9) || state_seq || chr(9) || notice END, chr(10))) FROM u WHERE final GROUP BY chunk
     UNION ALL SELECT pg_notify('${SCHEDULED_CHANNEL}', name) FROM u WHERE releases AND state_type = 'SCHEDULED'
+    UNION ALL SELECT pg_notify('${CANCELLING_CHANNEL}', id) FROM u WHERE state_type = 'CANCELLING'
   )`
 
 /** A batch of guarded state changes (WRITE_STATES_CTES). Returns one row: `moved`, the ids moved as a JSON array (null when none). */

@@ -10,7 +10,14 @@ import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import { checkTransition, notHeld, recoveredState, RunStore } from "./runStore.js"
-import { FINAL, FINAL_CHANNEL, NOTICE_BYTES, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
+import {
+  CANCELLING_CHANNEL,
+  FINAL,
+  FINAL_CHANNEL,
+  NOTICE_BYTES,
+  runMigrations,
+  SCHEDULED_CHANNEL
+} from "./sqlSchema.js"
 import type { ChangeRow } from "./sqlStatements.js"
 import {
   CHANGES_SQLITE,
@@ -200,6 +207,7 @@ const make = (
     /** The last state sequence number each subscriber saw, so polling pushes each change once. */
     const seen = new Map<string, number>()
     const scheduledListeners = new Set<() => void>()
+    const cancellingListeners = new Set<(runId: string) => void>()
     let pollInterval = 10
 
     /**
@@ -217,6 +225,9 @@ const make = (
       listeners.get(runId)?.forEach((listener) => callSubscriber(() => listener(state)))
     }
     const pushScheduled = () => scheduledListeners.forEach(callSubscriber)
+    const pushCancelling = (runId: string) => {
+      cancellingListeners.forEach((listener) => callSubscriber(() => listener(runId)))
+    }
 
     const notFound = (runId: string) =>
       new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
@@ -452,8 +463,11 @@ const make = (
           if (message.payload === undefined) return
           if (message.channel === FINAL_CHANNEL) heardFinal(message.payload)
           else if (message.channel === SCHEDULED_CHANNEL) pushScheduled()
+          else if (message.channel === CANCELLING_CHANNEL) pushCancelling(message.payload)
         })
-        yield* Effect.tryPromise(() => client.query(`LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}`))
+        yield* Effect.tryPromise(() =>
+          client.query(`LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}; LISTEN ${CANCELLING_CHANNEL}`)
+        )
         hearing = true
         listenSession++
         yield* Effect.ignore(pollAll)
@@ -706,6 +720,8 @@ const make = (
               // Subscribers here are told what the store keeps (a result its Schema rejected: Failed).
               push(move.runId, move.stored)
               if (move.stored.type === "SCHEDULED" && move.condition.release === true) pushScheduled()
+              // (On PostgreSQL, other processes hear it from the statement's NOTIFY; so may this one.)
+              else if (move.stored.type === "CANCELLING") pushCancelling(move.runId)
               move.resume(Effect.void)
             } else {
               move.resume(Effect.flatMap(refusal(move.runId, move.stored, move.condition), Effect.fail))
@@ -1119,6 +1135,12 @@ const make = (
         scheduledListeners.add(listener)
         return () => {
           scheduledListeners.delete(listener)
+        }
+      },
+      unsafeSubscribeCancelling: (listener) => {
+        cancellingListeners.add(listener)
+        return () => {
+          cancellingListeners.delete(listener)
         }
       }
     }

@@ -97,6 +97,7 @@ export const serve = (
       recoverExpired: store.recoverExpired,
       unsafeSubscribe: store.unsafeSubscribe,
       unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
+      unsafeSubscribeCancelling: store.unsafeSubscribeCancelling,
       setState: (id, state, setOptions) => {
         const name = heldNames.get(id)
         if (name === undefined) return store.setState(id, state, setOptions)
@@ -178,6 +179,13 @@ export const serve = (
       const fiber = running.get(runId)
       return fiber === undefined ? Effect.void : Effect.asVoid(Effect.fork(fiber.interruptAsFork(fiber.id())))
     }
+
+    // A cancel is stopped at once where the store pushes it; heartbeats catch those it cannot push.
+    const unsubscribeCancelling = store.unsafeSubscribeCancelling((runId) => {
+      const fiber = running.get(runId)
+      fiber?.unsafeInterruptAsFork(fiber.id())
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(unsubscribeCancelling))
 
     // Heartbeats: keep the leases, learn about cancels and lost runs, recover runs of dead workers.
     yield* Effect.gen(function*() {

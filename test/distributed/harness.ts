@@ -20,7 +20,13 @@ export interface WorkerProcess {
 /** Starts a task worker in its own Node process (through tsx, as a user would run a .ts worker). */
 export const startWorker = (
   target: Target,
-  options: { readonly id: string; readonly lease?: number; readonly concurrency?: number }
+  options: {
+    readonly id: string
+    readonly lease?: number
+    readonly concurrency?: number
+    /** Between heartbeats, in ms (default: a quarter of the lease, at most 1 second). */
+    readonly heartbeatInterval?: number
+  }
 ): WorkerProcess => {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "worker.ts")], {
     cwd: root,
@@ -29,7 +35,8 @@ export const startWorker = (
       TASKFLOW_DIST_TARGET: JSON.stringify(target),
       TASKFLOW_DIST_WORKER: options.id,
       TASKFLOW_DIST_LEASE: String(options.lease ?? 30_000),
-      TASKFLOW_DIST_CONCURRENCY: String(options.concurrency ?? 50)
+      TASKFLOW_DIST_CONCURRENCY: String(options.concurrency ?? 50),
+      ...(options.heartbeatInterval === undefined ? {} : { TASKFLOW_DIST_HEARTBEAT: String(options.heartbeatInterval) })
     },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -14,7 +14,7 @@ const store = target.kind === "sqlite"
 TaskWorker.serve(served, {
   concurrency: Number(process.env.TASKFLOW_DIST_CONCURRENCY ?? 50),
   lease,
-  heartbeatInterval: Math.min(1_000, lease / 4),
+  heartbeatInterval: Number(process.env.TASKFLOW_DIST_HEARTBEAT ?? Math.min(1_000, lease / 4)),
   pollInterval: 200,
   shutdownGracePeriod: 100,
   workerId: process.env.TASKFLOW_DIST_WORKER!

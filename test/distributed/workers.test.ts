@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { RunStore } from "effect-taskflow"
+import { Futures, RunStore } from "effect-taskflow"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
 import { startWorker, stopAll } from "./harness.js"
@@ -98,6 +98,33 @@ for (const target of targets) {
         yield* Effect.promise(() => executions.close())
       }).pipe(Effect.provide(storeOf(where)))
     }, 60_000)
+
+    // Pushed on PostgreSQL (NOTIFY); on SQLite another process learns of it at its next heartbeat.
+    it.live(
+      target.name === "postgres"
+        ? "a cancel from another process stops the run at once, long before the worker's next heartbeat"
+        : "a cancel from another process stops the run at the worker's next heartbeat",
+      () => {
+        const where = target.make()
+        const hour = 3_600_000
+        return Effect.gen(function*() {
+          const executions = yield* Effect.promise(() => openExecutions(where))
+          const worker = start(where, {
+            id: "cancelled",
+            lease: 2 * hour,
+            heartbeatInterval: target.name === "postgres" ? hour : 200
+          })
+          yield* Effect.promise(() => worker.ready)
+          const future = yield* slowNoRetry.delay("cancelled")
+          yield* untilExecuted(executions, "cancelled")
+          yield* Futures.cancel(future)
+          yield* future.wait({ timeout: "20 seconds" })
+          expect((yield* future.state).type).toBe("CANCELLED")
+          yield* Effect.promise(() => executions.close())
+        }).pipe(Effect.provide(storeOf(where)))
+      },
+      60_000
+    )
 
     it.live("SIGTERM: the worker gives back what it holds and exits; another worker finishes it", () => {
       const where = target.make()
