@@ -277,6 +277,29 @@ export const CHANGES_SQLITE = `SELECT h.rowid, h.run_id, h.seq, h.type, h.name, 
   LEFT JOIN taskflow_results res ON h.type = 'COMPLETED' AND res.run_id = h.run_id
   WHERE h.rowid > ? ORDER BY h.rowid LIMIT 5000`
 
+/** A row of `taskflow_runs` as the driver returns it (with the result, where a query joins it). */
+export interface RunRow {
+  readonly id: string
+  readonly kind: string
+  readonly name: string
+  readonly flow_run_id: string | null
+  readonly parent_task_run_id: string | null
+  readonly parameters: string
+  readonly tags: string
+  readonly retries: number
+  readonly run_count: number
+  readonly state_seq: number
+  readonly state_type: string
+  readonly state_name: string
+  readonly state_message: string | null
+  readonly state_timestamp: number
+  readonly state_cause: string | null
+  readonly worker_id: string | null
+  readonly lease_expires_at: number | null
+  readonly created_at: number
+  readonly result?: string | null
+}
+
 /** A row of CHANGES_SQLITE. */
 export interface ChangeRow extends StateRow {
   readonly rowid: number

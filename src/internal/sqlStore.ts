@@ -10,34 +10,21 @@ import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
 import { checkTransition, notHeld, recoveredState, RunStore } from "./runStore.js"
-import {
-  CANCELLING_CHANNEL,
-  FINAL,
-  FINAL_CHANNEL,
-  NOTICE_BYTES,
-  runMigrations,
-  SCHEDULED_CHANNEL
-} from "./sqlSchema.js"
-import type { ChangeRow } from "./sqlStatements.js"
+import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
+import type { ChangeRow, RunRow } from "./sqlStatements.js"
 import {
   CHANGES_SQLITE,
-  CLAIM_HISTORY_SQLITE,
-  CLAIM_RUNS,
-  claimSqliteText,
   CREATE_COLUMNS,
   CREATE_RUNS,
   CREATE_RUNS_ALIKE,
-  KEEP_RESULTS_SQLITE,
   pickParameters,
   pickSqlite,
-  RECORD_STATES_SQLITE,
   SHARED_COLUMNS,
   STORE_NOW_PG,
-  STORE_NOW_SQLITE,
-  WRITE_STATES,
-  WRITE_STATES_AND_CLAIM,
-  WRITE_STATES_SQLITE
+  STORE_NOW_SQLITE
 } from "./sqlStatements.js"
+import type { Condition } from "./sqlWriter.js"
+import { makeWriter } from "./sqlWriter.js"
 import * as state_ from "./state.js"
 import type { StateRow } from "./storeCodec.js"
 import { decodeParameters, decodeState, encodeParameters, encodeState } from "./storeCodec.js"
@@ -48,28 +35,6 @@ type Dialect = "sqlite" | "pg"
 // ---------------------------------------------------------------------------------------------
 // Rows
 // ---------------------------------------------------------------------------------------------
-
-interface RunRow {
-  readonly id: string
-  readonly kind: string
-  readonly name: string
-  readonly flow_run_id: string | null
-  readonly parent_task_run_id: string | null
-  readonly parameters: string
-  readonly tags: string
-  readonly retries: number
-  readonly run_count: number
-  readonly state_seq: number
-  readonly state_type: string
-  readonly state_name: string
-  readonly state_message: string | null
-  readonly state_timestamp: number
-  readonly state_cause: string | null
-  readonly worker_id: string | null
-  readonly lease_expires_at: number | null
-  readonly created_at: number
-  readonly result?: string | null
-}
 
 const stateRowOf = (row: RunRow): StateRow => ({
   type: row.state_type,
@@ -488,329 +453,6 @@ const make = (
       )
     }
 
-    interface Condition {
-      readonly workerId?: string | undefined
-      /** Only if no worker holds the run. */
-      readonly unheld?: boolean
-      /** Only if the holder's lease expired before this time. */
-      readonly leaseExpiredBefore?: number
-      /** The worker gives the run back. */
-      readonly release?: boolean
-    }
-
-    /** One guarded state change, waiting in the write queue. */
-    interface Move {
-      readonly runId: string
-      readonly stored: AnyState
-      readonly cause: string | null
-      readonly result: string | null
-      readonly final: boolean
-      /** A final state's notification line (JSON), when it fits one; else subscribers read the run. */
-      readonly notice: string | null
-      /** The notice's size in UTF-8 bytes (0 without one). */
-      readonly noticeBytes: number
-      readonly releases: boolean
-      readonly runCount: number | undefined
-      readonly condition: Condition
-    }
-    interface QueuedMove extends Move {
-      readonly _tag: "Move"
-      /** Resumes the writing fiber with the write's outcome: done, or why it was refused or failed. */
-      readonly resume: (outcome: Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError>) => void
-    }
-    /** A task worker's claim, waiting in the write queue to ride with the moves of its finished runs. */
-    interface ClaimRequest {
-      readonly names: ReadonlyArray<string>
-      readonly limit: number
-      readonly workerId: string
-      readonly lease: number
-      readonly millis: number
-    }
-    interface QueuedClaim extends ClaimRequest {
-      readonly _tag: "Claim"
-      /** Resumes the claiming fiber with the claimed rows, or the write's failure. */
-      readonly resume: (outcome: Exit.Exit<ReadonlyArray<RunRow>, SqlError>) => void
-    }
-
-    /**
-     * Group commit: state changes from every fiber of this process queue up, and one writer fiber
-     * writes each batch in one statement (PostgreSQL) or one transaction (SQLite). A busy worker then
-     * pays one round trip for many runs' Running or Completed writes, and its next claim rides in the
-     * same statement. A run appears at most once per batch, and a batch has at most one claim; a
-     * second change of a run (or a second claim) waits for the next batch, so changes keep their order.
-     *
-     * A plain array and a callback per write rather than an Effect Queue and a Deferred: this is a
-     * step of every run a worker executes, and those cost several fiber steps each.
-     */
-    let pending: Array<QueuedMove | QueuedClaim> = []
-    const writerWake = yield* Queue.sliding<void>(1)
-    const enqueue = (item: QueuedMove | QueuedClaim) => {
-      pending.push(item)
-      if (pending.length === 1) Queue.unsafeOffer(writerWake, undefined)
-    }
-    const claimInBatch = (claim: ClaimRequest): Effect.Effect<ReadonlyArray<RunRow>, SqlError> =>
-      Effect.async((resume) => {
-        enqueue({ ...claim, _tag: "Claim", resume })
-      })
-
-    /** What a batch did: the ids it moved, and the rows it claimed. */
-    interface Written {
-      readonly moved: ReadonlySet<string>
-      readonly claimed: ReadonlyArray<RunRow>
-    }
-    const noneWritten: Written = { moved: new Set(), claimed: [] }
-
-    const claimParametersPg = (claim: QueuedClaim) => [
-      claim.names,
-      claim.limit,
-      claim.millis,
-      claim.workerId,
-      claim.lease
-    ]
-
-    /** The single row the batch statements return (see CLAIM_RUNS, WRITE_STATES). */
-    interface BatchRow {
-      readonly moved?: ReadonlyArray<string> | null
-      readonly claimed?: ReadonlyArray<RunRow> | null
-    }
-    const written = (rows: ReadonlyArray<BatchRow>): Written => ({
-      moved: new Set(rows[0]?.moved ?? []),
-      claimed: rows[0]?.claimed ?? []
-    })
-
-    /**
-     * The final-state notification each move's line goes in: lines are packed in order into
-     * payloads of at most NOTICE_BYTES (each line is shorter than that on its own).
-     */
-    const noticeChunks = (batch: ReadonlyArray<QueuedMove>): Array<number> => {
-      let chunk = 0
-      let bytes = 0
-      return batch.map((move) => {
-        if (!move.final) return 0
-        // id TAB seq TAB notice NEWLINE: the state number takes at most 10 digits.
-        const line = move.runId.length * 3 + 13 + move.noticeBytes
-        if (bytes + line > NOTICE_BYTES && bytes > 0) {
-          chunk++
-          bytes = 0
-        }
-        bytes += line
-        return chunk
-      })
-    }
-
-    const writeBatchPg = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined): Effect.Effect<
-      Written,
-      SqlError
-    > => {
-      if (batch.length === 0) {
-        return claim === undefined
-          ? Effect.succeed(noneWritten)
-          : Effect.map(prepared<BatchRow>("taskflow_claim_runs", CLAIM_RUNS, claimParametersPg(claim)), written)
-      }
-      const moves = [
-        batch.map((move) => move.runId),
-        batch.map((move) => move.stored.type),
-        batch.map((move) => move.stored.name),
-        batch.map((move) => move.stored.message ?? null),
-        batch.map((move) => move.stored.timestamp.getTime()),
-        batch.map((move) => move.cause),
-        batch.map((move) => move.result),
-        batch.map((move) => move.runCount ?? null),
-        batch.map((move) => move.condition.workerId ?? null),
-        batch.map((move) => move.condition.unheld === true),
-        batch.map((move) => move.condition.leaseExpiredBefore ?? null),
-        batch.map((move) => move.final),
-        batch.map((move) => move.releases),
-        batch.map((move) => move.notice),
-        noticeChunks(batch)
-      ]
-      return claim === undefined
-        ? Effect.map(prepared<BatchRow>("taskflow_write_states", WRITE_STATES, moves), written)
-        : Effect.map(
-          prepared<BatchRow>(
-            "taskflow_write_states_and_claim",
-            WRITE_STATES_AND_CLAIM,
-            [...moves, ...claimParametersPg(claim)]
-          ),
-          written
-        )
-    }
-
-    /** A claim on SQLite, inside the caller's transaction: the claimed runs' rows, with their history. */
-    const claimSqlite = (claim: QueuedClaim) =>
-      Effect.gen(function*() {
-        const claimed = yield* sql.unsafe<RunRow>(claimSqliteText(claim.names.length), [
-          claim.millis,
-          claim.workerId,
-          claim.lease,
-          ...pickParameters(claim.names, claim.limit)
-        ])
-        if (claimed.length > 0) {
-          const ids = JSON.stringify(claimed.map((row) => row.id))
-          yield* sql.unsafe(CLAIM_HISTORY_SQLITE, [ids, ids])
-        }
-        return claimed
-      })
-
-    /** The same batch on SQLite, in one transaction: three statements for all the moves (passed as one JSON array), then the claim. */
-    const writeBatchSqlite = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined) =>
-      Effect.gen(function*() {
-        let moved: ReadonlySet<string> = noneWritten.moved
-        if (batch.length > 0) {
-          const moves = JSON.stringify(batch.map((move) => [
-            move.runId,
-            move.stored.type,
-            move.stored.name,
-            move.stored.message ?? null,
-            move.stored.timestamp.getTime(),
-            move.cause,
-            move.runCount ?? null,
-            move.condition.workerId ?? null,
-            move.condition.unheld === true,
-            move.condition.leaseExpiredBefore ?? null,
-            move.final,
-            move.releases
-          ]))
-          const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
-          moved = new Set(rows.map((row) => row.id))
-          if (moved.size > 0) {
-            yield* sql.unsafe(RECORD_STATES_SQLITE, [JSON.stringify(Array.from(moved))])
-            const results = batch.filter((move) => move.result !== null && moved.has(move.runId))
-            if (results.length > 0) {
-              yield* sql.unsafe(KEEP_RESULTS_SQLITE, [JSON.stringify(results.map((move) => [move.runId, move.result]))])
-            }
-          }
-        }
-        const claimed = claim === undefined ? noneWritten.claimed : yield* claimSqlite(claim)
-        return { moved, claimed }
-      }).pipe(sql.withTransaction)
-
-    yield* Effect.gen(function*() {
-      while (true) {
-        while (pending.length === 0) yield* Queue.take(writerWake)
-        // One turn for the fibers woken with this batch: a task worker whose runs just finished
-        // queues its next claim, which then rides in the same write as their final states.
-        yield* Effect.yieldNow()
-        const taken = pending.length <= 500 ? pending : pending.slice(0, 500)
-        pending = pending.length <= 500 ? [] : pending.slice(500)
-        const batch: Array<QueuedMove> = []
-        let claim: QueuedClaim | undefined
-        const ids = new Set<string>()
-        const carried: Array<QueuedMove | QueuedClaim> = []
-        for (const item of taken) {
-          if (item._tag === "Claim") {
-            if (claim === undefined) claim = item
-            else carried.push(item)
-          } else if (ids.has(item.runId)) {
-            carried.push(item)
-          } else {
-            ids.add(item.runId)
-            batch.push(item)
-          }
-        }
-        // Carried writes go first in the next batch, before anything queued after them.
-        if (carried.length > 0) pending = carried.concat(pending)
-        const outcome = yield* Effect.exit(
-          Effect.uninterruptible(dialect === "pg" ? writeBatchPg(batch, claim) : writeBatchSqlite(batch, claim))
-        )
-        if (Exit.isSuccess(outcome)) {
-          const { claimed, moved } = outcome.value
-          for (const move of batch) {
-            if (moved.has(move.runId)) {
-              // Subscribers here are told what the store keeps (a result its Schema rejected: Failed).
-              push(move.runId, move.stored)
-              if (move.stored.type === "SCHEDULED" && move.condition.release === true) pushScheduled()
-              // (On PostgreSQL, other processes hear it from the statement's NOTIFY; so may this one.)
-              else if (move.stored.type === "CANCELLING") pushCancelling(move.runId)
-              move.resume(Effect.void)
-            } else {
-              move.resume(Effect.flatMap(refusal(move.runId, move.stored, move.condition), Effect.fail))
-            }
-          }
-          claim?.resume(Exit.succeed(claimed))
-        } else {
-          const failed = Exit.failCause(outcome.cause)
-          for (const move of batch) move.resume(failed)
-          claim?.resume(failed)
-        }
-      }
-    }).pipe(Effect.forkScoped)
-
-    const noNotice = { notice: null, noticeBytes: 0 } as const
-    /** A final state as a notification line carries it, if it fits PostgreSQL's 8,000-byte payload. */
-    const noticeOf = (name: string, state: AnyState, cause: string | null, result: string | null) => {
-      if (dialect !== "pg") return noNotice
-      const notice = JSON.stringify([
-        name,
-        state.type,
-        state.name,
-        state.message ?? null,
-        state.timestamp.getTime(),
-        cause,
-        result
-      ])
-      // The id, the state number and the separators take about 60 bytes more.
-      const noticeBytes = Buffer.byteLength(notice)
-      return noticeBytes < NOTICE_BYTES - 200 ? { notice, noticeBytes } : noNotice
-    }
-
-    const transition = (
-      runId: string,
-      state: AnyState,
-      setOptions: { readonly runCount?: number | undefined; readonly name?: string | undefined },
-      condition: Condition
-    ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> =>
-      // A worker's writes name the task: no read first (the hot path, without a generator).
-      setOptions.name !== undefined
-        ? transitionOf(runId, setOptions.name, state, setOptions.runCount, condition)
-        : Effect.flatMap(
-          readRun(runId),
-          (row) =>
-            row === undefined
-              ? Effect.fail(notFound(runId))
-              : transitionOf(runId, row.name, state, setOptions.runCount, condition)
-        )
-
-    const transitionOf = (
-      runId: string,
-      name: string,
-      state: AnyState,
-      runCount: number | undefined,
-      condition: Condition
-    ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> => {
-      let stored = state
-      let encoded = encodeState(name, runId, state)
-      if (Either.isLeft(encoded)) {
-        // A value its Schema rejects fails the run with the reason, rather than losing it.
-        stored = state_.failed(Cause.die(encoded.left), { timestamp: state.timestamp })
-        encoded = encodeState(name, runId, stored)
-      }
-      const { cause, result } = Either.getOrThrow(encoded)
-      const final = state_.isFinal(stored)
-      const { notice, noticeBytes } = final ? noticeOf(name, stored, cause, result) : noNotice
-      // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
-      // retry's AwaitingRetry written by the worker itself keeps the run held by it.
-      const releases = final || condition.release === true
-      // The queued write is built once, with its callback: the writer resumes this fiber with the
-      // outcome, having pushed the state to subscribers (one fiber step per write).
-      return Effect.async((resume) => {
-        enqueue({
-          _tag: "Move",
-          runId,
-          stored,
-          cause,
-          result,
-          final,
-          notice,
-          noticeBytes,
-          releases,
-          runCount,
-          condition,
-          resume
-        })
-      })
-    }
-
     /** Why a guarded update changed nothing. */
     const refusal = (runId: string, stored: AnyState, condition: Condition) =>
       Effect.map(readRun(runId), (current): Errors.RunNotFound | Errors.InvalidTransition => {
@@ -824,6 +466,36 @@ const make = (
           message: `Run ${runId} changed while it was being moved to ${stored.type}.`
         })
       })
+
+    const writer = yield* makeWriter({
+      dialect,
+      sql,
+      prepared,
+      refusal,
+      onWritten: (runId, stored, condition) => {
+        push(runId, stored)
+        if (stored.type === "SCHEDULED" && condition.release === true) pushScheduled()
+        // (On PostgreSQL, other processes hear it from the statement's NOTIFY; so may this one.)
+        else if (stored.type === "CANCELLING") pushCancelling(runId)
+      }
+    })
+
+    const transition = (
+      runId: string,
+      state: AnyState,
+      setOptions: { readonly runCount?: number | undefined; readonly name?: string | undefined },
+      condition: Condition
+    ): Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError> =>
+      // A worker's writes name the task: no read first (the hot path, without a generator).
+      setOptions.name !== undefined
+        ? writer.move(runId, setOptions.name, state, setOptions.runCount, condition)
+        : Effect.flatMap(
+          readRun(runId),
+          (row) =>
+            row === undefined
+              ? Effect.fail(notFound(runId))
+              : writer.move(runId, row.name, state, setOptions.runCount, condition)
+        )
 
     const now = Clock.currentTimeMillis
     /** The store's clock, which times leases (see STORE_NOW_PG). */
@@ -1002,7 +674,7 @@ const make = (
               if (candidates.length === 0) return []
             }
             // Through the write queue: it rides with the moves of this worker's finished runs.
-            const rows = yield* claimInBatch({ names, limit, workerId, lease, millis })
+            const rows = yield* writer.claim({ names, limit, workerId, lease, millis })
             if (rows.length === 0) return []
             return rows.map((row): RunStore_.ClaimedRun => ({
               id: row.id,
