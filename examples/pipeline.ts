@@ -97,8 +97,7 @@ const pad = (text: string, width: number) =>
 export const summary = Effect.gen(function*() {
   const store = yield* RunStore.RunStore
   // The store keeps every earlier run too: show the newest flow run and what ran in it.
-  const flows = yield* store.listRuns({ kind: "flow", name: "document-pipeline" })
-  const flow = flows[flows.length - 1]
+  const [flow] = yield* store.listRuns({ kind: "flow", name: "document-pipeline", order: "newest", limit: 1 })
   const runs = [flow, ...(yield* store.listRuns({ flowRunId: flow.id }))]
   const lines = [`${pad("run", 18)}${pad("id", 10)}${pad("state", 22)}${pad("attempts", 10)}duration`]
   const byState = new Map<string, number>()

@@ -117,7 +117,7 @@ export interface Heartbeat {
 }
 
 /**
- * Filters for `listRuns`.
+ * Filters for `listRuns`: runs that match all of those given, in the order they were created.
  *
  * @since 0.1.0
  * @category models
@@ -126,6 +126,12 @@ export interface RunFilter {
   readonly kind?: RunKind
   readonly flowRunId?: string
   readonly name?: string
+  /** Only runs whose current state is of this type, or of one of these. */
+  readonly stateType?: State.StateType | ReadonlyArray<State.StateType>
+  /** Oldest first (the default) or newest first. */
+  readonly order?: "oldest" | "newest"
+  /** At most this many runs (a whole number, 0 or more), the first in `order`. */
+  readonly limit?: number
 }
 
 /**
@@ -166,6 +172,11 @@ export interface Service {
     ReadonlyArray<State.State<unknown, unknown>>,
     Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError
   >
+  /**
+   * The runs that match `filter` (every run without one), with their current states. A `limit` that
+   * is not a whole number of 0 or more is a defect (`IllegalArgumentException`). SQL stores read
+   * the matching rows whole: filter by `flowRunId` (indexed) or keep a `limit` on large stores.
+   */
   readonly listRuns: (
     filter?: RunFilter
   ) => Effect.Effect<ReadonlyArray<RunRecord>, Errors.RunStoreError | Errors.SerializationError>

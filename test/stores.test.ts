@@ -89,6 +89,40 @@ for (const store of storeCases) {
         })
       ))
 
+    it.live("lists runs by state type, oldest or newest first, up to a limit; a bad limit is a defect", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const ids: Array<string> = []
+          for (let i = 0; i < 5; i++) {
+            const id = uuid()
+            ids.push(id)
+            yield* s.createRun(newRun(id, "store-plain", State.scheduled({ timestamp: new Date(1_000 + i) })))
+            // Created in this order, a millisecond apart (the order runs are listed in).
+            yield* Effect.sleep(2)
+          }
+          yield* s.setState(ids[1], State.completed(1))
+          yield* s.setState(ids[3], State.failed(Cause.fail("no")))
+          const listed = (filter: RunStore.RunFilter) => Effect.map(s.listRuns(filter), (runs) => runs.map((r) => r.id))
+          expect(yield* listed({ name: "store-plain" })).toEqual(ids)
+          expect(yield* listed({ order: "newest" })).toEqual([...ids].reverse())
+          expect(yield* listed({ order: "newest", limit: 2 })).toEqual([ids[4], ids[3]])
+          expect(yield* listed({ limit: 2 })).toEqual([ids[0], ids[1]])
+          expect(yield* listed({ limit: 0 })).toEqual([])
+          expect(yield* listed({ stateType: "SCHEDULED" })).toEqual([ids[0], ids[2], ids[4]])
+          expect(yield* listed({ stateType: ["COMPLETED", "FAILED"], order: "newest" })).toEqual([ids[3], ids[1]])
+          expect(yield* listed({ stateType: [] })).toEqual([])
+          const [completed] = yield* s.listRuns({ stateType: "COMPLETED" })
+          expect(State.isCompleted(completed.state) && completed.state.value).toBe(1)
+          for (const limit of [-1, 1.5, Number.NaN]) {
+            const exit = yield* Effect.exit(s.listRuns({ limit }))
+            expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+            expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("limit must be a whole number")
+          }
+        })
+      ))
+
     it.live("refuses moves out of a final state, and from Cancelling to anything but a final state", () =>
       withStore(
         store,

@@ -148,6 +148,27 @@ export const recoveredState = (
   })
 }
 
+/**
+ * A `listRuns` filter's state types, order and limit, checked: a bad limit is a defect.
+ * @internal
+ */
+export const listingOf = (filter: RunStore_.RunFilter | undefined): {
+  readonly stateTypes: ReadonlyArray<State.StateType> | undefined
+  readonly newestFirst: boolean
+  readonly limit: number | undefined
+} => {
+  const limit = filter?.limit
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+    throw new Cause.IllegalArgumentException(`listRuns: limit must be a whole number of 0 or more, got ${limit}`)
+  }
+  const stateType = filter?.stateType
+  return {
+    stateTypes: stateType === undefined ? undefined : typeof stateType === "string" ? [stateType] : stateType,
+    newestFirst: filter?.order === "newest",
+    limit
+  }
+}
+
 /** @internal */
 export const makeMemory = (): RunStore_.Service & SyncWrites => {
   const byId = new Map<string, MemoryRun>()
@@ -250,7 +271,8 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
         return run === undefined ? Effect.fail(notFound(runId)) : Effect.succeed(run.history())
       }),
     listRuns: (filter) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
+        const listing = listingOf(filter)
         const out: Array<RunStore_.RunRecord> = []
         for (const memoryRun of runs().values()) {
           const run = memoryRun.run
@@ -258,9 +280,13 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
           if (filter?.kind !== undefined && run.kind !== filter.kind) continue
           if (filter?.flowRunId !== undefined && run.flowRunId !== filter.flowRunId) continue
           if (filter?.name !== undefined && run.name !== filter.name) continue
+          if (listing.stateTypes !== undefined && !listing.stateTypes.includes(memoryRun.state.type)) continue
           out.push(memoryRun.toRecord())
         }
-        return out
+        // Creation order, as the SQL stores keep it (ids made at once are in creation order too).
+        out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        if (listing.newestFirst) out.reverse()
+        return Effect.succeed(listing.limit === undefined ? out : out.slice(0, listing.limit))
       }),
     cancelRun: (runId) =>
       Effect.flatMap(now, (millis) => {

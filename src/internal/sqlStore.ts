@@ -9,7 +9,7 @@ import pg from "pg"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
-import { checkTransition, notHeld, recoveredState, RunStore } from "./runStore.js"
+import { checkTransition, listingOf, notHeld, recoveredState, RunStore } from "./runStore.js"
 import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
 import type { ChangeRow, RunRow } from "./sqlStatements.js"
 import {
@@ -624,15 +624,20 @@ const make = (
         call(
           "list runs",
           Effect.gen(function*() {
+            const listing = listingOf(filter)
+            if (listing.stateTypes?.length === 0 || listing.limit === 0) return []
             const clauses = [
               ...(filter?.kind === undefined ? [] : [sql`r.kind = ${filter.kind}`]),
               ...(filter?.flowRunId === undefined ? [] : [sql`r.flow_run_id = ${filter.flowRunId}`]),
-              ...(filter?.name === undefined ? [] : [sql`r.name = ${filter.name}`])
+              ...(filter?.name === undefined ? [] : [sql`r.name = ${filter.name}`]),
+              ...(listing.stateTypes === undefined ? [] : [sql.in("r.state_type", listing.stateTypes)])
             ]
+            const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
             const rows = yield* sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
               LEFT JOIN taskflow_results res ON res.run_id = r.id
               ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-              ORDER BY r.created_at, r.id`
+              ORDER BY r.created_at ${direction}, r.id ${direction}
+              ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit}`}`
             return yield* Effect.forEach(
               rows,
               (row) => Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed })
