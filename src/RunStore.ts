@@ -250,7 +250,8 @@ export const RunStore: typeof internal.RunStore = internal.RunStore
 export type RunStore = internal.RunStore
 
 /**
- * A store in this process's memory: every run and its history, until the layer is released.
+ * A store in this process's memory: every run and its history, until the layer is released. A
+ * long-lived process keeps a bound with `memoryWith({ keepFinished })`.
  *
  * @example
  * ```ts
@@ -271,6 +272,43 @@ export type RunStore = internal.RunStore
  * @category layers
  */
 export const memory: Layer.Layer<RunStore> = internal.memoryLayer
+
+/**
+ * Options of the memory store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /**
+   * How many finished runs (Completed, Failed, Crashed, Cancelled) to keep, newest last: past it,
+   * the oldest finished run is forgotten (a run id then reads as unknown: `RunNotFound`). Unfinished
+   * runs are always kept. A whole number of 0 or more; default `Infinity` (keep every run).
+   */
+  readonly keepFinished?: number
+}
+
+/**
+ * A memory store that keeps at most `keepFinished` finished runs: a long-lived process that runs
+ * tasks without end uses bounded memory (about 500 bytes a run kept).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RunStore, Task, TaskRunner } from "effect-taskflow"
+ *
+ * const double = Task.make("double-kept-example", (n: number) => Effect.succeed(n * 2))
+ *
+ * const program = Effect.gen(function*() {
+ *   for (let n = 0; n < 3; n++) yield* Effect.flatMap(double.submit(n), (future) => future.result())
+ *   const store = yield* RunStore.RunStore
+ *   return (yield* store.listRuns()).length // 2: the oldest finished run was forgotten
+ * }).pipe(Effect.provide(TaskRunner.concurrent()), Effect.provide(RunStore.memoryWith({ keepFinished: 2 })))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const memoryWith: (options: MemoryOptions) => Layer.Layer<RunStore> = internal.memoryLayerWith
 
 /**
  * Options of the SQL stores.
@@ -345,9 +383,10 @@ export const postgres: (
   Layer.unwrapEffect(Effect.map(loadSqlStores, (sql) => sql.postgresLayer(options)))
 
 /**
- * Makes a fresh in-memory store (what `memory` provides).
+ * Makes a fresh in-memory store (what `memory` provides, or `memoryWith(options)`). Options that
+ * are out of range are a defect (`IllegalArgumentException`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: () => Service = internal.makeMemory
+export const makeMemory: (options?: MemoryOptions) => Service = internal.makeMemory

@@ -21,7 +21,11 @@ export interface Service {
   readonly kind: string
   /** The most runs executing at once; `undefined` when unbounded. */
   readonly maxConcurrency: number | undefined
-  /** Where this runner records its runs: the `RunStore` in context when it was built, else its own memory store. */
+  /**
+   * Where this runner records its runs: the `RunStore` in context when it was built, else its own
+   * memory store, which keeps every unfinished run and the newest 10,000 finished ones (a runner
+   * that lives as long as its process then holds bounded memory).
+   */
   readonly store: RunStore.Service
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
-import { Futures, RunStore, State } from "effect-taskflow"
+import { Cause, Effect, Exit, Fiber } from "effect"
+import { Futures, RunStore, State, Task, TaskRunner } from "effect-taskflow"
 import { settle } from "./helpers.js"
 
+const keptTask = Task.make("store-kept", (n: number) => Effect.succeed(n))
 const newRun = (id: string) => ({ id, kind: "task" as const, name: "store-task", state: State.pending() })
 
 // The store's own behaviour (history, not-found, transitions, claims, leases) is one suite run
@@ -64,4 +65,52 @@ describe("delay", () => {
       yield* store.setState(future.taskRunId, State.completed(3))
       expect(yield* future.result()).toBe(3)
     }).pipe(Effect.provide(RunStore.memory)))
+})
+
+describe("a memory store that keeps only its newest finished runs", () => {
+  it.effect("forgets the oldest finished run past `keepFinished`; unfinished runs are always kept", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory({ keepFinished: 2 })
+      for (const id of ["a", "b", "c", "d"]) yield* store.createRun(newRun(id))
+      yield* store.setState("b", State.completed(2))
+      yield* store.setState("a", State.failed(Cause.fail("no")))
+      yield* store.setState("d", State.running())
+      expect((yield* store.listRuns()).map((run) => run.id)).toEqual(["a", "b", "c", "d"])
+      yield* store.setState("c", State.completed(3))
+      // b finished first: forgotten. a and c are the newest two finished; d is running.
+      expect((yield* store.listRuns()).map((run) => run.id)).toEqual(["a", "c", "d"])
+      expect((yield* Effect.flip(store.getRun("b")))._tag).toBe("RunNotFound")
+      expect((yield* store.getHistory("c")).map((state) => state.type)).toEqual(["PENDING", "COMPLETED"])
+      // A run created finished counts too.
+      yield* store.createRun({ ...newRun("e"), state: State.completed(5) })
+      expect((yield* store.listRuns()).map((run) => run.id)).toEqual(["c", "d", "e"])
+    }))
+
+  it.effect("a bound that is not a whole number of 0 or more is a defect", () =>
+    Effect.gen(function*() {
+      for (const keepFinished of [-1, 0.5, Number.NaN]) {
+        expect(() => RunStore.makeMemory({ keepFinished })).toThrow("keepFinished must be a whole number")
+      }
+      const exit = yield* Effect.exit(Effect.provide(RunStore.RunStore, RunStore.memoryWith({ keepFinished: -1 })))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      // Zero keeps no finished run; Infinity keeps them all.
+      const none = RunStore.makeMemory({ keepFinished: 0 })
+      yield* none.createRun({ ...newRun("x"), state: State.completed(1) })
+      expect(yield* none.listRuns()).toEqual([])
+    }))
+
+  // The leak this bounds: a TaskRunner layer that lives as long as its process kept every run it
+  // ever ran (about 500 bytes each) in a store nothing else reads.
+  it.effect("a TaskRunner's own store keeps its newest 10,000 finished runs, not every run", () =>
+    Effect.gen(function*() {
+      const runner = yield* TaskRunner.TaskRunner
+      const first = yield* keptTask.submit(0)
+      yield* first.wait()
+      for (let n = 1; n <= 10_050; n++) yield* Effect.flatMap(keptTask.submit(n), (future) => future.wait())
+      const kept = yield* runner.store.listRuns()
+      expect(kept.length).toBe(10_000)
+      expect((yield* Effect.flip(runner.store.getRun(first.taskRunId)))._tag).toBe("RunNotFound")
+      // The future itself still holds its run's outcome.
+      expect(yield* first.result()).toBe(0)
+    }).pipe(Effect.provide(TaskRunner.concurrent())))
 })

@@ -55,6 +55,8 @@ class MemoryRun {
   second: AnyState | undefined = undefined
   rest: Array<AnyState> | undefined = undefined
   listeners: Set<(state: AnyState) => void> | undefined = undefined
+  /** Forgotten by a store that keeps only its newest finished runs. */
+  forgotten = false
   constructor(readonly run: RunStore_.NewRun | undefined, initial: AnyState) {
     this.state = initial
   }
@@ -169,8 +171,17 @@ export const listingOf = (filter: RunStore_.RunFilter | undefined): {
   }
 }
 
+/** How many finished runs a runner's own memory store keeps (see TaskRunner's `store`). @internal */
+export const RUNNER_KEEPS_FINISHED = 10_000
+
 /** @internal */
-export const makeMemory = (): RunStore_.Service & SyncWrites => {
+export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service & SyncWrites => {
+  const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
+  if (!(keepFinished === Number.POSITIVE_INFINITY || (Number.isSafeInteger(keepFinished) && keepFinished >= 0))) {
+    throw new Cause.IllegalArgumentException(
+      `RunStore memory: keepFinished must be a whole number of 0 or more, or Infinity, got ${keepFinished}`
+    )
+  }
   const byId = new Map<string, MemoryRun>()
   /**
    * Runs created and not yet in `byId`, in creation order. Most runs are never looked up by id (an
@@ -181,10 +192,37 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
   /** The runs by id, with every run created so far. */
   const runs = (): Map<string, MemoryRun> => {
     if (unindexed.length > 0) {
-      for (const run of unindexed) byId.set(run.run!.id, run)
+      for (const run of unindexed) if (!run.forgotten) byId.set(run.run!.id, run)
       unindexed = []
+      unindexedForgotten = 0
     }
     return byId
+  }
+  /** Forgotten runs still in `unindexed`: dropped from it once they are half of it. */
+  let unindexedForgotten = 0
+  /** Finished runs, oldest first from `finishedHead`, while the store keeps only `keepFinished` of them. */
+  let finished: Array<MemoryRun> = []
+  let finishedHead = 0
+  const onFinished = (run: MemoryRun) => {
+    if (keepFinished === Number.POSITIVE_INFINITY) return
+    finished.push(run)
+    if (finished.length - finishedHead <= keepFinished) return
+    forget(finished[finishedHead++])
+    if (finishedHead > 1024 && finishedHead * 2 > finished.length) {
+      finished = finished.slice(finishedHead)
+      finishedHead = 0
+    }
+  }
+  const forget = (run: MemoryRun) => {
+    run.forgotten = true
+    run.listeners = undefined
+    const id = run.run!.id
+    if (byId.get(id) === run) {
+      byId.delete(id)
+    } else if (++unindexedForgotten * 2 > unindexed.length && unindexed.length > 64) {
+      unindexed = unindexed.filter((kept) => !kept.forgotten)
+      unindexedForgotten = 0
+    }
   }
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
   let scheduledQueue: Array<string> = []
@@ -217,6 +255,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
       }
     }
     if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
+    else if (isFinal(newRun.state)) onFinished(run)
     return run as unknown as SyncRunHandle
   }
   const unsafeSetStateOf = (handle: SyncRunHandle, state: AnyState, runCount: number | undefined) => {
@@ -246,6 +285,7 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
     run.listeners?.forEach((listener) => listener(state))
     if (state.type === "SCHEDULED" && run.workerId === undefined) onScheduled(run.run!.id)
     else if (state.type === "CANCELLING") cancellingListeners.forEach((listener) => listener(run.run!.id))
+    else if (isFinal(state) && !run.forgotten) onFinished(run)
   }
   const now = Effect.map(Clock.currentTimeMillis, (millis) => millis)
   return {
@@ -420,4 +460,8 @@ export const makeMemory = (): RunStore_.Service & SyncWrites => {
 }
 
 /** @internal */
-export const memoryLayer: Layer.Layer<RunStore> = Layer.sync(RunStore, makeMemory)
+export const memoryLayer: Layer.Layer<RunStore> = Layer.sync(RunStore, () => makeMemory())
+
+/** @internal */
+export const memoryLayerWith = (options: RunStore_.MemoryOptions): Layer.Layer<RunStore> =>
+  Layer.sync(RunStore, () => makeMemory(options))

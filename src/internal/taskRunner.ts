@@ -8,7 +8,7 @@ import type { TaskBody, TaskDefinition } from "./engine.js"
 import { currentFlowRunId, currentTaskRunId, executeTaskRun, writeSync } from "./engine.js"
 import { ConcurrentFuture, RunCell } from "./futures.js"
 import { makeRunId } from "./runId.js"
-import { makeMemory, RunStore, syncWrites } from "./runStore.js"
+import { makeMemory, RUNNER_KEEPS_FINISHED, RunStore, syncWrites } from "./runStore.js"
 import * as state_ from "./state.js"
 
 type AnyState = State.State<any, any>
@@ -73,7 +73,10 @@ export const makeRunner = (options: {
   readonly execution?: TaskBody
 }): Effect.Effect<RunnerInternal, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), makeMemory)
+    const store = Option.getOrElse(
+      yield* Effect.serviceOption(RunStore),
+      () => makeMemory({ keepFinished: RUNNER_KEEPS_FINISHED })
+    )
     const semaphore = options?.maxConcurrency === undefined
       ? undefined
       : yield* Effect.makeSemaphore(options.maxConcurrency)
