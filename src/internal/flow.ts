@@ -63,7 +63,7 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
         )
       )
     )
-    const runner = runnerInternal(Context.get(runnerContext, TaskRunner))
+    const unsuccessful = runnerInternal(Context.get(runnerContext, TaskRunner)).keepUnsuccessful()
     const value = yield* def.fn(...args).pipe(
       Effect.provide(runnerContext),
       Effect.provideService(RunStore, store),
@@ -72,7 +72,7 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
     )
     // Futures in the return value are resolved before the runner cancels what is left.
     const resolved = yield* resolveReturnValue(value)
-    const runs = runner.unsuccessful.filter((run) => !run.outcomeRead)
+    const runs = unsuccessful.filter((run) => !run.outcomeRead)
     if (runs.length > 0) {
       yield* Effect.logWarning(
         `Flow run '${def.name}' (${flowRunId}) completed, but ${runs.length} of its task runs did not: ` +

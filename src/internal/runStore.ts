@@ -208,7 +208,7 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
     finished.push(run)
     if (finished.length - finishedHead <= keepFinished) return
     forget(finished[finishedHead++])
-    if (finishedHead > 1024 && finishedHead * 2 > finished.length) {
+    if (finishedHead > 64 && finishedHead * 2 > finished.length) {
       finished = finished.slice(finishedHead)
       finishedHead = 0
     }

@@ -31,8 +31,12 @@ export interface RunnerInternal extends TaskRunner_.Service {
     args: ReadonlyArray<unknown>,
     waitFor: ReadonlyArray<unknown>
   ) => Effect.Effect<Futures.PrefectConcurrentFuture<any, any>>
-  /** Runs of this runner that ended in a state other than Completed. */
-  readonly unsuccessful: ReadonlyArray<RunCell<any, any>>
+  /**
+   * From now on, keeps the runs of this runner that end in a state other than Completed, in the
+   * array returned: a flow reads those of its own runner when it ends. Other runners keep none
+   * (one that lives as long as its process would keep every failed run).
+   */
+  readonly keepUnsuccessful: () => ReadonlyArray<RunCell<any, any>>
 }
 
 /** @internal */
@@ -81,7 +85,7 @@ export const makeRunner = (options: {
       ? undefined
       : yield* Effect.makeSemaphore(options.maxConcurrency)
     const active = new Set<RunCell<any, any>>()
-    const unsuccessful: Array<RunCell<any, any>> = []
+    let unsuccessful: Array<RunCell<any, any>> | undefined
 
     const sync = syncWrites(store)
     const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
@@ -103,7 +107,7 @@ export const makeRunner = (options: {
         if (sync !== undefined) writeSync(sync, cell, state, undefined)
         else Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
       }
-      if (state.type !== "COMPLETED") unsuccessful.push(cell)
+      if (state.type !== "COMPLETED") unsuccessful?.push(cell)
       cell.complete(state)
     }
 
@@ -174,7 +178,7 @@ export const makeRunner = (options: {
       maxConcurrency: options.maxConcurrency,
       store,
       unsafeSubmit,
-      unsuccessful
+      keepUnsuccessful: () => (unsuccessful ??= [])
     }
     return runner
   })
