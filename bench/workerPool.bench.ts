@@ -12,7 +12,7 @@ import { timeInterleaved } from "./measure.js"
 import { busyWait, cpu, noop } from "./poolTasks.js"
 
 const module = new URL("./poolTasks.js", import.meta.url)
-const piscinaFile = new URL("./piscinaWorker.js", import.meta.url).href
+const piscinaFile = new URL("./piscinaWorker.cjs", import.meta.url).href
 const size = 2
 
 const time = async (run: () => Promise<unknown>): Promise<number> => {
