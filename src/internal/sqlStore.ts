@@ -453,6 +453,9 @@ const make = (
       )
     }
 
+    // State changes and claims go through the group-commit write queue (sqlWriter.ts); what it
+    // writes is pushed to this process's subscribers from there.
+
     /** Why a guarded update changed nothing. */
     const refusal = (runId: string, stored: AnyState, condition: Condition) =>
       Effect.map(readRun(runId), (current): Errors.RunNotFound | Errors.InvalidTransition => {
