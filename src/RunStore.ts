@@ -209,8 +209,16 @@ export interface Service {
     runIds: ReadonlyArray<string>,
     lease: number
   ) => Effect.Effect<Heartbeat, Errors.RunStoreError>
-  /** Gives runs back (a worker that stops): unfinished ones are Scheduled again for another worker. */
-  readonly releaseRuns: (workerId: string, runIds: ReadonlyArray<string>) => Effect.Effect<void, Errors.RunStoreError>
+  /**
+   * Gives back runs `workerId` still holds (a worker that stops): unfinished ones are Scheduled again
+   * for another worker, with `message` (default "Released by task worker <id>, which stopped."); a
+   * Cancelling one ends Cancelled. Runs it no longer holds are left as they are.
+   */
+  readonly releaseRuns: (
+    workerId: string,
+    runIds: ReadonlyArray<string>,
+    message?: string
+  ) => Effect.Effect<void, Errors.RunStoreError>
   /**
    * Recovers runs whose worker's lease expired (the worker died): each is Scheduled again
    * (AwaitingRetry) while it has retries left, else it ends Crashed; a Cancelling one ends

@@ -36,7 +36,8 @@ export interface ServeOptions {
   /**
    * How long a claimed run stays held without a heartbeat (default 30 seconds). A worker that could
    * not renew a run's lease for this long, less one `heartbeatInterval`, stops the run: once the
-   * lease ends, another worker may run it.
+   * lease ends, another worker may run it. When the store answers again, the worker gives back
+   * (Scheduled again) the runs it stopped and still holds.
    */
   readonly lease?: Duration.DurationInput
   /** How often leases are renewed and cancel requests read (default 1 second). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
 import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
+import { settle } from "./helpers.js"
 import { storeCases } from "./support/stores.js"
 
 // Task workers in this process, against every store. Workers in other processes (kill -9, two
@@ -226,7 +227,7 @@ describe("TaskWorker leases", () => {
 
   // Another worker, whose store answers, recovers the runs once their lease ends and runs them
   // again: without the deadline, the first worker still ran them too.
-  it.scoped("a worker whose heartbeats cannot reach the store stops its runs before their lease ends", () =>
+  it.scoped("a worker cut off from the store stops its runs before their lease ends; another worker recovers them", () =>
     Effect.gen(function*() {
       const store = RunStore.makeMemory()
       // The store out of this worker's reach: its heartbeats wait, as a SQL store's do while it reconnects.
@@ -242,6 +243,37 @@ describe("TaskWorker leases", () => {
       yield* TestClock.adjust("2 seconds")
       expect(yield* store.recoverExpired()).toEqual([id])
       expect((yield* store.getRun(id)).state.type).toBe("CRASHED")
+    }))
+
+  it.scoped("once the store answers again, the runs it stopped are given back and run again", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const reachable = yield* Deferred.make<void>()
+      // Its heartbeats wait until the store is reachable again, then go through.
+      const cutOff: RunStore.Service = {
+        ...store,
+        heartbeat: (workerId, runIds, lease) =>
+          Effect.zipRight(Deferred.await(reachable), store.heartbeat(workerId, runIds, lease))
+      }
+      const { id, isStopped } = yield* startEndless(store, cutOff)
+      yield* TestClock.adjust("29 seconds")
+      expect(yield* Deferred.isDone(isStopped)).toBe(true)
+      yield* Deferred.succeed(reachable, undefined)
+      yield* settle
+      // Released (not left to be recovered as Crashed), then claimed again by the same worker.
+      const history = yield* store.getHistory(id)
+      expect(history.map((state) => state.type)).toEqual([
+        "SCHEDULED",
+        "PENDING",
+        "RUNNING",
+        "SCHEDULED",
+        "PENDING",
+        "RUNNING"
+      ])
+      expect(history[3].message).toBe(
+        "Released by task worker w, which could not renew its lease in time and stopped the run."
+      )
+      expect((yield* store.getRun(id)).runCount).toBe(2)
     }))
 
   it.scoped("a worker whose heartbeats renew its leases keeps its runs for as long as they run", () =>

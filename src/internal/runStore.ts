@@ -126,6 +126,17 @@ export const notHeld = (runId: string, workerId: string) =>
     message: `Run ${runId} is not held by task worker ${workerId} (its lease expired or it was released).`
   })
 
+/** What a run its worker gives back becomes (see `releaseRuns`). @internal */
+export const releasedState = (
+  state: AnyState,
+  workerId: string,
+  timestamp: Date,
+  message = `Released by task worker ${workerId}, which stopped.`
+): AnyState =>
+  state.type === "CANCELLING"
+    ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
+    : scheduled({ timestamp, message })
+
 /** What a run whose worker's lease expired becomes. @internal */
 export const recoveredState = (
   state: AnyState,
@@ -390,20 +401,12 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
         }
         return { cancelling, lost }
       }),
-    releaseRuns: (workerId, runIds) =>
+    releaseRuns: (workerId, runIds, message) =>
       Effect.map(now, (millis) => {
         for (const runId of runIds) {
           const run = find(runId)
           if (run === undefined || run.workerId !== workerId || isFinal(run.state)) continue
-          const timestamp = new Date(millis)
-          move(
-            run,
-            run.state.type === "CANCELLING"
-              ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
-              : scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` }),
-            undefined,
-            true
-          )
+          move(run, releasedState(run.state, workerId, new Date(millis), message), undefined, true)
         }
       }),
     recoverExpired: () =>

@@ -9,7 +9,7 @@ import pg from "pg"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
-import { checkTransition, listingOf, notHeld, recoveredState, RunStore } from "./runStore.js"
+import { checkTransition, listingOf, notHeld, recoveredState, releasedState, RunStore } from "./runStore.js"
 import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
 import type { ChangeRow, RunRow } from "./sqlStatements.js"
 import {
@@ -733,18 +733,12 @@ const make = (
             return { cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"), lost }
           })
         ),
-      releaseRuns: (workerId, runIds) =>
+      releaseRuns: (workerId, runIds, message) =>
         Effect.forEach(runIds, (runId) =>
           Effect.gen(function*() {
             const run = yield* Effect.either(getRun(runId))
             if (Either.isLeft(run) || run.right.workerId !== workerId || state_.isFinal(run.right.state)) return
-            const timestamp = new Date(yield* now)
-            const next = run.right.state.type === "CANCELLING"
-              ? state_.cancelled({
-                timestamp,
-                message: `Task worker ${workerId} stopped before the run was cancelled.`
-              })
-              : state_.scheduled({ timestamp, message: `Released by task worker ${workerId}, which stopped.` })
+            const next = releasedState(run.right.state, workerId, new Date(yield* now), message)
             yield* call(
               `release run ${runId}`,
               Effect.ignore(transition(runId, next, { name: run.right.name }, { workerId, release: true }))

@@ -65,6 +65,8 @@ export const serve = (
     const renewedAt = new Map<string, number>()
     /** How long a run may go unrenewed before this worker stops it: a heartbeat's time before its lease ends. */
     const stopUnrenewedAfter = lease - Math.min(heartbeatEvery, lease / 2)
+    /** Runs stopped because their lease could not be renewed: given back once the store answers again. */
+    const stoppedUnrenewed = new Set<string>()
     // The runs' fibers are started from this runtime (the serving fiber's services and settings),
     // each on its own, tracked in `running`: whatever is left when the worker stops is interrupted.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -196,6 +198,17 @@ export const serve = (
       for (const runId of held) {
         if (!lost.has(runId) && renewedAt.has(runId)) renewedAt.set(runId, sentAt)
       }
+      if (stoppedUnrenewed.size > 0) {
+        // The store answers again: what this worker stopped and still holds goes to another worker
+        // (or back to this one), rather than waiting for its lease to end and be recovered as Crashed.
+        const stopped = Array.from(stoppedUnrenewed)
+        stoppedUnrenewed.clear()
+        yield* store.releaseRuns(
+          workerId,
+          stopped,
+          `Released by task worker ${workerId}, which could not renew its lease in time and stopped the run.`
+        )
+      }
       for (const runId of beat.cancelling) yield* interrupt(runId)
       for (const runId of beat.lost) {
         released.add(runId)
@@ -231,6 +244,7 @@ export const serve = (
       )
       for (const runId of unrenewed) {
         released.add(runId)
+        stoppedUnrenewed.add(runId)
         yield* interrupt(runId)
       }
     }).pipe(
