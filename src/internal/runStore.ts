@@ -161,6 +161,9 @@ export const recoveredState = (
   })
 }
 
+/** A count the caller gives: a whole number of 0 or more. */
+const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
+
 /**
  * A `listRuns` filter's state types, order and limit, checked: a bad limit is a defect.
  * @internal
@@ -171,7 +174,7 @@ export const listingOf = (filter: RunStore_.RunFilter | undefined): {
   readonly limit: number | undefined
 } => {
   const limit = filter?.limit
-  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+  if (limit !== undefined && !isCount(limit)) {
     throw new Cause.IllegalArgumentException(`listRuns: limit must be a whole number of 0 or more, got ${limit}`)
   }
   const stateType = filter?.stateType
@@ -188,7 +191,7 @@ export const RUNNER_KEEPS_FINISHED = 10_000
 /** @internal */
 export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service & SyncWrites => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
-  if (!(keepFinished === Number.POSITIVE_INFINITY || (Number.isSafeInteger(keepFinished) && keepFinished >= 0))) {
+  if (keepFinished !== Number.POSITIVE_INFINITY && !isCount(keepFinished)) {
     throw new Cause.IllegalArgumentException(
       `RunStore memory: keepFinished must be a whole number of 0 or more, or Infinity, got ${keepFinished}`
     )

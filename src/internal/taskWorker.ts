@@ -177,16 +177,14 @@ export const serve = (
       })
     }
 
+    /** Interrupts a held run's fiber in the background (its observer then records and frees it). */
     const interrupt = (runId: string) => {
       const fiber = running.get(runId)
-      return fiber === undefined ? Effect.void : Effect.asVoid(Effect.fork(fiber.interruptAsFork(fiber.id())))
+      fiber?.unsafeInterruptAsFork(fiber.id())
     }
 
     // A cancel is stopped at once where the store pushes it; heartbeats catch those it cannot push.
-    const unsubscribeCancelling = store.unsafeSubscribeCancelling((runId) => {
-      const fiber = running.get(runId)
-      fiber?.unsafeInterruptAsFork(fiber.id())
-    })
+    const unsubscribeCancelling = store.unsafeSubscribeCancelling(interrupt)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribeCancelling))
 
     // Heartbeats: keep the leases, learn about cancels and lost runs, recover runs of dead workers.
@@ -202,17 +200,18 @@ export const serve = (
         // The store answers again: what this worker stopped and still holds goes to another worker
         // (or back to this one), rather than waiting for its lease to end and be recovered as Crashed.
         const stopped = Array.from(stoppedUnrenewed)
-        stoppedUnrenewed.clear()
         yield* store.releaseRuns(
           workerId,
           stopped,
           `Released by task worker ${workerId}, which could not renew its lease in time and stopped the run.`
         )
+        // (If the release failed, the next heartbeat tries again.)
+        for (const runId of stopped) stoppedUnrenewed.delete(runId)
       }
-      for (const runId of beat.cancelling) yield* interrupt(runId)
+      beat.cancelling.forEach(interrupt)
       for (const runId of beat.lost) {
         released.add(runId)
-        yield* interrupt(runId)
+        interrupt(runId)
       }
       const recovered = yield* store.recoverExpired()
       if (recovered.length > 0) {
@@ -245,7 +244,7 @@ export const serve = (
       for (const runId of unrenewed) {
         released.add(runId)
         stoppedUnrenewed.add(runId)
-        yield* interrupt(runId)
+        interrupt(runId)
       }
     }).pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(heartbeatEvery))),
