@@ -298,7 +298,8 @@ export interface MemoryOptions {
 
 /**
  * A memory store that keeps at most `keepFinished` finished runs: a long-lived process that runs
- * tasks without end uses bounded memory (about 500 bytes a run kept).
+ * tasks without end uses bounded memory (a TaskRunner's own store, which keeps 10,000, holds about
+ * 12 MB however many runs it has seen).
  *
  * @example
  * ```ts
