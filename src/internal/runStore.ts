@@ -161,6 +161,17 @@ export const recoveredState = (
   })
 }
 
+/**
+ * Subscribes listeners to a set the store calls: adds one, and returns the function that removes it.
+ * @internal
+ */
+export const subscribeTo = <L>(listeners: Set<L>) => (listener: L): () => void => {
+  listeners.add(listener)
+  return () => {
+    listeners.delete(listener)
+  }
+}
+
 /** A count the caller gives: a whole number of 0 or more. */
 const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
 
@@ -429,18 +440,8 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
         }
         return recovered
       }),
-    unsafeSubscribeScheduled: (listener) => {
-      scheduledListeners.add(listener)
-      return () => {
-        scheduledListeners.delete(listener)
-      }
-    },
-    unsafeSubscribeCancelling: (listener) => {
-      cancellingListeners.add(listener)
-      return () => {
-        cancellingListeners.delete(listener)
-      }
-    },
+    unsafeSubscribeScheduled: subscribeTo(scheduledListeners),
+    unsafeSubscribeCancelling: subscribeTo(cancellingListeners),
     unsafeSubscribe: (runId, onChange) => {
       let run = runs().get(runId)
       if (run === undefined) {
@@ -466,8 +467,8 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
 }
 
 /** @internal */
-export const memoryLayer: Layer.Layer<RunStore> = Layer.sync(RunStore, () => makeMemory())
-
-/** @internal */
 export const memoryLayerWith = (options: RunStore_.MemoryOptions): Layer.Layer<RunStore> =>
   Layer.sync(RunStore, () => makeMemory(options))
+
+/** @internal */
+export const memoryLayer: Layer.Layer<RunStore> = memoryLayerWith({})

@@ -9,7 +9,15 @@ import pg from "pg"
 import * as Errors from "../Errors.js"
 import type * as RunStore_ from "../RunStore.js"
 import type * as State from "../State.js"
-import { checkTransition, listingOf, notHeld, recoveredState, releasedState, RunStore } from "./runStore.js"
+import {
+  checkTransition,
+  listingOf,
+  notHeld,
+  recoveredState,
+  releasedState,
+  RunStore,
+  subscribeTo
+} from "./runStore.js"
 import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
 import type { ChangeRow, RunRow } from "./sqlStatements.js"
 import {
@@ -805,18 +813,8 @@ const make = (
           }
         }
       },
-      unsafeSubscribeScheduled: (listener) => {
-        scheduledListeners.add(listener)
-        return () => {
-          scheduledListeners.delete(listener)
-        }
-      },
-      unsafeSubscribeCancelling: (listener) => {
-        cancellingListeners.add(listener)
-        return () => {
-          cancellingListeners.delete(listener)
-        }
-      }
+      unsafeSubscribeScheduled: subscribeTo(scheduledListeners),
+      unsafeSubscribeCancelling: subscribeTo(cancellingListeners)
     }
     return service
   })
