@@ -45,13 +45,31 @@ const stopWorkers = (workers: ReadonlyArray<ChildProcess>) =>
     })
   ))
 
+/** What this run created, dropped when it ends: the machine's database and disk are shared with later runs. */
+const createdSchemas: Array<string> = []
+const createdDirs: Array<string> = []
+
 const freshSchema = async (prefix: string): Promise<string> => {
   const schema = `${prefix}_${process.pid}_${Date.now().toString(36)}`
   const client = new pg.Client(PG_URL)
   await client.connect()
   await client.query(`CREATE SCHEMA ${schema}`)
   await client.end()
+  createdSchemas.push(schema)
   return schema
+}
+const freshSqliteFile = (): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-"))
+  createdDirs.push(dir)
+  return path.join(dir, "runs.db")
+}
+const cleanUp = async () => {
+  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true })
+  if (createdSchemas.length === 0) return
+  const client = new pg.Client(PG_URL)
+  await client.connect()
+  for (const schema of createdSchemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  await client.end()
 }
 const urlWithSchema = (schema: string) => {
   const url = new URL(PG_URL)
@@ -248,7 +266,7 @@ const main = async () => {
       if (mode !== "taskflow-pg" && mode !== "taskflow-sqlite") throw new Error(`unknown mode ${mode}`)
       const location = mode === "taskflow-pg"
         ? urlWithSchema(await freshSchema("tf_bench"))
-        : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
+        : freshSqliteFile()
       const result = await taskflow(mode, location)
       show(mode, "runs", result, result.roundTrip)
     }
@@ -259,8 +277,7 @@ const main = async () => {
       `the first pass right after they start, the second warm; round trip: median of 200 (pg-boss: 20)`
   )
   const ourPg = await taskflow("taskflow-pg", urlWithSchema(await freshSchema("tf_bench")))
-  const sqliteFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-")), "runs.db")
-  const ourSqlite = await taskflow("taskflow-sqlite", sqliteFile)
+  const ourSqlite = await taskflow("taskflow-sqlite", freshSqliteFile())
   const bull = await bullmq()
   const boss = await pgBoss()
   // pg-boss polls at most every 0.5 s and fetches `batchSize` jobs a poll: its rate in the bench's
@@ -302,8 +319,11 @@ const main = async () => {
 
 // Keeps the process up while it waits on other processes (seen once: the event loop drained mid-run).
 const keepAlive = setInterval(() => {}, 1_000)
-main().then(() => process.exit(0), (error) => {
-  clearInterval(keepAlive)
-  console.error(error)
-  process.exit(1)
-})
+main().then(
+  () => cleanUp().then(() => process.exit(0)),
+  (error) => {
+    clearInterval(keepAlive)
+    console.error(error)
+    return cleanUp().finally(() => process.exit(1))
+  }
+)
