@@ -5,9 +5,9 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { newSchemaName, PG_URL, sqliteDirPrefix } from "./names.js"
 
-/** The PostgreSQL server the tests use (CI and this machine start it before each session). */
-export const PG_URL = process.env.TASKFLOW_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+export { PG_URL }
 
 const HOW_TO_START = "Start PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`), e.g. " +
   "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set TASKFLOW_TEST_PG_URL."
@@ -35,20 +35,20 @@ export const postgresAvailable: boolean = (() => {
 
 /** A fresh PostgreSQL schema, so test files running at once never see each other's runs. */
 export const freshPostgresUrl = (): string => {
-  const schema = `tf_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`
+  const schema = newSchemaName()
   execFileSync(process.execPath, [
     "-e",
     `const pg = require("pg"); const c = new pg.Client(${JSON.stringify(PG_URL)});
      c.connect().then(() => c.query('CREATE SCHEMA ${schema}')).then(() => c.end()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1) })`
   ], { stdio: "inherit", timeout: 10_000 })
   const url = new URL(PG_URL)
-  url.searchParams.set("options", `-c search_path=${schema}${process.env.TF_ASYNC ? " -c synchronous_commit=off" : ""}`)
+  url.searchParams.set("options", `-c search_path=${schema}`)
   return url.toString()
 }
 
 /** A fresh SQLite file in a temporary folder. */
 export const freshSqliteFile = (): string =>
-  path.join(fs.mkdtempSync(path.join(os.tmpdir(), "taskflow-test-")), "runs.db")
+  path.join(fs.mkdtempSync(path.join(os.tmpdir(), sqliteDirPrefix())), "runs.db")
 
 export interface StoreCase {
   readonly name: string
