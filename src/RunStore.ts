@@ -236,9 +236,11 @@ export interface Service {
   readonly unsafeSubscribeScheduled: (onScheduled: () => void) => () => void
   /**
    * Calls `onCancelling` with the id of a run someone asked to cancel (moved to Cancelling): from
-   * this process on every store, from other processes on PostgreSQL (`NOTIFY`). Task workers stop
-   * the run at once; where nothing is pushed (another process on SQLite) they learn of it at their
-   * next heartbeat. Returns the function that stops listening.
+   * this process on every store; from other processes on PostgreSQL (`NOTIFY`) and on SQLite (a
+   * look for new Cancelling states after each change of the database file, at most every 50 ms, or
+   * every `maxPollInterval` where the file system sends no change events). Task workers stop the run
+   * at once, and learn of anything missed at their next heartbeat. Returns the function that stops
+   * listening.
    */
   readonly unsafeSubscribeCancelling: (onCancelling: (runId: string) => void) => () => void
 }
@@ -346,7 +348,9 @@ const loadSqlStores = Effect.promise(() => import("./internal/sqlStore.js"))
 /**
  * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this
  * machine. Migrations run when the layer is built. Waits in the same process are pushed; other
- * processes' changes are found by polling with backoff (10 ms up to `maxPollInterval`).
+ * processes' changes are found by polling with backoff (10 ms up to `maxPollInterval`), woken at
+ * once when the file changes. A task worker's store looks for cancels asked in other processes after
+ * each change of the file, at most every 50 ms.
  *
  * @example
  * ```ts

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
+import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
-import { freshPostgresUrl, postgresAvailable, storeCases, withStore } from "./support/stores.js"
+import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
 
@@ -566,6 +566,26 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       yield* Effect.sleep(50)
       yield* s2.setState(large, State.completed(big))
       expect(yield* Fiber.join(waitingLarge)).toBe(big)
+    }).pipe(Effect.scoped))
+
+  // The gap this closes: on SQLite a task worker learned of a cancel asked in another process only
+  // at its next heartbeat (NOTIFY pushes it on PostgreSQL).
+  it.live("a cancel asked in another process is pushed to this process's cancel subscribers", () =>
+    Effect.gen(function*() {
+      // Two layers over one database stand for two processes. Polling every minute at most: only a
+      // push (NOTIFY, or SQLite's look after a change of its file) can be in time.
+      const layer = store.name === "sqlite"
+        ? RunStore.sqlite({ filename: freshSqliteFile(), maxPollInterval: 60_000 })
+        : RunStore.postgres({ url: freshPostgresUrl(), maxPollInterval: 60_000 })
+      const s1 = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      const heard = yield* Deferred.make<string>()
+      s1.unsafeSubscribeCancelling((runId) => Deferred.unsafeDone(heard, Exit.succeed(runId)))
+      const id = uuid()
+      yield* s1.createRun(newRun(id, "store-plain", State.scheduled()))
+      yield* s1.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 1, lease: 3_600_000 })
+      const s2 = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer))
+      expect((yield* s2.cancelRun(id)).type).toBe("CANCELLING")
+      expect(yield* Deferred.await(heard).pipe(Effect.timeout("10 seconds"))).toBe(id)
     }).pipe(Effect.scoped))
 })
 

@@ -277,6 +277,20 @@ export const CHANGES_SQLITE = `SELECT h.rowid, h.run_id, h.seq, h.type, h.name, 
   LEFT JOIN taskflow_results res ON h.type = 'COMPLETED' AND res.run_id = h.run_id
   WHERE h.rowid > ? ORDER BY h.rowid LIMIT 5000`
 
+/**
+ * SQLite's look for cancels asked in other processes: the Cancelling states written since rowid $1,
+ * and the newest history row (whatever its type), so the cursor moves past what was looked at.
+ */
+export const CANCELS_SQLITE = `SELECT rowid, run_id, type FROM taskflow_run_states
+  WHERE rowid > ? AND (type = 'CANCELLING' OR rowid = (SELECT MAX(rowid) FROM taskflow_run_states))`
+
+/** A row of CANCELS_SQLITE. */
+export interface CancelRow {
+  readonly rowid: number
+  readonly run_id: string
+  readonly type: string
+}
+
 /** A row of `taskflow_runs` as the driver returns it (with the result, where a query joins it). */
 export interface RunRow {
   readonly id: string

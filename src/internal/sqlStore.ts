@@ -19,8 +19,9 @@ import {
   subscribeTo
 } from "./runStore.js"
 import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
-import type { ChangeRow, RunRow } from "./sqlStatements.js"
+import type { CancelRow, ChangeRow, RunRow } from "./sqlStatements.js"
 import {
+  CANCELS_SQLITE,
   CHANGES_SQLITE,
   CREATE_COLUMNS,
   CREATE_RUNS,
@@ -366,10 +367,41 @@ const make = (
           (watcher) => Effect.sync(() => watcher?.close())
         )
       }
+      // Cancels asked for in other processes, for a task worker here (it subscribes to them): nothing
+      // is pushed between processes on SQLite, so after another process's commit this one looks for
+      // new Cancelling states, at most every CANCEL_LOOK_MS, rather than leaving them to the worker's
+      // next heartbeat. Cancels asked here are pushed by the writer (and may be pushed again here:
+      // stopping a run twice does nothing more).
+      let cancelCursor = cursor
+      let cancelsDue = false
+      let lastCancelLook = 0
+      const lookForCancels = Effect.gen(function*() {
+        const rows = yield* Effect.uninterruptible(sql.unsafe<CancelRow>(CANCELS_SQLITE, [cancelCursor]))
+        for (const row of rows) {
+          cancelCursor = Math.max(cancelCursor, Number(row.rowid))
+          if (row.type === "CANCELLING") pushCancelling(row.run_id)
+        }
+      })
       yield* Effect.gen(function*() {
         while (true) {
-          yield* Effect.raceFirst(Effect.sleep(Duration.millis(pollInterval)), Queue.take(walChanged))
+          // With no subscriber, the timer only backs up the WAL watch for cancels.
+          const timer = listeners.size > 0 ? pollInterval : maxPoll
+          const sinceCancelLook = (yield* Clock.currentTimeMillis) - lastCancelLook
+          const wait = cancelsDue ? Math.min(timer, Math.max(0, CANCEL_LOOK_MS - sinceCancelLook)) : timer
+          const walWritten = yield* Effect.raceFirst(
+            Effect.as(Effect.sleep(Duration.millis(wait)), false),
+            Effect.as(Queue.take(walChanged), true)
+          )
           if (listeners.size > 0) yield* Effect.ignore(pollChanges)
+          if (cancellingListeners.size === 0) continue
+          const now = yield* Clock.currentTimeMillis
+          // Without change events from the file system, the timer alone: every `maxPollInterval`.
+          if (walWritten || now - lastCancelLook >= maxPoll) cancelsDue = true
+          if (cancelsDue && now - lastCancelLook >= CANCEL_LOOK_MS) {
+            cancelsDue = false
+            lastCancelLook = now
+            yield* Effect.ignore(lookForCancels)
+          }
         }
       }).pipe(Effect.forkScoped)
     }
@@ -851,6 +883,12 @@ export const sqliteLayer = (
     Layer.retry(openAgainWhileBusy),
     Layer.catchAllCause(openFailed("SQLite"))
   )
+
+/**
+ * The least time between two looks for cancels asked in other processes (SQLite): a busy store's
+ * file changes at every commit, and each look reads the history rows written since the last one.
+ */
+const CANCEL_LOOK_MS = 50
 
 /** Every 50 ms, up to 40 times, while opening fails with SQLITE_BUSY. */
 const openAgainWhileBusy: Schedule.Schedule<unknown, unknown> = Schedule.spaced("50 millis").pipe(
