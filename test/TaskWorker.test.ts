@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema, TestClock } from "effect"
 import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
-import { storeCases } from "./support/stores.js"
+import { dropProxy } from "./support/dropProxy.js"
+import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
 
 // Task workers in this process, against every store. Workers in other processes (kill -9, two
 // workers, 10,000 runs) are in test/distributed/.
@@ -285,4 +286,43 @@ describe("TaskWorker leases", () => {
       expect(yield* store.recoverExpired()).toEqual([])
       expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
     }))
+})
+
+// The gap this closes: a claim that committed but whose answer was lost (the connection dropped
+// between the two) was sent again and claimed nothing; its run stayed held by a worker that did not
+// know it, until its lease ended and it was recovered as Crashed, though it never ran.
+describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an answer", () => {
+  let lostAnswerRuns = 0
+  const lostAnswer = Task.make("worker-lost-answer", (n: number) =>
+    Effect.sync(() => {
+      lostAnswerRuns++
+      return n
+    }))
+
+  it.live("a claim whose answer was lost: the worker runs what it claimed, once, not after its lease", () =>
+    Effect.gen(function*() {
+      const url = freshPostgresUrl()
+      const proxy = yield* dropProxy(url)
+      // Polling at most every minute: no read but the claim's carries the run's row.
+      const store = yield* Effect.provide(
+        RunStore.RunStore,
+        yield* Layer.build(RunStore.postgres({ url: proxy.urlThrough(url), maxPollInterval: 60_000 }))
+      )
+      // The claim's answer holds the claimed rows as JSON: the task's name appears as a key's value.
+      proxy.arm(`"name":"worker-lost-answer"`)
+      yield* Effect.forkScoped(
+        TaskWorker.serve([lostAnswer], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
+          Effect.provideService(RunStore.RunStore, store)
+        )
+      )
+      const future = yield* lostAnswer.delay(7).pipe(Effect.provideService(RunStore.RunStore, store))
+      expect(yield* future.result().pipe(Effect.timeout("20 seconds"))).toBe(7)
+      expect(proxy.dropped()).toBe(1)
+      expect(lostAnswerRuns).toBe(1)
+      const run = yield* store.getRun(future.taskRunId)
+      expect(run.runCount).toBe(1)
+      expect((yield* store.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
+        ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+      )
+    }).pipe(Effect.scoped))
 })

@@ -636,6 +636,26 @@ const make = (
         if (scheduled.length > 0) pushScheduled()
       })
 
+    /** A claimed run's row as the worker gets it; `millis` is the claim's time (its Running state's). */
+    const claimedRun = (row: RunRow, millis: number): RunStore_.ClaimedRun => ({
+      id: row.id,
+      kind: row.kind as RunStore_.RunKind,
+      name: row.name,
+      flowRunId: row.flow_run_id ?? undefined,
+      parentTaskRunId: row.parent_task_run_id ?? undefined,
+      parameters: decodeParameters(row.name, row.id, row.parameters),
+      runCount: Number(row.run_count),
+      retries: Number(row.retries),
+      state: state_.running({ timestamp: new Date(millis), name: row.state_name })
+    })
+
+    /** The Running runs `workerId` holds and does not know of (see `claimRuns`' `knows`). */
+    const heldUnknown = (workerId: string, knows: (runId: string) => boolean) =>
+      Effect.map(
+        sql<RunRow>`SELECT * FROM taskflow_runs WHERE worker_id = ${workerId} AND state_type = 'RUNNING'`,
+        (rows) => rows.filter((row) => !knows(row.id)).map((row) => claimedRun(row, Number(row.state_timestamp)))
+      )
+
     const service: RunStore_.Service = {
       kind: dialect === "pg" ? "postgres" : "sqlite",
       createRun: (run) => createRuns([run]),
@@ -707,36 +727,37 @@ const make = (
             if (Either.isRight(moved)) return next
           }
         }),
-      claimRuns: ({ lease, limit, names, workerId }) =>
-        call(
+      claimRuns: ({ knows, lease, limit, names, workerId }) => {
+        let attempts = 0
+        return call(
           "claim runs",
           Effect.gen(function*() {
+            attempts++
             if (names.length === 0 || limit <= 0) return []
+            // Sent again: the last attempt may have committed before its answer was lost. Its runs
+            // are held by this worker, which does not know them: they are this claim's first.
+            const unanswered = attempts > 1 && knows !== undefined
+              ? (yield* heldUnknown(workerId, knows)).slice(0, limit)
+              : []
+            const room = limit - unanswered.length
+            if (room <= 0) return unanswered
             const millis = yield* now
             if (dialect === "sqlite") {
               // Look before queuing for the write lock: an idle worker's claim then costs no lock at all.
               const candidates = yield* sql.unsafe<{ id: string }>(
                 pickSqlite(names.length),
-                pickParameters(names, limit)
+                pickParameters(names, room)
               )
-              if (candidates.length === 0) return []
+              if (candidates.length === 0) return unanswered
             }
             // Through the write queue: it rides with the moves of this worker's finished runs.
-            const rows = yield* writer.claim({ names, limit, workerId, lease, millis })
-            if (rows.length === 0) return []
-            return rows.map((row): RunStore_.ClaimedRun => ({
-              id: row.id,
-              kind: row.kind as RunStore_.RunKind,
-              name: row.name,
-              flowRunId: row.flow_run_id ?? undefined,
-              parentTaskRunId: row.parent_task_run_id ?? undefined,
-              parameters: decodeParameters(row.name, row.id, row.parameters),
-              runCount: Number(row.run_count),
-              retries: Number(row.retries),
-              state: state_.running({ timestamp: new Date(millis), name: row.state_name })
-            }))
+            const rows = yield* writer.claim({ names, limit: room, workerId, lease, millis })
+            if (rows.length === 0) return unanswered
+            const claimed = rows.map((row) => claimedRun(row, millis))
+            return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
           })
-        ),
+        )
+      },
       heartbeat: (workerId, runIds, lease) =>
         call(
           "renew leases",

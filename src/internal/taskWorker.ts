@@ -177,6 +177,12 @@ export const serve = (
       })
     }
 
+    /**
+     * Whether this worker knows of a run the store says it holds: one it runs, or one it stopped and
+     * has yet to give back. Any other is a claim whose answer was lost (see `claimRuns`).
+     */
+    const knows = (runId: string) => running.has(runId) || stoppedUnrenewed.has(runId)
+
     /** Interrupts a held run's fiber in the background (its observer then records and frees it). */
     const interrupt = (runId: string) => {
       const fiber = running.get(runId)
@@ -279,7 +285,7 @@ export const serve = (
       const free = concurrency - running.size + finishing.size
       if (free > 0) {
         const claimSentAt = yield* monotonicMillis
-        const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease }).pipe(
+        const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease, knows }).pipe(
           Effect.catchAll((error) =>
             Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
           )

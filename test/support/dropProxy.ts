@@ -1,0 +1,71 @@
+/**
+ * A TCP proxy in front of PostgreSQL that can lose an answer: armed with a marker, it closes the
+ * connection that carries the next answer containing it, in place of passing the answer on. The
+ * server has done the work (an implicit transaction commits before its answer is sent), as when the
+ * network fails between the server's commit and the client.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import * as net from "node:net"
+
+export interface DropProxy {
+  /** `url` with its host and port replaced by the proxy's. */
+  readonly urlThrough: (url: string) => string
+  /** Loses the next answer from the server that contains `marker`. */
+  readonly arm: (marker: string) => void
+  /** How many answers were lost. */
+  readonly dropped: () => number
+}
+
+export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const target = new URL(url)
+    let marker: Buffer | undefined
+    let dropped = 0
+    const sockets = new Set<net.Socket>()
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname)
+      for (const socket of [client, upstream]) {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => {
+          sockets.delete(socket)
+          client.destroy()
+          upstream.destroy()
+        })
+      }
+      client.on("data", (chunk) => upstream.write(chunk))
+      upstream.on("data", (chunk) => {
+        if (marker !== undefined && chunk.includes(marker)) {
+          marker = undefined
+          dropped++
+          client.destroy()
+          upstream.destroy()
+          return
+        }
+        client.write(chunk)
+      })
+    })
+    const port = yield* Effect.acquireRelease(
+      Effect.async<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    return {
+      urlThrough: (original) => {
+        const through = new URL(original)
+        through.hostname = "127.0.0.1"
+        through.port = String(port)
+        return through.toString()
+      },
+      arm: (text) => {
+        marker = Buffer.from(text)
+      },
+      dropped: () => dropped
+    }
+  })
