@@ -46,7 +46,10 @@ export interface ServeOptions {
   readonly pollInterval?: Duration.DurationInput
   /** On shutdown, how long running runs may finish before they are given back (default 10 seconds). */
   readonly shutdownGracePeriod?: Duration.DurationInput
-  /** The worker's name in the store (default `host:pid:random`). */
+  /**
+   * The worker's name in the store (default `host:pid:random`). It must be unique among the workers
+   * that share a store: the store knows a worker's leases, and the runs it holds, by this name.
+   */
   readonly workerId?: string
 }
 
