@@ -20,7 +20,7 @@ export default function setup(): () => Promise<void> {
         fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true })
       }
     }
-    const client = new pg.Client(PG_URL)
+    const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5_000 })
     try {
       await client.connect()
     } catch {
