@@ -149,7 +149,11 @@ export interface Service {
    * name), or as JSON; parameters that cannot be encoded fail with `SerializationError`.
    */
   readonly createRun: (run: NewRun) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>
-  /** Creates many runs at once, in as few statements as the store allows. */
+  /**
+   * Creates many runs at once, in as few statements as the store allows (SQL stores: 500 runs a
+   * statement, each committed on its own). If the store goes away for good part-way, the
+   * `RunStoreError` says how many of the batch's runs were created (they will run) and how many not.
+   */
   readonly createRuns: (
     runs: ReadonlyArray<NewRun>
   ) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
+import { dropProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
@@ -590,6 +591,27 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
 })
 
 describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
+  // The gap this closes: a batch cut off half-way (its first statements committed, then the store out
+  // of reach for good) failed saying nothing of the runs it had created, which run with no future.
+  it.live("a batch cut off half-way: its error says how many of its runs were created, and those exist", () =>
+    Effect.gen(function*() {
+      const url = freshPostgresUrl()
+      const proxy = yield* dropProxy(url)
+      const cut = yield* Effect.provide(
+        RunStore.RunStore,
+        yield* Layer.build(RunStore.postgres({ url: proxy.urlThrough(url), reconnectFor: "1 second" }))
+      )
+      // The answer to the batch's first statement (500 runs) gets through; then nothing does.
+      proxy.cutOffAfter("notified")
+      const runs = Array.from({ length: 1200 }, () => newRun(uuid(), "store-plain", State.scheduled()))
+      const error = yield* Effect.flip(cut.createRuns(runs))
+      expect(error._tag).toBe("RunStoreError")
+      expect(error.message).toContain("The batch's first 500 of 1200 runs were created before that")
+      const direct = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(RunStore.postgres({ url })))
+      const listed = yield* direct.listRuns({ name: "store-plain" })
+      expect(listed.map((run) => run.id).sort()).toEqual(runs.slice(0, 500).map((run) => run.id).sort())
+    }).pipe(Effect.scoped))
+
   // The bug this catches: two worker processes started at once on a new schema raced to create
   // the migrations table; the loser's CREATE TABLE IF NOT EXISTS failed and the process exited.
   it.live("stores opened at once on a new schema all migrate it", () => {

@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, identity, Layer, Option, Queue, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
@@ -627,7 +627,7 @@ const make = (
                   SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
                   FROM taskflow_runs WHERE ${sql.in("id", inserted.map((row) => row.id))}`
               }).pipe(sql.withTransaction)
-          )
+          ).pipe(i === 0 ? identity : Effect.mapError(partlyCreated(i, rows.length)))
         }
         for (const run of runs) {
           push(run.id, run.state)
@@ -904,6 +904,19 @@ export const sqliteLayer = (
     Layer.retry(openAgainWhileBusy),
     Layer.catchAllCause(openFailed("SQLite"))
   )
+
+/**
+ * A batch's failure after its first `created` runs were written (each statement commits its own):
+ * those exist and will run, and the error says so, since the caller gets no futures for them.
+ */
+const partlyCreated = (created: number, total: number) => <E>(error: E): E | Errors.RunStoreError =>
+  error instanceof Errors.RunStoreError
+    ? new Errors.RunStoreError({
+      message: `${error.message} The batch's first ${created} of ${total} runs were created before that, ` +
+        `and will run (listRuns finds them); the other ${total - created} were not created.`,
+      cause: error.cause
+    })
+    : error
 
 /**
  * The least time between two looks for cancels asked in other processes (SQLite): a busy store's

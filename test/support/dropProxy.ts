@@ -2,7 +2,8 @@
  * A TCP proxy in front of PostgreSQL that can lose an answer: armed with a marker, it closes the
  * connection that carries the next answer containing it, in place of passing the answer on. The
  * server has done the work (an implicit transaction commits before its answer is sent), as when the
- * network fails between the server's commit and the client.
+ * network fails between the server's commit and the client. It can also cut the server off for good
+ * once an answer has been passed on.
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
@@ -15,15 +16,23 @@ export interface DropProxy {
   readonly arm: (marker: string) => void
   /** How many answers were lost. */
   readonly dropped: () => number
+  /** Passes on the next answer containing `marker`, then closes every connection and refuses new ones. */
+  readonly cutOffAfter: (marker: string) => void
 }
 
 export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
   Effect.gen(function*() {
     const target = new URL(url)
     let marker: Buffer | undefined
+    let cutOffMarker: Buffer | undefined
+    let cutOff = false
     let dropped = 0
     const sockets = new Set<net.Socket>()
     const server = net.createServer((client) => {
+      if (cutOff) {
+        client.destroy()
+        return
+      }
       const upstream = net.connect(Number(target.port || 5432), target.hostname)
       for (const socket of [client, upstream]) {
         sockets.add(socket)
@@ -41,6 +50,19 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
           dropped++
           client.destroy()
           upstream.destroy()
+          return
+        }
+        if (cutOffMarker !== undefined && chunk.includes(cutOffMarker)) {
+          cutOffMarker = undefined
+          cutOff = true
+          // Once this answer is on its way: this connection ends, every other one closes, and no
+          // new one opens.
+          client.write(chunk, () => {
+            for (const socket of sockets) {
+              if (socket === client) socket.end()
+              else socket.destroy()
+            }
+          })
           return
         }
         client.write(chunk)
@@ -66,6 +88,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
       arm: (text) => {
         marker = Buffer.from(text)
       },
-      dropped: () => dropped
+      dropped: () => dropped,
+      cutOffAfter: (text) => {
+        cutOffMarker = Buffer.from(text)
+      }
     }
   })
