@@ -2,7 +2,20 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, identity, Layer, Option, Queue, Schedule } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  identity,
+  Layer,
+  Option,
+  Queue,
+  Schedule
+} from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
