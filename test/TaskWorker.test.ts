@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schema, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
 import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
-import { dropProxy } from "./support/dropProxy.js"
-import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
+import { postgresThroughProxy } from "./support/dropProxy.js"
+import { postgresAvailable, storeCases } from "./support/stores.js"
 
 // Task workers in this process, against every store. Workers in other processes (kill -9, two
 // workers, 10,000 runs) are in test/distributed/.
@@ -301,13 +301,8 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
 
   it.live("a claim whose answer was lost: the worker runs what it claimed, once, not after its lease", () =>
     Effect.gen(function*() {
-      const url = freshPostgresUrl()
-      const proxy = yield* dropProxy(url)
       // Polling at most every minute: no read but the claim's carries the run's row.
-      const store = yield* Effect.provide(
-        RunStore.RunStore,
-        yield* Layer.build(RunStore.postgres({ url: proxy.urlThrough(url), maxPollInterval: 60_000 }))
-      )
+      const { proxy, store } = yield* postgresThroughProxy({ maxPollInterval: 60_000 })
       // The claim's answer holds the claimed rows as JSON: the task's name appears as a key's value.
       proxy.arm(`"name":"worker-lost-answer"`)
       yield* Effect.forkScoped(

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
-import { dropProxy } from "./support/dropProxy.js"
+import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
@@ -595,12 +595,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
   // of reach for good) failed saying nothing of the runs it had created, which run with no future.
   it.live("a batch cut off half-way: its error says how many of its runs were created, and those exist", () =>
     Effect.gen(function*() {
-      const url = freshPostgresUrl()
-      const proxy = yield* dropProxy(url)
-      const cut = yield* Effect.provide(
-        RunStore.RunStore,
-        yield* Layer.build(RunStore.postgres({ url: proxy.urlThrough(url), reconnectFor: "1 second" }))
-      )
+      const { proxy, store: cut, url } = yield* postgresThroughProxy({ reconnectFor: "1 second" })
       // The answer to the batch's first statement (500 runs) gets through; then nothing does.
       proxy.cutOffAfter("notified")
       const runs = Array.from({ length: 1200 }, () => newRun(uuid(), "store-plain", State.scheduled()))

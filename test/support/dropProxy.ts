@@ -5,9 +5,11 @@
  * network fails between the server's commit and the client. It can also cut the server off for good
  * once an answer has been passed on.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
+import { RunStore } from "effect-taskflow"
 import * as net from "node:net"
+import { freshPostgresUrl } from "./stores.js"
 
 export interface DropProxy {
   /** `url` with its host and port replaced by the proxy's. */
@@ -93,4 +95,19 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         cutOffMarker = Buffer.from(text)
       }
     }
+  })
+
+/**
+ * A PostgreSQL store on a fresh schema, reached through a new proxy; `url` reaches the same schema
+ * directly.
+ */
+export const postgresThroughProxy = (options: RunStore.SqlOptions = {}) =>
+  Effect.gen(function*() {
+    const url = freshPostgresUrl()
+    const proxy = yield* dropProxy(url)
+    const store = yield* Effect.provide(
+      RunStore.RunStore,
+      yield* Layer.build(RunStore.postgres({ ...options, url: proxy.urlThrough(url) }))
+    )
+    return { url, proxy, store }
   })
