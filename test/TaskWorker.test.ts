@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
-import { Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
+import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { postgresAvailable, storeCases } from "./support/stores.js"
@@ -203,24 +203,29 @@ describe("TaskWorker leases", () => {
       Effect.onInterrupt(Effect.never, () => Deferred.succeed(stopped.get(key)!, undefined))
     ))
 
-  /** Serves `endless` on `workerStore` (over `store`), starts one run of it and waits until it runs. */
-  const startEndless = (store: RunStore.Service, workerStore: RunStore.Service) =>
+  /**
+   * Serves `endless` on `workerStore` (over `store`; unless `serve` is false: one serves it already),
+   * starts one run of it and waits until it runs.
+   */
+  const startEndless = (store: RunStore.Service, workerStore: RunStore.Service, serve = true) =>
     Effect.gen(function*() {
       const key = crypto.randomUUID()
       const isStarted = yield* Deferred.make<void>()
       const isStopped = yield* Deferred.make<void>()
       started.set(key, isStarted)
       stopped.set(key, isStopped)
-      yield* Effect.forkScoped(
-        TaskWorker.serve([endless], {
-          workerId: "w",
-          lease: "30 seconds",
-          heartbeatInterval: "1 second",
-          shutdownGracePeriod: 0
-        }).pipe(
-          Effect.provideService(RunStore.RunStore, workerStore)
+      if (serve) {
+        yield* Effect.forkScoped(
+          TaskWorker.serve([endless], {
+            workerId: "w",
+            lease: "30 seconds",
+            heartbeatInterval: "1 second",
+            shutdownGracePeriod: 0
+          }).pipe(
+            Effect.provideService(RunStore.RunStore, workerStore)
+          )
         )
-      )
+      }
       const future = yield* endless.delay(key).pipe(Effect.provideService(RunStore.RunStore, store))
       yield* Deferred.await(isStarted)
       return { id: future.taskRunId, isStopped }
@@ -275,6 +280,40 @@ describe("TaskWorker leases", () => {
         "Released by task worker w, which could not renew its lease in time and stopped the run."
       )
       expect((yield* store.getRun(id)).runCount).toBe(2)
+    }))
+
+  // The bug this catches: the heartbeat gave back the runs it had stopped before it acted on the
+  // beat's cancels, lost runs and expired leases, so a give-back that kept failing held all of them back.
+  it.scoped("a give-back that fails does not hold back the heartbeat's cancels", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const reachable = yield* Deferred.make<void>()
+      let giveBacks = 0
+      const flapping: RunStore.Service = {
+        ...store,
+        heartbeat: (workerId, runIds, lease) =>
+          Effect.zipRight(Deferred.await(reachable), store.heartbeat(workerId, runIds, lease)),
+        releaseRuns: () =>
+          Effect.suspend(() => {
+            giveBacks++
+            return Effect.fail(new Errors.RunStoreError({ message: "the store went away again" }))
+          }),
+        // Only the heartbeat tells this worker of cancels.
+        unsafeSubscribeCancelling: () => () => {}
+      }
+      const first = yield* startEndless(store, flapping)
+      yield* TestClock.adjust("29 seconds")
+      expect(yield* Deferred.isDone(first.isStopped)).toBe(true)
+      yield* Deferred.succeed(reachable, undefined)
+      const second = yield* startEndless(store, flapping, false)
+      expect(yield* store.cancelRun(second.id)).toMatchObject({ type: "CANCELLING" })
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(giveBacks).toBeGreaterThanOrEqual(2)
+      expect(yield* Deferred.isDone(second.isStopped)).toBe(true)
+      expect((yield* store.getRun(second.id)).state.type).toBe("CANCELLED")
+      // The stopped run stays this worker's to give back: it is neither recovered nor run again.
+      expect((yield* store.getRun(first.id)).state.type).toBe("RUNNING")
     }))
 
   it.scoped("a worker whose heartbeats renew its leases keeps its runs for as long as they run", () =>

@@ -202,22 +202,27 @@ export const serve = (
       for (const runId of held) {
         if (!lost.has(runId) && renewedAt.has(runId)) renewedAt.set(runId, sentAt)
       }
+      beat.cancelling.forEach(interrupt)
+      for (const runId of beat.lost) {
+        released.add(runId)
+        interrupt(runId)
+      }
       if (stoppedUnrenewed.size > 0) {
         // The store answers again: what this worker stopped and still holds goes to another worker
         // (or back to this one), rather than waiting for its lease to end and be recovered as Crashed.
+        // After the beat's cancels and lost runs, and on its own: a failed give-back (tried again at
+        // the next beat) must not hold them, or the recovery below, back.
         const stopped = Array.from(stoppedUnrenewed)
         yield* store.releaseRuns(
           workerId,
           stopped,
           `Released by task worker ${workerId}, which could not renew its lease in time and stopped the run.`
+        ).pipe(
+          Effect.tap(() => stopped.forEach((runId) => stoppedUnrenewed.delete(runId))),
+          Effect.catchAll((error) =>
+            Effect.logWarning(`Task worker ${workerId}: giving back the runs it stopped failed, trying again`, error)
+          )
         )
-        // (If the release failed, the next heartbeat tries again.)
-        for (const runId of stopped) stoppedUnrenewed.delete(runId)
-      }
-      beat.cancelling.forEach(interrupt)
-      for (const runId of beat.lost) {
-        released.add(runId)
-        interrupt(runId)
       }
       const recovered = yield* store.recoverExpired()
       if (recovered.length > 0) {
