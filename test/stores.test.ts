@@ -607,6 +607,56 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       expect(listed.map((run) => run.id).sort()).toEqual(runs.slice(0, 500).map((run) => run.id).sort())
     }).pipe(Effect.scoped))
 
+  // The bug this catches: a run was only known to its creator once the create's answer was read. A
+  // worker in another process could claim and finish it before that (a `mapDelay` of 10,000 runs
+  // sends 20 statements, one after the other): its final state, heard first, was dropped, and its
+  // future waited for the polling fallback. It cost a quarter of a second of every bench pass.
+  it.live("a run that ends before its create's answer is read is followed without polling", () =>
+    Effect.gen(function*() {
+      // Polling at most every minute: only the final-state notification can end the wait in time.
+      const { proxy, store: creator, url } = yield* postgresThroughProxy({ maxPollInterval: 60_000 })
+      const worker = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(RunStore.postgres({ url })))
+      // The creator hears notifications in commit order: a cancel it hears was sent after what came before.
+      const cancelHeard = yield* Deferred.make<string>()
+      creator.unsafeSubscribeCancelling((runId) => Deferred.unsafeDone(cancelHeard, Exit.succeed(runId)))
+      // Its LISTEN session is up (the check, repeated until it passes, is a cancel heard).
+      const probe = uuid()
+      yield* worker.createRun(newRun(probe, "store-plain", State.scheduled()))
+      yield* worker.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 30_000 })
+      yield* worker.cancelRun(probe)
+      expect(yield* Deferred.await(cancelHeard).pipe(Effect.timeout("10 seconds"))).toBe(probe)
+
+      // The create's answer is held back; the run commits, and the worker claims and finishes it.
+      const passAnswer = proxy.holdNext("notified")
+      const id = uuid()
+      const creating = yield* Effect.fork(creator.createRun(newRun(id, "store-plain", State.scheduled())))
+      const claimed = yield* worker.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 30_000 }).pipe(
+        Effect.repeat({ until: (runs) => runs.length === 1 }),
+        Effect.timeout("10 seconds")
+      )
+      expect(claimed.map((run) => run.id)).toEqual([id])
+      yield* worker.setState(id, State.completed(5), { workerId: "w" })
+      // A cancel sent after the final state, heard by the creator: the final state was heard first.
+      const marker = uuid()
+      const markerHeard = yield* Deferred.make<string>()
+      creator.unsafeSubscribeCancelling((runId) => {
+        if (runId === marker) Deferred.unsafeDone(markerHeard, Exit.succeed(runId))
+      })
+      yield* worker.createRun(newRun(marker, "store-plain", State.scheduled()))
+      yield* worker.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 30_000 })
+      yield* worker.cancelRun(marker)
+      yield* Deferred.await(markerHeard).pipe(Effect.timeout("10 seconds"))
+
+      passAnswer()
+      yield* Fiber.join(creating)
+      const completed = yield* Deferred.make<State.State<unknown, unknown>>()
+      creator.unsafeSubscribe(id, (state) => {
+        if (State.isFinal(state)) Deferred.unsafeDone(completed, Exit.succeed(state))
+      })
+      const state = yield* Deferred.await(completed).pipe(Effect.timeout("10 seconds"))
+      expect(state).toMatchObject({ type: "COMPLETED", value: 5 })
+    }).pipe(Effect.scoped))
+
   // The bug this catches: two worker processes started at once on a new schema raced to create
   // the migrations table; the loser's CREATE TABLE IF NOT EXISTS failed and the process exited.
   it.live("stores opened at once on a new schema all migrate it", () => {

@@ -248,7 +248,7 @@ const make = (
     }
 
     /**
-     * Runs this process created and nobody has subscribed to yet, with the newest state number
+     * Runs this process created (or is creating) and nobody has subscribed to yet, with the newest state number
      * heard of (and the state, when a notification carried it). A subscriber to one of them needs
      * no read of the run: `mapDelay` of 10,000 runs then costs no 10,000-row read back, and a
      * `delay` → `result` round trip no query before the final one. Only kept while changes by other
@@ -261,7 +261,7 @@ const make = (
     let listenSession = 0
     const FRESH_LIMIT = 100_000
     const remember = (runId: string, state: AnyState, createdIn: number) => {
-      if (!hearing || createdIn !== listenSession || listeners.has(runId)) return
+      if (!hearing || createdIn !== listenSession || listeners.has(runId) || fresh.has(runId)) return
       if (fresh.size >= FRESH_LIMIT) fresh.delete(fresh.keys().next().value!)
       fresh.set(runId, { seq: 1, state })
     }
@@ -617,6 +617,11 @@ const make = (
         )
         for (let i = 0; i < rows.length; i += 500) {
           const chunk = rows.slice(i, i + 500)
+          // Known before the statement is sent: a worker can claim and finish a run, and its final
+          // state be heard, before this process reads the statement's answer (or sends the batch's
+          // next statement). Heard before the run was known, that state was dropped, and the run's
+          // future waited for the polling fallback (up to `maxPollInterval`).
+          for (let j = i; j < i + chunk.length; j++) remember(runs[j].id, runs[j].state, createdIn)
           yield* call(
             `create ${chunk.length === 1 ? `run ${chunk[0].id}` : `${chunk.length} runs`}`,
             // A retried insert after a lost reply finds its own rows: nothing is created twice.
@@ -640,12 +645,17 @@ const make = (
                   SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
                   FROM taskflow_runs WHERE ${sql.in("id", inserted.map((row) => row.id))}`
               }).pipe(sql.withTransaction)
-          ).pipe(i === 0 ? identity : Effect.mapError(partlyCreated(i, rows.length)))
+          ).pipe(
+            // Not created (or not known to be): read at subscription, as any run not created here.
+            Effect.tapError(() =>
+              Effect.sync(() => {
+                for (let j = i; j < i + chunk.length; j++) fresh.delete(runs[j].id)
+              })
+            ),
+            i === 0 ? identity : Effect.mapError(partlyCreated(i, rows.length))
+          )
         }
-        for (const run of runs) {
-          push(run.id, run.state)
-          remember(run.id, run.state, createdIn)
-        }
+        for (const run of runs) push(run.id, run.state)
         if (scheduled.length > 0) pushScheduled()
       })
 

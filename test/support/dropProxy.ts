@@ -3,7 +3,7 @@
  * connection that carries the next answer containing it, in place of passing the answer on. The
  * server has done the work (an implicit transaction commits before its answer is sent), as when the
  * network fails between the server's commit and the client. It can also cut the server off for good
- * once an answer has been passed on.
+ * once an answer has been passed on, or hold an answer back until told to pass it on.
  */
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
@@ -20,6 +20,11 @@ export interface DropProxy {
   readonly dropped: () => number
   /** Passes on the next answer containing `marker`, then closes every connection and refuses new ones. */
   readonly cutOffAfter: (marker: string) => void
+  /**
+   * Holds back the next answer containing `marker`, and what follows it on that connection, until
+   * the function returned is called (the server has done the work, and committed it).
+   */
+  readonly holdNext: (marker: string) => () => void
 }
 
 export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
@@ -28,6 +33,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
     let marker: Buffer | undefined
     let cutOffMarker: Buffer | undefined
     let cutOff = false
+    let holdMarker: Buffer | undefined
+    /** Hands the connection holding an answer back its answers. */
+    let passHeld = () => {}
     let dropped = 0
     const sockets = new Set<net.Socket>()
     const server = net.createServer((client) => {
@@ -46,7 +54,21 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         })
       }
       client.on("data", (chunk) => upstream.write(chunk))
+      let held: Array<Buffer> | undefined
       upstream.on("data", (chunk) => {
+        if (held !== undefined) {
+          held.push(chunk)
+          return
+        }
+        if (holdMarker !== undefined && chunk.includes(holdMarker)) {
+          holdMarker = undefined
+          held = [chunk]
+          passHeld = () => {
+            held?.forEach((answer) => client.write(answer))
+            held = undefined
+          }
+          return
+        }
         if (marker !== undefined && chunk.includes(marker)) {
           marker = undefined
           dropped++
@@ -93,6 +115,10 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
       dropped: () => dropped,
       cutOffAfter: (text) => {
         cutOffMarker = Buffer.from(text)
+      },
+      holdNext: (text) => {
+        holdMarker = Buffer.from(text)
+        return () => passHeld()
       }
     }
   })
