@@ -616,15 +616,21 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       // Polling at most every minute: only the final-state notification can end the wait in time.
       const { proxy, store: creator, url } = yield* postgresThroughProxy({ maxPollInterval: 60_000 })
       const worker = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(RunStore.postgres({ url })))
-      // The creator hears notifications in commit order: a cancel it hears was sent after what came before.
-      const cancelHeard = yield* Deferred.make<string>()
-      creator.unsafeSubscribeCancelling((runId) => Deferred.unsafeDone(cancelHeard, Exit.succeed(runId)))
-      // Its LISTEN session is up (the check, repeated until it passes, is a cancel heard).
-      const probe = uuid()
-      yield* worker.createRun(newRun(probe, "store-plain", State.scheduled()))
-      yield* worker.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 30_000 })
-      yield* worker.cancelRun(probe)
-      expect(yield* Deferred.await(cancelHeard).pipe(Effect.timeout("10 seconds"))).toBe(probe)
+      // The creator hears notifications in commit order: once it hears of a cancel the worker asks
+      // for, it has heard all the worker did before.
+      const cancelHeard = Effect.gen(function*() {
+        const marker = uuid()
+        const heard = yield* Deferred.make<void>()
+        const unsubscribe = creator.unsafeSubscribeCancelling((runId) => {
+          if (runId === marker) Deferred.unsafeDone(heard, Exit.void)
+        })
+        yield* worker.createRun(newRun(marker, "store-marker", State.scheduled()))
+        yield* worker.claimRuns({ workerId: "w", names: ["store-marker"], limit: 1, lease: 30_000 })
+        yield* worker.cancelRun(marker)
+        yield* Deferred.await(heard).pipe(Effect.timeout("1 second"), Effect.ensuring(Effect.sync(unsubscribe)))
+      })
+      // Its LISTEN session is up once it hears one (it connects in the background).
+      yield* Effect.retry(cancelHeard, { times: 10 })
 
       // The create's answer is held back; the run commits, and the worker claims and finishes it.
       const passAnswer = proxy.holdNext("notified")
@@ -636,16 +642,8 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       )
       expect(claimed.map((run) => run.id)).toEqual([id])
       yield* worker.setState(id, State.completed(5), { workerId: "w" })
-      // A cancel sent after the final state, heard by the creator: the final state was heard first.
-      const marker = uuid()
-      const markerHeard = yield* Deferred.make<string>()
-      creator.unsafeSubscribeCancelling((runId) => {
-        if (runId === marker) Deferred.unsafeDone(markerHeard, Exit.succeed(runId))
-      })
-      yield* worker.createRun(newRun(marker, "store-plain", State.scheduled()))
-      yield* worker.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 30_000 })
-      yield* worker.cancelRun(marker)
-      yield* Deferred.await(markerHeard).pipe(Effect.timeout("10 seconds"))
+      // The creator has heard the final state, before the create's answer.
+      yield* cancelHeard
 
       passAnswer()
       yield* Fiber.join(creating)
