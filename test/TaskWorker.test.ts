@@ -316,6 +316,33 @@ describe("TaskWorker leases", () => {
       expect((yield* store.getRun(first.id)).state.type).toBe("RUNNING")
     }))
 
+  // The waste this catches: after a claim that came back short, the worker claimed again as each
+  // of its runs ended, and found nothing (in a `delay` → `result` round trip, one statement in five).
+  it.scoped("after a short claim, a run that ends sends no claim; a push or the polling fallback does", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      let claims = 0
+      const counting: RunStore.Service = {
+        ...store,
+        claimRuns: (options) =>
+          Effect.suspend(() => {
+            claims++
+            return store.claimRuns(options)
+          })
+      }
+      yield* Effect.forkScoped(
+        TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
+      )
+      yield* settle
+      expect(claims).toBe(1) // at start, finding nothing
+      const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, counting))
+      expect(yield* future.result()).toBe(42)
+      yield* settle
+      expect(claims).toBe(2) // the push's, which took the run; its end sent none
+      yield* TestClock.adjust("1 second")
+      expect(claims).toBeGreaterThan(2) // the polling fallback's, within `pollInterval`
+    }))
+
   it.scoped("a worker whose heartbeats renew its leases keeps its runs for as long as they run", () =>
     Effect.gen(function*() {
       const store = RunStore.makeMemory()

@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberRef, Queue, Runtime, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberRef, Option, Queue, Runtime, Schedule } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../RunStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
@@ -75,7 +75,18 @@ export const serve = (
     const signal = () => {
       Queue.unsafeOffer(wake, undefined)
     }
-    const unsubscribe = store.unsafeSubscribeScheduled(signal)
+    /**
+     * Whether a claim may find runs the last one did not: that one came back full, or runs became
+     * Scheduled since it was sent (a push, a recovery, the polling fallback). A slot that frees does
+     * not make it so: after a short claim, claiming again as each run ends finds nothing (in a
+     * `delay` → `result` round trip, one statement in five was that claim).
+     */
+    let mayHaveMore = true
+    const scheduled = () => {
+      mayHaveMore = true
+      signal()
+    }
+    const unsubscribe = store.unsafeSubscribeScheduled(scheduled)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
 
     /** The task name of each run this worker holds, from its claim until its fiber ends. */
@@ -229,7 +240,7 @@ export const serve = (
         yield* Effect.logWarning(
           `Task worker ${workerId} recovered ${recovered.length} run(s) of stopped workers: ${recovered.join(", ")}`
         )
-        signal()
+        scheduled()
       }
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`Task worker ${workerId}: heartbeat failed`, error)),
@@ -288,17 +299,26 @@ export const serve = (
       // A slot frees when its run's final state is queued: the claim for it then rides in the same
       // write as that state (the store's writer lets this fiber queue it first).
       const free = concurrency - running.size + finishing.size
-      if (free > 0) {
+      if (free > 0 && mayHaveMore) {
+        // Cleared before the claim is sent: a push that arrives while it is on its way sets it again.
+        mayHaveMore = false
         const claimSentAt = yield* monotonicMillis
         const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease, knows }).pipe(
-          Effect.catchAll((error) =>
-            Effect.as(Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error), [])
-          )
+          Effect.catchAll((error) => {
+            mayHaveMore = true
+            return Effect.as(
+              Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error),
+              []
+            )
+          })
         )
         if (claimed.length > 0) {
           yield* Effect.sync(() => claimed.forEach((run) => start(run, claimSentAt)))
           idle = 10
-          if (claimed.length === free) continue
+          if (claimed.length === free) {
+            mayHaveMore = true
+            continue
+          }
         }
       }
       if (concurrency - running.size + finishing.size <= 0) {
@@ -308,7 +328,8 @@ export const serve = (
         continue
       }
       // Nothing to claim: wait for a push, a finished run, or the polling fallback.
-      yield* Queue.take(wake).pipe(Effect.timeoutOption(Duration.millis(idle)))
+      const woken = yield* Queue.take(wake).pipe(Effect.timeoutOption(Duration.millis(idle)))
+      if (Option.isNone(woken)) mayHaveMore = true
       idle = Math.min(maxPoll, idle * 2)
     }
   })) as Effect.Effect<never, never, RunStore>
