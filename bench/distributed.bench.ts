@@ -224,7 +224,7 @@ const bullmq = async () => {
   await queue.obliterate({ force: true })
   await Promise.all([queue.close(), events.close()])
   if (lostEvents) {
-    console.log(`  BullMQ lost "completed" events: a pass stalled ${stallMs / 1000} s, so its figures are low`)
+    console.log(`  BullMQ lost "completed" events: a wait stalled ${stallMs / 1000} s, so its figures are low`)
   }
   return { cold, warm, roundTrip: median(trips) }
 }
