@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } from "effect"
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
+import { CLAIM_RUNS, WRITE_STATES_AND_CLAIM } from "../src/internal/sqlStatements.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
@@ -673,6 +674,64 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
 
   // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
   // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
+  // The bug this catches: a claim updated its picked runs by `id IN (…)`. Once ANALYZE (which
+  // autovacuum runs; this machine's server has autovacuum off) had seen a table of mostly Scheduled
+  // runs, the planner chose a hash semi join over a sequential scan of the whole table, for every
+  // claim. A claim now updates its runs by position (a TID scan), whatever the statistics say.
+  it.live("a claim never scans the whole table, whatever the planner's statistics say", () => {
+    const url = freshPostgresUrl()
+    return Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const ids = Array.from({ length: 10_000 }, () => uuid())
+      yield* s.createRuns(ids.map((id) => newRun(id, "store-plain", State.scheduled())))
+      const client = new pg.Client(url)
+      yield* Effect.acquireRelease(Effect.promise(() => client.connect()), () => Effect.promise(() => client.end()))
+      yield* Effect.promise(() => client.query("ANALYZE taskflow_runs"))
+      /** The plan nodes that read taskflow_runs whole, in the plan of `text` with `values`. */
+      const wholeScans = (text: string, values: ReadonlyArray<unknown>) =>
+        Effect.promise(async () => {
+          const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${text}`, [...values])
+          const found: Array<string> = []
+          const walk = (node: { "Node Type": string; "Relation Name"?: string; Plans?: Array<never> }) => {
+            if (node["Relation Name"] === "taskflow_runs" && /Seq Scan|Bitmap/.test(node["Node Type"])) {
+              found.push(node["Node Type"])
+            }
+            for (const child of node.Plans ?? []) walk(child)
+          }
+          walk(rows[0]["QUERY PLAN"][0].Plan)
+          return found
+        })
+      const claim = [["store-plain"], 50, Date.now(), "w1", 30_000]
+      expect(yield* wholeScans(CLAIM_RUNS, claim)).toEqual([])
+      // A busy worker's claim rides with its runs' final states.
+      const moves = [
+        [ids[0]],
+        ["COMPLETED"],
+        ["Completed"],
+        [null],
+        [Date.now()],
+        [null],
+        ["1"],
+        [null],
+        ["w0"],
+        [
+          false
+        ],
+        [null],
+        [true],
+        [true],
+        [null],
+        [0]
+      ]
+      expect(yield* wholeScans(WRITE_STATES_AND_CLAIM, [...moves, ...claim])).toEqual([])
+      // And the claim still takes its runs, each once.
+      const claimed = yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 50, lease: 30_000 })
+      const created = new Set<string>(ids)
+      expect(new Set(claimed.map((run) => run.id)).size).toBe(50)
+      expect(claimed.every((run) => created.has(run.id) && run.state.type === "RUNNING")).toBe(true)
+    }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
+  })
+
   // Crashed when its lease expired.
   it.live("a heartbeat neither waits on a run whose state is being written nor reports it lost", () => {
     const url = freshPostgresUrl()

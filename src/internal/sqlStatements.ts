@@ -106,20 +106,25 @@ const claimHistory = (claimed: string) =>
  * array), oldest first, for `worker` at time `at` with a lease of `lease` ms, never one of the ids
  * in `except` (SQL of a text array). Rows locked by another claimer are skipped, never waited for
  * or taken twice.
+ *
+ * The picked rows are updated by their position (`ctid`, stable while this statement holds their
+ * row locks): a TID scan, whatever the table's statistics say. With `id IN (…)`, once ANALYZE (run
+ * by autovacuum) had seen a table of mostly Scheduled runs, the planner chose a hash semi join over
+ * a sequential scan of the whole table for every claim.
  */
 const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
   `UPDATE taskflow_runs SET ${claimSet(at, worker, `${STORE_NOW_PG} + ${lease}`)}
-    WHERE id IN (
+    WHERE ctid = ANY(ARRAY(
       -- Per name, so each reads its index in order: with "name = ANY(...)" a prepared plan sorts
       -- every Scheduled run of the names to keep the limit of them.
-      SELECT picked.id FROM unnest(${names}) AS served (name)
+      SELECT picked.ctid FROM unnest(${names}) AS served (name)
       CROSS JOIN LATERAL (
-        SELECT id, state_timestamp FROM taskflow_runs
+        SELECT ctid, state_timestamp FROM taskflow_runs
         WHERE name = served.name AND state_type = 'SCHEDULED' AND worker_id IS NULL AND id <> ALL(${except})
         ORDER BY state_timestamp LIMIT ${limit} FOR UPDATE SKIP LOCKED
       ) AS picked
       ORDER BY picked.state_timestamp LIMIT ${limit}
-    ) AND state_type = 'SCHEDULED' AND worker_id IS NULL
+    )) AND state_type = 'SCHEDULED' AND worker_id IS NULL
     RETURNING *`
 
 /**
