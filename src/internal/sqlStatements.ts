@@ -110,7 +110,9 @@ const claimHistory = (claimed: string) =>
  * The picked rows are updated by their position (`ctid`, stable while this statement holds their
  * row locks): a TID scan, whatever the table's statistics say. With `id IN (…)`, once ANALYZE (run
  * by autovacuum) had seen a table of mostly Scheduled runs, the planner chose a hash semi join over
- * a sequential scan of the whole table for every claim.
+ * a sequential scan of the whole table for every claim. (A run another transaction changed after
+ * this statement's snapshot and that is still Scheduled is left for the next claim: its new
+ * version is not visible to the update.)
  */
 const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
   `UPDATE taskflow_runs SET ${claimSet(at, worker, `${STORE_NOW_PG} + ${lease}`)}
