@@ -672,8 +672,6 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     }).pipe(Effect.scoped)
   })
 
-  // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
-  // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
   // The bug this catches: a claim updated its picked runs by `id IN (…)`. Once ANALYZE (which
   // autovacuum runs; this machine's server has autovacuum off) had seen a table of mostly Scheduled
   // runs, the planner chose a hash semi join over a sequential scan of the whole table, for every
@@ -704,25 +702,25 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       const claim = [["store-plain"], 50, Date.now(), "w1", 30_000]
       expect(yield* wholeScans(CLAIM_RUNS, claim)).toEqual([])
       // A busy worker's claim rides with its runs' final states.
-      const moves = [
-        [ids[0]],
-        ["COMPLETED"],
-        ["Completed"],
-        [null],
-        [Date.now()],
-        [null],
-        ["1"],
-        [null],
-        ["w0"],
-        [
-          false
-        ],
-        [null],
-        [true],
-        [true],
-        [null],
-        [0]
+      // One move (a run's final state), a one-element array per column of WRITE_STATES.
+      const move = [
+        ids[0],
+        "COMPLETED",
+        "Completed",
+        null,
+        Date.now(),
+        null,
+        "1",
+        null,
+        "w0",
+        false,
+        null,
+        true,
+        true,
+        null,
+        0
       ]
+      const moves = move.map((value) => [value])
       expect(yield* wholeScans(WRITE_STATES_AND_CLAIM, [...moves, ...claim])).toEqual([])
       // And the claim still takes its runs, each once.
       const claimed = yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 50, lease: 30_000 })
@@ -732,6 +730,8 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
   })
 
+  // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
+  // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
   // Crashed when its lease expired.
   it.live("a heartbeat neither waits on a run whose state is being written nor reports it lost", () => {
     const url = freshPostgresUrl()

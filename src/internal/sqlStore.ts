@@ -249,10 +249,10 @@ const make = (
 
     /**
      * Runs this process created (or is creating) and nobody has subscribed to yet, with the newest
-     * state number heard of (and the state, when a notification carried it). A subscriber to one of them needs
-     * no read of the run: `mapDelay` of 10,000 runs then costs no 10,000-row read back, and a
-     * `delay` → `result` round trip no query before the final one. Only kept while changes by other
-     * processes are sure to be heard (the LISTEN session is up, or SQLite's change poll), and
+     * state number heard of (and the state, when a notification carried it). A subscriber to one of
+     * them needs no read of the run: `mapDelay` of 10,000 runs then costs no 10,000-row read back,
+     * and a `delay` → `result` round trip no query before the final one. Only kept while changes by
+     * other processes are sure to be heard (the LISTEN session is up, or SQLite's change poll), and
      * bounded: an entry dropped costs one read at subscription.
      */
     const fresh = new Map<string, { seq: number; state: AnyState | undefined }>()
