@@ -3,6 +3,7 @@ import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } fr
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
 import { CLAIM_RUNS, WRITE_STATES_AND_CLAIM } from "../src/internal/sqlStatements.js"
+import { openPool } from "../src/internal/sqlStore.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
@@ -727,6 +728,94 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       const created = new Set<string>(ids)
       expect(new Set(claimed.map((run) => run.id)).size).toBe(50)
       expect(claimed.every((run) => created.has(run.id) && run.state.type === "RUNNING")).toBe(true)
+    }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
+  })
+
+  // The bug this catches: PostgreSQL moves a prepared statement to a generic plan after five
+  // executions, planned on the table as it was then and kept. A worker's connections planned on a
+  // new store's nearly empty table, and each write-and-claim then read every run of the table (a
+  // hash join over a sequential scan) and every Scheduled one, however large the table grew.
+  it.live("a hot statement planned on a small table reads only its own runs once the table has grown", () => {
+    const url = freshPostgresUrl()
+    return Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      // A connection of a store's pool, as the store opens it.
+      const pool = openPool({ url, maxConnections: 1 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
+      const client = yield* Effect.acquireRelease(
+        Effect.promise(() => pool.connect()),
+        (client) => Effect.sync(() => client.release())
+      )
+      const query = (config: pg.QueryConfig) => Effect.promise(() => client.query(config))
+      const setting = (name: string) => Effect.map(query({ text: `SHOW ${name}` }), (result) => result.rows[0][name])
+      expect(yield* setting("plan_cache_mode")).toBe("force_generic_plan")
+      expect(yield* setting("enable_seqscan")).toBe("off")
+
+      /** A worker's final states of `runIds`: one array per column of WRITE_STATES, in its order. */
+      const finalStates = (runIds: ReadonlyArray<string>) => {
+        const values = (
+          id: string
+        ) => [id, "COMPLETED", "Completed", null, Date.now(), null, "1", null, "w1", false, null, true, true, null, 0]
+        return values("").map((_, column) => runIds.map((id) => values(id)[column]))
+      }
+      const claim = (limit: number) => [["store-plain"], limit, Date.now(), "w1", 30_000]
+
+      // Six rounds of a worker's statements on a table of five runs: PostgreSQL's default plans the
+      // seventh from a cached generic plan.
+      yield* s.createRuns(Array.from({ length: 5 }, () => newRun(uuid(), "store-plain", State.scheduled())))
+      let held: ReadonlyArray<string> = []
+      for (let round = 0; round < 6; round++) {
+        const written = yield* query({
+          name: "plan_write_and_claim",
+          text: WRITE_STATES_AND_CLAIM,
+          values: [...finalStates(held), ...claim(1)]
+        })
+        held = (written.rows[0].claimed ?? []).map((row: { id: string }) => row.id)
+        yield* query({ name: "plan_claim", text: CLAIM_RUNS, values: claim(0) })
+      }
+
+      const ids = Array.from({ length: 10_000 }, () => uuid())
+      yield* s.createRuns(ids.map((id) => newRun(id, "store-plain", State.scheduled())))
+      /** The plan that EXECUTE `name` with `values` runs now: the kinds of its nodes, and those that read taskflow_runs. */
+      const planOf = (name: string, values: ReadonlyArray<unknown>) =>
+        Effect.gen(function*() {
+          const literal = (value: unknown): string =>
+            Array.isArray(value)
+              ? client.escapeLiteral(`{${value.map((v) => v === null ? "NULL" : JSON.stringify(String(v))).join(",")}}`)
+              : value === null
+              ? "NULL"
+              : client.escapeLiteral(String(value))
+          const explained = yield* query({
+            text: `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(", ")})`
+          })
+          const nodes: Array<string> = []
+          const readsRuns: Array<string> = []
+          const walk = (node: { "Node Type": string; "Relation Name"?: string; Plans?: Array<never> }) => {
+            nodes.push(node["Node Type"])
+            if (node["Relation Name"] === "taskflow_runs" && node["Node Type"] !== "ModifyTable") {
+              readsRuns.push(node["Node Type"])
+            }
+            for (const child of node.Plans ?? []) walk(child)
+          }
+          walk(explained.rows[0]["QUERY PLAN"][0].Plan)
+          return { nodes, readsRuns }
+        })
+
+      const writeAndClaim = yield* planOf("plan_write_and_claim", [...finalStates([ids[0]!]), ...claim(50)])
+      expect(writeAndClaim.nodes).not.toContain("Hash Join")
+      expect(writeAndClaim.nodes).not.toContain("Merge Join")
+      // The final states' runs by their key, the claimed ones by position, the Scheduled ones by the
+      // index of the task's name, oldest first.
+      expect([...new Set(writeAndClaim.readsRuns)].sort()).toEqual(["Index Scan", "Tid Scan"])
+      const claimOnly = yield* planOf("plan_claim", claim(50))
+      expect([...new Set(claimOnly.readsRuns)].sort()).toEqual(["Index Scan", "Tid Scan"])
+
+      // And the cached statements still do their work: the claim takes the oldest runs, each once.
+      const claimed = yield* query({ name: "plan_claim", text: CLAIM_RUNS, values: claim(50) })
+      const claimedRows = claimed.rows[0].claimed as Array<{ id: string; state_type: string }>
+      const created = new Set<string>(ids)
+      expect(new Set(claimedRows.map((row) => row.id)).size).toBe(50)
+      expect(claimedRows.every((row) => row.state_type === "RUNNING" && created.has(row.id))).toBe(true)
     }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
   })
 

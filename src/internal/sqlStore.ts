@@ -41,6 +41,7 @@ import {
   CREATE_RUNS_ALIKE,
   pickParameters,
   pickSqlite,
+  PLANNER_OPTIONS,
   SHARED_COLUMNS,
   STORE_NOW_PG,
   STORE_NOW_SQLITE
@@ -964,6 +965,47 @@ const findBusy = (cause: Cause.Cause<unknown>): unknown =>
     return Option.none()
   }))
 
+/**
+ * `url` with PLANNER_OPTIONS added to its startup options, after any it has (the URL's own
+ * `options` would replace a pool's). A string that is not a URL (a socket path and a database
+ * name) is left as it is: its connections plan with the server's defaults.
+ */
+const withPlannerOptions = (url: string): string => {
+  // "postgres://user@/db?host=/socket" is a PostgreSQL URL but not a WHATWG one: a placeholder host
+  // stands in while it is edited.
+  const placeholder = "@taskflow-placeholder-host/"
+  const hostless = url.includes("@/")
+  let parsed: URL
+  try {
+    parsed = new URL(hostless ? url.replace("@/", placeholder) : url)
+  } catch {
+    return url
+  }
+  const own = parsed.searchParams.get("options")
+  parsed.searchParams.set("options", own === null || own === "" ? PLANNER_OPTIONS : `${own} ${PLANNER_OPTIONS}`)
+  const edited = parsed.toString()
+  return hostless ? edited.replace(placeholder, "@/") : edited
+}
+
+/**
+ * A PostgreSQL store's pool: every connection opens with PLANNER_OPTIONS.
+ * @internal
+ */
+export const openPool = (options: { readonly url: string; readonly maxConnections?: number | undefined }): pg.Pool => {
+  const pool = new pg.Pool({
+    connectionString: withPlannerOptions(options.url),
+    connectionTimeoutMillis: 5_000,
+    max: options.maxConnections ?? 10,
+    application_name: "effect-taskflow"
+  })
+  // A server restart or shutdown makes every open connection emit "error", pooled or checked
+  // out (sql-pg listens once per query): without these listeners Node treats a second one as
+  // an uncaught exception. The calls themselves see the failure and reconnect.
+  pool.on("error", () => {})
+  pool.on("connect", (client) => client.on("error", () => {}))
+  return pool
+}
+
 /** @internal */
 export const postgresLayer = (
   options: { readonly url: string; readonly maxConnections?: number } & SqlOptions
@@ -972,20 +1014,7 @@ export const postgresLayer = (
     RunStore,
     Effect.gen(function*() {
       const pool = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const pool = new pg.Pool({
-            connectionString: options.url,
-            connectionTimeoutMillis: 5_000,
-            max: options.maxConnections ?? 10,
-            application_name: "effect-taskflow"
-          })
-          // A server restart or shutdown makes every open connection emit "error", pooled or checked
-          // out (sql-pg listens once per query): without these listeners Node treats a second one as
-          // an uncaught exception. The calls themselves see the failure and reconnect.
-          pool.on("error", () => {})
-          pool.on("connect", (client) => client.on("error", () => {}))
-          return pool
-        }),
+        Effect.sync(() => openPool(options)),
         (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption("1 second"))
       )
       // The same pool serves @effect/sql's client and the prepared hot statements.
