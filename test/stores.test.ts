@@ -3,7 +3,7 @@ import { Cause, Clock, Deferred, Effect, Either, Exit, Fiber, Layer, Schema } fr
 import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
 import { CLAIM_RUNS, WRITE_STATES_AND_CLAIM } from "../src/internal/sqlStatements.js"
-import { openPool } from "../src/internal/sqlStore.js"
+import { makePrepared } from "../src/internal/sqlStore.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
@@ -739,17 +739,21 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     const url = freshPostgresUrl()
     return Effect.gen(function*() {
       const s = yield* RunStore.RunStore
-      // A connection of a store's pool, as the store opens it.
-      const pool = openPool({ url, maxConnections: 1 })
+      // The store's way of running its hot statements, on a pool of one connection.
+      const pool = new pg.Pool({ connectionString: url, max: 1 })
       yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
-      const client = yield* Effect.acquireRelease(
-        Effect.promise(() => pool.connect()),
-        (client) => Effect.sync(() => client.release())
-      )
-      const query = (config: pg.QueryConfig) => Effect.promise(() => client.query(config))
-      const setting = (name: string) => Effect.map(query({ text: `SHOW ${name}` }), (result) => result.rows[0][name])
-      expect(yield* setting("plan_cache_mode")).toBe("force_generic_plan")
-      expect(yield* setting("enable_seqscan")).toBe("off")
+      const refused: Array<Error> = []
+      const prepared = makePrepared(pool, (error) => refused.push(error))
+      /** A query on the pool's connection, as it is between the store's statements. */
+      const onConnection = <A>(use: (client: pg.PoolClient) => Promise<A>) =>
+        Effect.promise(async () => {
+          const client = await pool.connect()
+          try {
+            return await use(client)
+          } finally {
+            client.release()
+          }
+        })
 
       /** A worker's final states of `runIds`: one array per column of WRITE_STATES, in its order. */
       const finalStates = (runIds: ReadonlyArray<string>) => {
@@ -765,28 +769,36 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       yield* s.createRuns(Array.from({ length: 5 }, () => newRun(uuid(), "store-plain", State.scheduled())))
       let held: ReadonlyArray<string> = []
       for (let round = 0; round < 6; round++) {
-        const written = yield* query({
-          name: "plan_write_and_claim",
-          text: WRITE_STATES_AND_CLAIM,
-          values: [...finalStates(held), ...claim(1)]
-        })
-        held = (written.rows[0].claimed ?? []).map((row: { id: string }) => row.id)
-        yield* query({ name: "plan_claim", text: CLAIM_RUNS, values: claim(0) })
+        const written = yield* prepared<{ claimed: Array<{ id: string }> | null }>(
+          "plan_write_and_claim",
+          WRITE_STATES_AND_CLAIM,
+          [...finalStates(held), ...claim(1)]
+        )
+        held = (written[0]!.claimed ?? []).map((row) => row.id)
+        yield* prepared("plan_claim", CLAIM_RUNS, claim(0))
       }
+      // The connection keeps the settings the first statement sent.
+      const setting = (name: string) =>
+        onConnection((client) => client.query(`SHOW ${name}`).then((result) => result.rows[0][name]))
+      expect(refused).toEqual([])
+      expect(yield* setting("plan_cache_mode")).toBe("force_generic_plan")
+      expect(yield* setting("enable_seqscan")).toBe("off")
 
       const ids = Array.from({ length: 10_000 }, () => uuid())
       yield* s.createRuns(ids.map((id) => newRun(id, "store-plain", State.scheduled())))
       /** The plan that EXECUTE `name` with `values` runs now: the kinds of its nodes, and those that read taskflow_runs. */
       const planOf = (name: string, values: ReadonlyArray<unknown>) =>
         Effect.gen(function*() {
-          const literal = (value: unknown): string =>
-            Array.isArray(value)
-              ? client.escapeLiteral(`{${value.map((v) => v === null ? "NULL" : JSON.stringify(String(v))).join(",")}}`)
-              : value === null
-              ? "NULL"
-              : client.escapeLiteral(String(value))
-          const explained = yield* query({
-            text: `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(", ")})`
+          const explained = yield* onConnection((client) => {
+            const literal = (value: unknown): string =>
+              Array.isArray(value)
+                ? client.escapeLiteral(
+                  `{${value.map((v) => v === null ? "NULL" : JSON.stringify(String(v))).join(",")}}`
+                )
+                : value === null
+                ? "NULL"
+                : client.escapeLiteral(String(value))
+            return client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(", ")})`)
           })
           const nodes: Array<string> = []
           const readsRuns: Array<string> = []
@@ -811,8 +823,12 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       expect([...new Set(claimOnly.readsRuns)].sort()).toEqual(["Index Scan", "Tid Scan"])
 
       // And the cached statements still do their work: the claim takes the oldest runs, each once.
-      const claimed = yield* query({ name: "plan_claim", text: CLAIM_RUNS, values: claim(50) })
-      const claimedRows = claimed.rows[0].claimed as Array<{ id: string; state_type: string }>
+      const claimed = yield* prepared<{ claimed: Array<{ id: string; state_type: string }> }>(
+        "plan_claim",
+        CLAIM_RUNS,
+        claim(50)
+      )
+      const claimedRows = claimed[0]!.claimed
       const created = new Set<string>(ids)
       expect(new Set(claimedRows.map((row) => row.id)).size).toBe(50)
       expect(claimedRows.every((row) => row.state_type === "RUNNING" && created.has(row.id))).toBe(true)

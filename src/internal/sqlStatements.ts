@@ -85,7 +85,8 @@ export const STORE_NOW_PG = "(extract(epoch FROM clock_timestamp()) * 1000)::flo
 export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
 
 /**
- * The planner settings of every connection of a PostgreSQL store's pool, as startup options (`-c`).
+ * The planner settings of a PostgreSQL store's connections, sent on each before its first hot
+ * statement (see `makePrepared` in sqlStore.ts).
  *
  * The hot statements are named prepared statements, and PostgreSQL's default (`plan_cache_mode =
  * auto`) switches a statement to a generic plan after five executions: planned once, without the
@@ -98,17 +99,16 @@ export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
  *
  * So the hot statements are planned once (not at each call), with sequential scans, bitmap scans,
  * hash joins and merge joins off: each plan left reads the runs it writes by index or by position,
- * whatever the table's size and statistics. The store's other statements (reads by id, heartbeats,
- * recovery) read indexes too; one with no index to use (`listRuns` without a filter on an indexed
- * column) still scans, as the planner has no other plan. (`plan_cache_mode` needs PostgreSQL 12.)
+ * whatever the table's size and statistics. The settings stay on the connection: the store's other
+ * statements there (reads by id, heartbeats, recovery) read indexes too; one with no index to use
+ * (`listRuns` without a filter on an indexed column) still scans, as the planner has no other plan.
+ * `plan_cache_mode` comes last, on its own: a server older than PostgreSQL 12 does not know it, and
+ * the settings before it still apply there.
  */
-export const PLANNER_OPTIONS = [
-  "enable_seqscan=off",
-  "enable_bitmapscan=off",
-  "enable_hashjoin=off",
-  "enable_mergejoin=off",
-  "plan_cache_mode=force_generic_plan"
-].map((setting) => `-c ${setting}`).join(" ")
+export const PLANNER_SETTINGS = [
+  "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off",
+  "SET plan_cache_mode = force_generic_plan"
+] as const
 
 /**
  * A claim, on both dialects: Scheduled → Pending → Running in one write (the worker starts the body

@@ -41,7 +41,7 @@ import {
   CREATE_RUNS_ALIKE,
   pickParameters,
   pickSqlite,
-  PLANNER_OPTIONS,
+  PLANNER_SETTINGS,
   SHARED_COLUMNS,
   STORE_NOW_PG,
   STORE_NOW_SQLITE
@@ -144,18 +144,16 @@ const make = (
     /**
      * The hot PostgreSQL statements (create, claim, state changes) have a fixed text (arrays in place
      * of VALUES lists) and run as named prepared statements on the pool: parsed and planned once per
-     * connection, not once per call, and no statement compiled per call.
+     * connection, not once per call, and no statement compiled per call (see PLANNER_SETTINGS).
      */
-    const prepared = <Row>(name: string, text: string, values: ReadonlyArray<unknown>) =>
-      Effect.async<ReadonlyArray<Row>, SqlError>((resume) => {
-        pool!.query({ name, text, values: values as Array<unknown> }, (error, result) => {
-          resume(
-            error
-              ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
-              : Effect.succeed(result.rows as ReadonlyArray<Row>)
-          )
-        })
-      })
+    const prepared = makePrepared(pool!, (error) => {
+      Effect.runFork(
+        Effect.logWarning(
+          "A run store connection refused a planner setting: it plans with the server's defaults",
+          error
+        )
+      )
+    })
     if (dialect === "sqlite") {
       // WAL with synchronous=NORMAL: commits do not wait for fsync; the database cannot be corrupted
       // by a crash, and only a power loss can drop the last commits. Several processes share one file.
@@ -966,44 +964,64 @@ const findBusy = (cause: Cause.Cause<unknown>): unknown =>
   }))
 
 /**
- * `url` with PLANNER_OPTIONS added to its startup options, after any it has (the URL's own
- * `options` would replace a pool's). A string that is not a URL (a socket path and a database
- * name) is left as it is: its connections plan with the server's defaults.
- */
-const withPlannerOptions = (url: string): string => {
-  // "postgres://user@/db?host=/socket" is a PostgreSQL URL but not a WHATWG one: a placeholder host
-  // stands in while it is edited.
-  const placeholder = "@taskflow-placeholder-host/"
-  const hostless = url.includes("@/")
-  let parsed: URL
-  try {
-    parsed = new URL(hostless ? url.replace("@/", placeholder) : url)
-  } catch {
-    return url
-  }
-  const own = parsed.searchParams.get("options")
-  parsed.searchParams.set("options", own === null || own === "" ? PLANNER_OPTIONS : `${own} ${PLANNER_OPTIONS}`)
-  const edited = parsed.toString()
-  return hostless ? edited.replace(placeholder, "@/") : edited
-}
-
-/**
- * A PostgreSQL store's pool: every connection opens with PLANNER_OPTIONS.
+ * Runs the hot statements of a PostgreSQL store: named prepared statements on `pool`, each on a
+ * connection that has PLANNER_SETTINGS, sent once per connection before its first one (and kept by
+ * it). A connection where a setting is refused (a server older than PostgreSQL 12 has no
+ * `plan_cache_mode`) plans with the server's defaults there, and `settingRefused` hears why. As
+ * `pool.query` does, a connection whose statement failed, or that failed during it, is closed rather
+ * than reused.
  * @internal
  */
-export const openPool = (options: { readonly url: string; readonly maxConnections?: number | undefined }): pg.Pool => {
-  const pool = new pg.Pool({
-    connectionString: withPlannerOptions(options.url),
-    connectionTimeoutMillis: 5_000,
-    max: options.maxConnections ?? 10,
-    application_name: "effect-taskflow"
-  })
-  // A server restart or shutdown makes every open connection emit "error", pooled or checked
-  // out (sql-pg listens once per query): without these listeners Node treats a second one as
-  // an uncaught exception. The calls themselves see the failure and reconnect.
-  pool.on("error", () => {})
-  pool.on("connect", (client) => client.on("error", () => {}))
-  return pool
+export const makePrepared = (pool: pg.Pool, settingRefused: (error: Error) => void) => {
+  const planned = new WeakSet<pg.PoolClient>()
+  return <Row>(
+    name: string,
+    text: string,
+    values: ReadonlyArray<unknown>
+  ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
+    Effect.async((resume) => {
+      const failed = (cause: unknown) =>
+        resume(Effect.fail(new SqlError({ cause, message: "Failed to execute statement" })))
+      pool.connect((error, client, release) => {
+        if (error || client === undefined) return failed(error)
+        let released = false
+        const done = (error: Error | undefined) => {
+          if (released) return false
+          released = true
+          client.removeListener("error", lost)
+          release(error)
+          return true
+        }
+        // The connection failed while this statement (or a setting before it) ran.
+        const lost = (error: Error) => {
+          if (done(error)) failed(error)
+        }
+        client.once("error", lost)
+        const execute = () => {
+          try {
+            client.query({ name, text, values: values as Array<unknown> }, (error, result) => {
+              if (!done(error ?? undefined)) return
+              if (error) failed(error)
+              else resume(Effect.succeed(result.rows as ReadonlyArray<Row>))
+            })
+          } catch (error) {
+            if (done(error as Error)) failed(error)
+          }
+        }
+        if (planned.has(client)) return execute()
+        planned.add(client)
+        // One after another: a query sent while another runs is queued by pg, a deprecated use.
+        const settle = (index: number): void => {
+          if (index === PLANNER_SETTINGS.length) return execute()
+          client.query(PLANNER_SETTINGS[index]!, (error) => {
+            if (released) return // The connection was lost.
+            if (error) settingRefused(error)
+            settle(index + 1)
+          })
+        }
+        settle(0)
+      })
+    })
 }
 
 /** @internal */
@@ -1014,7 +1032,20 @@ export const postgresLayer = (
     RunStore,
     Effect.gen(function*() {
       const pool = yield* Effect.acquireRelease(
-        Effect.sync(() => openPool(options)),
+        Effect.sync(() => {
+          const pool = new pg.Pool({
+            connectionString: options.url,
+            connectionTimeoutMillis: 5_000,
+            max: options.maxConnections ?? 10,
+            application_name: "effect-taskflow"
+          })
+          // A server restart or shutdown makes every open connection emit "error", pooled or checked
+          // out (sql-pg listens once per query): without these listeners Node treats a second one as
+          // an uncaught exception. The calls themselves see the failure and reconnect.
+          pool.on("error", () => {})
+          pool.on("connect", (client) => client.on("error", () => {}))
+          return pool
+        }),
         (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption("1 second"))
       )
       // The same pool serves @effect/sql's client and the prepared hot statements.
