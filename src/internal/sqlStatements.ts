@@ -94,8 +94,9 @@ export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
  * ANALYZE or DDL plans it again). A worker's connections plan while a new store's table is nearly
  * empty, where reading it whole looks cheapest: each write-and-claim then read every run of the
  * table (a hash join over a sequential scan, to update its 50 runs) and every Scheduled one (to find
- * the claimed ones), however large the table grew. Measured: a fifth of PostgreSQL's CPU in a warm
- * 10,000-run benchmark pass on a table of 10,000 to 20,000 runs, and growing with the table.
+ * the claimed ones), however large the table grew. Measured: 15% of PostgreSQL's CPU per run in
+ * 10,000-run benchmark passes (medians of interleaved pairs), on tables of up to 20,000 runs; the
+ * reads grow with the table.
  *
  * So the hot statements are planned once (not at each call), with sequential scans, bitmap scans,
  * hash joins and merge joins off: each plan left reads the runs it writes by index or by position,
