@@ -835,6 +835,43 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
   })
 
+  // A server older than PostgreSQL 12 refuses `plan_cache_mode`: the statements must still run, with
+  // the settings it took.
+  it.live("a planner setting the server refuses is reported, and the statements still run with the others", () => {
+    const url = freshPostgresUrl()
+    return Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const pool = new pg.Pool({ connectionString: url, max: 1 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
+      const refused: Array<Error> = []
+      const prepared = makePrepared(pool, (error) => refused.push(error), [
+        "SET enable_seqscan = off",
+        "SET taskflow_no_such_setting_value = off_by_one",
+        "SET enable_hashjoin = off"
+      ])
+      const id = uuid()
+      yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
+      const claim = [["store-plain"], 1, Date.now(), "w1", 30_000]
+      const first = yield* prepared<{ claimed: Array<{ id: string }> }>("refused_claim", CLAIM_RUNS, claim)
+      expect(first[0]!.claimed.map((row) => row.id)).toEqual([id])
+      // Sent once: the connection's next statement does not send them again.
+      yield* prepared("refused_claim", CLAIM_RUNS, claim)
+      expect(refused).toHaveLength(1)
+      expect(refused[0]!.message).toContain("taskflow_no_such_setting_value")
+      const shown = yield* Effect.promise(async () => {
+        const client = await pool.connect()
+        try {
+          const seqscan = await client.query("SHOW enable_seqscan")
+          const hashjoin = await client.query("SHOW enable_hashjoin")
+          return [seqscan.rows[0].enable_seqscan, hashjoin.rows[0].enable_hashjoin]
+        } finally {
+          client.release()
+        }
+      })
+      expect(shown).toEqual(["off", "off"])
+    }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
+  })
+
   // The bug this catches: a heartbeat's UPDATE and the worker's group-committed final write locked
   // the same rows in different orders; PostgreSQL aborted one as a deadlock and a finished run ended
   // Crashed when its lease expired.

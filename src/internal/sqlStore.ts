@@ -965,14 +965,18 @@ const findBusy = (cause: Cause.Cause<unknown>): unknown =>
 
 /**
  * Runs the hot statements of a PostgreSQL store: named prepared statements on `pool`, each on a
- * connection that has PLANNER_SETTINGS, sent once per connection before its first one (and kept by
- * it). A connection where a setting is refused (a server older than PostgreSQL 12 has no
+ * connection that has `settings` (PLANNER_SETTINGS), sent once per connection before its first one
+ * (and kept by it). A connection where a setting is refused (a server older than PostgreSQL 12 has no
  * `plan_cache_mode`) plans with the server's defaults there, and `settingRefused` hears why. As
  * `pool.query` does, a connection whose statement failed, or that failed during it, is closed rather
  * than reused.
  * @internal
  */
-export const makePrepared = (pool: pg.Pool, settingRefused: (error: Error) => void) => {
+export const makePrepared = (
+  pool: pg.Pool,
+  settingRefused: (error: Error) => void,
+  settings: ReadonlyArray<string> = PLANNER_SETTINGS
+) => {
   const planned = new WeakSet<pg.PoolClient>()
   return <Row>(
     name: string,
@@ -1012,8 +1016,8 @@ export const makePrepared = (pool: pg.Pool, settingRefused: (error: Error) => vo
         planned.add(client)
         // One after another: a query sent while another runs is queued by pg, a deprecated use.
         const settle = (index: number): void => {
-          if (index === PLANNER_SETTINGS.length) return execute()
-          client.query(PLANNER_SETTINGS[index]!, (error) => {
+          if (index === settings.length) return execute()
+          client.query(settings[index]!, (error) => {
             if (released) return // The connection was lost.
             if (error) settingRefused(error)
             settle(index + 1)
