@@ -731,20 +731,16 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
   })
 
-  // The bug this catches: PostgreSQL moves a prepared statement to a generic plan after five
-  // executions, planned on the table as it was then and kept. A worker's connections planned on a
-  // new store's nearly empty table, and each write-and-claim then read every run of the table (a
-  // hash join over a sequential scan) and every Scheduled one, however large the table grew.
-  it.live("a hot statement planned on a small table reads only its own runs once the table has grown", () => {
-    const url = freshPostgresUrl()
-    return Effect.gen(function*() {
-      const s = yield* RunStore.RunStore
-      // The store's way of running its hot statements, on a pool of one connection.
+  /**
+   * The store's runner of its hot statements (`makePrepared`) on a pool of one connection, the
+   * settings that connection refused, and queries on it between the runner's statements.
+   */
+  const oneConnection = (url: string, settings?: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
       const pool = new pg.Pool({ connectionString: url, max: 1 })
       yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
       const refused: Array<Error> = []
-      const prepared = makePrepared(pool, (error) => refused.push(error))
-      /** A query on the pool's connection, as it is between the store's statements. */
+      const prepared = makePrepared(pool, (error) => refused.push(error), settings)
       const onConnection = <A>(use: (client: pg.PoolClient) => Promise<A>) =>
         Effect.promise(async () => {
           const client = await pool.connect()
@@ -754,6 +750,20 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
             client.release()
           }
         })
+      const setting = (name: string) =>
+        onConnection((client) => client.query(`SHOW ${name}`).then((result) => result.rows[0][name]))
+      return { prepared, refused, onConnection, setting }
+    })
+
+  // The bug this catches: PostgreSQL moves a prepared statement to a generic plan after five
+  // executions, planned on the table as it was then and kept. A worker's connections planned on a
+  // new store's nearly empty table, and each write-and-claim then read every run of the table (a
+  // hash join over a sequential scan) and every Scheduled one, however large the table grew.
+  it.live("a hot statement planned on a small table reads only its own runs once the table has grown", () => {
+    const url = freshPostgresUrl()
+    return Effect.gen(function*() {
+      const s = yield* RunStore.RunStore
+      const { onConnection, prepared, refused, setting } = yield* oneConnection(url)
 
       /** A worker's final states of `runIds`: one array per column of WRITE_STATES, in its order. */
       const finalStates = (runIds: ReadonlyArray<string>) => {
@@ -778,8 +788,6 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
         yield* prepared("plan_claim", CLAIM_RUNS, claim(0))
       }
       // The connection keeps the settings the first statement sent.
-      const setting = (name: string) =>
-        onConnection((client) => client.query(`SHOW ${name}`).then((result) => result.rows[0][name]))
       expect(refused).toEqual([])
       expect(yield* setting("plan_cache_mode")).toBe("force_generic_plan")
       expect(yield* setting("enable_seqscan")).toBe("off")
@@ -841,10 +849,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     const url = freshPostgresUrl()
     return Effect.gen(function*() {
       const s = yield* RunStore.RunStore
-      const pool = new pg.Pool({ connectionString: url, max: 1 })
-      yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
-      const refused: Array<Error> = []
-      const prepared = makePrepared(pool, (error) => refused.push(error), [
+      const { prepared, refused, setting } = yield* oneConnection(url, [
         "SET enable_seqscan = off",
         "SET taskflow_no_such_setting_value = off_by_one",
         "SET enable_hashjoin = off"
@@ -858,17 +863,8 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       yield* prepared("refused_claim", CLAIM_RUNS, claim)
       expect(refused).toHaveLength(1)
       expect(refused[0]!.message).toContain("taskflow_no_such_setting_value")
-      const shown = yield* Effect.promise(async () => {
-        const client = await pool.connect()
-        try {
-          const seqscan = await client.query("SHOW enable_seqscan")
-          const hashjoin = await client.query("SHOW enable_hashjoin")
-          return [seqscan.rows[0].enable_seqscan, hashjoin.rows[0].enable_hashjoin]
-        } finally {
-          client.release()
-        }
-      })
-      expect(shown).toEqual(["off", "off"])
+      expect(yield* setting("enable_seqscan")).toBe("off")
+      expect(yield* setting("enable_hashjoin")).toBe("off")
     }).pipe(Effect.provide(RunStore.postgres({ url })), Effect.scoped)
   })
 
