@@ -967,9 +967,10 @@ const findBusy = (cause: Cause.Cause<unknown>): unknown =>
  * Runs the hot statements of a PostgreSQL store: named prepared statements on `pool`, each on a
  * connection that has `settings` (PLANNER_SETTINGS), sent once per connection before its first one
  * (and kept by it). A connection where a setting is refused (a server older than PostgreSQL 12 has no
- * `plan_cache_mode`) plans with the server's defaults there, and `settingRefused` hears why. As
- * `pool.query` does, a connection whose statement failed, or that failed during it, is closed rather
- * than reused.
+ * `plan_cache_mode`) plans with the server's defaults there, and `settingRefused` hears why. Not
+ * `pool.query`, which hands the statement to whichever connection is free, before the settings
+ * could go on a new one; but as it does, a connection whose statement failed, or that failed during
+ * it, is closed rather than reused.
  * @internal
  */
 export const makePrepared = (
