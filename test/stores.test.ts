@@ -673,6 +673,29 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
     }).pipe(Effect.scoped)
   })
 
+  /** A plan from `EXPLAIN (FORMAT JSON)`: the kinds of its nodes, and of those that read taskflow_runs. */
+  const planNodes = (explained: pg.QueryResult) => {
+    const nodes: Array<string> = []
+    const readsRuns: Array<string> = []
+    const walk = (node: { "Node Type": string; "Relation Name"?: string; Plans?: Array<never> }) => {
+      nodes.push(node["Node Type"])
+      if (node["Relation Name"] === "taskflow_runs" && node["Node Type"] !== "ModifyTable") {
+        readsRuns.push(node["Node Type"])
+      }
+      for (const child of node.Plans ?? []) walk(child)
+    }
+    walk(explained.rows[0]["QUERY PLAN"][0].Plan)
+    return { nodes, readsRuns }
+  }
+
+  /** A worker's final states of `runIds`: one array per column of WRITE_STATES, in its order. */
+  const finalStates = (runIds: ReadonlyArray<string>) => {
+    const values = (
+      id: string
+    ) => [id, "COMPLETED", "Completed", null, Date.now(), null, "1", null, "w1", false, null, true, true, null, 0]
+    return values("").map((_, column) => runIds.map((id) => values(id)[column]))
+  }
+
   // The bug this catches: a claim updated its picked runs by `id IN (…)`. Once ANALYZE (which
   // autovacuum runs; this machine's server has autovacuum off) had seen a table of mostly Scheduled
   // runs, the planner chose a hash semi join over a sequential scan of the whole table, for every
@@ -688,40 +711,13 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       yield* Effect.promise(() => client.query("ANALYZE taskflow_runs"))
       /** The plan nodes that read taskflow_runs whole, in the plan of `text` with `values`. */
       const wholeScans = (text: string, values: ReadonlyArray<unknown>) =>
-        Effect.promise(async () => {
-          const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${text}`, [...values])
-          const found: Array<string> = []
-          const walk = (node: { "Node Type": string; "Relation Name"?: string; Plans?: Array<never> }) => {
-            if (node["Relation Name"] === "taskflow_runs" && /Seq Scan|Bitmap/.test(node["Node Type"])) {
-              found.push(node["Node Type"])
-            }
-            for (const child of node.Plans ?? []) walk(child)
-          }
-          walk(rows[0]["QUERY PLAN"][0].Plan)
-          return found
-        })
+        Effect.promise(() => client.query(`EXPLAIN (FORMAT JSON) ${text}`, [...values])).pipe(
+          Effect.map((explained) => planNodes(explained).readsRuns.filter((kind) => /Seq Scan|Bitmap/.test(kind)))
+        )
       const claim = [["store-plain"], 50, Date.now(), "w1", 30_000]
       expect(yield* wholeScans(CLAIM_RUNS, claim)).toEqual([])
       // A busy worker's claim rides with its runs' final states.
-      // One move (a run's final state), a one-element array per column of WRITE_STATES.
-      const move = [
-        ids[0],
-        "COMPLETED",
-        "Completed",
-        null,
-        Date.now(),
-        null,
-        "1",
-        null,
-        "w0",
-        false,
-        null,
-        true,
-        true,
-        null,
-        0
-      ]
-      const moves = move.map((value) => [value])
+      const moves = finalStates([ids[0]!])
       expect(yield* wholeScans(WRITE_STATES_AND_CLAIM, [...moves, ...claim])).toEqual([])
       // And the claim still takes its runs, each once.
       const claimed = yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 50, lease: 30_000 })
@@ -765,13 +761,6 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       const s = yield* RunStore.RunStore
       const { onConnection, prepared, refused, setting } = yield* oneConnection(url)
 
-      /** A worker's final states of `runIds`: one array per column of WRITE_STATES, in its order. */
-      const finalStates = (runIds: ReadonlyArray<string>) => {
-        const values = (
-          id: string
-        ) => [id, "COMPLETED", "Completed", null, Date.now(), null, "1", null, "w1", false, null, true, true, null, 0]
-        return values("").map((_, column) => runIds.map((id) => values(id)[column]))
-      }
       const claim = (limit: number) => [["store-plain"], limit, Date.now(), "w1", 30_000]
 
       // Six rounds of a worker's statements on a table of five runs: PostgreSQL's default plans the
@@ -808,17 +797,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
                 : client.escapeLiteral(String(value))
             return client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(", ")})`)
           })
-          const nodes: Array<string> = []
-          const readsRuns: Array<string> = []
-          const walk = (node: { "Node Type": string; "Relation Name"?: string; Plans?: Array<never> }) => {
-            nodes.push(node["Node Type"])
-            if (node["Relation Name"] === "taskflow_runs" && node["Node Type"] !== "ModifyTable") {
-              readsRuns.push(node["Node Type"])
-            }
-            for (const child of node.Plans ?? []) walk(child)
-          }
-          walk(explained.rows[0]["QUERY PLAN"][0].Plan)
-          return { nodes, readsRuns }
+          return planNodes(explained)
         })
 
       const writeAndClaim = yield* planOf("plan_write_and_claim", [...finalStates([ids[0]!]), ...claim(50)])
