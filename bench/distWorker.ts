@@ -1,6 +1,7 @@
 /**
  * A worker process for bench/distributed.bench.ts: ours (over PostgreSQL or SQLite), BullMQ or
- * pg-boss, each with the same concurrency. Prints "ready" once it serves.
+ * pg-boss, each with the same concurrency (or pg-boss with batches handled as one unit, for
+ * reference). Prints "ready" once it serves.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Worker } from "bullmq"
@@ -26,6 +27,26 @@ if (mode === "taskflow-pg" || mode === "taskflow-sqlite") {
   })
   worker.waitUntilReady().then(() => console.log("ready"))
 } else if (mode === "pgboss") {
+  // Each job on its own, as ours: `concurrency` work() loops of one job a fetch, each job's result kept
+  // (pg-boss 10 keeps a handler's result only for a fetch of one job).
+  const boss = new PgBoss({ connectionString: location, schema: queue })
+  boss.on("error", () => {})
+  boss.start()
+    .then(() =>
+      Promise.all(Array.from(
+        { length: Number(concurrency) },
+        () =>
+          boss.work<{ n: number }>(
+            queue,
+            { batchSize: 1, pollingIntervalSeconds: 0.5 },
+            async ([job]) => job!.data.n
+          )
+      ))
+    )
+    .then(() => console.log("ready"))
+} else if (mode === "pgboss-batch") {
+  // A fetch of `concurrency` jobs handled as one unit of work: one handler call, one completion, no
+  // result kept per job.
   const boss = new PgBoss({ connectionString: location, schema: queue })
   boss.on("error", () => {})
   boss.start()

@@ -20,6 +20,8 @@ import { noop } from "./distTasks.js"
 const PG_URL = process.env.TASKFLOW_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const N = Number(process.env.TASKFLOW_BENCH_N ?? 10_000)
 const CONCURRENCY = 50
+/** pg-boss's batch size in its reference shape (each fetch handled as one unit of work). */
+const bossBatchSize = Number(process.env.TASKFLOW_BENCH_PGBOSS_BATCH ?? 1_000)
 const workerScript = fileURLToPath(new URL("./distWorker.js", import.meta.url))
 /** Node options for the worker processes, e.g. `--cpu-prof` to profile them. */
 const workerNodeArgs = (process.env.TASKFLOW_BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")
@@ -230,16 +232,24 @@ const bullmq = async () => {
 }
 
 /**
- * pg-boss with `batchSize` = `batch` per worker: the bench's shape is 50 (its concurrency). A warm
- * second pass only in its fastest shape: in the bench's shape its rate is its polling floor.
+ * pg-boss. Without `batch`, in the bench's shape: each job handled on its own with its result kept,
+ * as ours, by 50 work() loops of one job a fetch in each worker (pg-boss 10 has no per-job
+ * concurrency within a fetch, and keeps a handler's result only for a fetch of one job). Its rate is
+ * then its polling floor: a loop fetches at most every 0.5 s. With `batch`, for reference: fetches of
+ * `batch` jobs, each fetch handled as one unit of work (one handler call and one completion for the
+ * batch, no result per job), with a warm second pass.
  */
-const pgBoss = async (batch = CONCURRENCY) => {
+const pgBoss = async (batch?: number) => {
   const schema = await freshSchema("pgboss")
   const boss = new PgBoss({ connectionString: PG_URL, schema })
   boss.on("error", () => {})
   await boss.start()
   await boss.createQueue(schema)
-  const workers = await startWorkers(["pgboss", PG_URL, schema, String(batch)])
+  const workers = await startWorkers(
+    batch === undefined
+      ? ["pgboss", PG_URL, schema, String(CONCURRENCY)]
+      : ["pgboss-batch", PG_URL, schema, String(batch)]
+  )
   const client = new pg.Client(PG_URL)
   await client.connect()
   const completed = async () =>
@@ -251,13 +261,20 @@ const pgBoss = async (batch = CONCURRENCY) => {
       await boss.insert(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: schema, data: { n: i + j } })))
     }
     while ((await completed()) < target) await new Promise((resolve) => setTimeout(resolve, 20))
-    return performance.now() - start
+    const throughputMs = performance.now() - start
+    if (batch === undefined) {
+      const kept = `SELECT COUNT(*) AS n FROM ${schema}.job WHERE state = 'completed' AND output IS NOT NULL`
+      if (Number((await client.query(kept)).rows[0].n) !== target) {
+        throw new Error("pg-boss kept no result for some jobs")
+      }
+    }
+    return throughputMs
   }
   const cold = await pass()
-  const warm = batch === CONCURRENCY ? Number.NaN : await pass()
+  const warm = batch === undefined ? Number.NaN : await pass()
   const trips: Array<number> = []
   // Round trips in the bench's shape only (each takes about one polling interval).
-  for (let i = 0; i < (batch === CONCURRENCY ? 20 : 0); i++) {
+  for (let i = 0; i < (batch === undefined ? 20 : 0); i++) {
     const t = performance.now()
     const id = (await boss.send(schema, { n: i }))!
     while ((await boss.getJobById(schema, id))?.state !== "completed") {
@@ -273,7 +290,8 @@ const pgBoss = async (batch = CONCURRENCY) => {
 
 /**
  * `TASKFLOW_BENCH_ONLY=taskflow-pg` (comma-separated: taskflow-pg, taskflow-sqlite, bullmq) runs only
- * those, e.g. to profile ours or to compare with BullMQ back to back.
+ * those, e.g. to profile ours or to compare with BullMQ back to back. `TASKFLOW_BENCH_PGBOSS_BATCH`
+ * sets pg-boss's batch size in its reference shape (1,000).
  */
 const only = (process.env.TASKFLOW_BENCH_ONLY ?? "").split(",").filter((name) => name !== "")
 
@@ -309,9 +327,10 @@ const main = async () => {
   const ourSqlite = await taskflow("taskflow-sqlite", freshSqliteFile())
   const bull = await bullmq()
   const boss = await pgBoss()
-  // pg-boss polls at most every 0.5 s and fetches `batchSize` jobs a poll: its rate in the bench's
-  // shape is that floor. Its fastest shape, for reference: 1,000 jobs a fetch.
-  const bossBatch = await pgBoss(1000)
+  // For reference, pg-boss with each fetch of `bossBatchSize` jobs handled as one unit of work: faster
+  // the larger the batch (its rate is then set by its polling and batch size), and no longer a job
+  // at a time with its result.
+  const bossBatch = await pgBoss(bossBatchSize)
   const rate = (ms: number) => (N / ms) * 1000
   for (const which of ["cold", "warm"] as const) {
     const pgRate = rate(ourPg[which].throughputMs)
@@ -328,10 +347,15 @@ const main = async () => {
     )
     console.log(`  BullMQ (Redis)                ${fmt(bullRate)} runs/s`)
     if (which === "cold") {
-      console.log(`  pg-boss (PostgreSQL)          ${fmt(rate(boss.cold))} runs/s  (batchSize 50, polling every 0.5 s)`)
+      console.log(
+        `  pg-boss (PostgreSQL)          ${fmt(rate(boss.cold))} runs/s  (each job with its result, as ours: ` +
+          `50 loops of 1 job a fetch per worker, polling every 0.5 s)`
+      )
     }
     console.log(
-      `  pg-boss, batchSize 1,000      ${fmt(rate(bossBatch[which]))} runs/s  (ours: ${
+      `  pg-boss, ${bossBatchSize.toLocaleString("en-US")} jobs a fetch as one unit ${
+        fmt(rate(bossBatch[which]))
+      } runs/s  (one handler call and one completion a batch, no result per job; ours: ${
         fmt(pgRate / rate(bossBatch[which]), 2)
       }×)`
     )
