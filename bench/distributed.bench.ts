@@ -233,7 +233,7 @@ const bullmq = async () => {
 
 /**
  * pg-boss. Without `batch`, in the bench's shape: each job handled on its own with its result kept,
- * as ours, by 50 work() loops of one job a fetch in each worker (pg-boss 10 has no per-job
+ * as ours, by `CONCURRENCY` work() loops of one job a fetch in each worker (pg-boss 10 has no per-job
  * concurrency within a fetch, and keeps a handler's result only for a fetch of one job). Its rate is
  * then its polling floor: a loop fetches at most every 0.5 s. With `batch`, for reference: fetches of
  * `batch` jobs, each fetch handled as one unit of work (one handler call and one completion for the
@@ -273,7 +273,7 @@ const pgBoss = async (batch?: number) => {
   const cold = await pass()
   const warm = batch === undefined ? Number.NaN : await pass()
   const trips: Array<number> = []
-  // Round trips in the bench's shape only (each takes about one polling interval).
+  // Round trips in the bench's shape only: a job waits for the next of its loops to poll.
   for (let i = 0; i < (batch === undefined ? 20 : 0); i++) {
     const t = performance.now()
     const id = (await boss.send(schema, { n: i }))!
@@ -349,7 +349,7 @@ const main = async () => {
     if (which === "cold") {
       console.log(
         `  pg-boss (PostgreSQL)          ${fmt(rate(boss.cold))} runs/s  (each job with its result, as ours: ` +
-          `50 loops of 1 job a fetch per worker, polling every 0.5 s)`
+          `${CONCURRENCY} loops of 1 job a fetch per worker, polling every 0.5 s)`
       )
     }
     console.log(
