@@ -209,9 +209,9 @@ export interface Service {
     /**
      * Whether the worker knows of (holds) a run. A SQL store that sends a claim again, because the
      * connection dropped before the answer came, first returns the Running runs `workerId` holds
-     * that the worker does not know of: the lost answer's runs, committed before the drop. Without
-     * this they would wait for their lease to end and be recovered (retried, or Crashed) though they
-     * never ran.
+     * that the worker does not know of: the lost answer's runs, committed before the drop. So does
+     * the next claim of a worker whose last claim failed outright. Without this they would wait for
+     * their lease to end and be recovered (retried, or Crashed) though they never ran.
      */
     readonly knows?: (runId: string) => boolean
   }) => Effect.Effect<ReadonlyArray<ClaimedRun>, Errors.RunStoreError>

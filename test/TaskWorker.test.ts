@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schema, TestClock } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Logger, Schema, TestClock } from "effect"
 import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
@@ -383,6 +383,46 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
       const run = yield* store.getRun(future.taskRunId)
       expect(run.runCount).toBe(1)
       expect((yield* store.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
+        ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+      )
+    }).pipe(Effect.scoped))
+
+  // The same, when the claim fails outright: the store stays away longer than `reconnectFor`, so the
+  // claim is not sent again within its call. Its run used to wait for its lease and end Crashed.
+  let failedClaimRuns = 0
+  const failedClaim = Task.make("worker-failed-claim", (n: number) =>
+    Effect.sync(() => {
+      failedClaimRuns++
+      return n
+    }))
+
+  it.live("a claim that failed outright after committing: the worker's next claim runs what it claimed, once", () =>
+    Effect.gen(function*() {
+      const { proxy, store, url } = yield* postgresThroughProxy({ maxPollInterval: 60_000, reconnectFor: "100 millis" })
+      const client = Context.get(yield* Layer.build(RunStore.postgres({ url })), RunStore.RunStore)
+      // The claim's answer is lost, then the store is out of reach for a second: far longer than
+      // the worker's store tries to reconnect within one call.
+      proxy.arm(`"name":"worker-failed-claim"`, { cutOffFor: 1_000 })
+      const warnings: Array<unknown> = []
+      const keepWarnings = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => {
+          warnings.push(Array.isArray(message) ? message[0] : message)
+        })
+      )
+      yield* Effect.forkScoped(
+        TaskWorker.serve([failedClaim], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
+          Effect.provideService(RunStore.RunStore, store),
+          Effect.provide(keepWarnings)
+        )
+      )
+      const future = yield* failedClaim.delay(7).pipe(Effect.provideService(RunStore.RunStore, client))
+      expect(yield* future.result().pipe(Effect.timeout("20 seconds"))).toBe(7)
+      expect(proxy.dropped()).toBe(1)
+      expect(warnings.some((message) => String(message).includes("claiming runs failed"))).toBe(true)
+      expect(failedClaimRuns).toBe(1)
+      expect((yield* client.getRun(future.taskRunId)).runCount).toBe(1)
+      expect((yield* client.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
         ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
       )
     }).pipe(Effect.scoped))

@@ -678,6 +678,13 @@ const make = (
         (rows) => rows.filter((row) => !knows(row.id)).map((row) => claimedRun(row, Number(row.state_timestamp)))
       )
 
+    /**
+     * Workers whose last claim failed outright (the store stayed out of reach longer than
+     * `reconnectFor`): it may have committed before its answer was lost, so their next claim first
+     * looks for runs they hold and do not know of, as a claim sent again within one call does.
+     */
+    const claimFailed = new Set<string>()
+
     const service: RunStore_.Service = {
       kind: dialect === "pg" ? "postgres" : "sqlite",
       createRun: (run) => createRuns([run]),
@@ -751,16 +758,18 @@ const make = (
         }),
       claimRuns: ({ knows, lease, limit, names, workerId }) => {
         let attempts = 0
-        return call(
+        const claim = call(
           "claim runs",
           Effect.gen(function*() {
             attempts++
             if (names.length === 0 || limit <= 0) return []
-            // Sent again: the last attempt may have committed before its answer was lost. Its runs
-            // are held by this worker, which does not know them: they are this claim's first.
-            const unanswered = attempts > 1 && knows !== undefined
+            // Sent again (or this worker's last claim failed): the last attempt may have committed
+            // before its answer was lost. Its runs are held by this worker, which does not know
+            // them: they are this claim's first.
+            const unanswered = (attempts > 1 || claimFailed.has(workerId)) && knows !== undefined
               ? (yield* heldUnknown(workerId, knows)).slice(0, limit)
               : []
+            claimFailed.delete(workerId)
             const room = limit - unanswered.length
             if (room <= 0) return unanswered
             const millis = yield* now
@@ -779,6 +788,7 @@ const make = (
             return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
           })
         )
+        return knows === undefined ? claim : Effect.tapError(claim, () => Effect.sync(() => claimFailed.add(workerId)))
       },
       heartbeat: (workerId, runIds, lease) =>
         call(

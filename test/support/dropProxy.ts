@@ -2,8 +2,9 @@
  * A TCP proxy in front of PostgreSQL that can lose an answer: armed with a marker, it closes the
  * connection that carries the next answer containing it, in place of passing the answer on. The
  * server has done the work (an implicit transaction commits before its answer is sent), as when the
- * network fails between the server's commit and the client. It can also cut the server off for good
- * once an answer has been passed on, or hold an answer back until told to pass it on.
+ * network fails between the server's commit and the client. It can then cut the server off for a
+ * while, cut it off for good once an answer has been passed on, or hold an answer back until told
+ * to pass it on.
  */
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
@@ -14,8 +15,11 @@ import { freshPostgresUrl } from "./stores.js"
 export interface DropProxy {
   /** `url` with its host and port replaced by the proxy's. */
   readonly urlThrough: (url: string) => string
-  /** Loses the next answer from the server that contains `marker`. */
-  readonly arm: (marker: string) => void
+  /**
+   * Loses the next answer from the server that contains `marker`. With `cutOffFor`, then closes every
+   * connection and refuses new ones for that many ms.
+   */
+  readonly arm: (marker: string, options?: { readonly cutOffFor?: number }) => void
   /** How many answers were lost. */
   readonly dropped: () => number
   /** Passes on the next answer containing `marker`, then closes every connection and refuses new ones. */
@@ -31,6 +35,7 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
   Effect.gen(function*() {
     const target = new URL(url)
     let marker: Buffer | undefined
+    let cutOffAfterDropFor = 0
     let cutOffMarker: Buffer | undefined
     let cutOff = false
     let holdMarker: Buffer | undefined
@@ -74,6 +79,13 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
           dropped++
           client.destroy()
           upstream.destroy()
+          if (cutOffAfterDropFor > 0) {
+            cutOff = true
+            for (const socket of sockets) socket.destroy()
+            setTimeout(() => {
+              cutOff = false
+            }, cutOffAfterDropFor)
+          }
           return
         }
         if (cutOffMarker !== undefined && chunk.includes(cutOffMarker)) {
@@ -109,8 +121,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         through.port = String(port)
         return through.toString()
       },
-      arm: (text) => {
+      arm: (text, options) => {
         marker = Buffer.from(text)
+        cutOffAfterDropFor = options?.cutOffFor ?? 0
       },
       dropped: () => dropped,
       cutOffAfter: (text) => {
