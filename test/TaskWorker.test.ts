@@ -358,12 +358,17 @@ describe("TaskWorker leases", () => {
 // between the two) was sent again and claimed nothing; its run stayed held by a worker that did not
 // know it, until its lease ended and it was recovered as Crashed, though it never ran.
 describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an answer", () => {
-  let lostAnswerRuns = 0
-  const lostAnswer = Task.make("worker-lost-answer", (n: number) =>
-    Effect.sync(() => {
-      lostAnswerRuns++
-      return n
-    }))
+  /** A task that counts how many times its body ran. */
+  const countingTask = (name: string) => {
+    let runs = 0
+    const task = Task.make(name, (n: number) =>
+      Effect.sync(() => {
+        runs++
+        return n
+      }))
+    return { task, runs: () => runs }
+  }
+  const lostAnswer = countingTask("worker-lost-answer")
 
   it.live("a claim whose answer was lost: the worker runs what it claimed, once, not after its lease", () =>
     Effect.gen(function*() {
@@ -372,14 +377,14 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
       // The claim's answer holds the claimed rows as JSON: the task's name appears as a key's value.
       proxy.arm(`"name":"worker-lost-answer"`)
       yield* Effect.forkScoped(
-        TaskWorker.serve([lostAnswer], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
+        TaskWorker.serve([lostAnswer.task], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
           Effect.provideService(RunStore.RunStore, store)
         )
       )
-      const future = yield* lostAnswer.delay(7).pipe(Effect.provideService(RunStore.RunStore, store))
+      const future = yield* lostAnswer.task.delay(7).pipe(Effect.provideService(RunStore.RunStore, store))
       expect(yield* future.result().pipe(Effect.timeout("20 seconds"))).toBe(7)
       expect(proxy.dropped()).toBe(1)
-      expect(lostAnswerRuns).toBe(1)
+      expect(lostAnswer.runs()).toBe(1)
       const run = yield* store.getRun(future.taskRunId)
       expect(run.runCount).toBe(1)
       expect((yield* store.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
@@ -389,12 +394,7 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
 
   // The same, when the claim fails outright: the store stays away longer than `reconnectFor`, so the
   // claim is not sent again within its call. Its run used to wait for its lease and end Crashed.
-  let failedClaimRuns = 0
-  const failedClaim = Task.make("worker-failed-claim", (n: number) =>
-    Effect.sync(() => {
-      failedClaimRuns++
-      return n
-    }))
+  const failedClaim = countingTask("worker-failed-claim")
 
   it.live("a claim that failed outright after committing: the worker's next claim runs what it claimed, once", () =>
     Effect.gen(function*() {
@@ -411,16 +411,16 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
         })
       )
       yield* Effect.forkScoped(
-        TaskWorker.serve([failedClaim], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
+        TaskWorker.serve([failedClaim.task], { lease: "3 seconds", heartbeatInterval: "500 millis" }).pipe(
           Effect.provideService(RunStore.RunStore, store),
           Effect.provide(keepWarnings)
         )
       )
-      const future = yield* failedClaim.delay(7).pipe(Effect.provideService(RunStore.RunStore, client))
+      const future = yield* failedClaim.task.delay(7).pipe(Effect.provideService(RunStore.RunStore, client))
       expect(yield* future.result().pipe(Effect.timeout("20 seconds"))).toBe(7)
       expect(proxy.dropped()).toBe(1)
       expect(warnings.some((message) => String(message).includes("claiming runs failed"))).toBe(true)
-      expect(failedClaimRuns).toBe(1)
+      expect(failedClaim.runs()).toBe(1)
       expect((yield* client.getRun(future.taskRunId)).runCount).toBe(1)
       expect((yield* client.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
         ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
