@@ -244,8 +244,12 @@ export interface Service {
    * catches anything a lost notification missed. Returns the function that stops listening.
    */
   readonly unsafeSubscribe: (runId: string, onChange: (state: State.State<unknown, unknown>) => void) => () => void
-  /** Calls `onScheduled` when a run may have become claimable. Returns the function that stops listening. */
-  readonly unsafeSubscribeScheduled: (onScheduled: () => void) => () => void
+  /**
+   * Calls `onScheduled` when a run may have become claimable, with the run's task or flow name where
+   * the store knows it (without a name, runs of any name may have). Returns the function that stops
+   * listening.
+   */
+  readonly unsafeSubscribeScheduled: (onScheduled: (name?: string) => void) => () => void
   /**
    * Calls `onCancelling` with the id of a run someone asked to cancel (moved to Cancelling): from
    * this process on every store; from other processes on PostgreSQL (`NOTIFY`) and on SQLite (a

@@ -1,9 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Logger, Schema, TestClock } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Logger, Queue, Schema, TestClock } from "effect"
 import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
-import { postgresAvailable, storeCases } from "./support/stores.js"
+import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
+
+/** `store` with its claims counted. */
+const countingClaims = (store: RunStore.Service) => {
+  let claims = 0
+  const counting: RunStore.Service = {
+    ...store,
+    claimRuns: (options) =>
+      Effect.suspend(() => {
+        claims++
+        return store.claimRuns(options)
+      })
+  }
+  return { claims: () => claims, counting }
+}
 
 // Task workers in this process, against every store. Workers in other processes (kill -9, two
 // workers, 10,000 runs) are in test/distributed/.
@@ -320,27 +334,35 @@ describe("TaskWorker leases", () => {
   // of its runs ended, and found nothing (in a `delay` → `result` round trip, one statement in five).
   it.scoped("after a short claim, a run that ends sends no claim; a push or the polling fallback does", () =>
     Effect.gen(function*() {
-      const store = RunStore.makeMemory()
-      let claims = 0
-      const counting: RunStore.Service = {
-        ...store,
-        claimRuns: (options) =>
-          Effect.suspend(() => {
-            claims++
-            return store.claimRuns(options)
-          })
-      }
+      const { claims, counting } = countingClaims(RunStore.makeMemory())
       yield* Effect.forkScoped(
         TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
       )
       yield* settle
-      expect(claims).toBe(1) // at start, finding nothing
+      expect(claims()).toBe(1) // at start, finding nothing
       const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, counting))
       expect(yield* future.result()).toBe(42)
       yield* settle
-      expect(claims).toBe(2) // the push's, which took the run; its end sent none
+      expect(claims()).toBe(2) // the push's, which took the run; its end sent none
       yield* TestClock.adjust("1 second")
-      expect(claims).toBeGreaterThan(2) // the polling fallback's, within `pollInterval`
+      expect(claims()).toBeGreaterThan(2) // the polling fallback's, within `pollInterval`
+    }))
+
+  // The waste this catches: every push woke every worker, and one serving other tasks claimed for nothing.
+  it.scoped("a push of runs of a task the worker does not serve sends no claim", () =>
+    Effect.gen(function*() {
+      const { claims, counting } = countingClaims(RunStore.makeMemory())
+      yield* Effect.forkScoped(
+        TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
+      )
+      yield* settle
+      expect(claims()).toBe(1) // at start, finding nothing
+      yield* notServed.delay().pipe(Effect.provideService(RunStore.RunStore, counting))
+      yield* settle
+      expect(claims()).toBe(1)
+      const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, counting))
+      expect(yield* future.result()).toBe(42)
+      expect(claims()).toBe(2)
     }))
 
   it.scoped("a worker whose heartbeats renew its leases keeps its runs for as long as they run", () =>
@@ -425,5 +447,43 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
       expect((yield* client.getHistory(future.taskRunId)).map((state) => state.type)).toEqual(
         ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
       )
+    }).pipe(Effect.scoped))
+})
+
+describe.skipIf(!postgresAvailable)("TaskWorker woken by PostgreSQL's pushes", () => {
+  it.live("a push from another process names its task: a worker serving others sends no claim", () =>
+    Effect.gen(function*() {
+      const url = freshPostgresUrl()
+      const open = (options: RunStore.SqlOptions = {}) =>
+        Effect.map(Layer.build(RunStore.postgres({ ...options, url })), Context.get(RunStore.RunStore))
+      // The polling fallback waits a minute: only a push wakes the worker.
+      const { claims, counting } = countingClaims(yield* open())
+      const client = yield* open()
+      const notServedPushes = yield* Queue.unbounded<void>()
+      yield* Effect.forkScoped(
+        TaskWorker.serve([double], { pollInterval: "1 minute" }).pipe(
+          Effect.provideService(RunStore.RunStore, counting)
+        )
+      )
+      // Subscribed after the worker: called after it, for the same push.
+      const unsubscribe = counting.unsafeSubscribeScheduled((name) => {
+        if (name === "worker-not-served") Queue.unsafeOffer(notServedPushes, undefined)
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+      const pushNotServed = Effect.zipRight(
+        notServed.delay().pipe(Effect.provideService(RunStore.RunStore, client)),
+        Queue.take(notServedPushes).pipe(Effect.timeout("10 seconds"))
+      )
+      // A first push heard: the worker's LISTEN session is up, and the claims it sends when it comes
+      // up are over once this settles.
+      yield* pushNotServed
+      yield* Effect.sleep("200 millis")
+      const before = claims()
+      yield* pushNotServed
+      yield* Effect.sleep("100 millis")
+      expect(claims()).toBe(before)
+      const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, client))
+      expect(yield* future.result().pipe(Effect.timeout("10 seconds"))).toBe(42)
+      expect(claims()).toBeGreaterThan(before)
     }).pipe(Effect.scoped))
 })

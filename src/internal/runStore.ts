@@ -251,11 +251,11 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
   }
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
   let scheduledQueue: Array<string> = []
-  const scheduledListeners = new Set<() => void>()
+  const scheduledListeners = new Set<(name?: string) => void>()
   const cancellingListeners = new Set<(runId: string) => void>()
-  const onScheduled = (runId: string) => {
+  const onScheduled = (runId: string, name: string) => {
     scheduledQueue.push(runId)
-    scheduledListeners.forEach((listener) => listener())
+    scheduledListeners.forEach((listener) => listener(name))
   }
   const find = (runId: string) => {
     const run = runs().get(runId)
@@ -279,7 +279,7 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
         }
       }
     }
-    if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id)
+    if (newRun.state.type === "SCHEDULED") onScheduled(newRun.id, newRun.name)
     else if (isFinal(newRun.state)) onFinished(run)
     return run as unknown as SyncRunHandle
   }
@@ -308,7 +308,7 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
       run.leaseExpiresAt = undefined
     }
     run.listeners?.forEach((listener) => listener(state))
-    if (state.type === "SCHEDULED" && run.workerId === undefined) onScheduled(run.run!.id)
+    if (state.type === "SCHEDULED" && run.workerId === undefined) onScheduled(run.run!.id, run.run!.name)
     else if (state.type === "CANCELLING") cancellingListeners.forEach((listener) => listener(run.run!.id))
     else if (isFinal(state) && !run.forgotten) onFinished(run)
   }

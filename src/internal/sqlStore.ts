@@ -192,7 +192,7 @@ const make = (
     const listeners = new Map<string, Set<Listener>>()
     /** The last state sequence number each subscriber saw, so polling pushes each change once. */
     const seen = new Map<string, number>()
-    const scheduledListeners = new Set<() => void>()
+    const scheduledListeners = new Set<(name?: string) => void>()
     const cancellingListeners = new Set<(runId: string) => void>()
     let pollInterval = 10
 
@@ -210,7 +210,10 @@ const make = (
     const push = (runId: string, state: AnyState) => {
       listeners.get(runId)?.forEach((listener) => callSubscriber(() => listener(state)))
     }
-    const pushScheduled = () => scheduledListeners.forEach(callSubscriber)
+    /** `name`: the scheduled runs' task or flow, where known (a worker that serves other names sleeps on). */
+    const pushScheduled = (name?: string) => {
+      scheduledListeners.forEach((listener) => callSubscriber(() => listener(name)))
+    }
     const pushCancelling = (runId: string) => {
       cancellingListeners.forEach((listener) => callSubscriber(() => listener(runId)))
     }
@@ -479,7 +482,7 @@ const make = (
         client.on("notification", (message) => {
           if (message.payload === undefined) return
           if (message.channel === FINAL_CHANNEL) heardFinal(message.payload)
-          else if (message.channel === SCHEDULED_CHANNEL) pushScheduled()
+          else if (message.channel === SCHEDULED_CHANNEL) pushScheduled(message.payload)
           else if (message.channel === CANCELLING_CHANNEL) pushCancelling(message.payload)
         })
         yield* Effect.tryPromise(() =>
@@ -655,7 +658,7 @@ const make = (
           )
         }
         for (const run of runs) push(run.id, run.state)
-        if (scheduled.length > 0) pushScheduled()
+        scheduled.forEach((name) => pushScheduled(name))
       })
 
     /** A claimed run's row as the worker gets it; `millis` is the claim's time (its Running state's). */

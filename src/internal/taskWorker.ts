@@ -82,7 +82,9 @@ export const serve = (
      * `delay` → `result` round trip, one statement in five was that claim).
      */
     let mayHaveMore = true
-    const scheduled = () => {
+    /** Runs may be claimable: of `name` (a push for a name this worker does not serve wakes nothing), or of any name. */
+    const scheduled = (name?: string) => {
+      if (name !== undefined && !definitions.has(name)) return
       mayHaveMore = true
       signal()
     }
