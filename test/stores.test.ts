@@ -4,7 +4,7 @@ import { Errors, Futures, RunStore, State, Task } from "effect-taskflow"
 import pg from "pg"
 import { CLAIM_RUNS, WRITE_STATES_AND_CLAIM } from "../src/internal/sqlStatements.js"
 import { makePrepared } from "../src/internal/sqlStore.js"
-import { postgresThroughProxy } from "./support/dropProxy.js"
+import { dropProxy, postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // One suite, every store: the memory store, SQLite and PostgreSQL must behave the same.
@@ -613,6 +613,29 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
   // worker in another process could claim and finish it before that (a `mapDelay` of 10,000 runs
   // sends 20 statements, one after the other): its final state, heard first, was dropped, and its
   // future waited for the polling fallback. It cost a quarter of a second of every bench pass.
+  // The gap this closes: a store was ready before its LISTEN session was up. What other processes did
+  // meanwhile went unheard: a cancel asked then was not pushed, and the runs of a `mapDelay` sent at
+  // once were read back when followed.
+  it.live("a store hears other processes as soon as its layer is built", () =>
+    Effect.gen(function*() {
+      const url = freshPostgresUrl()
+      const other = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(RunStore.postgres({ url })))
+      const id = uuid()
+      yield* other.createRun(newRun(id, "store-plain", State.scheduled()))
+      yield* other.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 1, lease: 3_600_000 })
+      // Each of this store's connections is slow to open, its LISTEN session's too, which opens last.
+      const proxy = yield* dropProxy(url)
+      proxy.connectNewAfter(300)
+      const store = yield* Effect.provide(
+        RunStore.RunStore,
+        yield* Layer.build(RunStore.postgres({ url: proxy.urlThrough(url), maxPollInterval: 60_000 }))
+      )
+      const heard = yield* Deferred.make<string>()
+      store.unsafeSubscribeCancelling((runId) => Deferred.unsafeDone(heard, Exit.succeed(runId)))
+      expect((yield* other.cancelRun(id)).type).toBe("CANCELLING")
+      expect(yield* Deferred.await(heard).pipe(Effect.timeout("5 seconds"))).toBe(id)
+    }).pipe(Effect.scoped))
+
   it.live("a run that ends before its create's answer is read is followed without polling", () =>
     Effect.gen(function*() {
       // Polling at most every minute: only the final-state notification can end the wait in time.

@@ -467,6 +467,8 @@ const make = (
       // notifications sent while it was away are gone. (sql-pg's `listen` does not notice a dead
       // connection, so it is not used.)
       const url = options.url
+      /** Done once the first LISTEN session is up. */
+      const listening = yield* Deferred.make<void>()
       const session = Effect.gen(function*() {
         const lost = yield* Deferred.make<never, Error>()
         const client = yield* Effect.acquireRelease(
@@ -490,6 +492,7 @@ const make = (
         )
         hearing = true
         listenSession++
+        Deferred.unsafeDone(listening, Exit.void)
         yield* Effect.ignore(pollAll)
         pushScheduled()
         return yield* Deferred.await(lost)
@@ -506,6 +509,10 @@ const make = (
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("2 seconds")))),
         Effect.forkScoped
       )
+      // The store is ready once it hears other processes: runs created before that are read back
+      // when followed (a `mapDelay` right after opening read its whole batch back). Not for long: a
+      // session that cannot come up is tried again in the background, and the store works without.
+      yield* Deferred.await(listening).pipe(Effect.timeoutOption("2 seconds"))
     }
 
     // State changes and claims go through the group-commit write queue (sqlWriter.ts); what it

@@ -3,8 +3,8 @@
  * connection that carries the next answer containing it, in place of passing the answer on. The
  * server has done the work (an implicit transaction commits before its answer is sent), as when the
  * network fails between the server's commit and the client. It can then cut the server off for a
- * while, cut it off for good once an answer has been passed on, or hold an answer back until told
- * to pass it on.
+ * while, cut it off for good once an answer has been passed on, hold an answer back until told to
+ * pass it on, or be slow to connect.
  */
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
@@ -29,6 +29,8 @@ export interface DropProxy {
    * the function returned is called (the server has done the work, and committed it).
    */
   readonly holdNext: (marker: string) => () => void
+  /** Connects each new connection to the server only after `millis` ms (0: at once). */
+  readonly connectNewAfter: (millis: number) => void
 }
 
 export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
@@ -42,8 +44,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
     /** Hands the connection holding an answer back its answers. */
     let passHeld = () => {}
     let dropped = 0
+    let connectAfter = 0
     const sockets = new Set<net.Socket>()
-    const server = net.createServer((client) => {
+    const serve = (client: net.Socket) => {
       if (cutOff) {
         client.destroy()
         return
@@ -103,6 +106,16 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         }
         client.write(chunk)
       })
+    }
+    const server = net.createServer((client) => {
+      if (connectAfter === 0) return serve(client)
+      // What the client sends meanwhile waits in its socket.
+      client.pause()
+      client.on("error", () => {})
+      setTimeout(() => {
+        serve(client)
+        client.resume()
+      }, connectAfter)
     })
     const port = yield* Effect.acquireRelease(
       Effect.async<number>((resume) => {
@@ -128,6 +141,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
       dropped: () => dropped,
       cutOffAfter: (text) => {
         cutOffMarker = Buffer.from(text)
+      },
+      connectNewAfter: (millis) => {
+        connectAfter = millis
       },
       holdNext: (text) => {
         holdMarker = Buffer.from(text)
