@@ -330,16 +330,22 @@ describe("TaskWorker leases", () => {
       expect((yield* store.getRun(first.id)).state.type).toBe("RUNNING")
     }))
 
+  /** A worker of `double` on a memory store whose claims are counted, once its first claim (finding nothing) is over. */
+  const idleWorkerCountingClaims = Effect.gen(function*() {
+    const { claims, counting } = countingClaims(RunStore.makeMemory())
+    yield* Effect.forkScoped(
+      TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
+    )
+    yield* settle
+    expect(claims()).toBe(1) // at start, finding nothing
+    return { claims, counting }
+  })
+
   // The waste this catches: after a claim that came back short, the worker claimed again as each
   // of its runs ended, and found nothing (in a `delay` → `result` round trip, one statement in five).
   it.scoped("after a short claim, a run that ends sends no claim; a push or the polling fallback does", () =>
     Effect.gen(function*() {
-      const { claims, counting } = countingClaims(RunStore.makeMemory())
-      yield* Effect.forkScoped(
-        TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
-      )
-      yield* settle
-      expect(claims()).toBe(1) // at start, finding nothing
+      const { claims, counting } = yield* idleWorkerCountingClaims
       const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, counting))
       expect(yield* future.result()).toBe(42)
       yield* settle
@@ -351,12 +357,7 @@ describe("TaskWorker leases", () => {
   // The waste this catches: every push woke every worker, and one serving other tasks claimed for nothing.
   it.scoped("a push of runs of a task the worker does not serve sends no claim", () =>
     Effect.gen(function*() {
-      const { claims, counting } = countingClaims(RunStore.makeMemory())
-      yield* Effect.forkScoped(
-        TaskWorker.serve([double], { concurrency: 4 }).pipe(Effect.provideService(RunStore.RunStore, counting))
-      )
-      yield* settle
-      expect(claims()).toBe(1) // at start, finding nothing
+      const { claims, counting } = yield* idleWorkerCountingClaims
       yield* notServed.delay().pipe(Effect.provideService(RunStore.RunStore, counting))
       yield* settle
       expect(claims()).toBe(1)
