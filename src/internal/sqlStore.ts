@@ -689,11 +689,11 @@ const make = (
       )
 
     /**
-     * Workers whose last claim failed outright (the store stayed out of reach longer than
-     * `reconnectFor`): it may have committed before its answer was lost, so their next claim first
-     * looks for runs they hold and do not know of, as a claim sent again within one call does.
+     * Workers with a claim sent and its answer not read (the connection dropped, or the store went
+     * away): it may have committed. Their next claim attempt (the same call trying again, or the
+     * next call) first takes the runs they hold and do not know of.
      */
-    const claimFailed = new Set<string>()
+    const claimsUnanswered = new Set<string>()
 
     const service: RunStore_.Service = {
       kind: dialect === "pg" ? "postgres" : "sqlite",
@@ -766,20 +766,17 @@ const make = (
             if (Either.isRight(moved)) return next
           }
         }),
-      claimRuns: ({ knows, lease, limit, names, workerId }) => {
-        let attempts = 0
-        const claim = call(
+      claimRuns: ({ knows, lease, limit, names, workerId }) =>
+        call(
           "claim runs",
           Effect.gen(function*() {
-            attempts++
             if (names.length === 0 || limit <= 0) return []
-            // Sent again (or this worker's last claim failed): the last attempt may have committed
-            // before its answer was lost. Its runs are held by this worker, which does not know
-            // them: they are this claim's first.
-            const unanswered = (attempts > 1 || claimFailed.has(workerId)) && knows !== undefined
+            // The last claim's answer was lost: its runs are held by this worker, which does not
+            // know them. They are this claim's first.
+            const unanswered = claimsUnanswered.has(workerId) && knows !== undefined
               ? (yield* heldUnknown(workerId, knows)).slice(0, limit)
               : []
-            claimFailed.delete(workerId)
+            claimsUnanswered.delete(workerId)
             const room = limit - unanswered.length
             if (room <= 0) return unanswered
             const millis = yield* now
@@ -792,14 +789,14 @@ const make = (
               if (candidates.length === 0) return unanswered
             }
             // Through the write queue: it rides with the moves of this worker's finished runs.
+            claimsUnanswered.add(workerId)
             const rows = yield* writer.claim({ names, limit: room, workerId, lease, millis })
+            claimsUnanswered.delete(workerId)
             if (rows.length === 0) return unanswered
             const claimed = rows.map((row) => claimedRun(row, millis))
             return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
           })
-        )
-        return knows === undefined ? claim : Effect.tapError(claim, () => Effect.sync(() => claimFailed.add(workerId)))
-      },
+        ),
       heartbeat: (workerId, runIds, lease) =>
         call(
           "renew leases",
