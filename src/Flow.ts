@@ -8,7 +8,7 @@
 import type { Duration, Effect, Layer } from "effect"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
-import * as internal from "./internal/flow.js"
+import * as internal from "./internal/flow/flow.js"
 import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
 

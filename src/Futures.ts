@@ -6,9 +6,9 @@
  */
 import type { Duration, Effect, Exit, Fiber, Stream } from "effect"
 import type * as Errors from "./Errors.js"
-import * as annotations from "./internal/annotations.js"
-import * as internal from "./internal/futures.js"
-import * as resolve from "./internal/resolve.js"
+import * as annotations from "./internal/core/annotations.js"
+import * as internal from "./internal/futures/future.js"
+import * as resolve from "./internal/futures/resolve.js"
 import type * as RunStore from "./RunStore.js"
 import type * as State from "./State.js"
 

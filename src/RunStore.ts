@@ -8,7 +8,8 @@
 import type { Duration, Either } from "effect"
 import { Effect, Layer } from "effect"
 import type * as Errors from "./Errors.js"
-import * as internal from "./internal/runStore.js"
+import * as memoryStore from "./internal/store/memory.js"
+import * as internal from "./internal/store/runStore.js"
 import type * as State from "./State.js"
 
 /**
@@ -297,7 +298,7 @@ export type RunStore = internal.RunStore
  * @since 0.1.0
  * @category layers
  */
-export const memory: Layer.Layer<RunStore> = internal.memoryLayer
+export const memory: Layer.Layer<RunStore> = memoryStore.memoryLayer
 
 /**
  * Options of the memory store.
@@ -335,7 +336,7 @@ export interface MemoryOptions {
  * @since 0.1.0
  * @category layers
  */
-export const memoryWith: (options: MemoryOptions) => Layer.Layer<RunStore> = internal.memoryLayerWith
+export const memoryWith: (options: MemoryOptions) => Layer.Layer<RunStore> = memoryStore.memoryLayerWith
 
 /**
  * Options of the SQL stores.
@@ -359,7 +360,7 @@ export interface SqlOptions {
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:
 // not in every worker thread and every program that only uses the memory store (about 25 MB each).
-const loadSqlStores = Effect.promise(() => import("./internal/sqlStore.js"))
+const loadSqlStores = Effect.promise(() => import("./internal/store/sql/sqlStore.js"))
 
 /**
  * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this
@@ -418,4 +419,4 @@ export const postgres: (
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: (options?: MemoryOptions) => Service = internal.makeMemory
+export const makeMemory: (options?: MemoryOptions) => Service = memoryStore.makeMemory

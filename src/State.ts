@@ -7,7 +7,7 @@
  */
 import type { Cause, Effect, Exit, Schema } from "effect"
 import type * as Errors from "./Errors.js"
-import * as internal from "./internal/state.js"
+import * as internal from "./internal/core/state.js"
 
 /**
  * @since 0.1.0

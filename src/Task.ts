@@ -8,8 +8,8 @@
 import type { Duration, Effect, Schema } from "effect"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
-import * as annotations from "./internal/annotations.js"
-import * as internal from "./internal/task.js"
+import * as annotations from "./internal/core/annotations.js"
+import * as internal from "./internal/task/task.js"
 import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
 

@@ -8,8 +8,8 @@
 import type { Duration, Layer } from "effect"
 import type { ResourceLimits } from "node:worker_threads"
 import type { WorkerPoolError } from "./Errors.js"
-import * as internal from "./internal/taskRunner.js"
-import * as workerPoolInternal from "./internal/workerPool.js"
+import * as internal from "./internal/runner/taskRunner.js"
+import * as workerPoolInternal from "./internal/runner/workerPool.js"
 import type * as RunStore from "./RunStore.js"
 
 /**

@@ -10,7 +10,7 @@
  */
 import type { Duration, Effect } from "effect"
 import type * as Flow from "./Flow.js"
-import * as internal from "./internal/taskWorker.js"
+import * as internal from "./internal/worker/taskWorker.js"
 import type * as RunStore from "./RunStore.js"
 import type * as Task from "./Task.js"
 

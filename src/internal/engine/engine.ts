@@ -1,37 +1,18 @@
 import type { Duration } from "effect"
-import type { Schema } from "effect"
 import { Cause, Clock, Context, Effect, Exit, FiberRef, Option } from "effect"
-import * as Errors from "../Errors.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import { seconds } from "./duration.js"
-import type { AnyFuture, RunCell, SlotHolder } from "./futures.js"
-import { awaitDone, currentSlot, internals, reacquireSlot } from "./futures.js"
-import { collectFutures, replaceFutures } from "./resolve.js"
-import type { SyncWrites } from "./runStore.js"
-import { syncWrites } from "./runStore.js"
-import * as state_ from "./state.js"
-
-type AnyState = State.State<any, any>
-
-/**
- * A task as the engine runs it: the body and its options, resolved to plain values.
- * @internal
- */
-export interface TaskDefinition {
-  readonly kind: "task" | "flow"
-  readonly name: string
-  readonly fn: (...args: Array<any>) => Effect.Effect<any, any, any>
-  readonly retries: number
-  readonly retryDelay: Duration.Duration | undefined
-  readonly timeout: Duration.Duration | undefined
-  readonly tags: ReadonlyArray<string>
-  readonly persistResult: boolean
-  /** Encode the arguments, the value and the typed failure where they cross threads or processes. */
-  readonly parameters: Schema.Schema<any, any, never> | undefined
-  readonly success: Schema.Schema<any, any, never> | undefined
-  readonly failure: Schema.Schema<any, any, never> | undefined
-}
+import * as Errors from "../../Errors.js"
+import type * as RunStore_ from "../../RunStore.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { seconds } from "../core/duration.js"
+import * as state_ from "../core/state.js"
+import type { AnyState } from "../core/state.js"
+import type { AnyFuture } from "../futures/future.js"
+import { awaitDone, internals } from "../futures/future.js"
+import { collectFutures, replaceFutures } from "../futures/resolve.js"
+import type { RunCell } from "../run/runCell.js"
+import { withSlot } from "../run/slot.js"
+import type { SyncWrites } from "../store/runStore.js"
+import { syncWrites } from "../store/runStore.js"
 
 /**
  * The defect a runner raises when the place a run executed on died under it (a worker thread
@@ -391,19 +372,3 @@ export const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyAr
   waitFor.length === 0 && args.every(isPlainValue)
 
 const isPlainValue = (arg: unknown) => typeof arg !== "object" || arg === null
-
-/** Holds one permit of `semaphore` while `effect` runs, except while it waits on futures. */
-const withSlot = <A, E, R>(semaphore: Effect.Semaphore, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-  const holder: SlotHolder = { held: false, release: semaphore.release(1), take: Effect.asVoid(semaphore.take(1)) }
-  return Effect.zipRight(
-    reacquireSlot(holder),
-    Effect.ensuring(
-      Effect.locally(effect, currentSlot, holder),
-      Effect.suspend(() => {
-        if (!holder.held) return Effect.void
-        holder.held = false
-        return holder.release
-      })
-    )
-  )
-}

@@ -1,8 +1,9 @@
 import { Cause, Effect, Exit, Schema } from "effect"
-import * as Errors from "../Errors.js"
-import type * as State from "../State.js"
+import * as Errors from "../../Errors.js"
+import type * as State from "../../State.js"
 
-type AnyState = State.State<unknown, unknown>
+/** A state of any run, its value and error unknown. @internal */
+export type AnyState = State.State<unknown, unknown>
 
 const defaultNames: Record<State.StateType, string> = {
   SCHEDULED: "Scheduled",

@@ -1,42 +1,24 @@
 import type { Duration, Schema } from "effect"
 import { Cause, Chunk, Context, Effect, FiberRef, Option, Predicate } from "effect"
-import { globalValue } from "effect/GlobalValue"
-import * as Errors from "../Errors.js"
-import type * as Futures from "../Futures.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import type * as Task from "../Task.js"
-import { allowFailure, isAllowFailure, isUnmapped } from "./annotations.js"
-import { decodeTimeout } from "./duration.js"
-import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeTaskRun, plainArguments, resolveInputs } from "./engine.js"
-import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, RunCell, StoreFuture } from "./futures.js"
-import { makeRunId } from "./runId.js"
-import { RunStore } from "./runStore.js"
-import * as state_ from "./state.js"
-import { runnerInternal, TaskRunner } from "./taskRunner.js"
+import * as Errors from "../../Errors.js"
+import type * as Futures from "../../Futures.js"
+import type * as RunStore_ from "../../RunStore.js"
+import type * as State from "../../State.js"
+import type * as Task from "../../Task.js"
+import { allowFailure, isAllowFailure, isUnmapped } from "../core/annotations.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { decodeTimeout } from "../core/duration.js"
+import { register } from "../core/registry.js"
+import { makeRunId } from "../core/runId.js"
+import * as state_ from "../core/state.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
+import { awaitDone, distributedFuture, internals, isPrefectFuture, makeList, StoreFuture } from "../futures/future.js"
+import { RunCell } from "../run/runCell.js"
+import { runnerInternal, TaskRunner } from "../runner/taskRunner.js"
+import { RunStore } from "../store/runStore.js"
 
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
-
-// Global, not per module instance: a worker thread's entry and the user's module may load this
-// library through different paths (src under tsx, build output), and must see the same tasks.
-const registry = globalValue(Symbol.for("effect-taskflow/TaskRegistry"), () => new Map<string, TaskDefinition>())
-
-/** Looks a task up by name (worker threads and task workers find tasks this way). @internal */
-export const lookup = (name: string): TaskDefinition | undefined => registry.get(name)
-
-/** @internal */
-export const register = (def: TaskDefinition, kind: "task" | "flow"): void => {
-  if (registry.has(def.name)) {
-    throw new Errors.DuplicateTaskName({
-      name: def.name,
-      message: `A ${kind} named '${def.name}' is already defined. Task and flow names identify them across ` +
-        `threads and processes, so each must be unique.`
-    })
-  }
-  registry.set(def.name, def)
-}
 
 const validateRetries = (retries: number | undefined): number => {
   if (retries === undefined) return 0

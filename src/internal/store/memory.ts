@@ -1,45 +1,19 @@
-import { Cause, Clock, Context, Effect, Either, Layer } from "effect"
-import * as Errors from "../Errors.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import { cancelled, cancelling, crashed, isFinal, pending, running, scheduled } from "./state.js"
-
-type AnyState = State.State<unknown, unknown>
-
-/** @internal */
-export class RunStore extends Context.Tag("effect-taskflow/RunStore")<RunStore, RunStore_.Service>() {}
-
-/**
- * A store that can also write without an Effect, synchronously (the memory store). The engine
- * uses it on the hot path: one run's three state writes then cost no fiber steps.
- * @internal
- */
-export interface SyncWrites {
-  /** Returns the run's handle, which `unsafeSetStateOf` takes to skip the look-up by id. */
-  readonly unsafeCreateRun: (run: RunStore_.NewRun) => SyncRunHandle
-  /** Returns the refusal, or undefined when the state was written. */
-  readonly unsafeSetState: (
-    runId: string,
-    state: AnyState,
-    runCount: number | undefined
-  ) => Errors.RunNotFound | Errors.InvalidTransition | undefined
-  /** `unsafeSetState` for a run this store created with `unsafeCreateRun`. */
-  readonly unsafeSetStateOf: (
-    run: SyncRunHandle,
-    state: AnyState,
-    runCount: number | undefined
-  ) => Errors.InvalidTransition | undefined
-}
-
-/** A run of a synchronous store, as its `unsafeCreateRun` returned it. @internal */
-export interface SyncRunHandle {
-  readonly [SyncRunHandleTypeId]: typeof SyncRunHandleTypeId
-}
-declare const SyncRunHandleTypeId: unique symbol
-
-/** @internal */
-export const syncWrites = (store: RunStore_.Service): SyncWrites | undefined =>
-  "unsafeSetState" in store ? store as RunStore_.Service & SyncWrites : undefined
+import { Cause, Clock, Effect, Either, Layer } from "effect"
+import type * as RunStore_ from "../../RunStore.js"
+import type { AnyState } from "../core/state.js"
+import { cancelled, cancelling, isFinal, pending, running } from "../core/state.js"
+import {
+  checkTransition,
+  isCount,
+  listingOf,
+  notFound,
+  notHeld,
+  recoveredState,
+  releasedState,
+  subscribeTo
+} from "./rules.js"
+import type { SyncRunHandle, SyncWrites } from "./runStore.js"
+import { RunStore } from "./runStore.js"
 
 /** One run in memory. Mutable; records are built when read. A placeholder (no history) waits for a subscriber. */
 class MemoryRun {
@@ -93,106 +67,6 @@ class MemoryRun {
     else if (this.rest === undefined) this.rest = [this.state]
     else this.rest.push(this.state)
     this.state = state
-  }
-}
-
-const notFound = (runId: string) =>
-  new Errors.RunNotFound({ runId, message: `Run ${runId} was not found in the run store.` })
-
-/**
- * The orchestration rules every store enforces. Returns the refusal, or undefined when allowed.
- * @internal
- */
-export const checkTransition = (runId: string, from: AnyState, to: AnyState): Errors.InvalidTransition | undefined => {
-  if (isFinal(from)) {
-    return new Errors.InvalidTransition({
-      runId,
-      message: `Run ${runId} is already ${from.type} (final); it cannot move to ${to.type}.`
-    })
-  }
-  if (from.type === "CANCELLING" && !isFinal(to)) {
-    return new Errors.InvalidTransition({
-      runId,
-      message: `Run ${runId} is CANCELLING; it can only move to a final state, not ${to.type}.`
-    })
-  }
-  return undefined
-}
-
-/** A refusal for a worker that no longer holds the run. @internal */
-export const notHeld = (runId: string, workerId: string) =>
-  new Errors.InvalidTransition({
-    runId,
-    message: `Run ${runId} is not held by task worker ${workerId} (its lease expired or it was released).`
-  })
-
-/** What a run its worker gives back becomes (see `releaseRuns`). @internal */
-export const releasedState = (
-  state: AnyState,
-  workerId: string,
-  timestamp: Date,
-  message = `Released by task worker ${workerId}, which stopped.`
-): AnyState =>
-  state.type === "CANCELLING"
-    ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
-    : scheduled({ timestamp, message })
-
-/** What a run whose worker's lease expired becomes. @internal */
-export const recoveredState = (
-  state: AnyState,
-  runCount: number,
-  retries: number,
-  workerId: string | undefined,
-  timestamp: Date
-): AnyState => {
-  if (state.type === "CANCELLING") {
-    return cancelled({ timestamp, message: `Its task worker ${workerId} stopped before the run was cancelled.` })
-  }
-  if (runCount <= retries) {
-    return scheduled({
-      timestamp,
-      name: "AwaitingRetry",
-      message: `Its task worker ${workerId} stopped responding (lease expired); retry ${runCount} of ${retries}.`
-    })
-  }
-  return crashed(Cause.die(new Error(`task worker ${workerId} stopped responding (lease expired)`)), {
-    timestamp,
-    message: `Its task worker ${workerId} stopped responding (lease expired) while the run was ${state.type}.`
-  })
-}
-
-/**
- * Subscribes listeners to a set the store calls: adds one, and returns the function that removes it.
- * @internal
- */
-export const subscribeTo = <L>(listeners: Set<L>) => (listener: L): () => void => {
-  listeners.add(listener)
-  return () => {
-    listeners.delete(listener)
-  }
-}
-
-/** A count the caller gives: a whole number of 0 or more. */
-const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
-
-/**
- * A `listRuns` filter's state types, order and limit, checked: a bad limit is a defect.
- * @internal
- */
-export const listingOf = (filter: RunStore_.RunFilter | undefined): {
-  readonly stateTypes: ReadonlyArray<State.StateType> | undefined
-  readonly newestFirst: boolean
-  readonly limit: number | undefined
-} => {
-  const limit = filter?.limit
-  if (limit !== undefined && !isCount(limit)) {
-    throw new Cause.IllegalArgumentException(`listRuns: limit must be a whole number of 0 or more, got ${limit}`)
-  }
-  const stateType = filter?.stateType
-  return {
-    stateTypes: stateType === undefined ? undefined : typeof stateType === "string" ? [stateType] : stateType,
-    newestFirst: filter?.order === "newest",
-    limit
   }
 }
 

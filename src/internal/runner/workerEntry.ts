@@ -7,10 +7,10 @@
 import { Cause, Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
 import type { Fiber } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
-import * as Errors from "../Errors.js"
-import type { TaskDefinition } from "./engine.js"
-import { lookup } from "./task.js"
-import { decodeArguments, encodeExit, encodeUncloneable } from "./wire.js"
+import * as Errors from "../../Errors.js"
+import { decodeArguments, encodeExit, encodeUncloneable } from "../codec/wire.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { lookup } from "../core/registry.js"
 import type { FromPool, Run, ToPool } from "./workerProtocol.js"
 
 const port = parentPort!

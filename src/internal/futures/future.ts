@@ -1,28 +1,16 @@
-import {
-  Cause,
-  Chunk,
-  Clock,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  FiberRef,
-  Option,
-  Predicate,
-  Runtime,
-  Stream
-} from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Predicate, Runtime, Stream } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
-import * as Errors from "../Errors.js"
-import type * as Futures from "../Futures.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import { seconds, withTimeout } from "./duration.js"
-import { makeRunId } from "./runId.js"
-import type { SyncRunHandle } from "./runStore.js"
-import { RunStore } from "./runStore.js"
-import * as state_ from "./state.js"
+import * as Errors from "../../Errors.js"
+import type * as Futures from "../../Futures.js"
+import type * as RunStore_ from "../../RunStore.js"
+import type * as State from "../../State.js"
+import { seconds, withTimeout } from "../core/duration.js"
+import { makeRunId } from "../core/runId.js"
+import * as state_ from "../core/state.js"
+import { RunCell } from "../run/runCell.js"
+import { releasingSlot } from "../run/slot.js"
+import { RunStore } from "../store/runStore.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("effect-taskflow/PrefectFuture")
@@ -57,103 +45,7 @@ export const isPrefectFuture = (u: unknown): u is Futures.PrefectFuture<unknown,
 export const internals = <A, E>(future: Futures.PrefectFuture<A, E>): FutureInternals<A, E> =>
   future as unknown as FutureInternals<A, E>
 
-// ---------------------------------------------------------------------------------------------
-// Run cells: the live state of a run executing in this process
-// ---------------------------------------------------------------------------------------------
-
 const noop = () => {}
-
-/**
- * The state of one in-process run. The engine moves `state`; `complete` is called once, when the
- * run's execution ends, and notifies the observers synchronously.
- * @internal
- */
-export class RunCell<A, E> {
-  state: State.State<A, E>
-  done: State.State<A, E> | undefined = undefined
-  private observers: Array<(state: State.State<A, E>) => void> | undefined = undefined
-  fiber: Fiber.RuntimeFiber<State.State<A, E>> | undefined = undefined
-  /** Someone read the run's outcome (result, resolve, or a task argument), so a failure was seen. */
-  outcomeRead = false
-  /** The run in the runner's synchronous store (memory), when it was created there. */
-  storeHandle: SyncRunHandle | undefined = undefined
-  constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
-    this.state = initial
-  }
-  complete(state: State.State<A, E>): void {
-    if (this.done !== undefined) return
-    this.done = state
-    this.state = state
-    const observers = this.observers
-    this.observers = undefined
-    if (observers === undefined) return
-    for (let i = 0; i < observers.length; i++) {
-      try {
-        observers[i](state)
-      } catch {
-        // Observers are internal and do not throw; this keeps one bug from stalling the rest.
-      }
-    }
-  }
-  observe(onDone: (state: State.State<A, E>) => void): () => void {
-    if (this.done !== undefined) {
-      onDone(this.done)
-      return noop
-    }
-    const observers = this.observers ?? (this.observers = [])
-    observers.push(onDone)
-    return () => {
-      const list = this.observers
-      if (list === undefined) return
-      const index = list.indexOf(onDone)
-      if (index >= 0) list.splice(index, 1)
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Slots of a bounded runner: released while a run waits on futures
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The concurrency slot the current run holds on a bounded runner. Not inherited by forked fibers:
- * only the run's own fiber may give it up.
- * @internal
- */
-export interface SlotHolder {
-  held: boolean
-  readonly release: Effect.Effect<void>
-  readonly take: Effect.Effect<void>
-}
-
-/** @internal */
-export const currentSlot: FiberRef.FiberRef<SlotHolder | undefined> = FiberRef.unsafeMake<SlotHolder | undefined>(
-  undefined,
-  { fork: () => undefined, join: (parent) => parent }
-)
-
-/** @internal */
-export const reacquireSlot = (holder: SlotHolder): Effect.Effect<void> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.tap(restore(holder.take), () => {
-      holder.held = true
-    })
-  )
-
-/**
- * Gives up the current run's slot while `wait` runs, so that a run waiting on runs it submitted
- * cannot deadlock a bounded runner (Prefect #14143, #17060).
- * @internal
- */
-export const releasingSlot = <A, E, R>(wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(FiberRef.get(currentSlot), (holder) => {
-    if (holder === undefined || !holder.held) return wait
-    holder.held = false
-    return Effect.zipRight(
-      holder.release,
-      Effect.onExit(wait, (exit) => Exit.isInterrupted(exit) ? Effect.void : reacquireSlot(holder))
-    )
-  })
 
 // ---------------------------------------------------------------------------------------------
 // Futures

@@ -3,8 +3,8 @@
  * statements, SQLite through its statement cache.
  * @internal
  */
-import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./sqlSchema.js"
-import type { StateRow } from "./storeCodec.js"
+import type { StateRow } from "../../codec/storeCodec.js"
+import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./schema.js"
 
 // ---------------------------------------------------------------------------------------------
 // The hot PostgreSQL statements: fixed texts, run as prepared statements (see `prepared`)

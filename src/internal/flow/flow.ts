@@ -1,18 +1,19 @@
 import { Cause, Context, Effect, FiberRef, Layer, Option } from "effect"
-import type * as Flow from "../Flow.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import type { TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeAttempts, record, RunCrashed } from "./engine.js"
-import { flowRunFuture, RunCell } from "./futures.js"
-import { collectFutures, resolveFuturesToResults } from "./resolve.js"
-import { makeRunId } from "./runId.js"
-import { makeMemory, RunStore } from "./runStore.js"
-import * as state_ from "./state.js"
-import { createDeferred, makeDefinition, register } from "./task.js"
-import { concurrent, runnerInternal, TaskRunner } from "./taskRunner.js"
-
-type AnyState = State.State<any, any>
+import type * as Flow from "../../Flow.js"
+import type * as RunStore_ from "../../RunStore.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { register } from "../core/registry.js"
+import { makeRunId } from "../core/runId.js"
+import * as state_ from "../core/state.js"
+import type { AnyState } from "../core/state.js"
+import { currentFlowRunId, currentTaskRunId, executeAttempts, record, RunCrashed } from "../engine/engine.js"
+import { flowRunFuture } from "../futures/future.js"
+import { collectFutures, resolveFuturesToResults } from "../futures/resolve.js"
+import { RunCell } from "../run/runCell.js"
+import { concurrent, runnerInternal, TaskRunner } from "../runner/taskRunner.js"
+import { makeMemory } from "../store/memory.js"
+import { RunStore } from "../store/runStore.js"
+import { createDeferred, makeDefinition } from "../task/task.js"
 
 /** @internal */
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")

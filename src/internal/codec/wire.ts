@@ -1,6 +1,6 @@
 import { Cause, Either, Exit, ParseResult, Schema } from "effect"
-import * as Errors from "../Errors.js"
-import type { TaskDefinition } from "./engine.js"
+import * as Errors from "../../Errors.js"
+import type { TaskDefinition } from "../core/definition.js"
 
 /**
  * How values cross between threads. Structured clone keeps only `name`, `message` and `stack` of

@@ -1,8 +1,8 @@
 import { Effect } from "effect"
-import type * as Futures from "../Futures.js"
-import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "./annotations.js"
-import type { AnyFuture } from "./futures.js"
-import { isFutureList, isPrefectFuture, makeList, wait } from "./futures.js"
+import type * as Futures from "../../Futures.js"
+import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "../core/annotations.js"
+import type { AnyFuture } from "./future.js"
+import { isFutureList, isPrefectFuture, makeList, wait } from "./future.js"
 
 /** Plain objects are walked; class instances (Date, errors, user classes) are left alone. */
 const isPlainObject = (u: unknown): u is Record<PropertyKey, unknown> => {

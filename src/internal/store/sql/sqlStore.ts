@@ -19,20 +19,17 @@ import {
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
-import * as Errors from "../Errors.js"
-import type * as RunStore_ from "../RunStore.js"
-import type * as State from "../State.js"
-import {
-  checkTransition,
-  listingOf,
-  notHeld,
-  recoveredState,
-  releasedState,
-  RunStore,
-  subscribeTo
-} from "./runStore.js"
-import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./sqlSchema.js"
-import type { CancelRow, ChangeRow, RunRow } from "./sqlStatements.js"
+import * as Errors from "../../../Errors.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type * as State from "../../../State.js"
+import type { StateRow } from "../../codec/storeCodec.js"
+import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"
+import * as state_ from "../../core/state.js"
+import type { AnyState } from "../../core/state.js"
+import { checkTransition, listingOf, notHeld, recoveredState, releasedState, subscribeTo } from "../rules.js"
+import { RunStore } from "../runStore.js"
+import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./schema.js"
+import type { CancelRow, ChangeRow, RunRow } from "./statements.js"
 import {
   CANCELS_SQLITE,
   CHANGES_SQLITE,
@@ -45,14 +42,10 @@ import {
   SHARED_COLUMNS,
   STORE_NOW_PG,
   STORE_NOW_SQLITE
-} from "./sqlStatements.js"
-import type { Condition } from "./sqlWriter.js"
-import { makeWriter } from "./sqlWriter.js"
-import * as state_ from "./state.js"
-import type { StateRow } from "./storeCodec.js"
-import { decodeParameters, decodeState, encodeParameters, encodeState } from "./storeCodec.js"
+} from "./statements.js"
+import type { Condition } from "./writer.js"
+import { makeWriter } from "./writer.js"
 
-type AnyState = State.State<unknown, unknown>
 type Dialect = "sqlite" | "pg"
 
 // ---------------------------------------------------------------------------------------------

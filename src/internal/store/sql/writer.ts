@@ -7,10 +7,12 @@ import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Scope } from "effect"
 import { Cause, Effect, Either, Exit, Queue } from "effect"
-import type * as Errors from "../Errors.js"
-import type * as State from "../State.js"
-import { NOTICE_BYTES } from "./sqlSchema.js"
-import type { RunRow } from "./sqlStatements.js"
+import type * as Errors from "../../../Errors.js"
+import { encodeState } from "../../codec/storeCodec.js"
+import * as state_ from "../../core/state.js"
+import type { AnyState } from "../../core/state.js"
+import { NOTICE_BYTES } from "./schema.js"
+import type { RunRow } from "./statements.js"
 import {
   CLAIM_HISTORY_SQLITE,
   CLAIM_RUNS,
@@ -21,11 +23,7 @@ import {
   WRITE_STATES,
   WRITE_STATES_AND_CLAIM,
   WRITE_STATES_SQLITE
-} from "./sqlStatements.js"
-import * as state_ from "./state.js"
-import { encodeState } from "./storeCodec.js"
-
-type AnyState = State.State<unknown, unknown>
+} from "./statements.js"
 
 /** The guards of a state change: it is written only if they hold. */
 export interface Condition {

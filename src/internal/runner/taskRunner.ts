@@ -1,17 +1,18 @@
 import type { Scope } from "effect"
 import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
-import type * as Futures from "../Futures.js"
-import type { NewRun } from "../RunStore.js"
-import type * as State from "../State.js"
-import type * as TaskRunner_ from "../TaskRunner.js"
-import type { TaskBody, TaskDefinition } from "./engine.js"
-import { currentFlowRunId, currentTaskRunId, executeTaskRun, writeSync } from "./engine.js"
-import { ConcurrentFuture, RunCell } from "./futures.js"
-import { makeRunId } from "./runId.js"
-import { makeMemory, RUNNER_KEEPS_FINISHED, RunStore, syncWrites } from "./runStore.js"
-import * as state_ from "./state.js"
-
-type AnyState = State.State<any, any>
+import type * as Futures from "../../Futures.js"
+import type { NewRun } from "../../RunStore.js"
+import type * as TaskRunner_ from "../../TaskRunner.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { makeRunId } from "../core/runId.js"
+import * as state_ from "../core/state.js"
+import type { AnyState } from "../core/state.js"
+import type { TaskBody } from "../engine/engine.js"
+import { currentFlowRunId, currentTaskRunId, executeTaskRun, writeSync } from "../engine/engine.js"
+import { ConcurrentFuture } from "../futures/future.js"
+import { RunCell } from "../run/runCell.js"
+import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory.js"
+import { RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */
 export class TaskRunner extends Context.Tag("effect-taskflow/TaskRunner")<TaskRunner, TaskRunner_.Service>() {}

@@ -1,9 +1,10 @@
 import { Cause, Either, ParseResult, Schema } from "effect"
-import * as Errors from "../Errors.js"
-import type * as State from "../State.js"
-import type { TaskDefinition } from "./engine.js"
-import * as state_ from "./state.js"
-import { lookup } from "./task.js"
+import * as Errors from "../../Errors.js"
+import type * as State from "../../State.js"
+import type { TaskDefinition } from "../core/definition.js"
+import { lookup } from "../core/registry.js"
+import * as state_ from "../core/state.js"
+import type { AnyState } from "../core/state.js"
 import { CrossThread, fromWire, toWire } from "./wire.js"
 
 /**
@@ -11,8 +12,6 @@ import { CrossThread, fromWire, toWire } from "./wire.js"
  * own `parameters`/`success`/`failure` Schemas when it has them (found by name in this process's
  * task registry), else as JSON with Errors kept whole (their `_tag` and fields survive).
  */
-
-type AnyState = State.State<unknown, unknown>
 
 interface Codecs {
   readonly parameters: Schema.Schema<ReadonlyArray<unknown>, string>

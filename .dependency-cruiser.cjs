@@ -1,0 +1,66 @@
+// The import rule of src/ (see CONTRIBUTING.md): dependencies point one way, type imports
+// included. The only cycles allowed are a public module with its own internal files, as Effect's
+// `RcMap.ts` with `internal/rcMap.ts`: the public file declares the types, the internal code
+// implements them. Each folder of src/internal/ below belongs to at most one public module.
+
+/** Public module → the folder of src/internal/ that holds its code. */
+const owners = {
+  State: "core",
+  RunStore: "store",
+  Futures: "futures",
+  TaskRunner: "runner",
+  Task: "task",
+  Flow: "flow",
+  TaskWorker: "worker"
+}
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+const ownedRules = Object.entries(owners).flatMap(([publicModule, folder]) => {
+  const pair = `^(src/${escape(publicModule)}\\.ts$|src/internal/${folder}/)`
+  return [
+    {
+      name: `no-circular-${folder}`,
+      severity: "error",
+      comment: `A cycle through ${publicModule}.ts or internal/${folder}/ may hold only those two.`,
+      from: { path: pair },
+      to: { circular: true, viaSomeNot: pair }
+    },
+    {
+      name: `no-circular-within-${folder}`,
+      severity: "error",
+      comment: `Files of internal/${folder}/ may form a cycle only through ${publicModule}.ts.`,
+      from: { path: `^src/internal/${folder}/` },
+      to: { circular: true, viaNot: `^src/${escape(publicModule)}\\.ts$` }
+    }
+  ]
+})
+
+const ownedFolders = Object.values(owners).join("|")
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    ...ownedRules,
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "No other cycle among src/ files.",
+      from: { path: "^src/", pathNot: `^src/(${Object.keys(owners).join("|")})\\.ts$|^src/internal/(${ownedFolders})/` },
+      to: { circular: true }
+    },
+    {
+      name: "internal-stays-internal",
+      severity: "error",
+      comment: "Tests, benchmarks and examples use the public modules; src/internal/ is not part of the API.",
+      from: { path: "^(bench|examples)/" },
+      to: { path: "^src/internal/" }
+    }
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { extensions: [".ts", ".js"] }
+  }
+}

@@ -1,0 +1,39 @@
+import { Context } from "effect"
+import type * as Errors from "../../Errors.js"
+import type * as RunStore_ from "../../RunStore.js"
+import type { AnyState } from "../core/state.js"
+
+/** @internal */
+export class RunStore extends Context.Tag("effect-taskflow/RunStore")<RunStore, RunStore_.Service>() {}
+
+/**
+ * A store that can also write without an Effect, synchronously (the memory store). The engine
+ * uses it on the hot path: one run's three state writes then cost no fiber steps.
+ * @internal
+ */
+export interface SyncWrites {
+  /** Returns the run's handle, which `unsafeSetStateOf` takes to skip the look-up by id. */
+  readonly unsafeCreateRun: (run: RunStore_.NewRun) => SyncRunHandle
+  /** Returns the refusal, or undefined when the state was written. */
+  readonly unsafeSetState: (
+    runId: string,
+    state: AnyState,
+    runCount: number | undefined
+  ) => Errors.RunNotFound | Errors.InvalidTransition | undefined
+  /** `unsafeSetState` for a run this store created with `unsafeCreateRun`. */
+  readonly unsafeSetStateOf: (
+    run: SyncRunHandle,
+    state: AnyState,
+    runCount: number | undefined
+  ) => Errors.InvalidTransition | undefined
+}
+
+/** A run of a synchronous store, as its `unsafeCreateRun` returned it. @internal */
+export interface SyncRunHandle {
+  readonly [SyncRunHandleTypeId]: typeof SyncRunHandleTypeId
+}
+declare const SyncRunHandleTypeId: unique symbol
+
+/** @internal */
+export const syncWrites = (store: RunStore_.Service): SyncWrites | undefined =>
+  "unsafeSetState" in store ? store as RunStore_.Service & SyncWrites : undefined
