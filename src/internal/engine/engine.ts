@@ -311,56 +311,60 @@ export type TaskBody = (
 ) => Effect.Effect<unknown, unknown>
 
 /**
- * One task run, start to end: inputs, slot, attempts, final state. `ownFiber` says the run has a
- * fiber to itself (the concurrent runner): its task run id is then set once rather than scoped,
- * and the runner records a Cancelled run when the fiber is interrupted.
+ * One task run as `executeTaskRun` takes it.
  * @internal
  */
-export const executeTaskRun = <R>(
-  def: TaskDefinition,
-  cell: RunCell<any, any>,
-  store: RunStore_.Service | undefined,
-  args: ReadonlyArray<unknown>,
-  waitFor: ReadonlyArray<unknown>,
-  semaphore: Effect.Semaphore | undefined,
-  ownFiber: boolean,
-  claimed?: number,
-  body?: TaskBody
-): Effect.Effect<AnyState, never, R> => {
-  const run: Effect.Effect<AnyState, never, R> = plainArguments(args, waitFor)
-    ? executeResolved<R>(def, cell, store, args, semaphore, ownFiber, claimed, body)
-    : Effect.flatMap(resolveInputs(args, waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
+export interface TaskRun {
+  readonly def: TaskDefinition
+  readonly cell: RunCell<any, any>
+  readonly store: RunStore_.Service | undefined
+  readonly args: ReadonlyArray<unknown>
+  /** Futures the run waits for before it starts, besides those in its arguments. */
+  readonly waitFor: ReadonlyArray<unknown>
+  /** A bounded runner's permits: the run holds one while it executes. */
+  readonly slots?: Effect.Semaphore | undefined
+  /**
+   * The run has a fiber to itself (the concurrent runner): its task run id is then set once rather
+   * than scoped, and the runner records a Cancelled run when the fiber is interrupted.
+   */
+  readonly ownFiber: boolean
+  /** The run count of an attempt a task worker's claim started and recorded as Running already. */
+  readonly claimed?: number | undefined
+  /** What the run executes in place of the task's own body (see `TaskBody`). */
+  readonly body?: TaskBody | undefined
+}
+
+/**
+ * One task run, start to end: inputs, slot, attempts, final state.
+ * @internal
+ */
+export const executeTaskRun = <R>(run: TaskRun): Effect.Effect<AnyState, never, R> => {
+  const execution: Effect.Effect<AnyState, never, R> = plainArguments(run.args, run.waitFor)
+    ? executeResolved<R>(run, run.args)
+    : Effect.flatMap(resolveInputs(run.args, run.waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
       if ("notReady" in inputs) {
         return record(
-          store,
-          cell,
+          run.store,
+          run.cell,
           (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
         )
       }
-      return executeResolved<R>(def, cell, store, inputs.args, semaphore, ownFiber, claimed, body)
+      return executeResolved<R>(run, inputs.args)
     })
-  return ownFiber ? run : Effect.onInterrupt(run, () => cancel(store, cell))
+  return run.ownFiber ? execution : Effect.onInterrupt(execution, () => cancel(run.store, run.cell))
 }
 
 /** A task run whose inputs are known: its attempts, in its slot. */
-const executeResolved = <R>(
-  def: TaskDefinition,
-  cell: RunCell<any, any>,
-  store: RunStore_.Service | undefined,
-  inputs: ReadonlyArray<unknown>,
-  semaphore: Effect.Semaphore | undefined,
-  ownFiber: boolean,
-  claimed: number | undefined,
-  body: TaskBody | undefined
-): Effect.Effect<AnyState, never, R> => {
+const executeResolved = <R>(run: TaskRun, inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
+  const { body, cell, def } = run
   const effect = body === undefined ? def.fn(...inputs) : body(def, cell.id, inputs)
-  const attempts = executeAttempts(def, cell, store, effect as Effect.Effect<any, any, R>, {
+  const attempts = executeAttempts(def, cell, run.store, effect as Effect.Effect<any, any, R>, {
     recordFinal: true,
-    claimed,
-    setTaskRunId: ownFiber
+    claimed: run.claimed,
+    setTaskRunId: run.ownFiber
   })
-  const withRun = ownFiber ? attempts : Effect.locally(attempts, currentTaskRunId, cell.id)
-  return semaphore === undefined ? withRun : withSlot(semaphore, withRun)
+  const withRun = run.ownFiber ? attempts : Effect.locally(attempts, currentTaskRunId, cell.id)
+  return run.slots === undefined ? withRun : withSlot(run.slots, withRun)
 }
 
 /** Records a run as Cancelled (its fiber was interrupted). @internal */

@@ -119,17 +119,16 @@ export const makeRunner = (options: {
       waitFor: ReadonlyArray<unknown>
     ) =>
       Effect.map(
-        Effect.forkDaemon(executeTaskRun<never>(
+        Effect.forkDaemon(executeTaskRun<never>({
           def,
           cell,
           store,
           args,
           waitFor,
-          semaphore,
-          true,
-          undefined,
-          options.execution
-        )),
+          slots: semaphore,
+          ownFiber: true,
+          body: options.execution
+        })),
         (fiber) => {
           cell.fiber = fiber
           active.add(cell)

@@ -102,7 +102,7 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
         state: pending
       }))
       return create.pipe(
-        Effect.zipRight(executeTaskRun(def, cell, store, args, [], undefined, false)),
+        Effect.zipRight(executeTaskRun({ def, cell, store, args, waitFor: [], ownFiber: false })),
         Effect.flatMap((state) => {
           cell.complete(state)
           switch (state.type) {

@@ -147,7 +147,7 @@ export const serve = (
         return Effect.exit(flowRun) as Effect.Effect<unknown>
       }
       // The run has its fiber to itself: its task run id is set on it once.
-      const body = executeTaskRun(def, cell, heldStore, args, [], undefined, true, claimed)
+      const body = executeTaskRun({ def, cell, store: heldStore, args, waitFor: [], ownFiber: true, claimed })
       // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
       return (run.flowRunId === servingFlowRunId
         ? body
