@@ -13,7 +13,7 @@ import {
   subscribeTo
 } from "./rules.js"
 import type { SyncRunHandle, SyncWrites } from "./runStore.js"
-import { RunStore } from "./runStore.js"
+import { RunStore, SyncWritesKey } from "./runStore.js"
 
 /** One run in memory. Mutable; records are built when read. A placeholder (no history) waits for a subscriber. */
 class MemoryRun {
@@ -74,7 +74,9 @@ class MemoryRun {
 export const RUNNER_KEEPS_FINISHED = 10_000
 
 /** @internal */
-export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service & SyncWrites => {
+export const makeMemory = (
+  options?: RunStore_.MemoryOptions
+): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites } => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
   if (keepFinished !== Number.POSITIVE_INFINITY && !isCount(keepFinished)) {
     throw new Cause.IllegalArgumentException(
@@ -189,9 +191,7 @@ export const makeMemory = (options?: RunStore_.MemoryOptions): RunStore_.Service
   const now = Effect.map(Clock.currentTimeMillis, (millis) => millis)
   return {
     kind: "memory",
-    unsafeCreateRun,
-    unsafeSetState,
-    unsafeSetStateOf,
+    [SyncWritesKey]: { unsafeCreateRun, unsafeSetState, unsafeSetStateOf },
     createRun: (run) => Effect.sync(() => unsafeCreateRun(run)),
     createRuns: (newRuns) => Effect.sync(() => newRuns.forEach(unsafeCreateRun)),
     setState: (runId, state, options) =>

@@ -34,6 +34,17 @@ export interface SyncRunHandle {
 }
 declare const SyncRunHandleTypeId: unique symbol
 
+/**
+ * The key a store offers its synchronous writes under. A wrapper that must see every write (a task
+ * worker's guard on held runs) spreads the store and sets this to `undefined`.
+ * @internal
+ */
+export const SyncWritesKey: unique symbol = Symbol.for("effect-taskflow/RunStore/SyncWrites")
+
+/** A store that may offer synchronous writes. @internal */
+export interface MaybeSyncWrites {
+  readonly [SyncWritesKey]?: SyncWrites | undefined
+}
+
 /** @internal */
-export const syncWrites = (store: RunStore_.Service): SyncWrites | undefined =>
-  "unsafeSetState" in store ? store as RunStore_.Service & SyncWrites : undefined
+export const syncWrites = (store: RunStore_.Service & MaybeSyncWrites): SyncWrites | undefined => store[SyncWritesKey]

@@ -9,7 +9,8 @@ import { cancel, currentFlowRunId, executeTaskRun, record } from "../engine/engi
 import type { FlowDefinition } from "../flow/flow.js"
 import { executeFlowRun, flowDefinition, isFlow } from "../flow/flow.js"
 import { RunCell } from "../run/runCell.js"
-import { RunStore } from "../store/runStore.js"
+import type { MaybeSyncWrites } from "../store/runStore.js"
+import { RunStore, SyncWritesKey } from "../store/runStore.js"
 import { isTask, taskDefinition } from "../task/task.js"
 
 const millisOf = (input: Duration.DurationInput | undefined, fallback: number): number => {
@@ -97,22 +98,10 @@ export const serve = (
      * The store as the held runs see it: a held run's own writes carry the worker's id, so a lost
      * lease refuses them. One object for all runs (a run's flow may write other runs: those go as they are).
      */
-    const heldStore: RunStore_.Service = {
-      // Not a spread of `store`: the memory store's synchronous writes would go around the guard.
-      kind: store.kind,
-      createRun: store.createRun,
-      createRuns: store.createRuns,
-      getRun: store.getRun,
-      getHistory: store.getHistory,
-      listRuns: store.listRuns,
-      cancelRun: store.cancelRun,
-      claimRuns: store.claimRuns,
-      heartbeat: store.heartbeat,
-      releaseRuns: store.releaseRuns,
-      recoverExpired: store.recoverExpired,
-      unsafeSubscribe: store.unsafeSubscribe,
-      unsafeSubscribeScheduled: store.unsafeSubscribeScheduled,
-      unsafeSubscribeCancelling: store.unsafeSubscribeCancelling,
+    const heldStore: RunStore_.Service & MaybeSyncWrites = {
+      ...store,
+      // The memory store's synchronous writes would go around the guard.
+      [SyncWritesKey]: undefined,
       setState: (id, state, setOptions) => {
         const name = heldNames.get(id)
         if (name === undefined) return store.setState(id, state, setOptions)
