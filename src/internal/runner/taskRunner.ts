@@ -1,5 +1,5 @@
 import type { Scope } from "effect"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Runtime } from "effect"
 import type * as Futures from "../../Futures.js"
 import type { NewRun } from "../../RunStore.js"
 import type * as TaskRunner_ from "../../TaskRunner.js"
@@ -89,6 +89,8 @@ export const makeRunner = (options: {
     let unsuccessful: Array<RunCell<any, any>> | undefined
 
     const sync = syncWrites(store)
+    // A write made from a fiber's observer runs on the runtime the runner was built in: its logs reach the user's Logger.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
       active.delete(cell)
       let state: AnyState
@@ -106,7 +108,7 @@ export const makeRunner = (options: {
         })
         cell.state = state
         if (sync !== undefined) writeSync(sync, cell, state, undefined)
-        else Effect.runFork(Effect.ignore(store.setState(cell.id, state)))
+        else runFork(Effect.ignore(store.setState(cell.id, state)))
       }
       if (state.type !== "COMPLETED") unsuccessful?.push(cell)
       cell.complete(state)
