@@ -12,9 +12,88 @@ const isPlainObject = (u: unknown): u is Record<PropertyKey, unknown> => {
 }
 
 /**
- * Every future reachable in `expr`: arrays, plain objects, Maps (keys and values), Sets and
- * PrefectFutureLists, to any depth, skipping what is inside `quote`. `allowed` collects the futures
- * found inside `Task.allowFailure`.
+ * The one walk over a value that every resolution shares (Prefect's `visit_collection`): arrays,
+ * plain objects, Maps (keys and values), Sets and PrefectFutureLists, to any depth, skipping what
+ * is inside `quote`. Each future is replaced by `onFuture(future, insideAllowFailure)`;
+ * copy-on-write, so a container that holds no replaced future comes back as the same object.
+ * `unwrapAllowFailure` drops the `allowFailure` wrappers (argument resolution); otherwise they are kept.
+ */
+const walkFutures = (
+  expr: unknown,
+  onFuture: (future: AnyFuture, insideAllowFailure: boolean) => unknown,
+  options?: { readonly unwrapAllowFailure?: boolean }
+): unknown => {
+  const inProgress = new Set<object>()
+  const visit = (node: unknown, allow: boolean): unknown => {
+    if (typeof node !== "object" || node === null) return node
+    if (isPrefectFuture(node)) return onFuture(node as AnyFuture, allow)
+    if (isQuote(node) || inProgress.has(node)) return node
+    inProgress.add(node)
+    try {
+      return visitContainer(node, allow)
+    } finally {
+      inProgress.delete(node)
+    }
+  }
+  const visitContainer = (node: object, allow: boolean): unknown => {
+    if (isAllowFailure(node)) {
+      const inner = visit(node.value, true)
+      return options?.unwrapAllowFailure ? inner : inner === node.value ? node : allowFailure(inner)
+    }
+    if (isUnmapped(node)) {
+      const inner = visit(node.value, allow)
+      return inner === node.value ? node : unmapped(inner)
+    }
+    if (isFutureList(node)) return node.futures.map((future) => visit(future, allow))
+    if (Array.isArray(node)) {
+      let out: Array<unknown> | undefined
+      for (let i = 0; i < node.length; i++) {
+        const value = visit(node[i], allow)
+        if (value !== node[i] && out === undefined) out = node.slice(0, i)
+        out?.push(value)
+      }
+      return out ?? node
+    }
+    if (node instanceof Map) {
+      let changed = false
+      const entries: Array<[unknown, unknown]> = []
+      for (const [key, value] of node) {
+        const k = visit(key, allow)
+        const v = visit(value, allow)
+        if (k !== key || v !== value) changed = true
+        entries.push([k, v])
+      }
+      return changed ? new Map(entries) : node
+    }
+    if (node instanceof Set) {
+      let changed = false
+      const values: Array<unknown> = []
+      for (const value of node) {
+        const v = visit(value, allow)
+        if (v !== value) changed = true
+        values.push(v)
+      }
+      return changed ? new Set(values) : node
+    }
+    if (isPlainObject(node)) {
+      let out: Record<PropertyKey, unknown> | undefined
+      for (const key of Reflect.ownKeys(node)) {
+        const value = visit(node[key], allow)
+        if (value !== node[key]) {
+          out ??= Object.assign(Object.create(Object.getPrototypeOf(node)), node)
+          out![key] = value
+        }
+      }
+      return out ?? node
+    }
+    return node
+  }
+  return visit(expr, false)
+}
+
+/**
+ * Every future reachable in `expr` (see `walkFutures`). `allowed` collects the futures found inside
+ * `Task.allowFailure`.
  * @internal
  */
 export const collectFutures = (
@@ -22,113 +101,23 @@ export const collectFutures = (
   found: Set<AnyFuture> = new Set(),
   allowed?: Set<AnyFuture>
 ): Set<AnyFuture> => {
-  const seen = new Set<object>()
-  const visit = (node: unknown, allow: boolean): void => {
-    if (typeof node !== "object" || node === null) return
-    if (isPrefectFuture(node)) {
-      found.add(node as AnyFuture)
-      if (allow) allowed?.add(node as AnyFuture)
-      return
-    }
-    if (seen.has(node)) return
-    seen.add(node)
-    if (isQuote(node)) return
-    if (isAllowFailure(node)) return visit(node.value, true)
-    if (isUnmapped(node)) return visit(node.value, allow)
-    if (isFutureList(node)) {
-      for (const future of node) visit(future, allow)
-    } else if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) visit(node[i], allow)
-    } else if (node instanceof Map) {
-      for (const [key, value] of node) {
-        visit(key, allow)
-        visit(value, allow)
-      }
-    } else if (node instanceof Set) {
-      for (const value of node) visit(value, allow)
-    } else if (isPlainObject(node)) {
-      for (const key of Reflect.ownKeys(node)) visit(node[key], allow)
-    }
-  }
-  visit(expr, false)
+  walkFutures(expr, (future, insideAllowFailure) => {
+    found.add(future)
+    if (insideAllowFailure) allowed?.add(future)
+    return future
+  })
   return found
 }
 
 /**
- * Rebuilds `expr` with every future replaced by `replace(future)`. Copy-on-write: a container
- * that holds no future comes back as the same object. `unwrapAllowFailure` drops the
- * `allowFailure` wrappers (argument resolution); otherwise wrappers are kept.
+ * Rebuilds `expr` with every future replaced by `replace(future)` (see `walkFutures`).
  * @internal
  */
 export const replaceFutures = (
   expr: unknown,
   replace: (future: AnyFuture) => unknown,
   options?: { readonly unwrapAllowFailure?: boolean }
-): unknown => {
-  const inProgress = new Set<object>()
-  const visit = (node: unknown): unknown => {
-    if (typeof node !== "object" || node === null) return node
-    if (isPrefectFuture(node)) return replace(node as AnyFuture)
-    if (isQuote(node) || inProgress.has(node)) return node
-    inProgress.add(node)
-    try {
-      if (isAllowFailure(node)) {
-        const inner = visit(node.value)
-        return options?.unwrapAllowFailure ? inner : inner === node.value ? node : allowFailure(inner)
-      }
-      if (isUnmapped(node)) {
-        const inner = visit(node.value)
-        return inner === node.value ? node : unmapped(inner)
-      }
-      if (isFutureList(node)) return node.futures.map((future) => visit(future))
-      if (Array.isArray(node)) {
-        let out: Array<unknown> | undefined
-        for (let i = 0; i < node.length; i++) {
-          const value = visit(node[i])
-          if (value !== node[i] && out === undefined) out = node.slice(0, i)
-          out?.push(value)
-        }
-        return out ?? node
-      }
-      if (node instanceof Map) {
-        let changed = false
-        const entries: Array<[unknown, unknown]> = []
-        for (const [key, value] of node) {
-          const k = visit(key)
-          const v = visit(value)
-          if (k !== key || v !== value) changed = true
-          entries.push([k, v])
-        }
-        return changed ? new Map(entries) : node
-      }
-      if (node instanceof Set) {
-        let changed = false
-        const values: Array<unknown> = []
-        for (const value of node) {
-          const v = visit(value)
-          if (v !== value) changed = true
-          values.push(v)
-        }
-        return changed ? new Set(values) : node
-      }
-      if (isPlainObject(node)) {
-        let out: Record<PropertyKey, unknown> | undefined
-        for (const key of Reflect.ownKeys(node)) {
-          const value = visit(node[key])
-          if (value !== node[key]) {
-            out ??= Object.assign(Object.create(Object.getPrototypeOf(node)), node)
-            out![key] = value
-          }
-        }
-        return out ?? node
-      }
-      return node
-    } finally {
-      inProgress.delete(node)
-    }
-  }
-  return visit(expr)
-}
+): unknown => walkFutures(expr, replace, options)
 
 /** Waits for every future at once (not one by one, as Prefect does) and returns them. */
 const waitAll = (expr: unknown): Effect.Effect<Set<AnyFuture>> => {
