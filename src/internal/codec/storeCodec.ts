@@ -1,3 +1,8 @@
+/**
+ * How a SQL store turns parameters, results and failures into JSON text and back: with the task's
+ * own `parameters`/`success`/`failure` Schemas when it has them (found by name in this process's
+ * task registry), else as JSON with Errors kept whole (their `_tag` and fields survive).
+ */
 import { Cause, Either, ParseResult, Schema } from "effect"
 import * as Errors from "../../Errors.js"
 import type * as State from "../../State.js"
@@ -6,12 +11,6 @@ import { lookup } from "../core/registry.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
 import { CrossThread, fromWire, toWire } from "./wire.js"
-
-/**
- * How a SQL store turns parameters, results and failures into JSON text and back: with the task's
- * own `parameters`/`success`/`failure` Schemas when it has them (found by name in this process's
- * task registry), else as JSON with Errors kept whole (their `_tag` and fields survive).
- */
 
 interface Codecs {
   readonly parameters: Schema.Schema<ReadonlyArray<unknown>, string>

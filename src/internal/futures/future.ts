@@ -34,16 +34,19 @@ export interface FutureInternals<A, E> {
   markOutcomeRead(): void
 }
 
+/** A future with its internals in view. @internal */
+export type InternalFuture<A, E> = Futures.PrefectFuture<A, E> & FutureInternals<A, E>
+
 /** @internal */
-export type AnyFuture = Futures.PrefectFuture<any, any> & FutureInternals<any, any>
+export type AnyFuture = InternalFuture<any, any>
 
 /** @internal */
 export const isPrefectFuture = (u: unknown): u is Futures.PrefectFuture<unknown, unknown> =>
   Predicate.hasProperty(u, TypeId)
 
 /** @internal */
-export const internals = <A, E>(future: Futures.PrefectFuture<A, E>): FutureInternals<A, E> =>
-  future as unknown as FutureInternals<A, E>
+export const internals = <A, E>(future: Futures.PrefectFuture<A, E>): InternalFuture<A, E> =>
+  future as InternalFuture<A, E>
 
 const noop = () => {}
 
@@ -142,12 +145,8 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
   }
 }
 
-/**
- * A run executing in this process, on a fiber of the concurrent runner (or a worker thread's proxy
- * fiber). `wrappedFuture` is that fiber; it yields the state the run ended in.
- * @internal
- */
-export class ConcurrentFuture<A, E> extends FutureBase<A, E> implements Futures.PrefectConcurrentFuture<A, E> {
+/** A future that reads a run's cell in this process. */
+abstract class CellFuture<A, E> extends FutureBase<A, E> {
   constructor(readonly cell: RunCell<A, E>) {
     super()
   }
@@ -156,9 +155,6 @@ export class ConcurrentFuture<A, E> extends FutureBase<A, E> implements Futures.
   }
   get label() {
     return `Task run ${this.cell.id}`
-  }
-  get wrappedFuture(): Fiber.Fiber<State.State<A, E>> {
-    return this.cell.fiber!
   }
   get state(): Effect.Effect<State.State<A, E>> {
     return Effect.sync(() => this.cell.state)
@@ -174,6 +170,17 @@ export class ConcurrentFuture<A, E> extends FutureBase<A, E> implements Futures.
   }
 }
 
+/**
+ * A run executing in this process, on a fiber of the concurrent runner (or a worker thread's proxy
+ * fiber). `wrappedFuture` is that fiber; it yields the state the run ended in.
+ * @internal
+ */
+export class ConcurrentFuture<A, E> extends CellFuture<A, E> implements Futures.PrefectConcurrentFuture<A, E> {
+  get wrappedFuture(): Fiber.Fiber<State.State<A, E>> {
+    return this.cell.fiber!
+  }
+}
+
 /** The state an Effect exit gives a run. @internal */
 export const stateFromExit = <A, E>(exit: Exit.Exit<A, E>, timestamp?: Date): State.State<A, E> => {
   const options = timestamp === undefined ? undefined : { timestamp }
@@ -185,18 +192,13 @@ export const stateFromExit = <A, E>(exit: Exit.Exit<A, E>, timestamp?: Date): St
 export const fromFiber = <A, E>(fiber: Fiber.Fiber<A, E>): Effect.Effect<Futures.PrefectFuture<A, E>> =>
   Effect.sync(() => {
     const cell = new RunCell<A, E>(makeRunId(), "fiber", state_.running())
-    cell.fiber = fiber as unknown as Fiber.RuntimeFiber<State.State<A, E>>
-    const future = new FiberFuture(cell, fiber)
-    return future
+    return new FiberFuture(cell, fiber)
   }).pipe(Effect.tap((future) => future.watch()))
 
 /** A future over any Effect fiber: success → Completed, failure → Failed, interruption → Cancelled. */
-class FiberFuture<A, E> extends ConcurrentFuture<A, E> {
+class FiberFuture<A, E> extends CellFuture<A, E> {
   constructor(cell: RunCell<A, E>, readonly source: Fiber.Fiber<A, E>) {
     super(cell)
-  }
-  override get wrappedFuture(): Fiber.Fiber<State.State<A, E>> {
-    return this.source as unknown as Fiber.Fiber<State.State<A, E>>
   }
   watch(): Effect.Effect<void> {
     const source = this.source
@@ -294,8 +296,8 @@ export const flowRunFuture = <A, E>(flowRunId: string) =>
 // ---------------------------------------------------------------------------------------------
 
 /** Unique futures, in first-seen order (futures are compared by identity). */
-const unique = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Array<FutureInternals<A, E>> =>
-  Array.from(new Set(futures)) as unknown as Array<FutureInternals<A, E>>
+const unique = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Array<InternalFuture<A, E>> =>
+  Array.from(new Set(futures), internals)
 
 /**
  * Suspends until every future is done, observing one at a time: the first one not done, then the
@@ -423,7 +425,7 @@ const listResult = <A, E>(
       }
       const out = new Array(futures.length)
       for (let i = 0; i < futures.length; i++) {
-        const result = state_.result((futures[i] as unknown as FutureInternals<A, E>).unsafeDone()!, resultOptions)
+        const result = state_.result(internals(futures[i]).unsafeDone()!, resultOptions)
         // Most results are Exits already: take a success's value without a fiber step.
         out[i] = Exit.isExit(result) && Exit.isSuccess(result) ? result.value : yield* result
       }
@@ -469,7 +471,7 @@ export const wait: {
       const done = new Set<Futures.PrefectFuture<A, E>>()
       const notDone = new Set<Futures.PrefectFuture<A, E>>()
       for (const future of all) {
-        ;(future.unsafeDone() === undefined ? notDone : done).add(future as unknown as Futures.PrefectFuture<A, E>)
+        ;(future.unsafeDone() === undefined ? notDone : done).add(future)
       }
       return makeDoneAndNotDone(done, notDone)
     }
@@ -512,10 +514,10 @@ export const asCompleted: {
     Effect.gen(function*() {
       const all = unique(futures)
       const doneNow: Array<Futures.PrefectFuture<A, E>> = []
-      const pending: Array<FutureInternals<A, E>> = []
+      const pending: Array<InternalFuture<A, E>> = []
       for (const future of all) {
         if (future.unsafeDone() === undefined) pending.push(future)
-        else doneNow.push(future as unknown as Futures.PrefectFuture<A, E>)
+        else doneNow.push(future)
       }
       if (pending.length === 0) return Stream.fromIterable(doneNow)
       const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
@@ -527,7 +529,7 @@ export const asCompleted: {
       const unsubscribes = pending.map((future) =>
         future.unsafeObserve(() => {
           unfinished--
-          buffer.push(future as unknown as Futures.PrefectFuture<A, E>)
+          buffer.push(future)
           const w = wake
           wake = undefined
           w?.()
