@@ -8,7 +8,9 @@ import type { Duration, Effect, Exit, Fiber, Stream } from "effect"
 import type * as Errors from "./Errors.js"
 import * as annotations from "./internal/core/annotations.js"
 import * as internal from "./internal/futures/future.js"
+import * as list from "./internal/futures/list.js"
 import * as resolve from "./internal/futures/resolve.js"
+import * as waiting from "./internal/futures/wait.js"
 import type * as RunStore from "./RunStore.js"
 import type * as State from "./State.js"
 
@@ -235,7 +237,7 @@ export interface PrefectFutureList<A, E = never> extends Iterable<PrefectFuture<
  */
 export const PrefectFutureList: {
   readonly make: <A, E = never>(futures: Iterable<PrefectFuture<A, E>>) => PrefectFutureList<A, E>
-} = { make: internal.makeList }
+} = { make: list.makeList }
 
 /**
  * When `wait` returns: when all futures are done (the default), when any is done, or when any
@@ -291,7 +293,7 @@ export const wait: {
     futures: Iterable<PrefectFuture<A, E>>,
     options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: ReturnWhen }
   ): Effect.Effect<DoneAndNotDoneFutures<A, E>>
-} = internal.wait
+} = waiting.wait
 
 /**
  * The futures as they finish: those already done first, then in completion order, each once. With
@@ -324,7 +326,7 @@ export const asCompleted: {
     futures: Iterable<PrefectFuture<A, E>>,
     options?: { readonly timeout?: Duration.DurationInput }
   ): Stream.Stream<PrefectFuture<A, E>, Errors.WaitTimeoutError>
-} = internal.asCompleted
+} = waiting.asCompleted
 
 /**
  * A value that `resolveFuturesToStates`/`resolveFuturesToResults` (and task arguments) leave alone.

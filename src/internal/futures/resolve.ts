@@ -2,7 +2,9 @@ import { Effect } from "effect"
 import type * as Futures from "../../Futures.js"
 import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "../core/annotations.js"
 import type { AnyFuture } from "./future.js"
-import { isFutureList, isPrefectFuture, makeList, wait } from "./future.js"
+import { isPrefectFuture } from "./future.js"
+import { isFutureList, makeList } from "./list.js"
+import { wait } from "./wait.js"
 
 /** Plain objects are walked; class instances (Date, errors, user classes) are left alone. */
 const isPlainObject = (u: unknown): u is Record<PropertyKey, unknown> => {

@@ -1,0 +1,193 @@
+import { Chunk, Clock, Duration, Effect, Option, Predicate, Stream } from "effect"
+import { dual } from "effect/Function"
+import * as Errors from "../../Errors.js"
+import type * as Futures from "../../Futures.js"
+import type * as State from "../../State.js"
+import { withTimeout } from "../core/duration.js"
+import * as state_ from "../core/state.js"
+import { releasingSlot } from "../run/slot.js"
+import type { FutureInternals, InternalFuture } from "./future.js"
+import { internals } from "./future.js"
+
+/** Unique futures, in first-seen order (futures are compared by identity). @internal */
+export const unique = <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>): Array<InternalFuture<A, E>> =>
+  Array.from(new Set(futures), internals)
+
+/**
+ * Suspends until every future is done, observing one at a time: the first one not done, then the
+ * next from there when it ends. A wait that times out on thousands of unfinished futures then
+ * leaves one observer to remove, not thousands, and allocates next to nothing while it waits.
+ */
+const awaitEvery = <A, E>(pending: ReadonlyArray<FutureInternals<A, E>>): Effect.Effect<void> =>
+  pending.length === 0 ? Effect.void : releasingSlot(Effect.async<void>((resume) => {
+    let index = 0
+    let unsubscribe: (() => void) | undefined
+    const next = () => {
+      while (index < pending.length && pending[index].unsafeDone() !== undefined) index++
+      if (index === pending.length) {
+        unsubscribe = undefined
+        return resume(Effect.void)
+      }
+      unsubscribe = pending[index].unsafeObserve(next)
+    }
+    next()
+    return Effect.sync(() => unsubscribe?.())
+  }))
+
+/**
+ * Suspends until `isEnough` says the futures done so far suffice, or every future is done.
+ * `onDone` sees futures in completion order.
+ * @internal
+ */
+export const awaitMany = <A, E>(
+  pending: ReadonlyArray<FutureInternals<A, E>>,
+  onDone: (future: FutureInternals<A, E>, state: State.State<A, E>) => boolean
+): Effect.Effect<void> =>
+  pending.length === 0 ? Effect.void : releasingSlot(Effect.async<void>((resume) => {
+    let remaining = pending.length
+    let resumed = false
+    const unsubscribes: Array<() => void> = new Array(pending.length)
+    for (let i = 0; i < pending.length; i++) {
+      const future = pending[i]
+      unsubscribes[i] = future.unsafeObserve((state) => {
+        remaining--
+        if (resumed) return
+        if (onDone(future, state) || remaining === 0) {
+          resumed = true
+          resume(Effect.void)
+        }
+      })
+      if (resumed) break
+    }
+    return Effect.sync(() => {
+      for (let i = 0; i < unsubscribes.length; i++) unsubscribes[i]?.()
+    })
+  }))
+
+const makeDoneAndNotDone = <A, E>(
+  done: ReadonlySet<Futures.PrefectFuture<A, E>>,
+  notDone: ReadonlySet<Futures.PrefectFuture<A, E>>
+): Futures.DoneAndNotDoneFutures<A, E> =>
+  Object.assign([done, notDone] as const, { done, notDone }) as unknown as Futures.DoneAndNotDoneFutures<A, E>
+
+const isIterableArg = (args: IArguments | ReadonlyArray<unknown>) =>
+  Predicate.isIterable(args[0]) && !(typeof args[0] === "string")
+
+/** @internal */
+export const wait: {
+  (options?: {
+    readonly timeout?: Duration.DurationInput
+    readonly returnWhen?: Futures.ReturnWhen
+  }): <A, E>(futures: Iterable<Futures.PrefectFuture<A, E>>) => Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>>
+  <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>,
+    options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: Futures.ReturnWhen }
+  ): Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>>
+} = dual(isIterableArg, <A, E>(
+  futures: Iterable<Futures.PrefectFuture<A, E>>,
+  options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: Futures.ReturnWhen }
+): Effect.Effect<Futures.DoneAndNotDoneFutures<A, E>> =>
+  withTimeout(options?.timeout, (timeout) => {
+    const all = unique(futures)
+    const returnWhen = options?.returnWhen ?? "ALL_COMPLETED"
+    const split = () => {
+      const done = new Set<Futures.PrefectFuture<A, E>>()
+      const notDone = new Set<Futures.PrefectFuture<A, E>>()
+      for (const future of all) {
+        ;(future.unsafeDone() === undefined ? notDone : done).add(future)
+      }
+      return makeDoneAndNotDone(done, notDone)
+    }
+    const pending: Array<FutureInternals<A, E>> = []
+    let satisfied = false
+    for (const future of all) {
+      const done = future.unsafeDone()
+      if (done === undefined) pending.push(future)
+      else if (returnWhen === "FIRST_COMPLETED") satisfied = true
+      else if (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(done)) satisfied = true
+    }
+    if (satisfied || pending.length === 0) return Effect.sync(split)
+    const waitAll = returnWhen === "ALL_COMPLETED" ?
+      awaitEvery(pending) :
+      awaitMany(
+        pending,
+        (_, state) =>
+          returnWhen === "FIRST_COMPLETED" || (returnWhen === "FIRST_EXCEPTION" && !state_.isCompleted(state))
+      )
+    const timed = timeout === undefined ? waitAll : Effect.asVoid(Effect.timeoutOption(waitAll, timeout))
+    return Effect.map(timed, split)
+  }))
+
+/** @internal */
+export const asCompleted: {
+  (options?: {
+    readonly timeout?: Duration.DurationInput
+  }): <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>
+  ) => Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
+  <A, E>(
+    futures: Iterable<Futures.PrefectFuture<A, E>>,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ): Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError>
+} = dual(isIterableArg, <A, E>(
+  futures: Iterable<Futures.PrefectFuture<A, E>>,
+  options?: { readonly timeout?: Duration.DurationInput }
+): Stream.Stream<Futures.PrefectFuture<A, E>, Errors.WaitTimeoutError> =>
+  Stream.unwrapScoped(withTimeout(options?.timeout, (timeout) =>
+    Effect.gen(function*() {
+      const all = unique(futures)
+      const doneNow: Array<Futures.PrefectFuture<A, E>> = []
+      const pending: Array<InternalFuture<A, E>> = []
+      for (const future of all) {
+        if (future.unsafeDone() === undefined) pending.push(future)
+        else doneNow.push(future)
+      }
+      if (pending.length === 0) return Stream.fromIterable(doneNow)
+      const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+
+      // Completions land in `buffer`; a waiting pull is woken through `wake`.
+      let buffer: Array<Futures.PrefectFuture<A, E>> = []
+      let wake: (() => void) | undefined
+      let unfinished = pending.length
+      const unsubscribes = pending.map((future) =>
+        future.unsafeObserve(() => {
+          unfinished--
+          buffer.push(future)
+          const w = wake
+          wake = undefined
+          w?.()
+        })
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribes.forEach((unsubscribe) => unsubscribe())))
+
+      let emitted = 0
+      const takeBuffer = () => {
+        const chunk = Chunk.unsafeFromArray(buffer)
+        emitted += buffer.length
+        buffer = []
+        return chunk
+      }
+      const unfinishedError = () =>
+        new Errors.WaitTimeoutError({ message: `${unfinished} (of ${all.length}) futures unfinished` })
+      const waitForMore = releasingSlot(Effect.async<void>((resume) => {
+        wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          wake = undefined
+        })
+      }))
+      const pull: Effect.Effect<Chunk.Chunk<Futures.PrefectFuture<A, E>>, Option.Option<Errors.WaitTimeoutError>> =
+        Effect.suspend(() => {
+          if (buffer.length > 0) return Effect.succeed(takeBuffer())
+          if (emitted === pending.length) return Effect.fail(Option.none())
+          if (deadline === undefined) return Effect.map(waitForMore, takeBuffer)
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const remaining = deadline - now
+            if (remaining <= 0) return Effect.fail(Option.some(unfinishedError()))
+            return Effect.timeoutFail(Effect.map(waitForMore, takeBuffer), {
+              duration: remaining,
+              onTimeout: () => Option.some(unfinishedError())
+            })
+          })
+        })
+      return Stream.concat(Stream.fromIterable(doneNow), Stream.repeatEffectChunkOption(pull))
+    }))))
