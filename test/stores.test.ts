@@ -31,6 +31,23 @@ const newRun = (id: string, name = "store-plain", state: State.State<unknown, un
 })
 const uuid = () => crypto.randomUUID()
 
+/**
+ * `store`, completing `following` once a subscriber of `runId` is given a state that is not final:
+ * the future that subscribed has seen the run unfinished and waits, so only a later change ends it.
+ */
+const tellingWhenFollowed = (
+  store: RunStore.Service,
+  runId: string,
+  following: Deferred.Deferred<void>
+): RunStore.Service => ({
+  ...store,
+  unsafeSubscribe: (id, onChange) =>
+    store.unsafeSubscribe(id, (state) => {
+      onChange(state)
+      if (id === runId && !State.isFinal(state)) Deferred.unsafeDone(following, Exit.void)
+    })
+})
+
 /** The clock of a machine whose time is `offset` ms off. */
 const clockOff = (offset: number): Clock.Clock => {
   const real = Clock.make()
@@ -553,9 +570,13 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       const first = yield* Layer.build(layer)
       const s1 = yield* Effect.provide(RunStore.RunStore, first)
       yield* s1.createRun(newRun(id, "store-plain", State.scheduled()))
-      const future = yield* Effect.provide(Futures.PrefectDistributedFuture.make<number, never>(id), first)
+      // The futures wait on s1, and the change is made once they have seen their run unfinished.
+      const following = yield* Deferred.make<void>()
+      const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id).pipe(
+        Effect.provideService(RunStore.RunStore, tellingWhenFollowed(s1, id, following))
+      )
       const waiting = yield* Effect.fork(future.result())
-      yield* Effect.sleep(50)
+      yield* Deferred.await(following)
       const second = yield* Layer.build(layer)
       const s2 = yield* Effect.provide(RunStore.RunStore, second)
       yield* s2.setState(id, State.completed(7))
@@ -564,9 +585,12 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       const large = uuid()
       const big = "y".repeat(10_000)
       yield* s1.createRun(newRun(large, "store-plain", State.scheduled()))
-      const followed = yield* Effect.provide(Futures.PrefectDistributedFuture.make<string, never>(large), first)
+      const followingLarge = yield* Deferred.make<void>()
+      const followed = yield* Futures.PrefectDistributedFuture.make<string, never>(large).pipe(
+        Effect.provideService(RunStore.RunStore, tellingWhenFollowed(s1, large, followingLarge))
+      )
       const waitingLarge = yield* Effect.fork(followed.result())
-      yield* Effect.sleep(50)
+      yield* Deferred.await(followingLarge)
       yield* s2.setState(large, State.completed(big))
       expect(yield* Fiber.join(waitingLarge)).toBe(big)
     }).pipe(Effect.scoped))
