@@ -4,10 +4,24 @@
  * in sqlStores.test.ts, what only PostgreSQL has in postgres.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Either, Exit, Fiber } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, Fiber } from "effect"
 import { Errors, Futures, RunStore, State } from "effect-taskflow"
 import { newRun, NotFound, Point, uuid } from "../support/storeRuns.js"
 import { storeCases, withStore } from "../support/stores.js"
+
+/** `store`, completing `subscribed` once a subscription to `runId` is in place. */
+const tellingWhenSubscribed = (
+  store: RunStore.Service,
+  runId: string,
+  subscribed: Deferred.Deferred<void>
+): RunStore.Service => ({
+  ...store,
+  unsafeSubscribe: (id, onChange) => {
+    const unsubscribe = store.unsafeSubscribe(id, onChange)
+    if (id === runId) Deferred.unsafeDone(subscribed, Exit.void)
+    return unsubscribe
+  }
+})
 
 for (const store of storeCases) {
   describe.skipIf(!store.available)(`RunStore: ${store.name}`, () => {
@@ -154,22 +168,31 @@ for (const store of storeCases) {
         Effect.gen(function*() {
           const s = yield* RunStore.RunStore
           const id = uuid()
-          const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id)
+          const subscribed = yield* Deferred.make<void>()
+          const future = yield* Futures.PrefectDistributedFuture.make<number, never>(id).pipe(
+            Effect.provideService(RunStore.RunStore, tellingWhenSubscribed(s, id, subscribed))
+          )
           expect((yield* future.state).type).toBe("PENDING")
           const result = yield* Effect.fork(future.result())
+          // The run is created once the waiting `result` listens for it.
+          yield* Deferred.await(subscribed)
           const calls: Array<string> = []
+          const bothCalled = yield* Deferred.make<void>()
+          const called = (call: string) => {
+            calls.push(call)
+            if (calls.length === 2) Deferred.unsafeDone(bothCalled, Exit.void)
+          }
           yield* future.addDoneCallback((f) => {
-            calls.push(`first ${f.taskRunId}`)
+            called(`first ${f.taskRunId}`)
           })
           yield* future.addDoneCallback(() => {
-            calls.push("second")
+            called("second")
           })
-          yield* Effect.sleep(20)
           yield* s.createRun(newRun(id, "store-plain", State.scheduled()))
           yield* s.setState(id, State.running())
           yield* s.setState(id, State.completed(5))
           expect(yield* Fiber.join(result)).toBe(5)
-          yield* Effect.sleep(10)
+          yield* Deferred.await(bothCalled).pipe(Effect.timeout("10 seconds"))
           expect(calls.sort()).toEqual([`first ${id}`, "second"])
         })
       ))
