@@ -7,7 +7,7 @@ const keptTask = Task.make("store-kept", (n: number) => Effect.succeed(n))
 const newRun = (id: string) => ({ id, kind: "task" as const, name: "store-task", state: State.pending() })
 
 // The store's own behaviour (history, not-found, transitions, claims, leases) is one suite run
-// against every store: test/stores.test.ts. What is here is about futures and delay over the store.
+// against every store: test/store/. What is here is about futures and delay over the store.
 
 describe("futures that follow a run in the store", () => {
   // Prefect #18278: the result of a deferred run could miss a completion that happened before the wait.

@@ -1,23 +1,38 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Logger, Queue, Schema, TestClock } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Fiber, FiberId, Layer, Logger, Queue, Schema, TestClock } from "effect"
 import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
 
-/** `store` with its claims counted. */
+/** `store` with its claims counted; `firstClaim` is done once the first is sent. */
 const countingClaims = (store: RunStore.Service) => {
   let claims = 0
+  const firstClaim = Deferred.unsafeMake<void>(FiberId.none)
   const counting: RunStore.Service = {
     ...store,
     claimRuns: (options) =>
       Effect.suspend(() => {
         claims++
+        Deferred.unsafeDone(firstClaim, Exit.void)
         return store.claimRuns(options)
       })
   }
-  return { claims: () => claims, counting }
+  return { claims: () => claims, counting, firstClaim }
 }
+
+/** A clock whose timers never fire: a worker on it claims only when something wakes it (a push, a run's end). */
+const timersNeverFire: Clock.Clock = (() => {
+  const real = Clock.make()
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => real.unsafeCurrentTimeMillis(),
+    currentTimeMillis: real.currentTimeMillis,
+    unsafeCurrentTimeNanos: () => real.unsafeCurrentTimeNanos(),
+    currentTimeNanos: real.currentTimeNanos,
+    sleep: () => Effect.never
+  }
+})()
 
 // Task workers in this process, against every store. Workers in other processes (kill -9, two
 // workers, 10,000 runs) are in test/distributed/.
@@ -457,15 +472,19 @@ describe.skipIf(!postgresAvailable)("TaskWorker woken by PostgreSQL's pushes", (
       const url = freshPostgresUrl()
       const open = (options: RunStore.SqlOptions = {}) =>
         Effect.map(Layer.build(RunStore.postgres({ ...options, url })), Context.get(RunStore.RunStore))
-      // The polling fallback waits a minute: only a push wakes the worker.
-      const { claims, counting } = countingClaims(yield* open())
+      const { claims, counting, firstClaim } = countingClaims(yield* open())
       const client = yield* open()
       const notServedPushes = yield* Queue.unbounded<void>()
+      // The worker's timers never fire (no polling fallback, however long the store takes to answer):
+      // only a push wakes it, so every claim after its first is a push's.
       yield* Effect.forkScoped(
         TaskWorker.serve([double], { pollInterval: "1 minute" }).pipe(
-          Effect.provideService(RunStore.RunStore, counting)
+          Effect.provideService(RunStore.RunStore, counting),
+          Effect.withClock(timersNeverFire)
         )
       )
+      // The worker listens for pushes before it claims.
+      yield* Deferred.await(firstClaim)
       // Subscribed after the worker: called after it, for the same push.
       const unsubscribe = counting.unsafeSubscribeScheduled((name) => {
         if (name === "worker-not-served") Queue.unsafeOffer(notServedPushes, undefined)
@@ -475,13 +494,14 @@ describe.skipIf(!postgresAvailable)("TaskWorker woken by PostgreSQL's pushes", (
         notServed.delay().pipe(Effect.provideService(RunStore.RunStore, client)),
         Queue.take(notServedPushes).pipe(Effect.timeout("10 seconds"))
       )
-      // A first push heard: the worker's LISTEN session is up, and the claims it sends when it comes
-      // up are over once this settles.
+      // A first push heard: the worker's LISTEN session is up. `settle` lets a worker that the push
+      // woke send its claim.
       yield* pushNotServed
-      yield* Effect.sleep("200 millis")
+      yield* settle
       const before = claims()
+      expect(before).toBe(1) // at start, finding nothing
       yield* pushNotServed
-      yield* Effect.sleep("100 millis")
+      yield* settle
       expect(claims()).toBe(before)
       const future = yield* double.delay(21).pipe(Effect.provideService(RunStore.RunStore, client))
       expect(yield* future.result().pipe(Effect.timeout("10 seconds"))).toBe(42)

@@ -16,9 +16,11 @@ import {
   functionIfZero,
   returnsFunction,
   spin,
+  spinTelling,
   tally,
   throwOutside
 } from "./fixtures/poolTasks.js"
+import { settle } from "./helpers.js"
 
 const poolModule = new URL("./fixtures/poolTasks.ts", import.meta.url)
 const pool = (options?: Partial<TaskRunner.WorkerPoolOptions>) =>
@@ -30,6 +32,30 @@ const echo = Task.make("pool-echo", (value: unknown) => Effect.succeed(value))
 
 const defectOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+
+/** `Atomics.waitAsync` (ES2024; the project's lib is ES2022). */
+const waitAsync = (Atomics as unknown as {
+  readonly waitAsync: (
+    array: Int32Array,
+    index: number,
+    value: number
+  ) => { readonly async: false; readonly value: string } | { readonly async: true; readonly value: Promise<string> }
+}).waitAsync
+
+/**
+ * Waits until `counts[index]` (shared with the pool's threads) reaches `atLeast`: a task body on a
+ * thread counts there as it begins, so its run is known to be running on its thread.
+ */
+const begun = (counts: Int32Array, index: number, atLeast: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const now = Atomics.load(counts, index)
+    if (now >= atLeast) return Effect.void
+    const waiting = waitAsync(counts, index, now)
+    return Effect.zipRight(
+      waiting.async ? Effect.promise(() => waiting.value) : Effect.void,
+      begun(counts, index, atLeast)
+    )
+  })
 
 describe("TaskRunner.workerPool: start-up", () => {
   it.live("a module that fails to load fails the layer with WorkerPoolError", () =>
@@ -82,8 +108,10 @@ layer(pool(), { excludeTestServices: true, timeout: 60_000 })("TaskRunner.worker
 
   it.effect("a CPU-bound run that does not yield is stopped by terminating its thread; the pool carries on", () =>
     Effect.gen(function*() {
-      const future = yield* spin.submit(60_000)
-      yield* Effect.sleep("50 millis")
+      const started = new SharedArrayBuffer(4)
+      const future = yield* spinTelling.submit(started, 60_000)
+      // Its body spins on its thread: only terminating the thread can stop it now.
+      yield* begun(new Int32Array(started), 0, 1)
       yield* Fiber.interrupt(future.wrappedFuture)
       expect((yield* future.state).type).toBe("CANCELLED")
       const next = yield* double.map([1, 2, 3, 4])
@@ -187,18 +215,22 @@ layer(pool({ size: 1 }), { excludeTestServices: true, timeout: 60_000 })(
 
     it.effect("a run cancelled before its thread began it never runs, and the run ahead of it is not disturbed", () =>
       Effect.gen(function*() {
-        const counter = new SharedArrayBuffer(4)
+        const counter = new SharedArrayBuffer(8)
+        const counts = new Int32Array(counter)
         yield* warm(Effect.flatMap(tally.submit(counter, 0), (future) => future.result()))
-        const before = Atomics.load(new Int32Array(counter), 0)
+        const before = Atomics.load(counts, 0)
         // The run ahead spins longer than the pool's 100 ms grace period for an interrupted run.
         const ahead = yield* tally.submit(counter, 300)
+        yield* begun(counts, 1, before + 1)
+        // Its fiber reaches the pool at its first suspension: sent to the thread, behind the run ahead.
         const behind = yield* tally.submit(counter, 0)
-        // Both runs' fibers reach the pool: the second waits on the thread, behind the first.
-        yield* Effect.sleep("50 millis")
+        yield* settle
         yield* Fiber.interrupt(behind.wrappedFuture)
         expect((yield* behind.state).type).toBe("CANCELLED")
         expect(yield* ahead.result()).toBe(before + 1)
         expect(yield* (yield* tally.submit(counter, 0)).result()).toBe(before + 2)
+        // The run behind never began.
+        expect(Atomics.load(counts, 1)).toBe(before + 2)
       }))
   }
 )
