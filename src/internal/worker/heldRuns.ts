@@ -1,4 +1,4 @@
-import { Clock, Effect, type Fiber } from "effect"
+import { Clock, Effect, type Fiber, FiberMap, Option } from "effect"
 import type * as RunStore_ from "../../RunStore.js"
 import * as state_ from "../core/state.js"
 import type { MaybeSyncWrites } from "../store/runStore.js"
@@ -12,9 +12,12 @@ export const monotonicMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Num
  * run, until its Cancelled state is written): what the claims, the heartbeats and shutdown share.
  */
 export class HeldRuns {
-  /** The fibers of the held runs, by run id. */
-  private readonly running = new Map<string, Fiber.RuntimeFiber<unknown, unknown>>()
-  /** The task name of each held run: the set of runs this worker holds. */
+  /** The fibers of the held runs; FiberMap drops each as it ends and interrupts the rest when the worker stops. */
+  private readonly running: FiberMap.FiberMap<string>
+  /**
+   * The task name of each held run: the runs this worker holds. An interrupted task run leaves
+   * `running` when its fiber ends, but is held until its Cancelled state is written.
+   */
   private readonly names = new Map<string, string>()
   /**
    * Held runs whose body is over and whose final state is being written: their slots count as free,
@@ -38,7 +41,8 @@ export class HeldRuns {
    */
   readonly store: RunStore_.Service & MaybeSyncWrites
 
-  constructor(store: RunStore_.Service, workerId: string, slotFreed: () => void) {
+  constructor(running: FiberMap.FiberMap<string>, store: RunStore_.Service, workerId: string, slotFreed: () => void) {
+    this.running = running
     this.slotFreed = slotFreed
     this.store = {
       ...store,
@@ -72,9 +76,9 @@ export class HeldRuns {
     return Array.from(this.names.keys())
   }
 
-  /** The fibers of the held runs. */
+  /** The fibers of the held runs still going. */
   fibers(): Array<Fiber.RuntimeFiber<unknown, unknown>> {
-    return Array.from(this.running.values())
+    return Array.from(this.running, ([, fiber]) => fiber)
   }
 
   /**
@@ -85,8 +89,8 @@ export class HeldRuns {
 
   /** Interrupts a held run's fiber in the background (its observer then records and frees it). */
   readonly interrupt = (runId: string): void => {
-    const fiber = this.running.get(runId)
-    fiber?.unsafeInterruptAsFork(fiber.id())
+    const fiber = FiberMap.unsafeGet(this.running, runId)
+    if (Option.isSome(fiber)) fiber.value.unsafeInterruptAsFork(fiber.value.id())
   }
 
   /** A claimed run is held from now; its lease was renewed when the claim was sent. Call before its fiber starts. */
@@ -95,14 +99,13 @@ export class HeldRuns {
     this.renewedAt.set(runId, claimSentAt)
   }
 
-  /** The fiber of a held run. */
+  /** The fiber of a held run: interrupted if the worker stops first. */
   track(runId: string, fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
-    this.running.set(runId, fiber)
+    FiberMap.unsafeSet(this.running, runId, fiber)
   }
 
   /** A held run's fiber is over (and its final state recorded): its slot is free. */
   ended(runId: string): void {
-    this.running.delete(runId)
     this.renewedAt.delete(runId)
     this.names.delete(runId)
     this.finishing.delete(runId)

@@ -1,4 +1,4 @@
-import { Duration, Effect, Fiber, FiberRef, Runtime } from "effect"
+import { Duration, Effect, Fiber, FiberMap, FiberRef, Runtime } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
@@ -64,11 +64,10 @@ export const serve = (
     const names = Array.from(definitions.keys())
 
     // The runs' fibers are started from this runtime (the serving fiber's services, logger and
-    // settings), each on its own: whatever is left when the worker stops is interrupted.
+    // settings), each on its own; the FiberMap interrupts whatever is left when the worker stops.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const signal = yield* makeClaimSignal(names)
-    const held = new HeldRuns(store, workerId, signal.signal)
-    yield* Effect.addFinalizer(() => Fiber.interruptAll(held.fibers()))
+    const held = new HeldRuns(yield* FiberMap.make<string>(), store, workerId, signal.signal)
     const unsubscribe = store.unsafeSubscribeScheduled(signal.scheduled)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
     const startRun = runStarter({
