@@ -58,6 +58,8 @@ export interface ClaimLoopOptions {
 export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
   Effect.gen(function*() {
     const { concurrency, held, lease, names, signal, startRun, store, workerId } = options
+    // The polling fallback's wait: 10 ms after runs were claimed, doubling up to `maxPoll`. Not a Schedule:
+    // a driver sleeps itself, adding its own steps to each idle wait, which a round trip pays per run.
     let idle = 10
     while (true) {
       // A slot frees when its run's final state is queued: the claim for it then rides in the same
