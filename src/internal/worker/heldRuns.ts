@@ -148,6 +148,7 @@ export class HeldRuns {
     return Array.from(this.stoppedUnrenewed)
   }
 
+  /** Those runs were given back: nothing of them is held any more. */
   gaveBack(runIds: ReadonlyArray<string>): void {
     for (const runId of runIds) this.stoppedUnrenewed.delete(runId)
   }
