@@ -1,0 +1,101 @@
+import { Duration, Effect, Option, Queue } from "effect"
+import type * as RunStore_ from "../../RunStore.js"
+import { type HeldRuns, monotonicMillis } from "./heldRuns.js"
+import type { StartRun } from "./startRun.js"
+
+/** What wakes the claim loop, and whether a claim is worth sending. */
+export class ClaimSignal {
+  /**
+   * Whether a claim may find runs the last one did not: that one came back full, or runs became
+   * Scheduled since it was sent (a push, a recovery, the polling fallback). A slot that frees does
+   * not make it so: after a short claim, claiming again as each run ends finds nothing.
+   */
+  mayHaveMore = true
+  private readonly wake: Queue.Queue<void>
+  private readonly served: ReadonlySet<string>
+
+  constructor(wake: Queue.Queue<void>, served: Iterable<string>) {
+    this.wake = wake
+    this.served = new Set(served)
+  }
+
+  /** Wakes the claim loop (a slot freed, or runs may be claimable). */
+  readonly signal = (): void => {
+    Queue.unsafeOffer(this.wake, undefined)
+  }
+
+  /** Runs may be claimable: of `name` (a push for a name this worker does not serve wakes nothing), or of any name. */
+  readonly scheduled = (name?: string): void => {
+    if (name !== undefined && !this.served.has(name)) return
+    this.mayHaveMore = true
+    this.signal()
+  }
+
+  /** Waits for the next wake-up. */
+  get woken(): Effect.Effect<void> {
+    return Queue.take(this.wake)
+  }
+}
+
+/** A claim signal for a worker serving `names`, with a wake-up queue that holds one pending wake. */
+export const makeClaimSignal = (names: Iterable<string>) =>
+  Effect.map(Queue.sliding<void>(1), (wake) => new ClaimSignal(wake, names))
+
+/** What the claim loop needs of the worker. */
+export interface ClaimLoopOptions {
+  readonly store: RunStore_.Service
+  readonly held: HeldRuns
+  readonly signal: ClaimSignal
+  readonly startRun: StartRun
+  readonly workerId: string
+  readonly names: ReadonlyArray<string>
+  readonly concurrency: number
+  readonly lease: number
+  readonly maxPoll: number
+}
+
+/** Claims runs for free slots and starts them, for as long as the worker serves. */
+export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    const { concurrency, held, lease, names, signal, startRun, store, workerId } = options
+    // The polling fallback's wait: 10 ms after runs were claimed, doubling up to `maxPoll`. Not a Schedule:
+    // a driver sleeps itself, adding its own steps to each idle wait, which a round trip pays per run.
+    let idle = 10
+    while (true) {
+      // A slot frees when its run's final state is queued: the claim for it then rides in the same
+      // write as that state (the store's writer lets this fiber queue it first).
+      const free = held.freeSlots(concurrency)
+      if (free > 0 && signal.mayHaveMore) {
+        // Cleared before the claim is sent: a push that arrives while it is on its way sets it again.
+        signal.mayHaveMore = false
+        const claimSentAt = yield* monotonicMillis
+        const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease, knows: held.knows }).pipe(
+          Effect.catchAll((error) => {
+            signal.mayHaveMore = true
+            return Effect.as(
+              Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error),
+              []
+            )
+          })
+        )
+        if (claimed.length > 0) {
+          yield* Effect.sync(() => claimed.forEach((run) => startRun(run, claimSentAt)))
+          idle = 10
+          if (claimed.length === free) {
+            signal.mayHaveMore = true
+            continue
+          }
+        }
+      }
+      if (held.freeSlots(concurrency) <= 0) {
+        // No room: only a signal frees a slot. A plain take resumes this fiber in one step, before
+        // the store's writer takes the finished runs' states, so the next claim rides with them.
+        yield* signal.woken
+        continue
+      }
+      // Nothing to claim: wait for a push, a finished run, or the polling fallback.
+      const woken = yield* signal.woken.pipe(Effect.timeoutOption(Duration.millis(idle)))
+      if (Option.isNone(woken)) signal.mayHaveMore = true
+      idle = Math.min(options.maxPoll, idle * 2)
+    }
+  })

@@ -1,0 +1,160 @@
+import { Clock, Effect, type Fiber, FiberMap, Option } from "effect"
+import type * as RunStore_ from "../../RunStore.js"
+import * as state_ from "../core/state.js"
+import type { MaybeSyncWrites } from "../store/runStore.js"
+import { SyncWritesKey } from "../store/runStore.js"
+
+/** Milliseconds of a monotonic clock, which times leases here: only differences of it are used. */
+export const monotonicMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos / 1_000_000n))
+
+/**
+ * The runs a task worker holds, from their claim until their fiber is over (for an interrupted task
+ * run, until its Cancelled state is written): what the claims, the heartbeats and shutdown share.
+ */
+export class HeldRuns {
+  /** The fibers of the held runs; FiberMap drops each as it ends and interrupts the rest when the worker stops. */
+  private readonly running: FiberMap.FiberMap<string>
+  /**
+   * The task name of each held run: the runs this worker holds. An interrupted task run leaves
+   * `running` when its fiber ends, but is held until its Cancelled state is written.
+   */
+  private readonly names = new Map<string, string>()
+  /**
+   * Held runs whose body is over and whose final state is being written: their slots count as free,
+   * so the next claim can ride in the same write as those final states.
+   */
+  private readonly finishing = new Set<string>()
+  /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
+  private readonly released = new Set<string>()
+  /**
+   * When each held run's lease was last known renewed: when the claim or the heartbeat that renewed
+   * it was sent (monotonic ms). The store's lease runs from a moment after that.
+   */
+  private readonly renewedAt = new Map<string, number>()
+  /** Runs stopped because their lease could not be renewed: given back once the store answers again. */
+  private readonly stoppedUnrenewed = new Set<string>()
+  /** Called when a slot frees: a run's final state is queued, or its fiber is over. */
+  private readonly slotFreed: () => void
+  /**
+   * The store as the held runs see it: a held run's own writes carry the worker's id, so a lost
+   * lease refuses them. One object for all runs (a run's flow may write other runs: those go as they are).
+   */
+  readonly store: RunStore_.Service & MaybeSyncWrites
+
+  constructor(running: FiberMap.FiberMap<string>, store: RunStore_.Service, workerId: string, slotFreed: () => void) {
+    this.running = running
+    this.slotFreed = slotFreed
+    this.store = {
+      ...store,
+      // The memory store's synchronous writes would go around the guard.
+      [SyncWritesKey]: undefined,
+      setState: (id, state, setOptions) => {
+        const name = this.names.get(id)
+        if (name === undefined) return store.setState(id, state, setOptions)
+        if (this.released.has(id)) return Effect.void
+        if (state_.isFinal(state) && !this.finishing.has(id)) {
+          this.finishing.add(id)
+          this.slotFreed()
+        }
+        return store.setState(id, state, { ...setOptions, workerId, name })
+      }
+    }
+  }
+
+  /** How many more runs this worker may claim: a finishing run's slot already counts as free. */
+  freeSlots(concurrency: number): number {
+    return concurrency - this.names.size + this.finishing.size
+  }
+
+  /** How many runs this worker holds. */
+  get size(): number {
+    return this.names.size
+  }
+
+  /** The ids of the held runs. */
+  ids(): Array<string> {
+    return Array.from(this.names.keys())
+  }
+
+  /** The fibers of the held runs still going. */
+  fibers(): Array<Fiber.RuntimeFiber<unknown, unknown>> {
+    return Array.from(this.running, ([, fiber]) => fiber)
+  }
+
+  /**
+   * Whether this worker knows of a run the store says it holds: one it holds, or one it stopped and
+   * has yet to give back. Any other is a claim whose answer was lost (see `claimRuns`).
+   */
+  readonly knows = (runId: string): boolean => this.names.has(runId) || this.stoppedUnrenewed.has(runId)
+
+  /** Interrupts a held run's fiber in the background (its observer then records and frees it). */
+  readonly interrupt = (runId: string): void => {
+    const fiber = FiberMap.unsafeGet(this.running, runId)
+    if (Option.isSome(fiber)) fiber.value.unsafeInterruptAsFork(fiber.value.id())
+  }
+
+  /** A claimed run is held from now; its lease was renewed when the claim was sent. Call before its fiber starts. */
+  claimed(runId: string, name: string, claimSentAt: number): void {
+    this.names.set(runId, name)
+    this.renewedAt.set(runId, claimSentAt)
+  }
+
+  /** The fiber of a held run: interrupted if the worker stops first. */
+  track(runId: string, fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    FiberMap.unsafeSet(this.running, runId, fiber)
+  }
+
+  /** A held run's fiber is over (and its final state recorded): its slot is free. */
+  ended(runId: string): void {
+    this.renewedAt.delete(runId)
+    this.names.delete(runId)
+    this.finishing.delete(runId)
+    this.released.delete(runId)
+    this.slotFreed()
+  }
+
+  /** A heartbeat sent at `sentAt` renewed the leases of `runIds` but those in `lost`. */
+  renewed(runIds: ReadonlyArray<string>, lost: ReadonlyArray<string>, sentAt: number): void {
+    const lostSet = new Set(lost)
+    for (const runId of runIds) {
+      if (!lostSet.has(runId) && this.renewedAt.has(runId)) this.renewedAt.set(runId, sentAt)
+    }
+  }
+
+  /** The store gave a held run to another worker (its lease expired): stop it and drop its late writes. */
+  lost(runId: string): void {
+    this.released.add(runId)
+    this.interrupt(runId)
+  }
+
+  /** The held runs, not yet given back, whose leases have gone unrenewed for `millis` at `now`. */
+  unrenewedFor(millis: number, now: number): Array<string> {
+    const unrenewed: Array<string> = []
+    for (const [runId, at] of this.renewedAt) {
+      if (now - at >= millis && !this.released.has(runId)) unrenewed.push(runId)
+    }
+    return unrenewed
+  }
+
+  /** Stops a run whose lease could not be renewed and drops its late writes; it is given back later. */
+  stopUnrenewed(runId: string): void {
+    this.released.add(runId)
+    this.stoppedUnrenewed.add(runId)
+    this.interrupt(runId)
+  }
+
+  /** The runs stopped for want of a renewal that are still to be given back. */
+  stoppedToGiveBack(): Array<string> {
+    return Array.from(this.stoppedUnrenewed)
+  }
+
+  /** Those runs were given back: nothing of them is held any more. */
+  gaveBack(runIds: ReadonlyArray<string>): void {
+    for (const runId of runIds) this.stoppedUnrenewed.delete(runId)
+  }
+
+  /** At shutdown: the runs left are given back, so their late writes are dropped. */
+  releaseAll(runIds: ReadonlyArray<string>): void {
+    for (const runId of runIds) this.released.add(runId)
+  }
+}

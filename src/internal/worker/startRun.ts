@@ -1,0 +1,93 @@
+import { Cause, Effect, Either, Exit, type Fiber } from "effect"
+import type * as RunStore_ from "../../RunStore.js"
+import type * as TaskWorker from "../../TaskWorker.js"
+import type { TaskDefinition } from "../core/definition.js"
+import * as state_ from "../core/state.js"
+import { cancel, currentFlowRunId, executeTaskRun, record } from "../engine/engine.js"
+import type { FlowDefinition } from "../flow/flow.js"
+import { executeFlowRun, flowDefinition, isFlow } from "../flow/flow.js"
+import { RunCell } from "../run/runCell.js"
+import { isTask, taskDefinition } from "../task/task.js"
+import type { HeldRuns } from "./heldRuns.js"
+
+/** The definitions a worker serves, by name; anything but a task or a flow is refused. */
+export const servedDefinitions = (
+  tasks: ReadonlyArray<TaskWorker.Servable>
+): Map<string, TaskDefinition | FlowDefinition> => {
+  const definitions = new Map<string, TaskDefinition | FlowDefinition>()
+  for (const task of tasks) {
+    if (!isFlow(task) && !isTask(task)) {
+      throw new Cause.IllegalArgumentException(
+        `TaskWorker.serve takes tasks and flows made with Task.make or Flow.make, got ${String(task)}`
+      )
+    }
+    const def = isFlow(task) ? flowDefinition(task) : taskDefinition(task)
+    definitions.set(def.name, def)
+  }
+  return definitions
+}
+
+/** Starts a claimed run; `claimSentAt` is when its claim, which took its first lease, was sent (monotonic ms). */
+export type StartRun = (run: RunStore_.ClaimedRun, claimSentAt: number) => void
+
+/**
+ * What starts claimed runs: each on a fiber of its own forked from `runFork` (the serving fiber's
+ * runtime: its services, logger and settings), held in `held` until its fiber is over.
+ */
+export const runStarter = (options: {
+  readonly definitions: ReadonlyMap<string, TaskDefinition | FlowDefinition>
+  readonly held: HeldRuns
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  /** The flow run id the serving fiber has (none, unless served inside a flow): runs of other flows set theirs. */
+  readonly servingFlowRunId: string | undefined
+}): StartRun => {
+  const { definitions, held, runFork, servingFlowRunId } = options
+
+  /** A claimed run's body; `cell` is its state here. */
+  const execute = (run: RunStore_.ClaimedRun, cell: RunCell<unknown, unknown>): Effect.Effect<unknown> => {
+    const def = definitions.get(run.name)!
+    if (Either.isLeft(run.parameters)) {
+      const error = run.parameters.left
+      return record(
+        held.store,
+        cell,
+        (timestamp) => state_.failed(Cause.die(error), { timestamp, message: error.message })
+      )
+    }
+    const args = run.parameters.right
+    // The claim recorded this attempt's Running (and took its run count).
+    const claimed = run.runCount
+    if (def.kind === "flow") {
+      const flowRun = executeFlowRun(def as FlowDefinition, run.id, held.store, args, run.state, claimed)
+      return Effect.exit(flowRun) as Effect.Effect<unknown>
+    }
+    // The run has its fiber to itself: its task run id is set on it once.
+    const body = executeTaskRun({ def, cell, store: held.store, args, waitFor: [], ownFiber: true, claimed })
+    // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
+    return (run.flowRunId === servingFlowRunId
+      ? body
+      : Effect.locally(body, currentFlowRunId, run.flowRunId)) as Effect.Effect<unknown>
+  }
+
+  // Synchronous, so nothing interrupts a start halfway. The fiber runs at once until it first waits
+  // (a no-op task, until its final state is queued).
+  return (run, claimSentAt) => {
+    held.claimed(run.id, run.name, claimSentAt)
+    const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
+    const fiber = runFork(execute(run, cell))
+    held.track(run.id, fiber)
+    fiber.addObserver((exit) => {
+      // An interrupted task run (a cancel, a lost lease, shutdown) is recorded Cancelled once its
+      // fiber is over, while the worker still holds it (a released run's write is dropped). Here, not
+      // in every run's fiber: interruptions are rare. (A flow run records its own.)
+      if (
+        Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && !state_.isFinal(cell.state) &&
+        definitions.get(run.name)!.kind === "task"
+      ) {
+        runFork(Effect.ensuring(cancel(held.store, cell), Effect.sync(() => held.ended(run.id))))
+      } else {
+        held.ended(run.id)
+      }
+    })
+  }
+}
