@@ -46,7 +46,10 @@ module.exports = {
       name: "no-circular",
       severity: "error",
       comment: "No other cycle among src/ files.",
-      from: { path: "^src/", pathNot: `^src/(${Object.keys(owners).join("|")})\\.ts$|^src/internal/(${ownedFolders})/` },
+      from: {
+        path: "^src/",
+        pathNot: `^src/(${Object.keys(owners).join("|")})\\.ts$|^src/internal/(${ownedFolders})/`
+      },
       to: { circular: true }
     },
     {
