@@ -2,6 +2,7 @@ import type { Duration } from "effect"
 import { Cause, Clock, Context, Effect, Exit, FiberRef, Option } from "effect"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
+import { currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { seconds } from "../core/duration.js"
 import * as state_ from "../core/state.js"
@@ -32,15 +33,6 @@ const findCrash = (cause: Cause.Cause<unknown>): RunCrashed | undefined =>
     Cause.find(cause, (reason) =>
       reason._tag === "Die" && reason.defect instanceof RunCrashed ? Option.some(reason.defect) : Option.none())
   )
-
-/** The flow run the current fiber works for. @internal */
-export const currentFlowRunId: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(
-  undefined
-)
-/** The task run the current fiber works for. @internal */
-export const currentTaskRunId: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(
-  undefined
-)
 
 /**
  * Moves a run to `state`: in the cell (what in-process futures read) and in the store. A run
