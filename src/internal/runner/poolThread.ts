@@ -32,6 +32,7 @@ export interface Job {
   thread: PoolThread | undefined
   /** Its place among the runs sent to its thread (see `runProgress.ts`). */
   seq: number
+  /** Its fiber has its outcome, or was cancelled: nothing more is done for it. */
   settled: boolean
   /** Completed once the job's thread answered or was replaced: a cancellation waits for it. */
   answered: Deferred.Deferred<void> | undefined
@@ -40,6 +41,7 @@ export interface Job {
 /** @internal */
 export interface PoolThread {
   readonly worker: Worker
+  /** It loaded the module and may take runs. */
   ready: boolean
   /** Why the module failed to load here: a replacement would fail the same way. */
   loadFailure: string | undefined
