@@ -11,14 +11,17 @@ import * as Errors from "../../Errors.js"
 import { decodeArguments, encodeExit, encodeUncloneable } from "../codec/wire.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
-import type { FromPool, Run, ToPool } from "./workerProtocol.js"
+import { beginRun } from "./runProgress.js"
+import type { FromPool, Run, ThreadData, ToPool } from "./workerProtocol.js"
+import { describeError } from "./workerProtocol.js"
 
 const port = parentPort!
-const { module, shared } = workerData as { readonly module: string; readonly shared: SharedArrayBuffer }
-/** Shared with the pool: [0] how many runs this thread started; then the marks of runs cancelled before they started. */
-const progress = new Int32Array(shared)
-const depth = progress.length - 1
-let started = 0
+const data: ThreadData = workerData
+const module = data.module
+/** Shared with the pool: which runs this thread has begun, which the pool cancelled before (`runProgress.ts`). */
+const progress = new Int32Array(data.shared)
+/** How many runs this thread has begun: the next run's place among those sent to it. */
+let begun = 0
 const send = (message: ToPool) => port.postMessage(message)
 
 const running = new Map<number, Fiber.RuntimeFiber<unknown, unknown>>()
@@ -42,10 +45,7 @@ const finish = (
 
 const run = (message: Run) => {
   const begin = performance.now()
-  const seq = started++
-  // Count first, then look for the pool's mark (the pool marks, then looks at the count).
-  Atomics.store(progress, 0, started | 0)
-  if (Atomics.load(progress, 1 + seq % depth) === ((seq + 1) | 0)) {
+  if (!beginRun(progress, begun++)) {
     return finish(message.id, message.runId, undefined, Exit.interrupt(FiberId.none), begin)
   }
   const def = lookup(message.name)
@@ -74,8 +74,6 @@ const run = (message: Run) => {
   fiber.addObserver((exit) => finish(message.id, message.runId, def, exit, begin))
 }
 
-const describe = (error: unknown) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-
 try {
   await import(module)
   port.on("message", (message: FromPool) => {
@@ -90,5 +88,5 @@ try {
   })
   send({ _tag: "Ready" })
 } catch (error) {
-  send({ _tag: "LoadFailed", message: describe(error) })
+  send({ _tag: "LoadFailed", message: describeError(error) })
 }
