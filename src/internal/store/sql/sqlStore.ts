@@ -14,6 +14,7 @@ import {
   Layer,
   Option,
   Queue,
+  Runtime,
   Schedule
 } from "effect"
 import * as fs from "node:fs"
@@ -134,13 +135,16 @@ const make = (
 ) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // Logs from outside the store's fibers (a driver's callback, a subscriber's call) go through the
+    // runtime the store was built in, so the user's Logger hears them.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     /**
      * The hot PostgreSQL statements (create, claim, state changes) have a fixed text (arrays in place
      * of VALUES lists) and run as named prepared statements on the pool: parsed and planned once per
      * connection, not once per call, and no statement compiled per call (see PLANNER_SETTINGS).
      */
     const prepared = makePrepared(pool!, (error) => {
-      Effect.runFork(
+      runFork(
         Effect.logWarning(
           "A run store connection refused a planner setting: it plans with the server's defaults",
           error
@@ -197,7 +201,7 @@ const make = (
       try {
         call()
       } catch (error) {
-        Effect.runFork(Effect.logError("A run store subscriber threw", error))
+        runFork(Effect.logError("A run store subscriber threw", error))
       }
     }
     const push = (runId: string, state: AnyState) => {
