@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import {
   Cause,
   Clock,
@@ -24,11 +24,16 @@ import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import type { StateRow } from "../../codec/storeCodec.js"
-import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"
+import { decodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
 import { checkTransition, listingOf, notHeld, recoveredState, releasedState, subscribeTo } from "../rules.js"
 import { RunStore } from "../runStore.js"
+import { readFinalNotice } from "./notices.js"
+import { makePrepared } from "./prepared.js"
+import { makeCall, openFailed } from "./retry.js"
+import type { NewRunRow } from "./rows.js"
+import { claimedRun, decodedOrCrashed, makeNewRow, stateRowOf, toRecord } from "./rows.js"
 import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, runMigrations, SCHEDULED_CHANNEL } from "./schema.js"
 import type { CancelRow, ChangeRow, RunRow } from "./statements.js"
 import {
@@ -39,7 +44,6 @@ import {
   CREATE_RUNS_ALIKE,
   pickParameters,
   pickSqlite,
-  PLANNER_SETTINGS,
   SHARED_COLUMNS,
   STORE_NOW_PG,
   STORE_NOW_SQLITE
@@ -49,76 +53,7 @@ import { makeWriter } from "./writer.js"
 
 type Dialect = "sqlite" | "pg"
 
-// ---------------------------------------------------------------------------------------------
-// Rows
-// ---------------------------------------------------------------------------------------------
-
-const stateRowOf = (row: RunRow): StateRow => ({
-  type: row.state_type,
-  name: row.state_name,
-  message: row.state_message,
-  timestamp: row.state_timestamp,
-  cause: row.state_cause
-})
-
-const toRecord = (row: RunRow): Either.Either<RunStore_.RunRecord, Errors.SerializationError> =>
-  Either.map(decodeState(row.name, row.id, stateRowOf(row), row.result), (state) => ({
-    id: row.id,
-    kind: row.kind as RunStore_.RunKind,
-    name: row.name,
-    flowRunId: row.flow_run_id ?? undefined,
-    parentTaskRunId: row.parent_task_run_id ?? undefined,
-    // A record is for reading: parameters that no longer decode are shown as stored.
-    parameters: Either.getOrElse(decodeParameters(row.name, row.id, row.parameters), () => [row.parameters]),
-    tags: JSON.parse(row.tags) as ReadonlyArray<string>,
-    runCount: Number(row.run_count),
-    retries: Number(row.retries),
-    state,
-    createdAt: new Date(Number(row.created_at)),
-    workerId: row.worker_id ?? undefined,
-    leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at))
-  }))
-
-// ---------------------------------------------------------------------------------------------
-// Errors and reconnection
-// ---------------------------------------------------------------------------------------------
-
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "SQLITE_BUSY",
-  "SQLITE_LOCKED",
-  // Not the store going away, but safe to try again: the statement was rolled back.
-  "40P01", // deadlock_detected
-  "40001", // serialization_failure
-  "55P03" // lock_not_available
-])
-
-/** Whether a SQL error means the store is (for now) out of reach, so the call may be tried again. */
-const isTransient = (error: SqlError): boolean => {
-  const cause = error.cause as { code?: unknown; message?: unknown } | undefined
-  const code = typeof cause?.code === "string" ? cause.code : ""
-  const message = typeof cause?.message === "string" ? cause.message : ""
-  return CONNECTION_CODES.has(code) || code.startsWith("08") ||
-    /Connection terminated|connection (?:is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect/i
-      .test(message)
-}
-
-const isTransientSqlError = (error: unknown): boolean => isSqlError(error) && isTransient(error)
-
-const storeError = (error: SqlError, what: string) =>
-  new Errors.RunStoreError({
-    message: `The run store could not ${what}: ${
-      (error.cause as { message?: string } | undefined)?.message ?? error.message
-    }`,
-    cause: error
-  })
+export { makePrepared } from "./prepared.js"
 
 // ---------------------------------------------------------------------------------------------
 // Subscriptions: pushed in this process and by NOTIFY, with a polling safety net
@@ -162,29 +97,7 @@ const make = (
       )
     )
     const maxPoll = options.maxPollInterval ?? 1000
-    const reconnect = Schedule.exponential("50 millis", 2).pipe(
-      Schedule.either(Schedule.spaced("2 seconds")),
-      Schedule.upTo(options.reconnectFor ?? "30 seconds")
-    )
-    /** Runs a query, trying again while the store is out of reach; a typed error if it stays away. */
-    /** `what` says what failed, in a RunStoreError: a function for the hot calls, built only on failure. */
-    const call = <A, E>(what: string | (() => string), effect: Effect.Effect<A, E | SqlError>) => {
-      // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
-      // which can land on the next statement that pooled connection runs (someone else's). An
-      // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
-      const once = Effect.uninterruptible(effect)
-      const fail = (error: E | SqlError): Effect.Effect<never, E | Errors.RunStoreError> =>
-        Effect.fail(isSqlError(error) ? storeError(error, typeof what === "string" ? what : what()) : error)
-      // One frame on the way: the retry schedule is only set up once a call fails (it costs more
-      // than the call's own steps).
-      return Effect.catchAll(
-        once,
-        (error) =>
-          isTransientSqlError(error)
-            ? Effect.catchAll(Effect.retry(once, { schedule: reconnect, while: isTransientSqlError }), fail)
-            : fail(error)
-      ) as Effect.Effect<A, Exclude<E, SqlError> | Errors.RunStoreError>
-    }
+    const call = makeCall(options.reconnectFor)
 
     const listeners = new Map<string, Set<Listener>>()
     /** The last state sequence number each subscriber saw, so polling pushes each change once. */
@@ -285,13 +198,7 @@ const make = (
       entry.seq = seq ?? Number.MAX_SAFE_INTEGER
       entry.state = state
     }
-    const decodedOrCrashed = (name: string, runId: string, row: StateRow, result: string | null | undefined) =>
-      // A result that does not decode still ends the wait; reading it reports the error.
-      Either.getOrElse(
-        decodeState(name, runId, row, result),
-        (error) => state_.crashed(Cause.die(error), { message: error.message }) as AnyState
-      )
-
+    const wants = (runId: string) => listeners.has(runId) || fresh.has(runId)
     /** Pushes the states known without a read, then reads the dirty runs in batches and pushes each state its subscribers have not seen. */
     const flush = Effect.gen(function*() {
       for (const [runId, { seq, state }] of known) {
@@ -426,38 +333,6 @@ const make = (
       }
     }).pipe(Effect.forkScoped)
 
-    /**
-     * A final-state notification: a line per run, each `id`, or
-     * `id TAB seq TAB [name, type, stateName, message, timestamp, cause, result]`.
-     */
-    const heardFinal = (payload: string) => {
-      let start = 0
-      while (start < payload.length) {
-        const newline = payload.indexOf("\n", start)
-        const end = newline < 0 ? payload.length : newline
-        heardFinalLine(payload, start, end)
-        start = end + 1
-      }
-    }
-    const heardFinalLine = (payload: string, start: number, end: number) => {
-      const tab = payload.indexOf("\t", start)
-      if (tab < 0 || tab > end) return heard(payload.slice(start, end), undefined, undefined)
-      const runId = payload.slice(start, tab)
-      // Most lines are of runs nobody here follows (a worker hears every run's end): skip the parse
-      // and the decode of their state.
-      if (!listeners.has(runId) && !fresh.has(runId)) return
-      const second = payload.indexOf("\t", tab + 1)
-      const seq = Number(payload.slice(tab + 1, second))
-      try {
-        const [name, type, stateName, message, timestamp, cause, result] = JSON.parse(
-          payload.slice(second + 1, end)
-        ) as [string, string, string, string | null, number, string | null, string | null]
-        heard(runId, seq, decodedOrCrashed(name, runId, { type, name: stateName, message, timestamp, cause }, result))
-      } catch {
-        heard(runId, seq, undefined)
-      }
-    }
-
     if (dialect === "pg" && options.url !== undefined) {
       // LISTEN on a connection of its own. A dropped connection (server restart) is noticed at once
       // and replaced with backoff; on each reconnect every subscribed run is read again, since
@@ -480,7 +355,7 @@ const make = (
         )
         client.on("notification", (message) => {
           if (message.payload === undefined) return
-          if (message.channel === FINAL_CHANNEL) heardFinal(message.payload)
+          if (message.channel === FINAL_CHANNEL) readFinalNotice(message.payload, { wants, heard })
           else if (message.channel === SCHEDULED_CHANNEL) pushScheduled(message.payload)
           else if (message.channel === CANCELLING_CHANNEL) pushCancelling(message.payload)
         })
@@ -563,48 +438,10 @@ const make = (
     /** The store's clock, which times leases (see STORE_NOW_PG). */
     const storeNow = sql.literal(dialect === "pg" ? STORE_NOW_PG : STORE_NOW_SQLITE)
 
-    /** Encodes a new run's row; parameters that cannot be encoded refuse the whole batch. */
-    /** Tags as stored: the runs of one `mapDelay` share their task's tags array, encoded once. */
-    let lastTags: ReadonlyArray<string> | undefined
-    let lastTagsJson = "[]"
-    const tagsJson = (tags: ReadonlyArray<string>) => {
-      if (tags !== lastTags) {
-        lastTags = tags
-        lastTagsJson = JSON.stringify(tags)
-      }
-      return lastTagsJson
-    }
-
-    const newRow = (run: RunStore_.NewRun) =>
-      Either.map(
-        // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
-        encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []),
-        (parameters) => {
-          const { cause } = Either.getOrElse(encodeState(run.name, run.id, run.state), () => ({ cause: null }))
-          const timestamp = run.state.timestamp.getTime()
-          return {
-            id: run.id,
-            kind: run.kind,
-            name: run.name,
-            flow_run_id: run.flowRunId ?? null,
-            parent_task_run_id: run.parentTaskRunId ?? null,
-            parameters,
-            tags: tagsJson(run.tags ?? []),
-            retries: run.retries ?? 0,
-            run_count: 0,
-            state_seq: 1,
-            state_type: run.state.type,
-            state_name: run.state.name,
-            state_message: run.state.message ?? null,
-            state_timestamp: timestamp,
-            state_cause: cause,
-            created_at: timestamp
-          }
-        }
-      )
+    const newRow = makeNewRow()
 
     /** Whether the rows differ only in their ids and parameters (CREATE_RUNS_ALIKE). */
-    const alike = (rows: ReadonlyArray<Record<(typeof CREATE_COLUMNS)[number], unknown>>) =>
+    const alike = (rows: ReadonlyArray<NewRunRow>) =>
       rows.length > 1 && rows.every((row) => SHARED_COLUMNS.every((column) => row[column] === rows[0][column]))
 
     /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
@@ -612,7 +449,7 @@ const make = (
       Effect.gen(function*() {
         const createdIn = hearing ? listenSession : -1
         // A plain loop, not a fiber step per run: `mapDelay` creates thousands at once.
-        const rows: Array<Record<(typeof CREATE_COLUMNS)[number], unknown>> = new Array(runs.length)
+        const rows: Array<NewRunRow> = new Array(runs.length)
         for (let i = 0; i < runs.length; i++) {
           const row = newRow(runs[i])
           if (Either.isLeft(row)) return yield* Effect.fail(row.left)
@@ -664,19 +501,6 @@ const make = (
         for (const run of runs) push(run.id, run.state)
         scheduled.forEach((name) => pushScheduled(name))
       })
-
-    /** A claimed run's row as the worker gets it; `millis` is the claim's time (its Running state's). */
-    const claimedRun = (row: RunRow, millis: number): RunStore_.ClaimedRun => ({
-      id: row.id,
-      kind: row.kind as RunStore_.RunKind,
-      name: row.name,
-      flowRunId: row.flow_run_id ?? undefined,
-      parentTaskRunId: row.parent_task_run_id ?? undefined,
-      parameters: decodeParameters(row.name, row.id, row.parameters),
-      runCount: Number(row.run_count),
-      retries: Number(row.retries),
-      state: state_.running({ timestamp: new Date(millis), name: row.state_name })
-    })
 
     /** The Running runs `workerId` holds and does not know of (see `claimRuns`' `knows`). */
     const heldUnknown = (workerId: string, knows: (runId: string) => boolean) =>
@@ -908,17 +732,6 @@ const make = (
     return service
   })
 
-const isSqlError = (u: unknown): u is SqlError =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
-
-const openFailed = (what: string) => (cause: Cause.Cause<unknown>) =>
-  Layer.fail(
-    new Errors.RunStoreError({
-      message: `The ${what} run store could not be opened: ${Cause.pretty(cause).split("\n")[0]}`,
-      cause: Cause.squash(cause)
-    })
-  )
-
 /** @internal */
 export const sqliteLayer = (
   options: { readonly filename: string } & SqlOptions
@@ -976,72 +789,6 @@ const findBusy = (cause: Cause.Cause<unknown>): unknown =>
     }
     return Option.none()
   }))
-
-/**
- * Runs the hot statements of a PostgreSQL store: named prepared statements on `pool`, each on a
- * connection that has `settings` (PLANNER_SETTINGS), sent once per connection before its first one
- * (and kept by it). A connection where a setting is refused (a server older than PostgreSQL 12 has no
- * `plan_cache_mode`) plans with the server's defaults there, and `settingRefused` hears why. Not
- * `pool.query`, which hands the statement to whichever connection is free, before the settings
- * could go on a new one; but as it does, a connection whose statement failed, or that failed during
- * it, is closed rather than reused.
- * @internal
- */
-export const makePrepared = (
-  pool: pg.Pool,
-  settingRefused: (error: Error) => void,
-  settings: ReadonlyArray<string> = PLANNER_SETTINGS
-) => {
-  const planned = new WeakSet<pg.PoolClient>()
-  return <Row>(
-    name: string,
-    text: string,
-    values: ReadonlyArray<unknown>
-  ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
-    Effect.async((resume) => {
-      const failed = (cause: unknown) =>
-        resume(Effect.fail(new SqlError({ cause, message: "Failed to execute statement" })))
-      pool.connect((error, client, release) => {
-        if (error || client === undefined) return failed(error)
-        let released = false
-        const done = (error: Error | undefined) => {
-          if (released) return false
-          released = true
-          client.removeListener("error", lost)
-          release(error)
-          return true
-        }
-        // The connection failed while this statement (or a setting before it) ran.
-        const lost = (error: Error) => {
-          if (done(error)) failed(error)
-        }
-        client.once("error", lost)
-        const execute = () => {
-          try {
-            client.query({ name, text, values: values as Array<unknown> }, (error, result) => {
-              if (!done(error ?? undefined)) return
-              if (error) failed(error)
-              else resume(Effect.succeed(result.rows as ReadonlyArray<Row>))
-            })
-          } catch (error) {
-            if (done(error as Error)) failed(error)
-          }
-        }
-        if (planned.has(client)) return execute()
-        planned.add(client)
-        // One after another: a query sent while another runs is queued by pg, a deprecated use.
-        const settle = (index: number): void => {
-          if (index === settings.length) return execute()
-          client.query(settings[index]!, (error) => {
-            if (released) return // The connection was lost.
-            if (error) settingRefused(error)
-            settle(index + 1)
-          })
-        }
-        settle(0)
-      })
-    })
-}
 
 /** @internal */
 export const postgresLayer = (

@@ -11,7 +11,7 @@ import type * as Errors from "../../../Errors.js"
 import { encodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { NOTICE_BYTES } from "./schema.js"
+import { noNotice, noticeChunks, noticeOf } from "./notices.js"
 import type { RunRow } from "./statements.js"
 import {
   CLAIM_HISTORY_SQLITE,
@@ -155,26 +155,6 @@ export const makeWriter = (
       claimed: rows[0]?.claimed ?? []
     })
 
-    /**
-     * The final-state notification each move's line goes in: lines are packed in order into
-     * payloads of at most NOTICE_BYTES (each line is shorter than that on its own).
-     */
-    const noticeChunks = (batch: ReadonlyArray<QueuedMove>): Array<number> => {
-      let chunk = 0
-      let bytes = 0
-      return batch.map((move) => {
-        if (!move.final) return 0
-        // id TAB seq TAB notice NEWLINE: the state number takes at most 10 digits.
-        const line = move.runId.length * 3 + 13 + move.noticeBytes
-        if (bytes + line > NOTICE_BYTES && bytes > 0) {
-          chunk++
-          bytes = 0
-        }
-        bytes += line
-        return chunk
-      })
-    }
-
     const writeBatchPg = (batch: ReadonlyArray<QueuedMove>, claim: QueuedClaim | undefined): Effect.Effect<
       Written,
       SqlError
@@ -310,24 +290,6 @@ export const makeWriter = (
       }
     }).pipe(Effect.forkScoped)
 
-    const noNotice = { notice: null, noticeBytes: 0 } as const
-    /** A final state as a notification line carries it, if it fits PostgreSQL's 8,000-byte payload. */
-    const noticeOf = (name: string, state: AnyState, cause: string | null, result: string | null) => {
-      if (dialect !== "pg") return noNotice
-      const notice = JSON.stringify([
-        name,
-        state.type,
-        state.name,
-        state.message ?? null,
-        state.timestamp.getTime(),
-        cause,
-        result
-      ])
-      // The id, the state number and the separators take about 60 bytes more.
-      const noticeBytes = Buffer.byteLength(notice)
-      return noticeBytes < NOTICE_BYTES - 200 ? { notice, noticeBytes } : noNotice
-    }
-
     /** Queues a guarded state change of run `runId` of task `name`; resumes once it is written or refused. */
     const move = (
       runId: string,
@@ -345,7 +307,7 @@ export const makeWriter = (
       }
       const { cause, result } = Either.getOrThrow(encoded)
       const final = state_.isFinal(stored)
-      const { notice, noticeBytes } = final ? noticeOf(name, stored, cause, result) : noNotice
+      const { notice, noticeBytes } = final && dialect === "pg" ? noticeOf(name, stored, cause, result) : noNotice
       // A final state ends the hold; so does a Scheduled one given back (release, recovery). A
       // retry's AwaitingRetry written by the worker itself keeps the run held by it.
       const releases = final || condition.release === true
