@@ -86,25 +86,16 @@ export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
 
 /**
  * The planner settings of a PostgreSQL store's connections, sent on each before its first hot
- * statement (see `makePrepared` in sqlStore.ts).
+ * statement (see `makePrepared` in prepared.ts).
  *
- * The hot statements are named prepared statements, and PostgreSQL's default (`plan_cache_mode =
- * auto`) switches a statement to a generic plan after five executions: planned once, without the
- * arguments, on the table as it was then, and kept for as long as the connection lives (only
- * ANALYZE or DDL plans it again). A worker's connections plan while a new store's table is nearly
- * empty, where reading it whole looks cheapest: each write-and-claim then read every run of the
- * table (a hash join over a sequential scan, to update its 50 runs) and every Scheduled one (to find
- * the claimed ones), however large the table grew. Measured: 15% of PostgreSQL's CPU per run in
- * 10,000-run benchmark passes (medians of interleaved pairs), on tables of up to 20,000 runs; the
- * reads grow with the table.
- *
- * So the hot statements are planned once (not at each call), with sequential scans, bitmap scans,
- * hash joins and merge joins off: each plan left reads the runs it writes by index or by position,
- * whatever the table's size and statistics. The settings stay on the connection: the store's other
- * statements there (reads by id, heartbeats, recovery) read indexes too; one with no index to use
- * (`listRuns` without a filter on an indexed column) still scans, as the planner has no other plan.
- * `plan_cache_mode` comes last, on its own: a server older than PostgreSQL 12 does not know it, and
- * the settings before it still apply there.
+ * Why: PostgreSQL's default (`plan_cache_mode = auto`) moves a prepared statement to a generic plan
+ * after five executions, planned on the table as it was then (a new store's, nearly empty, where
+ * reading it whole looks cheapest) and kept for the connection's life, so each write-and-claim read
+ * the whole table, a cost that grows with it (docs/design.md, "PostgreSQL statements and planner
+ * settings"). With these, each plan left reads the runs it writes by index or by position, whatever
+ * the table's size and statistics; the store's other statements on the connection prefer indexes
+ * too. `plan_cache_mode` comes last, on its own: a server older than PostgreSQL 12 does not know it,
+ * and the settings before it still apply there.
  */
 export const PLANNER_SETTINGS = [
   "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off",
@@ -282,7 +273,7 @@ export const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
   SELECT (SELECT json_agg(id) FROM u) AS moved, (SELECT json_agg(c) FROM c) AS claimed,
     (SELECT COUNT(*) FROM n) AS notified`
 
-/** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatchSqlite` builds. */
+/** WRITE_STATES on SQLite: $1 is a JSON array of moves, each an array in the order `writeBatch` in sqlite.ts builds. */
 export const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r", "m")}
   FROM (
     SELECT value ->> 0 AS id, value ->> 1 AS type, value ->> 2 AS name, value ->> 3 AS message,

@@ -1,0 +1,74 @@
+/**
+ * A SQL store's reads: a run, its history, a listing.
+ * @internal
+ */
+import type { SqlClient } from "@effect/sql"
+import { Effect, Either } from "effect"
+import type * as Errors from "../../../Errors.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type { StateRow } from "../../codec/storeCodec.js"
+import { decodeState } from "../../codec/storeCodec.js"
+import { listingOf, notFound } from "../rules.js"
+import type { Call } from "./retry.js"
+import { toRecord } from "./rows.js"
+import type { RunRow } from "./statements.js"
+
+/** A run's row with its result, if there is such a run. */
+export const readRun = (sql: SqlClient.SqlClient, runId: string) =>
+  Effect.map(
+    sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+      LEFT JOIN taskflow_results res ON res.run_id = r.id WHERE r.id = ${runId}`,
+    (rows) => rows[0] as RunRow | undefined
+  )
+
+/** The store's reads, each through `call` (it reconnects). */
+export const makeReads = (sql: SqlClient.SqlClient, call: Call) => ({
+  getRun: (runId: string) =>
+    call(
+      `read run ${runId}`,
+      Effect.flatMap(
+        readRun(sql, runId),
+        (row): Effect.Effect<RunStore_.RunRecord, Errors.RunNotFound | Errors.SerializationError> =>
+          row === undefined ? Effect.fail(notFound(runId)) : toRecord(row)
+      )
+    ),
+  getHistory: (runId: string) =>
+    call(
+      `read the history of run ${runId}`,
+      Effect.gen(function*() {
+        const run = yield* readRun(sql, runId)
+        if (run === undefined) return yield* Effect.fail(notFound(runId))
+        const rows = yield* sql<StateRow & { seq: number }>`SELECT * FROM taskflow_run_states
+          WHERE run_id = ${runId} ORDER BY seq`
+        return yield* Effect.forEach(rows, (row) =>
+          Either.match(decodeState(run.name, runId, row, row.type === "COMPLETED" ? run.result : null), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed
+          }))
+      })
+    ),
+  listRuns: (filter?: RunStore_.RunFilter) =>
+    call(
+      "list runs",
+      Effect.gen(function*() {
+        const listing = listingOf(filter)
+        if (listing.stateTypes?.length === 0 || listing.limit === 0) return []
+        const clauses = [
+          ...(filter?.kind === undefined ? [] : [sql`r.kind = ${filter.kind}`]),
+          ...(filter?.flowRunId === undefined ? [] : [sql`r.flow_run_id = ${filter.flowRunId}`]),
+          ...(filter?.name === undefined ? [] : [sql`r.name = ${filter.name}`]),
+          ...(listing.stateTypes === undefined ? [] : [sql.in("r.state_type", listing.stateTypes)])
+        ]
+        const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
+        const rows = yield* sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+          LEFT JOIN taskflow_results res ON res.run_id = r.id
+          ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+          ORDER BY r.created_at ${direction}, r.id ${direction}
+          ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit}`}`
+        return yield* Effect.forEach(
+          rows,
+          (row) => Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed })
+        )
+      })
+    )
+})

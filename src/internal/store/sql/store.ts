@@ -1,0 +1,78 @@
+/**
+ * A SQL store, assembled from its parts: the dialect's record, the reconnecting call, the
+ * subscriptions and the dialect's following of other processes, the group-commit writer, and the
+ * reads and writes built on them.
+ * @internal
+ */
+import { SqlClient } from "@effect/sql"
+import type { Scope } from "effect"
+import { Effect } from "effect"
+import * as Errors from "../../../Errors.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type { Dialect } from "./dialect.js"
+import { makeSubscriptions } from "./follow.js"
+import { makeReads } from "./reads.js"
+import { makeCall } from "./retry.js"
+import { runMigrations } from "./schema.js"
+import { makeWorkerCalls } from "./workerCalls.js"
+import { makeWriter } from "./writer.js"
+import { makeCancelRun, makeCreateRuns, makeTransition, refusal } from "./writes.js"
+
+/** The RunStore service of a SQL store, for as long as the scope is open. */
+export const makeStore = (
+  dialect: Dialect,
+  options: RunStore_.SqlOptions
+): Effect.Effect<RunStore_.Service, Errors.RunStoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* dialect.setUp
+    yield* runMigrations.pipe(
+      Effect.mapError((error) =>
+        new Errors.RunStoreError({ message: `The run store's migrations failed: ${error.message}`, cause: error })
+      )
+    )
+    const call = makeCall(options.reconnectFor)
+    const subscriptions = yield* makeSubscriptions(sql, options.maxPollInterval ?? 1000)
+    const following = yield* dialect.follow(subscriptions)
+    // State changes and claims go through the group-commit write queue; what it writes is pushed
+    // to this process's subscribers from there.
+    const writer = yield* makeWriter({
+      writeBatch: dialect.writeBatch,
+      finalNotices: dialect.finalNotices,
+      refusal: refusal(sql),
+      onWritten: (runId, stored, condition) => {
+        subscriptions.push(runId, stored)
+        if (stored.type === "SCHEDULED" && condition.release === true) subscriptions.pushScheduled()
+        // (Other processes hear it from the dialect's following, as this one may.)
+        else if (stored.type === "CANCELLING") subscriptions.pushCancelling(runId)
+      }
+    })
+    const transition = makeTransition(sql, writer)
+    const { getHistory, getRun, listRuns } = makeReads(sql, call)
+    const createRuns = makeCreateRuns({ call, dialect, subscriptions })
+    const service: RunStore_.Service = {
+      kind: dialect.kind,
+      createRun: (run) => createRuns([run]),
+      createRuns,
+      setState: (runId, state, setOptions) =>
+        call(
+          () => `move run ${runId} to ${state.type}`,
+          transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
+            workerId: setOptions?.workerId
+          })
+        ),
+      getRun,
+      getHistory,
+      listRuns,
+      cancelRun: makeCancelRun({ call, getRun, transition }),
+      ...makeWorkerCalls({ sql, dialect, call, writer, getRun, transition }),
+      unsafeSubscribe: (runId, onChange) => {
+        const unsubscribe = subscriptions.subscribe(runId, onChange)
+        following.subscribed?.()
+        return unsubscribe
+      },
+      unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
+      unsafeSubscribeCancelling: subscriptions.subscribeCancelling
+    }
+    return service
+  })

@@ -1,0 +1,155 @@
+/**
+ * A SQL store's calls for task workers: claims, heartbeats (leases timed by the store's clock),
+ * give-backs, and the recovery of runs whose worker stopped.
+ * @internal
+ */
+import type { SqlClient } from "@effect/sql"
+import { Clock, Effect, Either } from "effect"
+import type * as RunStore_ from "../../../RunStore.js"
+import type * as State from "../../../State.js"
+import * as state_ from "../../core/state.js"
+import type { AnyState } from "../../core/state.js"
+import { recoveredState, releasedState } from "../rules.js"
+import type { Dialect } from "./dialect.js"
+import type { Call } from "./retry.js"
+import { claimedRun } from "./rows.js"
+import { FINAL } from "./schema.js"
+import type { RunRow } from "./statements.js"
+import type { Writer } from "./writer.js"
+import type { Transition } from "./writes.js"
+
+/** What the workers' calls are made of. */
+export interface WorkerCallParts {
+  readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect
+  readonly call: Call
+  readonly writer: Writer
+  readonly getRun: RunStore_.Service["getRun"]
+  readonly transition: Transition
+}
+
+type WorkerCalls = Pick<RunStore_.Service, "claimRuns" | "heartbeat" | "releaseRuns" | "recoverExpired">
+
+export const makeWorkerCalls = (parts: WorkerCallParts): WorkerCalls => ({
+  claimRuns: makeClaimRuns(parts),
+  heartbeat: makeHeartbeat(parts),
+  releaseRuns: (workerId, runIds, message) =>
+    Effect.forEach(runIds, (runId) =>
+      Effect.gen(function*() {
+        const run = yield* Effect.either(parts.getRun(runId))
+        if (Either.isLeft(run) || run.right.workerId !== workerId || state_.isFinal(run.right.state)) return
+        const next = releasedState(run.right.state, workerId, new Date(yield* Clock.currentTimeMillis), message)
+        yield* parts.call(
+          `release run ${runId}`,
+          Effect.ignore(parts.transition(runId, next, { name: run.right.name }, { workerId, release: true }))
+        )
+      }), { discard: true }),
+  recoverExpired: makeRecoverExpired(parts)
+})
+
+const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerCalls["claimRuns"] => {
+  /**
+   * Workers with a claim sent and its answer not read (the connection dropped, or the store went
+   * away): it may have committed. Their next claim attempt (the same call trying again, or the
+   * next call) first takes the runs they hold and do not know of.
+   */
+  const claimsUnanswered = new Set<string>()
+  /** The Running runs `workerId` holds and does not know of (see `claimRuns`' `knows`). */
+  const heldUnknown = (workerId: string, knows: (runId: string) => boolean) =>
+    Effect.map(
+      sql<RunRow>`SELECT * FROM taskflow_runs WHERE worker_id = ${workerId} AND state_type = 'RUNNING'`,
+      (rows) => rows.filter((row) => !knows(row.id)).map((row) => claimedRun(row, Number(row.state_timestamp)))
+    )
+  return ({ knows, lease, limit, names, workerId }) =>
+    call(
+      "claim runs",
+      Effect.gen(function*() {
+        if (names.length === 0 || limit <= 0) return []
+        // The last claim's answer was lost: its runs are held by this worker, which does not
+        // know them. They are this claim's first.
+        const unanswered = claimsUnanswered.has(workerId) && knows !== undefined
+          ? (yield* heldUnknown(workerId, knows)).slice(0, limit)
+          : []
+        claimsUnanswered.delete(workerId)
+        const room = limit - unanswered.length
+        if (room <= 0) return unanswered
+        const millis = yield* Clock.currentTimeMillis
+        if (dialect.claimable !== undefined && (yield* dialect.claimable(names, room)).length === 0) return unanswered
+        // Through the write queue: it rides with the moves of this worker's finished runs.
+        claimsUnanswered.add(workerId)
+        const rows = yield* writer.claim({ names, limit: room, workerId, lease, millis })
+        claimsUnanswered.delete(workerId)
+        if (rows.length === 0) return unanswered
+        const claimed = rows.map((row) => claimedRun(row, millis))
+        return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
+      })
+    )
+}
+
+const makeHeartbeat = ({ call, dialect, sql }: WorkerCallParts): WorkerCalls["heartbeat"] => {
+  const storeNow = sql.literal(dialect.storeNow)
+  return (workerId, runIds, lease) =>
+    call(
+      "renew leases",
+      Effect.gen(function*() {
+        if (runIds.length === 0) return { cancelling: [], lost: [] }
+        const held = new Map<string, string>()
+        for (let i = 0; i < runIds.length; i += 500) {
+          const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
+            SET lease_expires_at = ${storeNow} + ${lease}
+            WHERE ${dialect.heldBy(workerId, runIds.slice(i, i + 500))}
+            RETURNING id, state_type`
+          for (const row of rows) held.set(row.id, row.state_type)
+        }
+        // Not renewed: lost only if it is unfinished and no longer ours (a run whose final state
+        // was just written, or is being written, must not be interrupted as lost).
+        const notHeldIds = runIds.filter((id) => !held.has(id))
+        const lost: Array<string> = []
+        for (let i = 0; i < notHeldIds.length; i += 500) {
+          const ids = notHeldIds.slice(i, i + 500)
+          // Still ours or finished: not lost. Unfinished and someone else's, or unknown: lost.
+          const rows = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs WHERE ${sql.in("id", ids)}
+            AND (state_type IN ${sql.in(FINAL)} OR worker_id = ${workerId})`
+          const kept = new Set(rows.map((row) => row.id))
+          for (const id of ids) if (!kept.has(id)) lost.push(id)
+        }
+        return { cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"), lost }
+      })
+    )
+}
+
+const makeRecoverExpired = ({ call, dialect, sql, transition }: WorkerCallParts): WorkerCalls["recoverExpired"] => {
+  const storeNow = sql.literal(dialect.storeNow)
+  return () =>
+    call(
+      "recover runs of stopped workers",
+      Effect.gen(function*() {
+        const millis = yield* Clock.currentTimeMillis
+        // Expired by the store's clock; the time read is the guard of every recovery below.
+        const rows = yield* sql<RunRow & { readonly store_now: number }>`SELECT *, ${storeNow} AS store_now
+          FROM taskflow_runs WHERE worker_id IS NOT NULL AND lease_expires_at < ${storeNow}`
+        const recovered: Array<string> = []
+        for (const row of rows) {
+          const current = state_.make(row.state_type as State.StateType) as AnyState
+          const next = recoveredState(
+            current,
+            Number(row.run_count),
+            Number(row.retries),
+            row.worker_id!,
+            new Date(millis)
+          )
+          // Guarded by the holder and the expired lease: of two recoverers, or a recoverer and a
+          // late heartbeat, exactly one wins.
+          const moved = yield* Effect.either(
+            transition(row.id, next, { name: row.name }, {
+              workerId: row.worker_id!,
+              leaseExpiredBefore: Number(row.store_now),
+              release: true
+            })
+          )
+          if (Either.isRight(moved)) recovered.push(row.id)
+        }
+        return recovered
+      })
+    )
+}
