@@ -91,6 +91,24 @@ describe.each(storeCases.filter((store) => store.name !== "memory" && store.avai
       expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("does not decode")
     }).pipe(Effect.provide(store.fresh())))
 
+  it.live("a result heard before its task's Schema is registered is decoded with that Schema when followed", () =>
+    Effect.gen(function*() {
+      const name = `store-decode-late-${store.name}`
+      const early = uuid()
+      const marker = uuid()
+      const s = yield* RunStore.RunStore
+      yield* s.createRuns([newRun(early, name), newRun(marker)])
+      yield* s.setState(early, State.completed("not a number"))
+      yield* s.setState(marker, State.completed(1))
+      // The marker's end is heard after the early run's (one notification line, or one change poll,
+      // after the other): once the marker's future ends, the early run's state has been heard too.
+      yield* (yield* Futures.PrefectDistributedFuture.make<number, never>(marker)).result()
+      Task.make({ name, success: Schema.Number }, () => Effect.succeed(1))
+      const future = yield* Futures.PrefectDistributedFuture.make<number, never>(early)
+      const exit = yield* Effect.exit(future.result())
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("does not decode")
+    }).pipe(Effect.provide(store.fresh())))
+
   it.live("a result its Schema rejects: the run is Failed with the reason, for subscribers here and readers elsewhere", () =>
     Effect.gen(function*() {
       const name = `store-reject-${store.name}`

@@ -30,10 +30,13 @@ export const logOnStoreRuntime: Effect.Effect<(log: Effect.Effect<void>) => void
   }
 )
 
-/** A run created here that nobody follows yet: the newest state number heard of, and the state when carried. */
+/**
+ * A run created here that nobody follows yet: the newest state number heard of, and its state when
+ * carried, decoded only when someone follows the run (with the Schemas registered by then).
+ */
 interface Created {
   seq: number
-  state: AnyState | undefined
+  state: (() => AnyState) | undefined
 }
 
 const CREATED_LIMIT = 100_000
@@ -79,7 +82,7 @@ const makeFollowedRuns = (refreshSignal: Queue.Queue<void>) => {
     remember: (runId: string, state: AnyState, createdIn: number) => {
       if (!hearing || createdIn !== session || listeners.has(runId) || createdHere.has(runId)) return
       if (createdHere.size >= CREATED_LIMIT) createdHere.delete(createdHere.keys().next().value!)
-      createdHere.set(runId, { seq: 1, state })
+      createdHere.set(runId, { seq: 1, state: () => state })
     },
     /** From now on, every change by another process is sure to be heard. */
     startHearing: () => {
@@ -231,16 +234,22 @@ const readAllAgain = (sql: SqlClient.SqlClient, runs: FollowedRuns): Effect.Effe
   })
 
 /**
- * Another process changed a run to state number `seq` (undefined: unknown); `state` is the new
+ * Another process changed a run to state number `seq` (undefined: unknown); `state` decodes the new
  * state when the notification carried it.
  */
-const heard = (runs: FollowedRuns, push: Push, runId: string, seq: number | undefined, state: AnyState | undefined) => {
+const heard = (
+  runs: FollowedRuns,
+  push: Push,
+  runId: string,
+  seq: number | undefined,
+  state: (() => AnyState) | undefined
+) => {
   if (runs.listeners.has(runId)) {
     const last = runs.pushedSeq.get(runId)
     if (seq !== undefined && last !== undefined && last >= seq) return
     if (seq !== undefined && state !== undefined) {
       runs.pushedSeq.set(runId, seq)
-      push(runId, state)
+      push(runId, state())
     } else {
       runs.markToRead(runId)
     }
@@ -265,7 +274,7 @@ const subscribe = (runs: FollowedRuns, runId: string, onChange: Listener) => {
   if (entry !== undefined && set.size === 1 && entry.state !== undefined) {
     // Known without a read (created here, every later change heard): pushed soon, not now.
     runs.pushedSeq.set(runId, entry.seq)
-    runs.toPush.set(runId, { seq: entry.seq, state: entry.state })
+    runs.toPush.set(runId, { seq: entry.seq, state: entry.state() })
     runs.wakeRefresh()
   } else {
     // The current state is read (batched with other new subscribers) and pushed: a change

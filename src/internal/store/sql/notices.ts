@@ -58,8 +58,12 @@ export const noticeChunks = (
 export interface NoticeReader {
   /** Whether anyone here cares about this run's changes. */
   readonly wants: (runId: string) => boolean
-  /** Run `runId` changed to state number `seq` (undefined: unknown); `state` when the line carried it. */
-  readonly heard: (runId: string, seq: number | undefined, state: AnyState | undefined) => void
+  /**
+   * Run `runId` changed to state number `seq` (undefined: unknown); `state` decodes the new state when
+   * the line carried it. It is decoded when it is pushed: a task's Schemas may be registered after
+   * the notice arrives and before the run is followed.
+   */
+  readonly heard: (runId: string, seq: number | undefined, state: (() => AnyState) | undefined) => void
 }
 
 /** Reads a final-state notification's lines. */
@@ -89,7 +93,7 @@ const readLine = (payload: string, start: number, end: number, reader: NoticeRea
     reader.heard(
       runId,
       seq,
-      decodedOrCrashed(name, runId, { type, name: stateName, message, timestamp, cause }, result)
+      () => decodedOrCrashed(name, runId, { type, name: stateName, message, timestamp, cause }, result)
     )
   } catch {
     reader.heard(runId, seq, undefined)

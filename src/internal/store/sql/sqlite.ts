@@ -208,7 +208,7 @@ const changePoll = (sql: SqlClient.SqlClient, start: number, maxPoll: number, fo
       // for its subscribers alone.
       const state = row.has_result && row.result === null
         ? undefined
-        : decodedOrCrashed(row.run_name, runId, row, row.result)
+        : () => decodedOrCrashed(row.run_name, runId, row, row.result)
       followers.heard(runId, Number(row.seq), state)
     }
     interval = rows.length > 0 ? 10 : Math.min(maxPoll, interval * 2)
