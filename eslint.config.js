@@ -20,8 +20,8 @@ export default tseslint.config(
           "arrowFunction.useParentheses": "force"
         }
       }],
-      // Off: `any` appears where variance needs it (`Task<any, any, any, any>`
-      // as a constraint, `Schema.Schema<any, any, never>` for any Schema); values are typed `unknown`.
+      // Off: `any` appears where variance needs it (`Task<any, any, any, any>` as a constraint,
+      // `Schema.Schema<any, any, never>` for any Schema, `RunCell<any, any>` for a run of any task).
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-empty-object-type": "off",
