@@ -38,9 +38,21 @@ const ownedRules = Object.entries(owners).flatMap(([publicModule, folder]) => {
 
 const ownedFolders = Object.values(owners).join("|")
 
+/** The folders of src/internal/, lowest first: each may import only from itself and those before it. */
+const layers = ["core", "codec", "store", "run", "futures", "engine", "runner", "task", "flow", "worker"]
+
+const layerRules = layers.slice(0, -1).map((layer, i) => ({
+  name: `layer-${layer}`,
+  severity: "error",
+  comment: `internal/${layer}/ sits below ${layers.slice(i + 1).join(", ")}: it may not import from them.`,
+  from: { path: `^src/internal/${layer}/` },
+  to: { path: `^src/internal/(${layers.slice(i + 1).join("|")})/` }
+}))
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
+    ...layerRules,
     ...ownedRules,
     {
       name: "no-circular",
@@ -55,7 +67,7 @@ module.exports = {
     {
       name: "internal-stays-internal",
       severity: "error",
-      comment: "Tests, benchmarks and examples use the public modules; src/internal/ is not part of the API.",
+      comment: "Benchmarks and examples use the public modules, as users do; src/internal/ is not part of the API.",
       from: { path: "^(bench|examples)/" },
       to: { path: "^src/internal/" }
     }
