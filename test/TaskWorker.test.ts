@@ -395,6 +395,18 @@ describe("TaskWorker leases", () => {
 // The gap this closes: a claim that committed but whose answer was lost (the connection dropped
 // between the two) was sent again and claimed nothing; its run stayed held by a worker that did not
 // know it, until its lease ended and it was recovered as Crashed, though it never ran.
+describe("TaskWorker with a store of any shape", () => {
+  // A user's store may be a class instance: its calls are then on its prototype, not its own properties.
+  it.live("a store whose calls live on its prototype is served: the worker's guard keeps every call", () => {
+    const onPrototype: RunStore.Service = Object.create(RunStore.makeMemory())
+    return Effect.scoped(Effect.gen(function*() {
+      yield* Effect.forkScoped(TaskWorker.serve([double], { heartbeatInterval: 20 }))
+      const future = yield* double.delay(21)
+      expect(yield* future.result({ timeout: "10 seconds" })).toBe(42)
+    })).pipe(Effect.provideService(RunStore.RunStore, onPrototype))
+  })
+})
+
 describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an answer", () => {
   /** A task that counts how many times its body ran. */
   const countingTask = (name: string) => {

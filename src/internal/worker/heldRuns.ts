@@ -44,9 +44,9 @@ export class HeldRuns {
   constructor(running: FiberMap.FiberMap<string>, store: RunStore_.Service, workerId: string, slotFreed: () => void) {
     this.running = running
     this.slotFreed = slotFreed
-    this.store = {
-      ...store,
-      // The memory store's synchronous writes would go around the guard.
+    // Built on `store` as its prototype: every other call is the store's own, whatever its shape (a
+    // user's store may be a class instance). The memory store's synchronous writes would go around the guard.
+    const guarded: Pick<RunStore_.Service, "setState"> & MaybeSyncWrites = {
       [SyncWritesKey]: undefined,
       setState: (id, state, setOptions) => {
         const name = this.names.get(id)
@@ -59,6 +59,7 @@ export class HeldRuns {
         return store.setState(id, state, { ...setOptions, workerId, name })
       }
     }
+    this.store = Object.assign(Object.create(store) as RunStore_.Service, guarded)
   }
 
   /** How many more runs this worker may claim: a finishing run's slot already counts as free. */
