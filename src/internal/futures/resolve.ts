@@ -16,37 +16,48 @@ const isPlainObject = (u: unknown): u is Record<PropertyKey, unknown> => {
 /**
  * The one walk over a value that every resolution shares (Prefect's `visit_collection`): arrays,
  * plain objects, Maps (keys and values), Sets and PrefectFutureLists, to any depth, skipping what
- * is inside `quote`. Each future is replaced by `onFuture(future, insideAllowFailure)`;
- * copy-on-write, so a container that holds no replaced future comes back as the same object.
- * `unwrapAllowFailure` drops the `allowFailure` wrappers (argument resolution); otherwise they are kept.
+ * is inside `quote`. Each future is given to `onFuture` with whether it sits inside `allowFailure`.
+ *
+ * With `rebuild`, the value comes back with each future replaced by what `onFuture` returned,
+ * copy-on-write (a container that holds no replaced future comes back as the same object), and
+ * `unwrapAllowFailure` drops the `allowFailure` wrappers (argument resolution). Without it, the walk
+ * only visits, each container once.
  */
 const walkFutures = (
   expr: unknown,
   onFuture: (future: AnyFuture, insideAllowFailure: boolean) => unknown,
-  options?: { readonly unwrapAllowFailure?: boolean }
+  options: { readonly rebuild: boolean; readonly unwrapAllowFailure?: boolean }
 ): unknown => {
-  const inProgress = new Set<object>()
+  const { rebuild } = options
+  // Rebuilding guards against cycles only (a shared container is rebuilt where it appears); visiting,
+  // against any container seen before.
+  const entered = new Set<object>()
   const visit = (node: unknown, allow: boolean): unknown => {
     if (typeof node !== "object" || node === null) return node
     if (isPrefectFuture(node)) return onFuture(node as AnyFuture, allow)
-    if (isQuote(node) || inProgress.has(node)) return node
-    inProgress.add(node)
+    if (isQuote(node) || entered.has(node)) return node
+    entered.add(node)
     try {
-      return visitContainer(node, allow)
+      return container(node, allow)
     } finally {
-      inProgress.delete(node)
+      if (rebuild) entered.delete(node)
     }
   }
-  const visitContainer = (node: object, allow: boolean): unknown => {
+  // Without `rebuild`, `onFuture` returns each future as it is, so nothing below copies anything.
+  const container = (node: object, allow: boolean): unknown => {
     if (isAllowFailure(node)) {
       const inner = visit(node.value, true)
-      return options?.unwrapAllowFailure ? inner : inner === node.value ? node : allowFailure(inner)
+      return options.unwrapAllowFailure ? inner : inner === node.value ? node : allowFailure(inner)
     }
     if (isUnmapped(node)) {
       const inner = visit(node.value, allow)
       return inner === node.value ? node : unmapped(inner)
     }
-    if (isFutureList(node)) return node.futures.map((future) => visit(future, allow))
+    if (isFutureList(node)) {
+      if (rebuild) return node.futures.map((future) => visit(future, allow))
+      for (const future of node.futures) visit(future, allow)
+      return node
+    }
     if (Array.isArray(node)) {
       let out: Array<unknown> | undefined
       for (let i = 0; i < node.length; i++) {
@@ -63,7 +74,7 @@ const walkFutures = (
         const k = visit(key, allow)
         const v = visit(value, allow)
         if (k !== key || v !== value) changed = true
-        entries.push([k, v])
+        if (rebuild) entries.push([k, v])
       }
       return changed ? new Map(entries) : node
     }
@@ -73,7 +84,7 @@ const walkFutures = (
       for (const value of node) {
         const v = visit(value, allow)
         if (v !== value) changed = true
-        values.push(v)
+        if (rebuild) values.push(v)
       }
       return changed ? new Set(values) : node
     }
@@ -107,7 +118,7 @@ export const collectFutures = (
     found.add(future)
     if (insideAllowFailure) allowed?.add(future)
     return future
-  })
+  }, { rebuild: false })
   return found
 }
 
@@ -119,7 +130,7 @@ export const replaceFutures = (
   expr: unknown,
   replace: (future: AnyFuture) => unknown,
   options?: { readonly unwrapAllowFailure?: boolean }
-): unknown => walkFutures(expr, replace, options)
+): unknown => walkFutures(expr, replace, { rebuild: true, ...options })
 
 /** Waits for every future at once (not one by one, as Prefect does) and returns them. */
 const waitAll = (expr: unknown): Effect.Effect<Set<AnyFuture>> => {
