@@ -1,4 +1,4 @@
-import { Chunk, Clock, Duration, Effect, Option, Predicate, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Option, Predicate, Queue, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as Errors from "../../Errors.js"
 import type * as Futures from "../../Futures.js"
@@ -145,49 +145,37 @@ export const asCompleted: {
       if (pending.length === 0) return Stream.fromIterable(doneNow)
       const deadline = timeout === undefined ? undefined : (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
 
-      // Completions land in `buffer`; a waiting pull is woken through `wake`.
-      let buffer: Array<Futures.PrefectFuture<A, E>> = []
-      let wake: (() => void) | undefined
+      // Completions land in a queue; a pull takes all that are there, or waits for one without the run's slot.
+      const completed = yield* Queue.unbounded<Futures.PrefectFuture<A, E>>()
       let unfinished = pending.length
       const unsubscribes = pending.map((future) =>
         future.unsafeObserve(() => {
           unfinished--
-          buffer.push(future)
-          const w = wake
-          wake = undefined
-          w?.()
+          Queue.unsafeOffer(completed, future)
         })
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribes.forEach((unsubscribe) => unsubscribe())))
 
-      let emitted = 0
-      const takeBuffer = () => {
-        const chunk = Chunk.unsafeFromArray(buffer)
-        emitted += buffer.length
-        buffer = []
-        return chunk
-      }
       const unfinishedError = () =>
-        new Errors.WaitTimeoutError({ message: `${unfinished} (of ${all.length}) futures unfinished` })
-      const waitForMore = releasingSlot(Effect.async<void>((resume) => {
-        wake = () => resume(Effect.void)
-        return Effect.sync(() => {
-          wake = undefined
+        Option.some(new Errors.WaitTimeoutError({ message: `${unfinished} (of ${all.length}) futures unfinished` }))
+      const waitForMore = releasingSlot(Queue.takeBetween(completed, 1, Number.MAX_SAFE_INTEGER))
+      const waitUntilDeadline = deadline === undefined ?
+        waitForMore :
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const remaining = deadline - now
+          if (remaining <= 0) return Effect.fail(unfinishedError())
+          return Effect.timeoutFail(waitForMore, { duration: remaining, onTimeout: unfinishedError })
         })
-      }))
+      let emitted = 0
       const pull: Effect.Effect<Chunk.Chunk<Futures.PrefectFuture<A, E>>, Option.Option<Errors.WaitTimeoutError>> =
         Effect.suspend(() => {
-          if (buffer.length > 0) return Effect.succeed(takeBuffer())
           if (emitted === pending.length) return Effect.fail(Option.none())
-          if (deadline === undefined) return Effect.map(waitForMore, takeBuffer)
-          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const remaining = deadline - now
-            if (remaining <= 0) return Effect.fail(Option.some(unfinishedError()))
-            return Effect.timeoutFail(Effect.map(waitForMore, takeBuffer), {
-              duration: remaining,
-              onTimeout: () => Option.some(unfinishedError())
+          return Queue.takeAll(completed).pipe(
+            Effect.flatMap((ready) => Chunk.isEmpty(ready) ? waitUntilDeadline : Effect.succeed(ready)),
+            Effect.tap((chunk) => {
+              emitted += chunk.length
             })
-          })
+          )
         })
       return Stream.concat(Stream.fromIterable(doneNow), Stream.repeatEffectChunkOption(pull))
     }))))
