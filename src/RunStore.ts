@@ -8,7 +8,7 @@
 import type { Duration, Either } from "effect"
 import { Effect, Layer } from "effect"
 import type * as Errors from "./Errors.js"
-import * as memoryStore from "./internal/store/memory.js"
+import * as memoryStore from "./internal/store/memory/memoryStore.js"
 import * as internal from "./internal/store/runStore.js"
 import type * as State from "./State.js"
 
@@ -360,7 +360,7 @@ export interface SqlOptions {
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:
 // not in every worker thread and every program that only uses the memory store (about 25 MB each).
-const loadSqlStores = Effect.promise(() => import("./internal/store/sql/sqlStore.js"))
+const loadSqlStores = Effect.promise(() => import("./internal/store/sql/layers.js"))
 
 /**
  * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this

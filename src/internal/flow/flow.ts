@@ -12,7 +12,7 @@ import { flowRunFuture } from "../futures/future.js"
 import { collectFutures, resolveFuturesToResults } from "../futures/resolve.js"
 import { RunCell } from "../run/runCell.js"
 import { concurrent, runnerInternal, TaskRunner } from "../runner/taskRunner.js"
-import { makeMemory } from "../store/memory.js"
+import { makeMemory } from "../store/memory/memoryStore.js"
 import { RunStore } from "../store/runStore.js"
 import { createDeferred, makeDefinition } from "../task/task.js"
 

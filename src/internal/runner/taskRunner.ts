@@ -12,7 +12,7 @@ import type { TaskBody } from "../engine/engine.js"
 import { executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
-import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory.js"
+import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
 import { RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */

@@ -11,6 +11,7 @@ import type { NoticeReader } from "./notices.js"
 import type { NewRunRow } from "./rows.js"
 import type { WriteBatch } from "./writer.js"
 
+/** What differs between SQLite and PostgreSQL: one record each (sqlite.ts, postgres.ts). @internal */
 export interface Dialect {
   /** The store's `kind`. */
   readonly kind: "sqlite" | "postgres"

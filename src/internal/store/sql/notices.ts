@@ -14,6 +14,7 @@ export interface Notice {
   readonly noticeBytes: number
 }
 
+/** A write that notifies no one. @internal */
 export const noNotice: Notice = { notice: null, noticeBytes: 0 }
 
 /** A final state as a notification line carries it, if it fits PostgreSQL's 8,000-byte payload. */

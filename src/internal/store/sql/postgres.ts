@@ -13,7 +13,6 @@ import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { RunStore } from "../runStore.js"
 import type { Dialect, Followers, Following } from "./dialect.js"
-import { logOnStoreRuntime } from "./follow.js"
 import { noticeChunks, readFinalNotice } from "./notices.js"
 import type { Prepared } from "./prepared.js"
 import { makePrepared } from "./prepared.js"
@@ -32,6 +31,7 @@ import {
   WRITE_STATES_AND_CLAIM
 } from "./statements.js"
 import { makeStore } from "./store.js"
+import { logOnStoreRuntime } from "./subscriptions.js"
 import type { QueuedClaim, QueuedMove, Written } from "./writer.js"
 import { noneWritten } from "./writer.js"
 

@@ -3,14 +3,13 @@
  * tried again), the reconnecting call, and the typed errors a caller gets.
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
-import { SqlErrorTypeId } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import type { Duration } from "effect"
-import { Cause, Effect, Layer, Predicate, Schedule } from "effect"
+import { Cause, Effect, Layer, Schedule } from "effect"
 import * as Errors from "../../../Errors.js"
 
 /** A SQL error raised by @effect/sql or one of its drivers (or by the store's own prepared statements). */
-export const isSqlError = (u: unknown): u is SqlError => Predicate.hasProperty(u, SqlErrorTypeId)
+const isSqlError = (u: unknown): u is SqlError => u instanceof SqlError
 
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED",

@@ -127,14 +127,11 @@ const claimHistory = (claimed: string) =>
  *
  * The picked rows are updated by their position (`ctid`, stable while this statement holds their
  * row locks), and by nothing else: the only plans left are a TID scan and a sequential scan, which
- * PLANNER_SETTINGS rules out. With `id IN (…)`, once ANALYZE had seen a table of mostly Scheduled
- * runs, the planner chose a hash semi join over a sequential scan of the whole table; with the
- * Scheduled conditions repeated here, it chose to read the whole Scheduled index and compare each
- * entry's position with the picked ones (it believed that index nearly empty). The conditions
- * need no second check: the picking locked each row with them checked on its newest version, and
- * a locked row cannot change. (A run another transaction changed after this statement's snapshot,
- * and that is still Scheduled, is left for the next claim: its new version is not visible to the
- * update.)
+ * PLANNER_SETTINGS rules out (with `id IN (…)` or the Scheduled conditions repeated, the planner
+ * could scan a whole table or index; docs/design.md tells how). The conditions need no second
+ * check: the picking locked each row with them checked on its newest version, and a locked row
+ * cannot change. A run changed after this statement's snapshot and still Scheduled is left for the
+ * next claim.
  */
 const claimUpdate = (names: string, limit: string, at: string, worker: string, lease: string, except: string) =>
   `UPDATE taskflow_runs SET ${claimSet(at, worker, `${STORE_NOW_PG} + ${lease}`)}

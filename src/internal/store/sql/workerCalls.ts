@@ -30,6 +30,7 @@ export interface WorkerCallParts {
 
 type WorkerCalls = Pick<RunStore_.Service, "claimRuns" | "heartbeat" | "releaseRuns" | "recoverExpired">
 
+/** The calls a task worker makes: claims, heartbeats, give-backs and recovery. @internal */
 export const makeWorkerCalls = (parts: WorkerCallParts): WorkerCalls => ({
   claimRuns: makeClaimRuns(parts),
   heartbeat: makeHeartbeat(parts),

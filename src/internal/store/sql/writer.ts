@@ -39,6 +39,8 @@ export interface Move {
   readonly runCount: number | undefined
   readonly condition: Condition
 }
+
+/** A state change waiting in the writer's queue for the next batch. @internal */
 export interface QueuedMove extends Move {
   readonly _tag: "Move"
   /** Resumes the writing fiber with the write's outcome: done, or why it was refused or failed. */
@@ -52,6 +54,8 @@ export interface ClaimRequest {
   readonly lease: number
   readonly millis: number
 }
+
+/** A claim waiting in the writer's queue, to ride in the next batch. @internal */
 export interface QueuedClaim extends ClaimRequest {
   readonly _tag: "Claim"
   /** Resumes the claiming fiber with the claimed rows, or the write's failure. */
@@ -63,6 +67,8 @@ export interface Written {
   readonly moved: ReadonlySet<string>
   readonly claimed: ReadonlyArray<RunRow>
 }
+
+/** A batch that wrote nothing. @internal */
 export const noneWritten: Written = { moved: new Set(), claimed: [] }
 
 /** Writes a batch of moves and at most one claim, in one statement or transaction (see the dialects). */

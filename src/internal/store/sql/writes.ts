@@ -13,11 +13,11 @@ import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
 import { checkTransition, notFound, notHeld } from "../rules.js"
 import type { Dialect } from "./dialect.js"
-import type { Subscriptions } from "./follow.js"
 import { readRun } from "./reads.js"
 import type { Call } from "./retry.js"
 import type { NewRunRow } from "./rows.js"
 import { makeNewRow } from "./rows.js"
+import type { Subscriptions } from "./subscriptions.js"
 import type { Condition, Writer } from "./writer.js"
 
 /** Why a guarded update changed nothing. */
@@ -42,6 +42,7 @@ export type Transition = (
   condition: Condition
 ) => Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError>
 
+/** A guarded state change, through the writer's batch. @internal */
 export const makeTransition = (sql: SqlClient.SqlClient, writer: Writer): Transition =>
 (
   runId,

@@ -1,17 +1,17 @@
-import type * as Errors from "../../Errors.js"
-import type * as RunStore_ from "../../RunStore.js"
-import type { AnyState } from "../core/state.js"
-import { isFinal } from "../core/state.js"
+import type * as Errors from "../../../Errors.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type { AnyState } from "../../core/state.js"
+import { isFinal } from "../../core/state.js"
+import { checkTransition, notFound, notHeld } from "../rules.js"
+import type { SyncRunHandle } from "../runStore.js"
 import { MemoryRun } from "./memoryRun.js"
-import { checkTransition, notFound, notHeld } from "./rules.js"
-import type { SyncRunHandle } from "./runStore.js"
 
 /**
  * The memory store's runs: indexed by id (lazily), kept or forgotten once finished, and moved from
  * state to state with their listeners told. The store's service is a thin Effect layer over this.
  * @internal
  */
-export class MemoryRuns {
+export class RunIndex {
   private readonly byId = new Map<string, MemoryRun>()
   /**
    * Runs created and not yet in `byId`, in creation order. Most runs are never looked up by id (an

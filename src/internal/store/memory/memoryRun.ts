@@ -1,7 +1,7 @@
 import { Either } from "effect"
-import type * as RunStore_ from "../../RunStore.js"
-import type { AnyState } from "../core/state.js"
-import { pending } from "../core/state.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type { AnyState } from "../../core/state.js"
+import { pending } from "../../core/state.js"
 
 const placeholderState = pending({ timestamp: new Date(0) })
 

@@ -4,5 +4,4 @@
  * @internal
  */
 export { postgresLayer } from "./postgres.js"
-export { makePrepared } from "./prepared.js"
 export { sqliteLayer } from "./sqlite.js"

@@ -1,12 +1,12 @@
 import { Cause, Clock, Effect, Layer } from "effect"
-import type * as RunStore_ from "../../RunStore.js"
-import type { AnyState } from "../core/state.js"
-import { cancelled, cancelling, isFinal, pending, running } from "../core/state.js"
+import type * as RunStore_ from "../../../RunStore.js"
+import type { AnyState } from "../../core/state.js"
+import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
+import { isCount, listingOf, notFound, recoveredState, releasedState, subscribeTo } from "../rules.js"
+import type { SyncWrites } from "../runStore.js"
+import { RunStore, SyncWritesKey } from "../runStore.js"
 import type { MemoryRun } from "./memoryRun.js"
-import { MemoryRuns } from "./memoryRuns.js"
-import { isCount, listingOf, notFound, recoveredState, releasedState, subscribeTo } from "./rules.js"
-import type { SyncWrites } from "./runStore.js"
-import { RunStore, SyncWritesKey } from "./runStore.js"
+import { RunIndex } from "./runIndex.js"
 
 /** How many finished runs a runner's own memory store keeps (see TaskRunner's `store`). @internal */
 export const RUNNER_KEEPS_FINISHED = 10_000
@@ -27,7 +27,7 @@ export const makeMemory = (
 ): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites } => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
   validateKeepFinished(keepFinished)
-  const runs = new MemoryRuns(keepFinished)
+  const runs = new RunIndex(keepFinished)
   const found = <A>(runId: string, read: (run: MemoryRun) => A) =>
     Effect.suspend(() => {
       const run = runs.find(runId)
@@ -69,7 +69,7 @@ export const makeMemory = (
   }
 }
 
-const listRuns = (runs: MemoryRuns, filter: RunStore_.RunFilter | undefined): ReadonlyArray<RunStore_.RunRecord> => {
+const listRuns = (runs: RunIndex, filter: RunStore_.RunFilter | undefined): ReadonlyArray<RunStore_.RunRecord> => {
   const listing = listingOf(filter)
   const out: Array<RunStore_.RunRecord> = []
   for (const memoryRun of runs.all().values()) {
@@ -87,7 +87,7 @@ const listRuns = (runs: MemoryRuns, filter: RunStore_.RunFilter | undefined): Re
   return listing.limit === undefined ? out : out.slice(0, listing.limit)
 }
 
-const cancelRun = (runs: MemoryRuns, runId: string, millis: number) => {
+const cancelRun = (runs: RunIndex, runId: string, millis: number) => {
   const run = runs.find(runId)
   if (run === undefined) return Effect.fail(notFound(runId))
   if (isFinal(run.state) || run.state.type === "CANCELLING") return Effect.succeed(run.state)
@@ -100,7 +100,7 @@ const cancelRun = (runs: MemoryRuns, runId: string, millis: number) => {
 }
 
 const claimRuns = (
-  runs: MemoryRuns,
+  runs: RunIndex,
   { lease, limit, names, workerId }: Parameters<RunStore_.Service["claimRuns"]>[0],
   millis: number
 ): ReadonlyArray<RunStore_.ClaimedRun> => {
@@ -128,7 +128,7 @@ const claimRuns = (
 }
 
 const heartbeat = (
-  runs: MemoryRuns,
+  runs: RunIndex,
   workerId: string,
   runIds: ReadonlyArray<string>,
   lease: number,
@@ -149,7 +149,7 @@ const heartbeat = (
   return { cancelling, lost }
 }
 
-const recoverExpired = (runs: MemoryRuns, millis: number): ReadonlyArray<string> => {
+const recoverExpired = (runs: RunIndex, millis: number): ReadonlyArray<string> => {
   const recovered: Array<string> = []
   for (const run of runs.all().values()) {
     if (run.workerId === undefined || run.leaseExpiresAt === undefined || run.leaseExpiresAt > millis) continue
@@ -162,7 +162,7 @@ const recoverExpired = (runs: MemoryRuns, millis: number): ReadonlyArray<string>
   return recovered
 }
 
-const subscribe = (runs: MemoryRuns, runId: string, onChange: (state: AnyState) => void): () => void => {
+const subscribe = (runs: RunIndex, runId: string, onChange: (state: AnyState) => void): () => void => {
   const { listeners, run } = runs.listenersOf(runId)
   listeners.add(onChange)
   if (run.run !== undefined) {

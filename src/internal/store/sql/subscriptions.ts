@@ -36,7 +36,10 @@ export const logOnStoreRuntime: Effect.Effect<(log: Effect.Effect<void>) => void
  */
 interface Created {
   seq: number
-  state: (() => AnyState) | undefined
+  /** The state as created here. */
+  state: AnyState | undefined
+  /** The newest state heard of, to decode. */
+  decode: (() => AnyState) | undefined
 }
 
 const CREATED_LIMIT = 100_000
@@ -82,7 +85,7 @@ const makeFollowedRuns = (refreshSignal: Queue.Queue<void>) => {
     remember: (runId: string, state: AnyState, createdIn: number) => {
       if (!hearing || createdIn !== session || listeners.has(runId) || createdHere.has(runId)) return
       if (createdHere.size >= CREATED_LIMIT) createdHere.delete(createdHere.keys().next().value!)
-      createdHere.set(runId, { seq: 1, state: () => state })
+      createdHere.set(runId, { seq: 1, state, decode: undefined })
     },
     /** From now on, every change by another process is sure to be heard. */
     startHearing: () => {
@@ -258,7 +261,8 @@ const heard = (
   const entry = runs.createdHere.get(runId)
   if (entry === undefined || (seq !== undefined && seq <= entry.seq)) return
   entry.seq = seq ?? Number.MAX_SAFE_INTEGER
-  entry.state = state
+  entry.state = undefined
+  entry.decode = state
 }
 
 /** Adds a subscriber to a run's changes; returns the function that removes it. */
@@ -271,10 +275,11 @@ const subscribe = (runs: FollowedRuns, runId: string, onChange: Listener) => {
   set.add(onChange)
   const entry = runs.createdHere.get(runId)
   runs.createdHere.delete(runId)
-  if (entry !== undefined && set.size === 1 && entry.state !== undefined) {
+  const known = entry?.decode?.() ?? entry?.state
+  if (entry !== undefined && set.size === 1 && known !== undefined) {
     // Known without a read (created here, every later change heard): pushed soon, not now.
     runs.pushedSeq.set(runId, entry.seq)
-    runs.toPush.set(runId, { seq: entry.seq, state: entry.state() })
+    runs.toPush.set(runId, { seq: entry.seq, state: known })
     runs.wakeRefresh()
   } else {
     // The current state is read (batched with other new subscribers) and pushed: a change
