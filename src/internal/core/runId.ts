@@ -10,14 +10,11 @@ const hexDigits = Buffer.from("0123456789abcdef", "latin1")
  * A new run id: a version 7 UUID, the time in milliseconds followed by random bits.
  *
  * Time-ordered rather than Prefect's random version 4, for the SQL stores: runs made together sit
- * together in the id indexes, so a batch of them touches a few index pages rather than one page
- * per run (with random ids, SQLite's commits were mostly index pages: 1.4 to 1.6 times the runs per
- * second with these, in bench/distributed.bench.ts).
+ * together in the id indexes, so a batch touches a few index pages rather than one per run.
  *
  * Written here rather than taken from `crypto.randomUUID()` because of memory: Node builds that
- * string by concatenation, a tree of about 14 rope nodes (some 450 bytes) that V8 keeps for as
- * long as the id lives, and a run's id lives as long as its record. This one is a single flat
- * string of 36 characters.
+ * string as a tree of rope nodes that V8 keeps as long as the id (and its run's record) lives;
+ * this one is a single flat string of 36 characters.
  * @internal
  */
 export const makeRunId = (): string => {

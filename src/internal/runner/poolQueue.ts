@@ -10,7 +10,7 @@ const FAST_MICROS = 250
 
 /**
  * The runs no thread holds yet, oldest first from `head`. A cancelled one stays, settled, until
- * dispatch passes it. An array, not Effect's `MutableList`: that measured no faster in `bench:pool`, maybe slower.
+ * dispatch passes it. An array, not Effect's `MutableList` (see docs/design.md).
  * @internal
  */
 export interface RunQueue {
