@@ -4,10 +4,9 @@
  * user provided in the layer that built the store, not Effect's default logger.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { Scope } from "effect"
 import { Context, Effect, Layer, Logger } from "effect"
 import { RunStore, State } from "effect-taskflow"
-import * as net from "node:net"
+import { dropProxy } from "../support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 
 interface Logged {
@@ -92,55 +91,15 @@ for (const c of cases) {
   })
 }
 
-/**
- * A TCP proxy in front of PostgreSQL that rewrites `from` into `to` (of the same length) in what
- * clients send; returns `url` through it.
- */
-const rewritingProxy = (url: string, from: string, to: string): Effect.Effect<string, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const target = new URL(url)
-    const [find, replacement] = [Buffer.from(from), Buffer.from(to)]
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname)
-      for (const socket of [client, upstream]) {
-        sockets.add(socket)
-        socket.on("error", () => {})
-        socket.on("close", () => {
-          sockets.delete(socket)
-          client.destroy()
-          upstream.destroy()
-        })
-      }
-      client.on("data", (chunk: Buffer) => {
-        for (let at = chunk.indexOf(find); at >= 0; at = chunk.indexOf(find, at + 1)) replacement.copy(chunk, at)
-        upstream.write(chunk)
-      })
-      upstream.on("data", (chunk) => client.write(chunk))
-    })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const socket of sockets) socket.destroy()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const through = new URL(url)
-    through.hostname = "127.0.0.1"
-    through.port = String(port)
-    return through.toString()
-  })
-
 describe.skipIf(!postgresAvailable)("SQL store logs: postgres only", () => {
   // A server older than PostgreSQL 12 refuses `plan_cache_mode`: here a proxy misspells it.
   it.live("a planner setting the server refuses is reported to the user's Logger", () =>
     Effect.gen(function*() {
-      const url = yield* rewritingProxy(freshPostgresUrl(), "plan_cache_mode", "plan_cache_modx")
+      const url = freshPostgresUrl()
+      const proxy = yield* dropProxy(url)
+      proxy.rewriteSent("plan_cache_mode", "plan_cache_modx")
       const { layer, logs } = userLogger()
-      const s = yield* open(RunStore.postgres({ url }), layer)
+      const s = yield* open(RunStore.postgres({ url: proxy.urlThrough(url) }), layer)
       const id = crypto.randomUUID()
       // A hot statement: its connection gets the planner settings first.
       yield* s.createRun(newRun(id, State.scheduled()))

@@ -4,7 +4,7 @@
  * server has done the work (an implicit transaction commits before its answer is sent), as when the
  * network fails between the server's commit and the client. It can then cut the server off for a
  * while, cut it off for good once an answer has been passed on, hold an answer back until told to
- * pass it on, or be slow to connect.
+ * pass it on, be slow to connect, or rewrite what clients send.
  */
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
@@ -31,6 +31,8 @@ export interface DropProxy {
   readonly holdNext: (marker: string) => () => void
   /** Connects each new connection to the server only after `millis` ms (0: at once). */
   readonly connectNewAfter: (millis: number) => void
+  /** Rewrites `from` into `to` (of the same length) in all that clients send from now on. */
+  readonly rewriteSent: (from: string, to: string) => void
 }
 
 export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
@@ -45,6 +47,7 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
     let passHeld = () => {}
     let dropped = 0
     let connectAfter = 0
+    let rewrite: readonly [Buffer, Buffer] | undefined
     const sockets = new Set<net.Socket>()
     const serve = (client: net.Socket) => {
       if (cutOff) {
@@ -61,7 +64,13 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
           upstream.destroy()
         })
       }
-      client.on("data", (chunk) => upstream.write(chunk))
+      client.on("data", (chunk: Buffer) => {
+        if (rewrite !== undefined) {
+          const [find, replacement] = rewrite
+          for (let at = chunk.indexOf(find); at >= 0; at = chunk.indexOf(find, at + 1)) replacement.copy(chunk, at)
+        }
+        upstream.write(chunk)
+      })
       let held: Array<Buffer> | undefined
       upstream.on("data", (chunk) => {
         if (held !== undefined) {
@@ -144,6 +153,9 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
       },
       connectNewAfter: (millis) => {
         connectAfter = millis
+      },
+      rewriteSent: (from, to) => {
+        rewrite = [Buffer.from(from), Buffer.from(to)]
       },
       holdNext: (text) => {
         holdMarker = Buffer.from(text)
