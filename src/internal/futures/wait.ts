@@ -67,8 +67,7 @@ export const awaitMany = <A, E>(
 const makeDoneAndNotDone = <A, E>(
   done: ReadonlySet<Futures.PrefectFuture<A, E>>,
   notDone: ReadonlySet<Futures.PrefectFuture<A, E>>
-): Futures.DoneAndNotDoneFutures<A, E> =>
-  Object.assign([done, notDone] as const, { done, notDone })
+): Futures.DoneAndNotDoneFutures<A, E> => Object.assign([done, notDone] as const, { done, notDone })
 
 const isIterableArg = (args: IArguments | ReadonlyArray<unknown>) =>
   Predicate.isIterable(args[0]) && !(typeof args[0] === "string")
