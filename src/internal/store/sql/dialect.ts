@@ -65,3 +65,7 @@ export interface Following {
   /** Someone subscribed to a run. */
   readonly subscribed?: () => void
 }
+
+/** The slowest the polling fallback gets: `SqlOptions.maxPollInterval`, 1 second by default. @internal */
+export const maxPollIntervalOf = (options: { readonly maxPollInterval?: number | undefined }): number =>
+  options.maxPollInterval ?? 1000

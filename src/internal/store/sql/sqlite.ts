@@ -13,6 +13,7 @@ import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { RunStore } from "../runStore.js"
 import type { Dialect, Followers, Following } from "./dialect.js"
+import { maxPollIntervalOf } from "./dialect.js"
 import { openFailed } from "./retry.js"
 import { decodedOrCrashed } from "./rows.js"
 import type { CancelRow, ChangeRow, RunRow } from "./statements.js"
@@ -78,7 +79,7 @@ export const sqliteDialect = (
     claimable: (names, limit) => sql.unsafe<{ id: string }>(pickSqlite(names.length), pickParameters(names, limit)),
     writeBatch: (batch, claim) => writeBatch(sql, batch, claim),
     finalNotices: false,
-    follow: (followers) => followChanges(sql, options.filename, options.maxPollInterval ?? 1000, followers)
+    follow: (followers) => followChanges(sql, options.filename, maxPollIntervalOf(options), followers)
   }))
 
 /** A batch in one transaction: three statements for all the moves (passed as one JSON array), then the claim. */

@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { Dialect } from "./dialect.js"
+import { maxPollIntervalOf } from "./dialect.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
@@ -32,7 +33,7 @@ export const makeStore = (
       )
     )
     const call = makeCall(options.reconnectFor)
-    const subscriptions = yield* makeSubscriptions(sql, options.maxPollInterval ?? 1000)
+    const subscriptions = yield* makeSubscriptions(sql, maxPollIntervalOf(options))
     const following = yield* dialect.follow(subscriptions)
     // State changes and claims go through the group-commit write queue; what it writes is pushed
     // to this process's subscribers from there.
