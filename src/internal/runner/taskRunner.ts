@@ -152,6 +152,7 @@ export const makeRunner = (options: {
         parentTaskRunId: parent.getFiberRef(currentTaskRunId),
         parameters: args,
         tags: def.tags,
+        retries: def.retries,
         state: pending
       }
       if (sync !== undefined) {

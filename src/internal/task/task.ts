@@ -101,6 +101,7 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
         parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
         parameters: args,
         tags: def.tags,
+        retries: def.retries,
         state: pending
       }))
       return create.pipe(
