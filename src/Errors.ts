@@ -105,8 +105,26 @@ export class DuplicateTaskName extends Schema.TaggedError<DuplicateTaskName>()("
 }) {}
 
 /**
- * A task or flow run exceeded its `timeout`. The run ends Failed named TimedOut, with this
- * error as a defect in its cause (a timeout is not one of the body's own errors `E`).
+ * A task or flow run exceeded its `timeout`. The run ends Failed named TimedOut (its state's
+ * `message` says so), with this error as a typed failure in its cause: `result()`, an inline call
+ * and `State.result` fail with it, so `Effect.either`, `catchAll` and `catchTag("TaskTimeoutError")`
+ * see it. A task or flow made with a `timeout` has it in its error type `E` (`Task.TimeoutErrorOf`).
+ * It survives the run store and worker threads as this class.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskRunner } from "effect-taskflow"
+ *
+ * const slow = Task.make({ name: "slow-timeout-example", timeout: "1 second" }, () => Effect.never)
+ *
+ * const program = Effect.gen(function*() {
+ *   const future = yield* slow.submit()
+ *   return yield* future.result().pipe(
+ *     Effect.catchTag("TaskTimeoutError", (error) => Effect.succeed(error.message))
+ *   )
+ * }).pipe(Effect.provide(TaskRunner.concurrent()))
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -116,14 +134,15 @@ export class TaskTimeoutError extends Schema.TaggedError<TaskTimeoutError>()("Ta
 }) {}
 
 /**
- * The run store does not know this run id.
+ * The run store does not know this run id. The stores always set `runId`; it is optional so that
+ * the error can be made from a message alone, as the API contract declares it.
  *
  * @since 0.1.0
  * @category errors
  */
 export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", {
   message: Schema.String,
-  runId: Schema.String
+  runId: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -160,7 +179,8 @@ export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStore
  */
 export class SerializationError extends Schema.TaggedError<SerializationError>()("SerializationError", {
   message: Schema.String,
-  runId: Schema.String
+  /** The run whose value it was (always set by the library; optional as the API contract declares it). */
+  runId: Schema.optional(Schema.String)
 }) {}
 
 /**

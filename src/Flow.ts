@@ -10,6 +10,7 @@ import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as internal from "./internal/flow/flow.js"
 import type * as RunStore from "./RunStore.js"
+import type { TimeoutErrorOf } from "./Task.js"
 import type * as TaskRunner from "./TaskRunner.js"
 
 /**
@@ -25,7 +26,10 @@ export interface FlowOptions {
    * does not load) makes the flow run Crashed, and the call fails with `CrashedRun`.
    */
   readonly taskRunner?: Layer.Layer<TaskRunner.TaskRunner, unknown>
-  /** A run that exceeds it is interrupted (its task runs are cancelled) and ends Failed named TimedOut. */
+  /**
+   * A run that exceeds it is interrupted (its task runs are cancelled) and ends Failed named TimedOut;
+   * the call fails with `TaskTimeoutError`, which a `timeout` adds to the flow's `E`.
+   */
   readonly timeout?: Duration.DurationInput
   readonly retries?: number
   readonly retryDelay?: Duration.DurationInput
@@ -94,10 +98,10 @@ export type Any = Flow<any, any, any, any>
  * @category constructors
  */
 export const make: {
-  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
-    options: FlowOptions,
+  <Args extends ReadonlyArray<any>, A, E = never, R = never, const O extends FlowOptions = FlowOptions>(
+    options: O,
     fn: (...args: Args) => Effect.Effect<A, E, R>
-  ): Flow<Args, A, E, R>
+  ): Flow<Args, A, E | TimeoutErrorOf<O>, R>
   <Args extends ReadonlyArray<any>, A, E = never, R = never>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>

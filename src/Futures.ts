@@ -21,7 +21,9 @@ import type * as State from "./State.js"
 export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
- * The errors `result()` adds to the task's own `E`.
+ * The errors `result()` adds to the task's own `E`. `TaskTimeoutError` is a typed failure: a run
+ * that exceeded its task's `timeout` ends Failed named TimedOut, and `result()` fails with it (a
+ * task with a `timeout` has it in its `E` already, see `Task.TimeoutErrorOf`).
  *
  * @since 0.1.0
  * @category models
@@ -32,6 +34,7 @@ export type ResultError =
   | Errors.UnfinishedRun
   | Errors.MissingResult
   | Errors.WaitTimeoutError
+  | Errors.TaskTimeoutError
 
 /**
  * The future of a task or flow run whose value is `A` and whose own failure is `E`.

@@ -164,8 +164,11 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     Errors.MappingLengthMismatch | Errors.MappingMissingIterable,
     R | TaskRunner.TaskRunner
   >
-  /** The same task with other options, or with `waitFor`. */
-  with(options: WithOptions): Task<Args, A, E, R>
+  /**
+   * The same task with other options, or with `waitFor`. Setting `timeout` adds `TaskTimeoutError`
+   * to `E` (see `TimeoutErrorOf`).
+   */
+  with<const O extends WithOptions>(options: O): Task<Args, A, E | TimeoutErrorOf<O>, R>
   /**
    * Schedules a run in the `RunStore` for a task worker (`TaskWorker.serve`) to execute, and returns
    * a future that follows it by id from any process. Futures among the arguments are waited for
@@ -198,7 +201,8 @@ export type Any = Task<any, any, any, any>
 /**
  * Defines a task. The name must be unique among tasks and flows: a second definition throws
  * `DuplicateTaskName`. Invalid options (negative `retries`, a negative `timeout`) throw
- * `IllegalArgumentException`.
+ * `IllegalArgumentException`. A `timeout` adds `TaskTimeoutError` to the task's `E` (see
+ * `TimeoutErrorOf`).
  *
  * @example
  * ```ts
@@ -226,11 +230,34 @@ export const make: {
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>
   ): Task<Args, A, E, R>
-  <Args extends ReadonlyArray<any>, A, E = never, R = never>(
-    options: TaskOptions,
+  <Args extends ReadonlyArray<any>, A, E = never, R = never, const O extends TaskOptions = TaskOptions>(
+    options: O,
     fn: (...args: Args) => Effect.Effect<A, E, R>
-  ): Task<Args, A, E, R>
+  ): Task<Args, A, E | TimeoutErrorOf<O>, R>
 } = internal.make as any
+
+/**
+ * The error a `timeout` adds to a task's or flow's `E`: `TaskTimeoutError` when the options given
+ * to `make` or `with` set `timeout`, else `never`. A run that exceeds its timeout ends Failed named
+ * TimedOut and its inline call, `result()` and `State.result` fail with `TaskTimeoutError` (typed,
+ * so `Effect.either`, `catchAll` and `catchTag` see it). Options typed as a whole `TaskOptions`
+ * (whose `timeout` may be absent) add nothing: `result()` still lists `TaskTimeoutError` in
+ * `Futures.ResultError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Errors } from "effect-taskflow"
+ * import { Task } from "effect-taskflow"
+ *
+ * const slow = Task.make({ name: "slow-timeout-of-example", timeout: "1 second" }, () => Effect.never)
+ * // The inline call fails with TaskTimeoutError when the run exceeds 1 second.
+ * const call: Effect.Effect<never, Errors.TaskTimeoutError> = slow()
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export type TimeoutErrorOf<O> = O extends { readonly timeout: unknown } ? Errors.TaskTimeoutError : never
 
 /**
  * Whether a value is a task.

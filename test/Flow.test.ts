@@ -49,7 +49,45 @@ describe("Flow", () => {
       const error = yield* Effect.flip(flow())
       expect((error as Error).message).toBe("returned failure")
       const [run] = yield* flowRuns("flow-returns-failures")
-      expect(run.state).toMatchObject({ type: "FAILED", message: "1/2 states failed." })
+      const [failed] = yield* Effect.flatMap(
+        RunStore.RunStore,
+        (store) => store.listRuns({ kind: "task", name: "flow-fail", flowRunId: run.id })
+      )
+      expect(run.state).toMatchObject({
+        type: "FAILED",
+        message: `1/2 states failed. The first task run to fail: 'flow-fail' (${failed.id}) is FAILED: ` +
+          "Error: returned failure"
+      })
+    }).pipe(Effect.provide(RunStore.memory)))
+
+  // A flow used to fail naming only the NotReady run downstream of the timeout.
+  it.effect("a flow whose task timed out names the first run that failed and why, not the NotReady one", () =>
+    Effect.gen(function*() {
+      const slow = Task.make({ name: "flow-slow-task", timeout: "1 second" }, () => Effect.never)
+      const flow = Flow.make("flow-with-timed-out-task", () =>
+        Effect.gen(function*() {
+          const first = yield* slow.submit()
+          const second = yield* double.submit(first as never)
+          const third = yield* double.submit(second)
+          return yield* third.result()
+        }))
+      const fiber = yield* Effect.fork(Effect.flip(flow()))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      const [run] = yield* flowRuns("flow-with-timed-out-task")
+      const store = yield* RunStore.RunStore
+      const [timedOut] = yield* store.listRuns({ name: "flow-slow-task", flowRunId: run.id })
+      const why = `FAILED (TimedOut): Task run 'flow-slow-task' (${timedOut.id}) exceeded its timeout of 1 second.`
+      // The error names the run at the root (the third run waited on the second, which never ran).
+      expect(error).toBeInstanceOf(Errors.UnfinishedRun)
+      expect(error.message).toContain(
+        `Upstream task run 'flow-slow-task' (${timedOut.id}) did not reach a 'COMPLETED' state: it is ${why}`
+      )
+      expect(run.state).toMatchObject({
+        type: "FAILED",
+        message: `The first task run to fail: 'flow-slow-task' (${timedOut.id}) is ${why}`
+      })
     }).pipe(Effect.provide(RunStore.memory)))
 
   it.effect("a body failure fails the flow with that error", () =>
@@ -136,10 +174,15 @@ describe("Flow", () => {
       yield* settle
       yield* TestClock.adjust("5 seconds")
       const exit = yield* Fiber.join(fiber)
-      const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
-      expect(Option.getOrThrow(defect)).toBeInstanceOf(Errors.TaskTimeoutError)
+      // A typed failure, in the flow's error type.
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      expect(Option.getOrThrow(failure)).toBeInstanceOf(Errors.TaskTimeoutError)
       const [run] = yield* flowRuns("flow-timeout")
-      expect(run.state).toMatchObject({ type: "FAILED", name: "TimedOut" })
+      expect(run.state).toMatchObject({
+        type: "FAILED",
+        name: "TimedOut",
+        message: `Flow run 'flow-timeout' (${run.id}) exceeded its timeout of 5 seconds.`
+      })
       const store = yield* RunStore.RunStore
       const tasks = yield* store.listRuns({ flowRunId: run.id })
       expect(tasks.map((task) =>

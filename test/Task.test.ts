@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, TestClock } from "effect"
-import { Errors, RunStore, Task, TaskRunner } from "effect-taskflow"
+import { Cause, Deferred, Effect, Either, Exit, Fiber, Option, TestClock } from "effect"
+import { Errors, RunStore, State, Task, TaskRunner } from "effect-taskflow"
 import { settle } from "./helpers.js"
 
 const runner = TaskRunner.concurrent()
@@ -62,7 +62,11 @@ describe("Task", () => {
       yield* downstream.wait()
       const state = yield* downstream.state
       expect(state).toMatchObject({ type: "PENDING", name: "NotReady" })
-      expect(state.message).toBe(`Upstream task run '${bad.taskRunId}' did not reach a 'COMPLETED' state.`)
+      // It names the upstream's task, id, state and the error that failed it.
+      expect(state.message).toBe(
+        `Upstream task run 'task-fail' (${bad.taskRunId}) did not reach a 'COMPLETED' state: it is FAILED: ` +
+          "Error: upstream"
+      )
       expect(ran).toBe(false)
       const error = yield* Effect.flip(downstream.result())
       expect(error).toBeInstanceOf(Errors.UnfinishedRun)
@@ -137,7 +141,7 @@ describe("Task", () => {
       expect((yield* future.state).name).toBe("Failed")
     })))
 
-  it.effect("a task timeout ends Failed named TimedOut, with TaskTimeoutError as a defect", () =>
+  it.effect("a task timeout ends Failed named TimedOut and fails result() and the inline call with a typed TaskTimeoutError", () =>
     withStore(Effect.gen(function*() {
       const slow = Task.make({ name: "task-slow", timeout: "1 second" }, () => Effect.never)
       const future = yield* slow.submit()
@@ -145,15 +149,60 @@ describe("Task", () => {
       yield* TestClock.adjust("1 second")
       yield* future.wait()
       const state = yield* future.state
-      expect(state).toMatchObject({ type: "FAILED", name: "TimedOut" })
-      const exit = yield* Effect.exit(future.result())
-      const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
-      expect(Option.getOrThrow(defect)).toBeInstanceOf(Errors.TaskTimeoutError)
-      const inline = yield* Effect.fork(Effect.exit(slow()))
+      const expected = `Task run 'task-slow' (${future.taskRunId}) exceeded its timeout of 1 second.`
+      // The state says why it failed.
+      expect(state).toMatchObject({ type: "FAILED", name: "TimedOut", message: expected })
+      // A typed failure: `either` and `catchTag` see it (a defect would escape both).
+      const either = yield* Effect.either(future.result())
+      expect(Either.isLeft(either) && either.left).toBeInstanceOf(Errors.TaskTimeoutError)
+      expect(Either.isLeft(either) && either.left.message).toBe(expected)
+      const caught = yield* future.result().pipe(Effect.catchTag("TaskTimeoutError", () => Effect.succeed("caught")))
+      expect(caught).toBe("caught")
+      const exit = yield* future.result({ raiseOnFailure: false })
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      expect(Option.getOrThrow(failure)).toBeInstanceOf(Errors.TaskTimeoutError)
+      const fromState = yield* Effect.flip(State.result(state))
+      expect(fromState).toBeInstanceOf(Errors.TaskTimeoutError)
+      // The inline call fails typed too, its type says so, and its run ends TimedOut.
+      const inline = yield* Effect.fork(Effect.either(slow()))
       yield* settle
       yield* TestClock.adjust("1 second")
-      const inlineExit = yield* Fiber.join(inline)
-      expect(Exit.isFailure(inlineExit) && Cause.isDie(inlineExit.cause)).toBe(true)
+      const inlineResult: Either.Either<never, Errors.TaskTimeoutError> = yield* Fiber.join(inline)
+      expect(Either.isLeft(inlineResult) && inlineResult.left).toBeInstanceOf(Errors.TaskTimeoutError)
+      const store = yield* RunStore.RunStore
+      const runs = yield* store.listRuns({ name: "task-slow" })
+      expect(runs.map((run) => `${run.state.type}/${run.state.name}`)).toEqual(["FAILED/TimedOut", "FAILED/TimedOut"])
+    })))
+
+  it.effect("a task whose body fails with another run's TaskTimeoutError is Failed, not TimedOut", () =>
+    withStore(Effect.gen(function*() {
+      const inner = Task.make({ name: "task-inner-slow", timeout: "1 second" }, () => Effect.never)
+      const outer = Task.make("task-outer-of-slow", () => inner())
+      const future = yield* outer.submit()
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* future.wait()
+      expect((yield* future.state).name).toBe("Failed")
+      expect(yield* Effect.flip(future.result())).toBeInstanceOf(Errors.TaskTimeoutError)
+    })))
+
+  it.effect("AwaitingRetry records the error that caused the retry, cut at 500 characters", () =>
+    withStore(Effect.gen(function*() {
+      const long = "x".repeat(2000)
+      const failsLong = Task.make({ name: "task-fails-long", retries: 2 }, () => Effect.fail(new Error(long)))
+      const future = yield* failsLong.submit()
+      yield* future.wait()
+      const store = yield* RunStore.RunStore
+      const retries = (yield* store.getHistory(future.taskRunId)).filter((state) => state.name === "AwaitingRetry")
+      expect(retries.length).toBe(2)
+      const message = retries[0].message!
+      expect(message.startsWith(`Retry 1 of 2 after a failure: Error: ${"x".repeat(100)}`)).toBe(true)
+      expect(message.endsWith("… (cut at 500 characters)")).toBe(true)
+      expect(message.length).toBeLessThan(600)
+      expect(retries[1].message!.startsWith("Retry 2 of 2 after a failure: Error: x")).toBe(true)
+      // The run's record says how many retries it may use, as the SQL stores' delayed runs do.
+      const record = yield* store.getRun(future.taskRunId)
+      expect([record.runCount, record.retries]).toEqual([3, 2])
     })))
 
   it.effect("a timed-out attempt is retried when the task has retries", () =>
@@ -165,6 +214,14 @@ describe("Task", () => {
       yield* settle
       yield* TestClock.adjust("1 second")
       expect(yield* future.result()).toBe("second try")
+      const store = yield* RunStore.RunStore
+      const awaiting = (yield* store.getHistory(future.taskRunId)).find((state) =>
+        state.name === "AwaitingRetry"
+      )
+      expect(awaiting?.message).toBe(
+        `Retry 1 of 1 after a timeout: TaskTimeoutError: Task run 'task-sometimes-slow' (${future.taskRunId}) ` +
+          "exceeded its timeout of 1 second."
+      )
     })))
 
   it("a task name defined twice is an error", () => {

@@ -1,5 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Deferred, Effect, Exit, Fiber, FiberId, Layer, Logger, Queue, Schema, TestClock } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  FiberId,
+  Layer,
+  Logger,
+  Queue,
+  Schema,
+  TestClock
+} from "effect"
 import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
@@ -76,7 +90,19 @@ const counted = Task.make("worker-counted", (n: number) =>
     () => Effect.sync(() => bodies--)
   ))
 
-const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask, nothing, counted]
+// Times out on every attempt; its failure Schema does not list TaskTimeoutError, which must come back anyway.
+const slow = Task.make(
+  { name: "worker-slow", timeout: "20 millis", retries: 1, failure: Boom },
+  (_: number) => Effect.never
+)
+const slowFlow = Flow.make("worker-slow-flow", () =>
+  Effect.gen(function*() {
+    const first = yield* slow.submit(1)
+    const second = yield* double.submit(first as never)
+    return yield* second.result()
+  }))
+
+const served = [double, boom, flaky, blocking, sumFlow, unkept, pointTask, nothing, counted, slow, slowFlow]
 
 for (const store of storeCases) {
   describe.skipIf(!store.available)(`TaskWorker on ${store.name}`, () => {
@@ -146,6 +172,40 @@ for (const store of storeCases) {
           "Completed"
         ])
         expect((yield* s.getRun(retried.taskRunId)).runCount).toBe(2)
+      })))
+
+    it.live("a timed-out run comes back as a typed TaskTimeoutError, its states say why, its record counts retries", () =>
+      run(Effect.gen(function*() {
+        const future = yield* slow.delay(1)
+        const either = yield* Effect.either(future.result({ timeout: "10 seconds" }))
+        const error = Either.isLeft(either) ? either.left : undefined
+        expect(error).toBeInstanceOf(Errors.TaskTimeoutError)
+        const message = `Task run 'worker-slow' (${future.taskRunId}) exceeded its timeout of 0.02 seconds.`
+        expect(error?.message).toBe(message)
+        const s = yield* RunStore.RunStore
+        const history = yield* s.getHistory(future.taskRunId)
+        expect(history.map((state) => state.name)).toEqual([
+          "Scheduled",
+          "Pending",
+          "Running",
+          "AwaitingRetry",
+          "Retrying",
+          "TimedOut"
+        ])
+        expect(history[3].message).toBe(`Retry 1 of 1 after a timeout: TaskTimeoutError: ${message}`)
+        expect(history[5].message).toBe(message)
+        const record = yield* s.getRun(future.taskRunId)
+        expect([record.runCount, record.retries]).toEqual([2, 1])
+        // A flow run whose task timed out names that run, not the NotReady one after it.
+        const flowRun = yield* slowFlow.delay()
+        const flowError = yield* Effect.flip(flowRun.result({ timeout: "10 seconds" }))
+        const [timedOut] = yield* s.listRuns({ name: "worker-slow", flowRunId: flowRun.flowRunId })
+        expect(flowError.message).toContain(`'worker-slow' (${timedOut.id})`)
+        expect(flowError.message).toContain("FAILED (TimedOut)")
+        const flowState = (yield* s.getRun(flowRun.flowRunId)).state
+        expect(flowState.message).toContain(
+          `The first task run to fail: 'worker-slow' (${timedOut.id}) is FAILED (TimedOut)`
+        )
       })))
 
     it.live("cancelling a running run from the store interrupts it on its worker: it ends Cancelled", () =>

@@ -350,7 +350,11 @@ export const designExamples = () => {
 
     yield* f.wait({ timeout: "5 seconds" })
     const value: number = yield* g.result({ timeout: 5 })
-    const exit: Exit.Exit<User, FetchError | Lib.Errors.CancelledRun | Lib.Errors.CrashedRun> = yield* user.result({
+    // `fetchUser` has a timeout: DESIGN.md's `TaskTimeoutError` is in its error type.
+    const exit: Exit.Exit<
+      User,
+      FetchError | Lib.Errors.CancelledRun | Lib.Errors.CrashedRun | Lib.Errors.TaskTimeoutError
+    > = yield* user.result({
       raiseOnFailure: false
     })
     const handled: User | string = yield* user.result().pipe(
@@ -360,7 +364,8 @@ export const designExamples = () => {
         CrashedRun: (e) => Effect.succeed(e.message),
         UnfinishedRun: (e) => Effect.succeed(e.message),
         MissingResult: (e) => Effect.succeed(e.message),
-        WaitTimeoutError: (e) => Effect.succeed(e.message)
+        WaitTimeoutError: (e) => Effect.succeed(e.message),
+        TaskTimeoutError: (e) => Effect.succeed(e.message)
       })
     )
     yield* after.addDoneCallback((future) => Effect.asVoid(future.state))
@@ -442,7 +447,11 @@ const contractValues: {
     MissingResult: "error class",
     UpstreamTaskError: "error class",
     MappingLengthMismatch: "error class",
-    MappingMissingIterable: "error class"
+    MappingMissingIterable: "error class",
+    TaskTimeoutError: "error class",
+    RunStoreError: "error class",
+    SerializationError: "error class",
+    RunNotFound: "error class"
   },
   Futures: {
     PrefectDistributedFuture: "constructors",

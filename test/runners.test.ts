@@ -3,8 +3,8 @@
  * Tasks come from a module the worker threads load too (test/fixtures/poolTasks.ts).
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
-import { Futures, Task, TaskRunner } from "effect-taskflow"
+import { Cause, Chunk, Effect, Either, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { Errors, Futures, Task, TaskRunner } from "effect-taskflow"
 import { add, defect, double, forever, norm, Point, refuse, Refused, refuseWithSchema } from "./fixtures/poolTasks.js"
 import { settle } from "./helpers.js"
 
@@ -19,6 +19,12 @@ const historyOf = (taskRunId: string) =>
   Effect.flatMap(
     TaskRunner.TaskRunner,
     (runner) => (runner as unknown as TaskRunner.Service).store.getHistory(taskRunId)
+  )
+
+const recordOf = (taskRunId: string) =>
+  Effect.flatMap(
+    TaskRunner.TaskRunner,
+    (runner) => (runner as unknown as TaskRunner.Service).store.getRun(taskRunId)
   )
 
 const alwaysFails = refuse.with({ retries: 2 })
@@ -89,16 +95,32 @@ for (const runner of runners) {
             "Retrying",
             "Failed"
           ])
+          // Each AwaitingRetry says which error caused it.
+          expect(history[2].message).toBe(`Retry 1 of 2 after a failure: Refused: { "reason": "again" }`)
+          // The run's record counts what the run did and may do.
+          const record = yield* recordOf(future.taskRunId)
+          expect([record.runCount, record.retries]).toEqual([3, 2])
         }))
 
-      it.effect("a task timeout ends the run Failed named TimedOut (TestClock)", () =>
+      it.effect("a task timeout ends the run Failed named TimedOut; result() fails with a typed TaskTimeoutError", () =>
         Effect.gen(function*() {
           const future = yield* forever.with({ timeout: "1 second" }).submit()
+          const downstream = yield* double.submit(future as never)
           yield* settle
           yield* TestClock.adjust("1 second")
           yield* future.wait()
           const state = yield* future.state
-          expect([state.type, state.name]).toEqual(["FAILED", "TimedOut"])
+          const message = `Task run 'pool-forever' (${future.taskRunId}) exceeded its timeout of 1 second.`
+          expect([state.type, state.name, state.message]).toEqual(["FAILED", "TimedOut", message])
+          const either = yield* Effect.either(future.result())
+          expect(Either.isLeft(either) && either.left).toBeInstanceOf(Errors.TaskTimeoutError)
+          expect(Either.isLeft(either) && either.left.message).toBe(message)
+          // A run downstream of it names it, its state and why.
+          yield* downstream.wait()
+          expect((yield* downstream.state).message).toBe(
+            `Upstream task run 'pool-forever' (${future.taskRunId}) did not reach a 'COMPLETED' state: ` +
+              `it is FAILED (TimedOut): ${message}`
+          )
         }))
 
       it.effect("interrupting a run's fiber cancels it", () =>

@@ -171,6 +171,20 @@ declare module "effect-taskflow-contract" {
       MessageFields<"MappingMissingIterable">
     >
     export class MappingMissingIterable extends MappingMissingIterable_base {}
+
+    // Decided (turn 2): a task timeout is a typed failure that `result()` reports, the run still
+    // Failed named TimedOut; store and serialisation failures of `delay` are typed too.
+    const TaskTimeoutError_base: Schema.TaggedErrorClass<TaskTimeoutError, "TaskTimeoutError", MessageFields<"TaskTimeoutError">>
+    export class TaskTimeoutError extends TaskTimeoutError_base {}
+
+    const RunStoreError_base: Schema.TaggedErrorClass<RunStoreError, "RunStoreError", MessageFields<"RunStoreError">>
+    export class RunStoreError extends RunStoreError_base {}
+
+    const SerializationError_base: Schema.TaggedErrorClass<SerializationError, "SerializationError", MessageFields<"SerializationError">>
+    export class SerializationError extends SerializationError_base {}
+
+    const RunNotFound_base: Schema.TaggedErrorClass<RunNotFound, "RunNotFound", MessageFields<"RunNotFound">>
+    export class RunNotFound extends RunNotFound_base {}
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -178,7 +192,13 @@ declare module "effect-taskflow-contract" {
   // ---------------------------------------------------------------------------------------------
   export namespace Futures {
     /** The errors `result()` adds to the task's own `E` (DESIGN.md's interface). */
-    export type ResultError = Errors.CancelledRun | Errors.CrashedRun | Errors.UnfinishedRun | Errors.MissingResult | Errors.WaitTimeoutError
+    export type ResultError =
+      | Errors.CancelledRun
+      | Errors.CrashedRun
+      | Errors.UnfinishedRun
+      | Errors.MissingResult
+      | Errors.WaitTimeoutError
+      | Errors.TaskTimeoutError
 
     export interface PrefectFuture<A, E = never> {
       readonly taskRunId: string

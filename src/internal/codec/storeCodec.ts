@@ -10,7 +10,7 @@ import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
-import { CrossThread, fromWire, toWire } from "./wire.js"
+import { CrossThread, fromWire, orTimeout, toWire } from "./wire.js"
 
 interface Codecs {
   readonly parameters: Schema.Schema<ReadonlyArray<unknown>, string>
@@ -24,7 +24,7 @@ const makeCodecs = (def: TaskDefinition | undefined): Codecs => ({
   parameters: Schema.parseJson(def?.parameters ?? GenericParameters) as unknown as Codecs["parameters"],
   result: Schema.parseJson(def?.success ?? CrossThread) as unknown as Codecs["result"],
   cause: Schema.parseJson(
-    Schema.Cause({ error: def?.failure ?? CrossThread, defect: CrossThread })
+    Schema.Cause({ error: orTimeout(def?.failure ?? CrossThread), defect: CrossThread })
   ) as unknown as Codecs[
     "cause"
   ]

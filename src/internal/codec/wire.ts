@@ -46,6 +46,14 @@ export const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unkno
   encode: toWire
 })
 
+/**
+ * A failure Schema that also carries `TaskTimeoutError`: every run with a timeout may fail with it
+ * (a typed failure), whatever its own `failure` Schema, and it must come back as that class.
+ * @internal
+ */
+export const orTimeout = (failure: Schema.Schema<any, any, never>): Schema.Schema<unknown, unknown, never> =>
+  Schema.Union(Errors.TaskTimeoutError, failure) as unknown as Schema.Schema<unknown, unknown, never>
+
 const exitSchemas = new WeakMap<TaskDefinition, Schema.Schema<Exit.Exit<unknown, unknown>, unknown>>()
 
 /** The Schema of a run's outcome: the task's `success`/`failure` Schemas, defects kept whole. */
@@ -55,7 +63,7 @@ const exitSchema = (def: TaskDefinition | undefined): Schema.Schema<Exit.Exit<un
   if (schema === undefined) {
     schema = Schema.Exit({
       success: def.success ?? CrossThread,
-      failure: def.failure ?? CrossThread,
+      failure: orTimeout(def.failure ?? CrossThread),
       defect: CrossThread
     }) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, unknown>
     exitSchemas.set(def, schema)
@@ -65,7 +73,7 @@ const exitSchema = (def: TaskDefinition | undefined): Schema.Schema<Exit.Exit<un
 
 const genericExit = Schema.Exit({
   success: CrossThread,
-  failure: CrossThread,
+  failure: orTimeout(CrossThread),
   defect: CrossThread
 }) as unknown as Schema.Schema<
   Exit.Exit<unknown, unknown>,

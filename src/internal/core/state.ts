@@ -5,7 +5,8 @@ import type * as State from "../../State.js"
 /** A state of any run, its value and error unknown. @internal */
 export type AnyState = State.State<unknown, unknown>
 
-const defaultNames: Record<State.StateType, string> = {
+/** The name each state type has unless given another. @internal */
+export const defaultNames: Record<State.StateType, string> = {
   SCHEDULED: "Scheduled",
   PENDING: "Pending",
   RUNNING: "Running",
@@ -116,6 +117,46 @@ export const hasResult = <A>(self: State.Completed<A>): boolean => self.value !=
 const unfinishedMessage = (self: AnyState): string =>
   `Run is in ${self.type} state${self.name === defaultNames[self.type] ? "" : ` (${self.name})`}, its result is not ` +
   `available.${self.message === undefined ? "" : ` ${self.message}`}`
+
+/** The longest error message a state's `message` repeats; longer ones are cut, with a marker. */
+const maxReasonLength = 500
+
+/**
+ * The message of the error behind a failure, as a state's `message` repeats it: `<tag>: <message>`
+ * for an Error, bounded to `maxReasonLength` characters.
+ * @internal
+ */
+export const causeMessage = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  let text: string
+  if (error instanceof Error) {
+    const tag = (error as { readonly _tag?: unknown })._tag
+    text = `${typeof tag === "string" ? tag : error.name}: ${error.message}`
+  } else if (typeof error === "string") {
+    text = error
+  } else {
+    try {
+      text = JSON.stringify(error) ?? String(error)
+    } catch {
+      text = String(error)
+    }
+  }
+  return text.length <= maxReasonLength
+    ? text
+    : `${text.slice(0, maxReasonLength)}… (cut at ${maxReasonLength} characters)`
+}
+
+/**
+ * How a run ended, with its reason: `FAILED (TimedOut): <message>`, `FAILED: Error: boom`,
+ * `CANCELLED.` The state's own message when it has one, else its failure's.
+ * @internal
+ */
+export const describeEnd = (self: AnyState): string => {
+  const type = self.name === defaultNames[self.type] ? self.type : `${self.type} (${self.name})`
+  const reason = self.message ??
+    (self.type === "FAILED" || self.type === "CRASHED" ? causeMessage(self.cause) : undefined)
+  return reason === undefined ? `${type}.` : `${type}: ${reason}`
+}
 
 /** The error a finished-but-not-completed state raises (Crashed, Cancelled). @internal */
 export const stateError = (self: State.Crashed | State.Cancelled): Errors.CrashedRun | Errors.CancelledRun =>

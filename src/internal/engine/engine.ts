@@ -121,14 +121,10 @@ export const resolveInputs = (
     for (const future of futures) {
       const state = future.unsafeDone()!
       if (state.type !== "COMPLETED" && !allowed.has(future)) {
-        return {
-          notReady: new Errors.UpstreamTaskError({
-            message: `Upstream task run '${future.taskRunId}' did not reach a 'COMPLETED' state.`
-          })
-        }
+        return { notReady: new Errors.UpstreamTaskError({ message: upstreamMessage(future, state) }) }
       }
     }
-    const resolved = replaceFutures(args, (future) => valueOrError(future.unsafeDone()!, future.taskRunId), {
+    const resolved = replaceFutures(args, (future) => valueOrError(future.unsafeDone()!, future), {
       unwrapAllowFailure: true
     }) as ReadonlyArray<unknown>
     return { args: resolved }
@@ -136,7 +132,7 @@ export const resolveInputs = (
 }
 
 /** What a task receives for an upstream under `allowFailure`: its value, or its error. */
-const valueOrError = (state: AnyState, taskRunId: string): unknown => {
+const valueOrError = (state: AnyState, future: AnyFuture): unknown => {
   switch (state.type) {
     case "COMPLETED":
       return state.value
@@ -148,18 +144,36 @@ const valueOrError = (state: AnyState, taskRunId: string): unknown => {
     case "CANCELLED":
       return state_.stateError(state)
     default:
-      return new Errors.UpstreamTaskError({
-        message: `Upstream task run '${taskRunId}' did not reach a 'COMPLETED' state.`
-      })
+      return new Errors.UpstreamTaskError({ message: upstreamMessage(future, state) })
   }
 }
 
-/** Whether a failure is the run's own timeout. */
-const isTimeout = (cause: Cause.Cause<unknown>) =>
-  Cause.reduce(
-    cause,
-    false,
-    (found, reason) => Option.some(found || (reason._tag === "Die" && reason.defect instanceof Errors.TaskTimeoutError))
+/**
+ * Why a run is NotReady: the upstream that did not complete, named with its task, id, state and
+ * reason. An upstream that is NotReady itself passes on its own message, so every run downstream
+ * of a failure names the first run that failed and why (not the run just above it).
+ */
+const upstreamMessage = (future: AnyFuture, state: AnyState): string => {
+  if (state.type === "PENDING" && state.name === "NotReady" && state.message !== undefined) return state.message
+  const name = future.runName === undefined ? "" : `'${future.runName}' `
+  const id = future.runName === undefined ? `'${future.taskRunId}'` : `(${future.taskRunId})`
+  return `Upstream task run ${name}${id} did not reach a 'COMPLETED' state: it is ${state_.describeEnd(state)}`
+}
+
+/**
+ * The timeouts each run raised, by error: a run ends TimedOut only on its own timeout, not on a
+ * `TaskTimeoutError` its body failed with (an inline call of another task that timed out).
+ */
+const ownTimeouts = new WeakMap<Errors.TaskTimeoutError, string>()
+
+/** The run's own timeout in a failure, if that is what ended the attempt. */
+const findOwnTimeout = (cause: Cause.Cause<unknown>, runId: string): Errors.TaskTimeoutError | undefined =>
+  Option.getOrUndefined(
+    Cause.find(cause, (reason) =>
+      reason._tag === "Fail" && reason.error instanceof Errors.TaskTimeoutError &&
+        ownTimeouts.get(reason.error) === runId
+        ? Option.some(reason.error)
+        : Option.none())
   )
 
 /** What `executeAttempts` needs for every attempt of one run: one object, not a closure per step. */
@@ -217,14 +231,22 @@ const withRunTimeout = <A, E, R>(
 ) =>
   Effect.timeoutFailCause(body, {
     duration: timeout,
-    onTimeout: () =>
-      Cause.die(
-        new Errors.TaskTimeoutError({
-          message: `${def.kind === "task" ? "Task run" : "Flow run"} '${def.name}' (${cell.id}) exceeded its ` +
-            `timeout of ${seconds(timeout)} seconds.`
-        })
-      )
+    onTimeout: () => {
+      // A typed failure (not a defect), so `result()` reports it and `catchAll`/`either` see it.
+      const error = new Errors.TaskTimeoutError({
+        message: `${def.kind === "task" ? "Task run" : "Flow run"} '${def.name}' (${cell.id}) exceeded its ` +
+          `timeout of ${secondsText(timeout)}.`
+      })
+      ownTimeouts.set(error, cell.id)
+      return Cause.fail(error)
+    }
   })
+
+/** "1 second", "0.5 seconds", "5 seconds". */
+const secondsText = (duration: Duration.Duration): string => {
+  const n = seconds(duration)
+  return `${n} ${n === "1" ? "second" : "seconds"}`
+}
 
 /** `FiberRuntime.setFiberRef`: public on the class, not on the `RuntimeFiber` interface. */
 interface FiberRuntimeSetter {
@@ -269,20 +291,29 @@ const attemptFailed = (
   if (Cause.isInterruptedOnly(cause)) return finalState(run, clock, state_.cancelled({ timestamp }))
   const crash = findCrash(cause)
   if (crash !== undefined) return finalState(run, clock, state_.crashed(cause, { timestamp, message: crash.message }))
-  const timedOut = isTimeout(cause)
+  const timedOut = findOwnTimeout(cause, run.cell.id)
   const { def } = run
   if (runCount <= def.retries) {
     return recordNow(clock, run.store, run.cell, () =>
       state_.scheduled({
         timestamp,
         name: "AwaitingRetry",
-        message: `Retry ${runCount} of ${def.retries}${timedOut ? " after a timeout" : ""}.`
+        message: `Retry ${runCount} of ${def.retries} after ${timedOut === undefined ? "a failure" : "a timeout"}: ${
+          state_.causeMessage(cause)
+        }`
       })).pipe(
         Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
         Effect.zipRight(Effect.suspend(() => attempt(run, runCount + 1)))
       )
   }
-  return finalState(run, clock, state_.failed(cause, timedOut ? { name: "TimedOut", timestamp } : { timestamp }))
+  return finalState(
+    run,
+    clock,
+    state_.failed(
+      cause,
+      timedOut !== undefined ? { name: "TimedOut", message: timedOut.message, timestamp } : { timestamp }
+    )
+  )
 }
 
 const finalState = (run: AttemptsRun, clock: Clock.Clock, state: AnyState): Effect.Effect<AnyState> =>

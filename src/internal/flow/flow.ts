@@ -48,8 +48,44 @@ const resolveReturnValue = (value: unknown): Effect.Effect<unknown, ReturnedFail
   })
 }
 
+/** The task runs of a flow run's latest attempt that did not complete, in the order they ended. */
+interface Unsuccessful {
+  runs: ReadonlyArray<RunCell<any, any>>
+}
+
+/**
+ * The first of a flow's task runs that failed or crashed (a NotReady or Cancelled run is a
+ * consequence, not a cause), named with its task, id, state and reason; else the first that did
+ * not complete.
+ */
+const firstFailure = (runs: ReadonlyArray<RunCell<any, any>>): string | undefined => {
+  const ended = runs.filter((run) => run.done !== undefined)
+  const first = ended.find((run) => run.done!.type === "FAILED" || run.done!.type === "CRASHED") ?? ended[0]
+  return first === undefined
+    ? undefined
+    : `The first task run to fail: '${first.name}' (${first.id}) is ${state_.describeEnd(first.done!)}`
+}
+
+/** A Failed flow state that names the first of its task runs that failed, and why. */
+const withFirstFailure = (state: AnyState, runs: ReadonlyArray<RunCell<any, any>>): AnyState => {
+  if (state.type !== "FAILED" || state.name === "TimedOut") return state
+  const first = firstFailure(runs)
+  if (first === undefined) return state
+  return state_.failed(state.cause, {
+    name: state.name,
+    timestamp: state.timestamp,
+    message: state.message === undefined ? first : `${state.message} ${first}`
+  })
+}
+
 /** One attempt: build the runner, run the body, resolve its return value, release the runner. */
-const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Service, args: ReadonlyArray<unknown>) =>
+const runBody = (
+  def: FlowDefinition,
+  flowRunId: string,
+  store: RunStore_.Service,
+  args: ReadonlyArray<unknown>,
+  unsuccessfulRuns: Unsuccessful
+) =>
   Effect.scoped(Effect.gen(function*() {
     const scope = yield* Effect.scope
     const runnerContext = yield* Layer.buildWithScope(def.taskRunner ?? concurrent(), scope).pipe(
@@ -66,6 +102,7 @@ const runBody = (def: FlowDefinition, flowRunId: string, store: RunStore_.Servic
       )
     )
     const unsuccessful = runnerInternal(Context.get(runnerContext, TaskRunner)).keepUnsuccessful()
+    unsuccessfulRuns.runs = unsuccessful
     const value = yield* def.fn(...args).pipe(
       Effect.provide(runnerContext),
       Effect.provideService(RunStore, store),
@@ -120,14 +157,18 @@ export const executeFlowRun = (
 ) =>
   Effect.gen(function*() {
     const cell = new RunCell<any, any>(id, def.name, initial)
-    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args), { claimed }).pipe(
+    const unsuccessful: Unsuccessful = { runs: [] }
+    const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args, unsuccessful), {
+      claimed
+    }).pipe(
       Effect.onInterrupt(() => record(store, cell, (timestamp) => state_.cancelled({ timestamp })))
     )
     // A body that returned failed futures ends in the state their resolution gave.
     const returned = attempts.type === "FAILED" ? Cause.failureOption(attempts.cause) : Option.none()
-    const final = Option.isSome(returned) && returned.value instanceof ReturnedFailure
-      ? returned.value.state
-      : attempts
+    const final = withFirstFailure(
+      Option.isSome(returned) && returned.value instanceof ReturnedFailure ? returned.value.state : attempts,
+      unsuccessful.runs
+    )
     const failure = Option.isSome(returned) && returned.value instanceof ReturnedFailure
       ? returned.value.cause
       : attempts.type === "FAILED"

@@ -29,6 +29,8 @@ export interface FutureInternals<A, E> {
   unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
   /** How the run is named in timeout messages ("Task run <id>"). */
   readonly label: string
+  /** The run's task or flow name, where this process knows it. */
+  readonly runName: string | undefined
   /** Notes that the run's outcome was read. */
   markOutcomeRead(): void
 }
@@ -81,6 +83,9 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
   readonly [TypeId]: typeof TypeId = TypeId
   abstract readonly taskRunId: string
   abstract readonly label: string
+  get runName(): string | undefined {
+    return undefined
+  }
   abstract unsafeDone(): State.State<A, E> | undefined
   abstract unsafeObserve(onDone: (state: State.State<A, E>) => void): () => void
   abstract readonly state: Effect.Effect<State.State<A, E>>
@@ -155,6 +160,9 @@ abstract class CellFuture<A, E> extends FutureBase<A, E> {
   get label() {
     return `Task run ${this.cell.id}`
   }
+  override get runName(): string | undefined {
+    return this.cell.name
+  }
   get state(): Effect.Effect<State.State<A, E>> {
     return Effect.sync(() => this.cell.state)
   }
@@ -198,6 +206,9 @@ export const fromFiber = <A, E>(fiber: Fiber.Fiber<A, E>): Effect.Effect<Futures
 class FiberFuture<A, E> extends CellFuture<A, E> {
   constructor(cell: RunCell<A, E>, readonly source: Fiber.Fiber<A, E>) {
     super(cell)
+  }
+  override get runName(): string | undefined {
+    return undefined
   }
   watch(): Effect.Effect<void> {
     const source = this.source
