@@ -189,7 +189,8 @@ export const cancelling: (options?: ConstructorOptions) => Cancelling = internal
 /**
  * The result held by a state, as Prefect's `State.result()`:
  * - not final (Pending, NotReady, Running, Paused, …) → fails with `UnfinishedRun`;
- * - Failed → fails with the run's own `Cause` (a typed failure stays typed, a defect stays a defect);
+ * - Failed → fails with the run's own `Cause` (a typed failure stays typed, a defect stays a defect;
+ *   a run that exceeded its timeout, Failed named TimedOut, fails with the typed `TaskTimeoutError`);
  *   Crashed → `CrashedRun`; Cancelled → `CancelledRun`;
  * - Completed whose result was not kept → `MissingResult`.
  *
