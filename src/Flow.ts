@@ -27,8 +27,11 @@ export interface FlowOptions {
   readonly taskRunner?: Layer.Layer<TaskRunner.TaskRunner, unknown>
   /** A run that exceeds it is interrupted (its task runs are cancelled) and ends Failed named TimedOut. */
   readonly timeout?: Duration.DurationInput
+  /** How many times a failed flow run is run again (default 0). */
   readonly retries?: number
+  /** How long to wait before each retry (default none). */
   readonly retryDelay?: Duration.DurationInput
+  /** Recorded with each flow run (`RunRecord.tags`). */
   readonly tags?: ReadonlyArray<string>
 }
 
@@ -52,6 +55,7 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     E | Futures.FutureErrors<A> | Errors.CancelledRun | Errors.CrashedRun | Errors.UnfinishedRun | Errors.MissingResult,
     Exclude<R, TaskRunner.TaskRunner>
   >
+  /** The flow's name: unique among tasks and flows, it finds the flow on task workers. */
   readonly name: string
   /**
    * Schedules a flow run in the `RunStore` for a task worker serving the flow, and returns a future
@@ -94,10 +98,26 @@ export type Any = Flow<any, any, any, any>
  * @category constructors
  */
 export const make: {
+  /**
+   * Defines a flow with options: `name` (unique among tasks and flows), `taskRunner` (the layer its
+   * task runs use, built per flow run; `TaskRunner.concurrent()` by default), `timeout`, `retries`,
+   * `retryDelay` and `tags`. Calling the flow is a recorded flow run whose value is the body's
+   * return value with futures resolved; task runs it left running are cancelled when it returns.
+   *
+   * `Flow.make({ name: "pipeline", taskRunner: TaskRunner.concurrent({ maxConcurrency: 8 }) }, body)`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never>(
     options: FlowOptions,
     fn: (...args: Args) => Effect.Effect<A, E, R>
   ): Flow<Args, A, E, R>
+  /**
+   * Defines a flow named `name` (unique among tasks and flows; a second definition throws
+   * `DuplicateTaskName`) whose body is `fn`, on `TaskRunner.concurrent()`. Calling the flow is a
+   * recorded flow run whose value is the body's return value with futures resolved; task runs it
+   * left running are cancelled when it returns. `flow.delay(...)` schedules it for a task worker.
+   *
+   * `Flow.make("pipeline", (xs: ReadonlyArray<number>) => double.map(xs))`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>
