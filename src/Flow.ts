@@ -13,6 +13,8 @@ import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
 
 /**
+ * Options of `Flow.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -68,6 +70,8 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
 }
 
 /**
+ * Any flow, whatever its arguments, value, error and requirements.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -15,6 +15,8 @@ import type * as RunStore from "./RunStore.js"
 import type * as State from "./State.js"
 
 /**
+ * The symbol every future carries (see `isPrefectFuture`).
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -138,6 +140,8 @@ export interface PrefectConcurrentFuture<A, E = never>
 export interface PrefectDistributedFuture<A, E = never> extends PrefectTaskRunFuture<A, E> {}
 
 /**
+ * Follows a task run kept in the `RunStore` by its id (`PrefectDistributedFuture.make(taskRunId)`).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -162,6 +166,8 @@ export interface PrefectFlowRunFuture<A, E = never> extends PrefectFuture<A, E> 
 }
 
 /**
+ * Follows a flow run kept in the `RunStore` by its id (`PrefectFlowRunFuture.make(flowRunId)`).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -265,6 +271,8 @@ export interface PrefectFutureList<A, E = never> extends Iterable<PrefectFuture<
 }
 
 /**
+ * Makes a `PrefectFutureList` of futures (`PrefectFutureList.make(futures)`).
+ *
  * @since 0.1.0
  * @category constructors
  */

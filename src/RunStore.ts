@@ -64,6 +64,7 @@ export interface RunRecord {
 export interface NewRun {
   /** The run's id, unique in the store. */
   readonly id: string
+  /** A task run or a flow run. */
   readonly kind: RunKind
   /** The task's or flow's name: workers claim runs by it, SQL stores pick its Schemas by it. */
   readonly name: string
@@ -105,6 +106,7 @@ export interface SetStateOptions {
 export interface ClaimedRun {
   /** The run's id. */
   readonly id: string
+  /** A task run or a flow run. */
   readonly kind: RunKind
   /** The task's or flow's name: the worker runs the task or flow of this name. */
   readonly name: string

@@ -14,6 +14,8 @@ import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
 
 /**
+ * Options of `Task.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -103,6 +105,8 @@ export const allowFailure: <T>(value: T) => AllowFailure<T> = annotations.allowF
 export type SubmitArg<P> = P | Futures.PrefectFuture<P, any> | AllowFailure<any>
 
 /**
+ * The arguments of `submit` and `delay`: each parameter as a `SubmitArg`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -122,6 +126,8 @@ export type MapArg<P> =
   | AllowFailure<any>
 
 /**
+ * The arguments of `map` and `mapDelay`: each parameter as a `MapArg`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -211,6 +217,8 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
 }
 
 /**
+ * Any task, whatever its arguments, value, error and requirements.
+ *
  * @since 0.1.0
  * @category models
  */
