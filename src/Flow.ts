@@ -14,6 +14,8 @@ import type { TimeoutErrorOf } from "./Task.js"
 import type * as TaskRunner from "./TaskRunner.js"
 
 /**
+ * Options of `Flow.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -31,8 +33,11 @@ export interface FlowOptions {
    * the call fails with `TaskTimeoutError`, which a `timeout` adds to the flow's `E`.
    */
   readonly timeout?: Duration.DurationInput
+  /** How many times a failed flow run is run again (default 0). */
   readonly retries?: number
+  /** How long to wait before each retry (default none). */
   readonly retryDelay?: Duration.DurationInput
+  /** Recorded with each flow run (`RunRecord.tags`). */
   readonly tags?: ReadonlyArray<string>
 }
 
@@ -56,6 +61,7 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     E | Futures.FutureErrors<A> | Errors.CancelledRun | Errors.CrashedRun | Errors.UnfinishedRun | Errors.MissingResult,
     Exclude<R, TaskRunner.TaskRunner>
   >
+  /** The flow's name: unique among tasks and flows, it finds the flow on task workers. */
   readonly name: string
   /**
    * Schedules a flow run in the `RunStore` for a task worker serving the flow, and returns a future
@@ -68,6 +74,8 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
 }
 
 /**
+ * Any flow, whatever its arguments, value, error and requirements.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -98,10 +106,26 @@ export type Any = Flow<any, any, any, any>
  * @category constructors
  */
 export const make: {
+  /**
+   * Defines a flow with options: `name` (unique among tasks and flows), `taskRunner` (the layer its
+   * task runs use, built per flow run; `TaskRunner.concurrent()` by default), `timeout`, `retries`,
+   * `retryDelay` and `tags`. Calling the flow is a recorded flow run whose value is the body's
+   * return value with futures resolved; task runs it left running are cancelled when it returns.
+   *
+   * `Flow.make({ name: "pipeline", taskRunner: TaskRunner.concurrent({ maxConcurrency: 8 }) }, body)`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never, const O extends FlowOptions = FlowOptions>(
     options: O,
     fn: (...args: Args) => Effect.Effect<A, E, R>
   ): Flow<Args, A, E | TimeoutErrorOf<O>, R>
+  /**
+   * Defines a flow named `name` (unique among tasks and flows; a second definition throws
+   * `DuplicateTaskName`) whose body is `fn`, on `TaskRunner.concurrent()`. Calling the flow is a
+   * recorded flow run whose value is the body's return value with futures resolved; task runs it
+   * left running are cancelled when it returns. `flow.delay(...)` schedules it for a task worker.
+   *
+   * `Flow.make("pipeline", (xs: ReadonlyArray<number>) => double.map(xs))`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>

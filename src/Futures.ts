@@ -15,6 +15,8 @@ import type * as RunStore from "./RunStore.js"
 import type * as State from "./State.js"
 
 /**
+ * The symbol every future carries (see `isPrefectFuture`).
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -62,15 +64,31 @@ export type ResultError =
  * @category models
  */
 export interface PrefectFuture<A, E = never> {
+  /** The id of the run this future follows (a flow run's id for a flow-run future). */
   readonly taskRunId: string
   /** The run's current state (its final state once done). */
   readonly state: Effect.Effect<State.State<A, E>>
-  /** Waits until the run is done or `timeout` passes. Never fails. */
+  /**
+   * Waits until the run is done (Completed, Failed, Crashed, Cancelled, or NotReady when an upstream
+   * did not complete) or `timeout` passes. Never fails: read `state` or `result()` afterwards.
+   */
   wait(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<void>
+  /**
+   * Waits for the run and returns its value. A run that did not complete re-raises its own `Cause`:
+   * a typed failure fails with `E`, a defect stays a defect; a cancelled or crashed run fails with
+   * `CancelledRun` or `CrashedRun`, a NotReady run with `UnfinishedRun`, a stored run whose result
+   * was not kept with `MissingResult`. With `timeout`, fails with `WaitTimeoutError` when it passes
+   * first (the run goes on).
+   */
   result(options?: {
     readonly timeout?: Duration.DurationInput
     readonly raiseOnFailure?: true
   }): Effect.Effect<A, E | ResultError>
+  /**
+   * With `raiseOnFailure: false`: waits for the run and returns its outcome as an `Exit` (a success
+   * with the value, or a failure with the run's `Cause`) instead of failing with it. Still fails
+   * with `UnfinishedRun` (NotReady), `MissingResult` or `WaitTimeoutError`.
+   */
   result(options: {
     readonly timeout?: Duration.DurationInput
     readonly raiseOnFailure: false
@@ -78,6 +96,10 @@ export interface PrefectFuture<A, E = never> {
     Exit.Exit<A, E | Errors.CancelledRun | Errors.CrashedRun>,
     Errors.UnfinishedRun | Errors.MissingResult | Errors.WaitTimeoutError
   >
+  /**
+   * Calls `fn` with this future once the run is done: at once if it already is. Every callback
+   * runs; one that fails or dies is logged and stalls nothing (neither the run nor other callbacks).
+   */
   addDoneCallback(fn: (future: PrefectFuture<A, E>) => Effect.Effect<void, unknown> | void): Effect.Effect<void>
 }
 
@@ -96,6 +118,7 @@ export interface PrefectTaskRunFuture<A, E = never> extends PrefectFuture<A, E> 
  * @category models
  */
 export interface PrefectWrappedFuture<A, E = never, W = unknown> extends PrefectTaskRunFuture<A, E> {
+  /** The wrapped future-like thing: for a concurrent future, the run's fiber (interrupt it to cancel the run). */
   readonly wrappedFuture: W
 }
 
@@ -120,6 +143,8 @@ export interface PrefectConcurrentFuture<A, E = never>
 export interface PrefectDistributedFuture<A, E = never> extends PrefectTaskRunFuture<A, E> {}
 
 /**
+ * Follows a task run kept in the `RunStore` by its id (`PrefectDistributedFuture.make(taskRunId)`).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -139,10 +164,13 @@ export const PrefectDistributedFuture: {
  * @category models
  */
 export interface PrefectFlowRunFuture<A, E = never> extends PrefectFuture<A, E> {
+  /** The id of the flow run (the same as `taskRunId`). */
   readonly flowRunId: string
 }
 
 /**
+ * Follows a flow run kept in the `RunStore` by its id (`PrefectFlowRunFuture.make(flowRunId)`).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -215,16 +243,27 @@ export const fromFiber: <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.Effect<Prefec
  * @category models
  */
 export interface PrefectFutureList<A, E = never> extends Iterable<PrefectFuture<A, E>> {
+  /** How many futures the list holds. */
   readonly length: number
   /** As `Array.prototype.at`: negative indices count from the end; out of range gives undefined. */
   at(index: number): PrefectFuture<A, E> | undefined
+  /** The futures, in input order. */
   readonly futures: ReadonlyArray<PrefectFuture<A, E>>
   /** Waits until all are done or `timeout` passes. Never fails. */
   wait(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<void>
+  /**
+   * Waits for every run and returns their values in input order. Fails fast: with the first
+   * failure in completion order (as `PrefectFuture.result`), without waiting for the others. With
+   * `timeout`, fails with `WaitTimeoutError` when it passes first; retrieving the results counts.
+   */
   result(options?: {
     readonly timeout?: Duration.DurationInput
     readonly raiseOnFailure?: true
   }): Effect.Effect<Array<A>, E | ResultError>
+  /**
+   * With `raiseOnFailure: false`: waits for every run and returns their outcomes as `Exit`s, in
+   * input order, instead of failing with the first failure.
+   */
   result(options: {
     readonly timeout?: Duration.DurationInput
     readonly raiseOnFailure: false
@@ -235,10 +274,13 @@ export interface PrefectFutureList<A, E = never> extends Iterable<PrefectFuture<
 }
 
 /**
+ * Makes a `PrefectFutureList` of futures (`PrefectFutureList.make(futures)`).
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const PrefectFutureList: {
+  /** A list of the given futures, in their order (duplicates kept). */
   readonly make: <A, E = never>(futures: Iterable<PrefectFuture<A, E>>) => PrefectFutureList<A, E>
 } = { make: list.makeList }
 
@@ -263,7 +305,9 @@ export type DoneAndNotDoneFutures<A, E = never> =
     notDone: ReadonlySet<PrefectFuture<A, E>>
   ]
   & {
+    /** The futures whose runs are done. */
     readonly done: ReadonlySet<PrefectFuture<A, E>>
+    /** The futures whose runs were not done when `wait` returned. */
     readonly notDone: ReadonlySet<PrefectFuture<A, E>>
   }
 
@@ -289,9 +333,19 @@ export type DoneAndNotDoneFutures<A, E = never> =
  * @category waiting
  */
 export const wait: {
+  /**
+   * Data-last `wait(options)(futures)`, for `pipe`: waits until `returnWhen` is met (`ALL_COMPLETED`
+   * by default, `FIRST_COMPLETED`, `FIRST_EXCEPTION`) or `timeout` passes, and returns
+   * `{ done, notDone }` (also `[done, notDone]`). Never fails.
+   */
   (
     options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: ReturnWhen }
   ): <A, E>(futures: Iterable<PrefectFuture<A, E>>) => Effect.Effect<DoneAndNotDoneFutures<A, E>>
+  /**
+   * Waits for `futures` (duplicates removed) until `returnWhen` is met (`ALL_COMPLETED` by default,
+   * `FIRST_COMPLETED`, `FIRST_EXCEPTION`) or `timeout` passes, and returns `{ done, notDone }`
+   * (also `[done, notDone]`). Never fails, also on timeout.
+   */
   <A, E>(
     futures: Iterable<PrefectFuture<A, E>>,
     options?: { readonly timeout?: Duration.DurationInput; readonly returnWhen?: ReturnWhen }
@@ -322,9 +376,18 @@ export const wait: {
  * @category waiting
  */
 export const asCompleted: {
+  /**
+   * Data-last `asCompleted(options)(futures)`, for `pipe`: a `Stream` of the futures as they finish,
+   * each once; with `timeout` it fails with `WaitTimeoutError` when that passes.
+   */
   (
     options?: { readonly timeout?: Duration.DurationInput }
   ): <A, E>(futures: Iterable<PrefectFuture<A, E>>) => Stream.Stream<PrefectFuture<A, E>, Errors.WaitTimeoutError>
+  /**
+   * A `Stream` of `futures` as they finish: those already done first, then in completion order, each
+   * once. With `timeout` it fails with `WaitTimeoutError` ("<n> (of <m>) futures unfinished") when
+   * that passes. Consume it with `Stream.runForEach`, or `Stream.toAsyncIterable` for `for await`.
+   */
   <A, E>(
     futures: Iterable<PrefectFuture<A, E>>,
     options?: { readonly timeout?: Duration.DurationInput }
@@ -339,6 +402,7 @@ export const asCompleted: {
  */
 export interface Quote<T> {
   readonly _tag: "Quote"
+  /** The value, left as it is. */
   readonly value: T
 }
 

@@ -27,7 +27,9 @@ export type RunKind = "task" | "flow"
  * @category models
  */
 export interface RunRecord {
+  /** The run's id (a future's `taskRunId`). */
   readonly id: string
+  /** A task run or a flow run. */
   readonly kind: RunKind
   /** The task's or flow's name (its key). */
   readonly name: string
@@ -35,13 +37,17 @@ export interface RunRecord {
   readonly flowRunId: string | undefined
   /** The task run that submitted this run, if any. */
   readonly parentTaskRunId: string | undefined
+  /** The arguments the run was given. */
   readonly parameters: ReadonlyArray<unknown>
+  /** The task's or flow's tags. */
   readonly tags: ReadonlyArray<string>
   /** How many times the run's body was started (1 + retries used). */
   readonly runCount: number
   /** How many retries the run may use (a worker that dies mid-run uses one). */
   readonly retries: number
+  /** The run's current state (a Completed state carries the decoded result). */
   readonly state: State.State<unknown, unknown>
+  /** When the run was created. */
   readonly createdAt: Date
   /** The task worker holding the run, while one does. */
   readonly workerId: string | undefined
@@ -56,15 +62,23 @@ export interface RunRecord {
  * @category models
  */
 export interface NewRun {
+  /** The run's id, unique in the store. */
   readonly id: string
+  /** A task run or a flow run. */
   readonly kind: RunKind
+  /** The task's or flow's name: workers claim runs by it, SQL stores pick its Schemas by it. */
   readonly name: string
+  /** The flow run this run belongs to, if any. */
   readonly flowRunId?: string | undefined
+  /** The task run that submitted this run, if any. */
   readonly parentTaskRunId?: string | undefined
+  /** The run's arguments (default none). */
   readonly parameters?: ReadonlyArray<unknown>
+  /** Tags recorded with the run (default none). */
   readonly tags?: ReadonlyArray<string>
   /** Retries a task worker may use when the run's worker dies (default 0). */
   readonly retries?: number
+  /** The run's first state: Scheduled for a task worker to claim, Pending for a run in this process. */
   readonly state: State.State<unknown, unknown>
 }
 
@@ -90,15 +104,21 @@ export interface SetStateOptions {
  * @category models
  */
 export interface ClaimedRun {
+  /** The run's id. */
   readonly id: string
+  /** A task run or a flow run. */
   readonly kind: RunKind
+  /** The task's or flow's name: the worker runs the task or flow of this name. */
   readonly name: string
+  /** The flow run this run belongs to, if any. */
   readonly flowRunId: string | undefined
+  /** The task run that submitted this run, if any. */
   readonly parentTaskRunId: string | undefined
   /** The arguments, decoded with the task's `parameters` Schema (or the reason they could not be). */
   readonly parameters: Either.Either<ReadonlyArray<unknown>, Errors.SerializationError>
   /** The attempt this claim starts (the run's count, already incremented). */
   readonly runCount: number
+  /** How many retries the run may use. */
   readonly retries: number
   /** Running (or Retrying): the claim records Pending and Running at once. */
   readonly state: State.State<unknown, unknown>
@@ -124,8 +144,11 @@ export interface Heartbeat {
  * @category models
  */
 export interface RunFilter {
+  /** Only task runs, or only flow runs. */
   readonly kind?: RunKind
+  /** Only the runs of this flow run. */
   readonly flowRunId?: string
+  /** Only the runs of the task or flow of this name. */
   readonly name?: string
   /** Only runs whose current state is of this type, or of one of these. */
   readonly stateType?: State.StateType | ReadonlyArray<State.StateType>
@@ -144,6 +167,7 @@ export interface RunFilter {
  * @category models
  */
 export interface Service {
+  /** "memory", "sqlite" or "postgres". */
   readonly kind: string
   /**
    * Creates a run. SQL stores encode its parameters with the task's `parameters` Schema (found by
@@ -171,6 +195,10 @@ export interface Service {
   readonly getRun: (
     runId: string
   ) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError>
+  /**
+   * Every state the run went through, oldest first (its current state last). Fails with
+   * `RunNotFound` for an id the store does not know.
+   */
   readonly getHistory: (
     runId: string
   ) => Effect.Effect<
@@ -271,6 +299,9 @@ export interface Service {
 export const RunStore: typeof internal.RunStore = internal.RunStore
 
 /**
+ * The run store service's type: what `delay`, `TaskWorker.serve` and stored futures require, and
+ * what `RunStore.memory`, `RunStore.sqlite(...)` and `RunStore.postgres(...)` provide.
+ *
  * @since 0.1.0
  * @category tags
  */

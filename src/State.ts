@@ -10,6 +10,8 @@ import type * as Errors from "./Errors.js"
 import * as internal from "./internal/core/state.js"
 
 /**
+ * The kind of a state. Final: COMPLETED, FAILED, CRASHED and CANCELLED.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -48,13 +50,17 @@ export type StateName =
   | "Late"
 
 /**
+ * What every state has: its type, name, message and timestamp.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Base<T extends StateType> {
+  /** The kind of state (SCHEDULED … CANCELLING); guards such as `State.isCompleted` narrow on it. */
   readonly type: T
   /** The capitalised type unless a more precise name was given (NotReady, Retrying, TimedOut, …). */
   readonly name: string
+  /** Why the run is in this state, where that is known (e.g. the upstream of a NotReady run). */
   readonly message: string | undefined
   /**
    * When the run entered this state. States made in the same millisecond share one Date (a run
@@ -63,17 +69,47 @@ export interface Base<T extends StateType> {
   readonly timestamp: Date
 }
 
-/** @since 0.1.0 @category models */
+/**
+ * A run waiting for a task worker to claim it (`delay`), or for its retry (AwaitingRetry).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Scheduled extends Base<"SCHEDULED"> {}
-/** @since 0.1.0 @category models */
+/**
+ * A run created and not started yet; a run whose upstream did not complete stays Pending named NotReady.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Pending extends Base<"PENDING"> {}
-/** @since 0.1.0 @category models */
+/**
+ * A run whose body is executing (named Retrying on a retry).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Running extends Base<"RUNNING"> {}
-/** @since 0.1.0 @category models */
+/**
+ * A paused run (Prefect's state; nothing in this library pauses runs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Paused extends Base<"PAUSED"> {}
-/** @since 0.1.0 @category models */
+/**
+ * A run asked to cancel while a task worker holds it; it ends Cancelled.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Cancelling extends Base<"CANCELLING"> {}
-/** @since 0.1.0 @category models */
+/**
+ * A run that was cancelled (interrupted, or cancelled before it started).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Cancelled extends Base<"CANCELLED"> {}
 /**
  * A completed run and its value.
@@ -82,6 +118,7 @@ export interface Cancelled extends Base<"CANCELLED"> {}
  * @category models
  */
 export interface Completed<A> extends Base<"COMPLETED"> {
+  /** The run's value (see `hasResult` for a run whose result was not kept). */
   readonly value: A
 }
 /**
@@ -91,6 +128,7 @@ export interface Completed<A> extends Base<"COMPLETED"> {
  * @category models
  */
 export interface Failed<E> extends Base<"FAILED"> {
+  /** Why the run failed: its typed failure `E`, or a defect. */
   readonly cause: Cause.Cause<E>
 }
 /**
@@ -100,6 +138,7 @@ export interface Failed<E> extends Base<"FAILED"> {
  * @category models
  */
 export interface Crashed extends Base<"CRASHED"> {
+  /** What went wrong where the run executed. */
   readonly cause: Cause.Cause<unknown>
 }
 
@@ -129,35 +168,83 @@ export type State<A, E = never> =
  */
 export const isFinal: <A, E>(self: State<A, E>) => self is Completed<A> | Failed<E> | Crashed | Cancelled =
   internal.isFinal
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Completed (narrows to `Completed<A>`, with its `value`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isCompleted: <A, E>(self: State<A, E>) => self is Completed<A> = internal.isCompleted
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Failed (narrows to `Failed<E>`, with its `cause`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isFailed: <A, E>(self: State<A, E>) => self is Failed<E> = internal.isFailed
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Crashed (narrows to `Crashed`, with its `cause`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isCrashed: <A, E>(self: State<A, E>) => self is Crashed = internal.isCrashed
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Cancelled.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isCancelled: <A, E>(self: State<A, E>) => self is Cancelled = internal.isCancelled
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Pending (also a NotReady run).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isPending: <A, E>(self: State<A, E>) => self is Pending = internal.isPending
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Running (also Retrying).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isRunning: <A, E>(self: State<A, E>) => self is Running = internal.isRunning
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Scheduled (also AwaitingRetry).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isScheduled: <A, E>(self: State<A, E>) => self is Scheduled = internal.isScheduled
-/** @since 0.1.0 @category guards */
+/**
+ * Whether the state is Paused.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isPaused: <A, E>(self: State<A, E>) => self is Paused = internal.isPaused
 
 /**
+ * Options of the state constructors.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export interface ConstructorOptions {
+  /** The state's name, when more precise than its type (NotReady, AwaitingRetry, Retrying, TimedOut, …). */
   readonly name?: string
+  /** Why the run is in this state. */
   readonly message?: string
   /** Defaults to now. */
   readonly timestamp?: Date
 }
 
 /**
+ * A Scheduled state (`name` e.g. "AwaitingRetry"). Each state has its constructor: `scheduled`,
+ * `pending`, `running`, `completed(value)`, `failed(cause)`, `crashed(cause)`, `cancelled`,
+ * `paused`, `cancelling`; `options` give its `name`, `message` and `timestamp`.
+ *
  * @example
  * ```ts
  * import { State } from "effect-taskflow"
@@ -169,21 +256,61 @@ export interface ConstructorOptions {
  * @category constructors
  */
 export const scheduled: (options?: ConstructorOptions) => Scheduled = internal.scheduled
-/** @since 0.1.0 @category constructors */
+/**
+ * A Pending state (`name` e.g. "NotReady"; `message`, `timestamp` default to none and now).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const pending: (options?: ConstructorOptions) => Pending = internal.pending
-/** @since 0.1.0 @category constructors */
+/**
+ * A Running state (`name` e.g. "Retrying").
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const running: (options?: ConstructorOptions) => Running = internal.running
-/** @since 0.1.0 @category constructors */
+/**
+ * A Completed state holding `value`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const completed: <A>(value: A, options?: ConstructorOptions) => Completed<A> = internal.completed
-/** @since 0.1.0 @category constructors */
+/**
+ * A Failed state holding the run's `cause` (`name` e.g. "TimedOut").
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const failed: <E>(cause: Cause.Cause<E>, options?: ConstructorOptions) => Failed<E> = internal.failed
-/** @since 0.1.0 @category constructors */
+/**
+ * A Crashed state holding what went wrong where the run executed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const crashed: (cause: Cause.Cause<unknown>, options?: ConstructorOptions) => Crashed = internal.crashed
-/** @since 0.1.0 @category constructors */
+/**
+ * A Cancelled state.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const cancelled: (options?: ConstructorOptions) => Cancelled = internal.cancelled
-/** @since 0.1.0 @category constructors */
+/**
+ * A Paused state.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const paused: (options?: ConstructorOptions) => Paused = internal.paused
-/** @since 0.1.0 @category constructors */
+/**
+ * A Cancelling state: the run was asked to cancel while a worker holds it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const cancelling: (options?: ConstructorOptions) => Cancelling = internal.cancelling
 
 /**
@@ -207,10 +334,20 @@ export const cancelling: (options?: ConstructorOptions) => Cancelling = internal
  * @category results
  */
 export const result: {
+  /**
+   * The state's result: a Completed state's value; a Failed state fails with the run's own `Cause`,
+   * Crashed with `CrashedRun`, Cancelled with `CancelledRun`, a state that is not final with
+   * `UnfinishedRun`, a Completed state whose result was not kept with `MissingResult`.
+   */
   <A, E>(
     self: State<A, E>,
     options?: { readonly raiseOnFailure?: true }
   ): Effect.Effect<A, E | Errors.CancelledRun | Errors.CrashedRun | Errors.UnfinishedRun | Errors.MissingResult>
+  /**
+   * With `raiseOnFailure: false`: a finished run's outcome as an `Exit` (its value, or its failure
+   * as a `Cause`); a state that is not final still fails with `UnfinishedRun`, one whose result was
+   * not kept with `MissingResult`.
+   */
   <A, E>(
     self: State<A, E>,
     options: { readonly raiseOnFailure: false }

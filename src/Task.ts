@@ -14,6 +14,8 @@ import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
 
 /**
+ * Options of `Task.make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -22,9 +24,11 @@ export interface TaskOptions {
   readonly name: string
   /** How many times a failed run is run again (default 0). */
   readonly retries?: number
+  /** How long to wait before each retry (default none). */
   readonly retryDelay?: Duration.DurationInput
   /** A run that exceeds it is interrupted and ends Failed named TimedOut (then retried, if it has retries). */
   readonly timeout?: Duration.DurationInput
+  /** Recorded with each run (`RunRecord.tags`). */
   readonly tags?: ReadonlyArray<string>
   /**
    * Encodes the arguments (as a tuple, e.g. `Schema.Tuple(Schema.Number)`) where they cross threads
@@ -50,6 +54,7 @@ export interface TaskOptions {
  */
 export interface Unmapped<T> {
   readonly _tag: "Unmapped"
+  /** The argument passed whole to every run. */
   readonly value: T
 }
 
@@ -61,6 +66,7 @@ export interface Unmapped<T> {
  */
 export interface AllowFailure<T> {
   readonly _tag: "AllowFailure"
+  /** The upstream future, or a value with futures inside. */
   readonly value: T
 }
 
@@ -99,6 +105,8 @@ export const allowFailure: <T>(value: T) => AllowFailure<T> = annotations.allowF
 export type SubmitArg<P> = P | Futures.PrefectFuture<P, any> | AllowFailure<any>
 
 /**
+ * The arguments of `submit` and `delay`: each parameter as a `SubmitArg`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -118,6 +126,8 @@ export type MapArg<P> =
   | AllowFailure<any>
 
 /**
+ * The arguments of `map` and `mapDelay`: each parameter as a `MapArg`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -130,11 +140,17 @@ export type MapArgs<Args extends ReadonlyArray<any>> = { [K in keyof Args]: MapA
  * @category models
  */
 export interface WithOptions {
+  /** Another name for the runs (unique among tasks and flows, as for `Task.make`). */
   readonly name?: string
+  /** How many times a failed run is run again. */
   readonly retries?: number
+  /** How long to wait before each retry. */
   readonly retryDelay?: Duration.DurationInput
+  /** A run that exceeds it ends Failed named TimedOut (then is retried, if it has retries). */
   readonly timeout?: Duration.DurationInput
+  /** Recorded with each run (`RunRecord.tags`). */
   readonly tags?: ReadonlyArray<string>
+  /** Futures each run waits for before it starts; their values are not passed to it. */
   readonly waitFor?: ReadonlyArray<Futures.PrefectFuture<any, any> | AllowFailure<any>>
 }
 
@@ -147,6 +163,7 @@ export interface WithOptions {
 export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> {
   /** Runs the task inline, in the calling fiber, as a recorded task run; fails with its own error. */
   (...args: Args): Effect.Effect<A, E, R>
+  /** The task's name: unique among tasks and flows, it finds the task on other threads and processes. */
   readonly name: string
   /**
    * Starts a run on the `TaskRunner` and returns its future. Futures among the arguments (at any
@@ -156,7 +173,12 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
   submit(
     ...args: SubmitArgs<Args>
   ): Effect.Effect<Futures.PrefectConcurrentFuture<A, E>, never, R | TaskRunner.TaskRunner>
-  /** One run per position of the iterable arguments (zipped); see `MapArg`. */
+  /**
+   * One run per position of the iterable arguments (zipped), each submitted to the `TaskRunner`, as
+   * a `PrefectFutureList` in input order. Static arguments go in `Task.unmapped(x)`; elements may be
+   * futures, and an argument may be a future of an iterable (see `MapArg`). Iterables of different
+   * lengths fail with `MappingLengthMismatch`, no iterable at all with `MappingMissingIterable`.
+   */
   map(
     ...args: MapArgs<Args>
   ): Effect.Effect<
@@ -165,8 +187,11 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     R | TaskRunner.TaskRunner
   >
   /**
-   * The same task with other options, or with `waitFor`. Setting `timeout` adds `TaskTimeoutError`
-   * to `E` (see `TimeoutErrorOf`).
+   * The same task with other options (`name`, `retries`, `retryDelay`, `timeout`, `tags`) for the
+   * runs started from it, or with `waitFor`: futures its runs wait for before they start (a run
+   * whose `waitFor` future did not complete ends Pending named NotReady, unless it is in
+   * `allowFailure`). The task itself is unchanged. Setting `timeout` adds `TaskTimeoutError` to `E`
+   * (see `TimeoutErrorOf`).
    */
   with<const O extends WithOptions>(options: O): Task<Args, A, E | TimeoutErrorOf<O>, R>
   /**
@@ -193,6 +218,8 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
 }
 
 /**
+ * Any task, whatever its arguments, value, error and requirements.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -226,10 +253,26 @@ export type Any = Task<any, any, any, any>
  * @category constructors
  */
 export const make: {
+  /**
+   * Defines a task named `name` (unique among tasks and flows; a second definition throws
+   * `DuplicateTaskName`) whose body is `fn`. Call the task to run it inline, `submit` it for a
+   * future, `map` it over iterables, or `delay` it for a task worker; every call is a recorded run.
+   *
+   * `Task.make("double", (n: number) => Effect.succeed(n * 2))`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>
   ): Task<Args, A, E, R>
+  /**
+   * Defines a task with options: `name` (unique among tasks and flows), `retries` and `retryDelay`,
+   * `timeout` (a run that exceeds it ends Failed named TimedOut, then is retried if it has retries
+   * left), `tags`, the `parameters`/`success`/`failure` Schemas that carry values across threads
+   * and processes, and `persistResult`. Invalid options (negative `retries`, a negative `timeout`)
+   * throw `IllegalArgumentException`.
+   *
+   * `Task.make({ name: "fetch", retries: 3, retryDelay: "1 second", timeout: "10 seconds" }, fetchUrl)`
+   */
   <Args extends ReadonlyArray<any>, A, E = never, R = never, const O extends TaskOptions = TaskOptions>(
     options: O,
     fn: (...args: Args) => Effect.Effect<A, E, R>

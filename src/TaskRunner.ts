@@ -13,6 +13,9 @@ import * as workerPoolInternal from "./internal/runner/workerPool.js"
 import type * as RunStore from "./RunStore.js"
 
 /**
+ * What a runner is, as its service (`yield* TaskRunner.TaskRunner`). Tasks reach it through
+ * `submit` and `map`; a program rarely reads it.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -38,6 +41,9 @@ export interface Service {
 export const TaskRunner: typeof internal.TaskRunner = internal.TaskRunner
 
 /**
+ * The task runner service's type: what `submit` and `map` require, and what
+ * `TaskRunner.concurrent()` and `TaskRunner.workerPool(...)` provide.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -110,9 +116,17 @@ export interface WorkerPoolOptions {
  *
  * @example
  * ```ts
+ * // tasks.ts: the module every thread imports
+ * import { Effect } from "effect"
+ * import { Task } from "effect-taskflow"
+ *
+ * const fibonacci = (n: number): number => (n < 2 ? n : fibonacci(n - 1) + fibonacci(n - 2))
+ * export const fib = Task.make("fib-pool-example", (n: number) => Effect.sync(() => fibonacci(n)))
+ *
+ * // main.ts
  * import { Effect } from "effect"
  * import { TaskRunner } from "effect-taskflow"
- * import { fib } from "./tasks.js" // Task.make("fib", (n: number) => Effect.sync(() => ...))
+ * import { fib } from "./tasks.js"
  *
  * const program = Effect.gen(function*() {
  *   const futures = yield* fib.map([30, 31, 32, 33])
