@@ -187,6 +187,27 @@ describe("a run no worker claims: the threshold", () => {
       yield* Fiber.interrupt(waiting)
     }))
 
+  it.scoped("a waiting future reads nothing more from the store until the threshold passes, then once", () =>
+    Effect.gen(function*() {
+      const memory = RunStore.makeMemory()
+      let reads = 0
+      const s: RunStore.Service = {
+        ...memory,
+        getRun: (runId) => Effect.suspend(() => (reads++, memory.getRun(runId)))
+      }
+      const future = yield* unserved.delay(1).pipe(Effect.provideService(RunStore.RunStore, s))
+      yield* testClockFromNow
+      const { logging, unclaimed } = warningsLog()
+      const waiting = yield* Effect.fork(logging(future.wait()))
+      yield* settle
+      yield* seconds(29)
+      expect(reads).toBe(0)
+      yield* seconds(1)
+      expect(reads).toBe(1)
+      expect(unclaimed()).toHaveLength(1)
+      yield* Fiber.interrupt(waiting)
+    }))
+
   it("an unreadable unclaimedAfter is a defect", () => {
     expect(() => RunStore.makeMemory({ unclaimedAfter: -1 })).toThrow("unclaimedAfter")
   })
