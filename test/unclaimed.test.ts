@@ -3,7 +3,7 @@
  * after the store's `unclaimedAfter`, and `getRun` shows `unclaimedFor`. Timed with TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Fiber, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, TestClock } from "effect"
 import { Flow, RunStore, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "./support/stores.js"
@@ -28,14 +28,22 @@ const wholeSeconds = (duration: Duration.Duration | undefined) =>
 /** The warnings logged by the fibers forked under `logging`. */
 const warningsLog = () => {
   const warnings: Array<string> = []
+  const warned = Deferred.unsafeMake<void>(FiberId.none)
   const logger = Logger.make(({ logLevel, message }) => {
     if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-      warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+      const text = Array.isArray(message) ? message.join(" ") : String(message)
+      warnings.push(text)
+      if (text.includes(WARNING)) Deferred.unsafeDone(warned, Exit.void)
     }
   })
   const logging = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.provide(effect, Logger.replace(Logger.defaultLogger, logger))
-  return { logging, unclaimed: () => warnings.filter((warning) => warning.includes(WARNING)) }
+  return {
+    logging,
+    unclaimed: () => warnings.filter((warning) => warning.includes(WARNING)),
+    /** Done once the unclaimed warning is logged (a SQL store's read takes real time). */
+    warned: Deferred.await(warned)
+  }
 }
 
 /**
@@ -85,7 +93,7 @@ for (const store of stores) {
     it.scoped("a waiting future warns once after 30 seconds, naming the task and the run; getRun shows it", () =>
       Effect.gen(function*() {
         const s = yield* store.make
-        const { logging, unclaimed } = warningsLog()
+        const { logging, unclaimed, warned } = warningsLog()
         const future = yield* unserved.delay(1).pipe(Effect.provideService(RunStore.RunStore, s))
         yield* testClockFromNow
         const waiting = yield* Effect.fork(logging(future.result()))
@@ -94,6 +102,7 @@ for (const store of stores) {
         expect(unclaimed()).toEqual([])
         expect((yield* s.getRun(future.taskRunId)).unclaimedFor).toBeUndefined()
         yield* seconds(1)
+        yield* warned
         expect(unclaimed()).toHaveLength(1)
         expect(unclaimed()[0]).toContain("task 'unclaimed-nobody-serves' for 30 seconds")
         expect(unclaimed()[0]).toContain(future.taskRunId)
@@ -112,12 +121,13 @@ for (const store of stores) {
     it.scoped("a flow-run future warns the same, naming the flow", () =>
       Effect.gen(function*() {
         const s = yield* store.make
-        const { logging, unclaimed } = warningsLog()
+        const { logging, unclaimed, warned } = warningsLog()
         const future = yield* unservedFlow.delay(1).pipe(Effect.provideService(RunStore.RunStore, s))
         yield* testClockFromNow
         const waiting = yield* Effect.fork(logging(future.wait()))
         yield* settle
         yield* seconds(30)
+        yield* warned
         expect(unclaimed()).toHaveLength(1)
         expect(unclaimed()[0]).toContain("flow 'unclaimed-flow-nobody-serves'")
         expect(unclaimed()[0]).toContain(future.flowRunId)

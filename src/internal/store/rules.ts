@@ -126,12 +126,17 @@ export const unclaimedAfterMillis = (input: Duration.DurationInput | undefined, 
 
 /**
  * How long a run has waited unclaimed, if it is to be reported as such (`RunRecord.unclaimedFor`):
- * Scheduled for at least `after` ms by the reader's clock. Whether a live worker serves its name is
- * asked only then (`noLiveWorker`), so reading a run that is not waiting costs nothing more.
+ * Scheduled, held by no worker, for at least `after` ms by the reader's clock. Whether a live worker
+ * serves its name is asked only then, so reading a run that is not waiting costs nothing more.
  * @internal
  */
-export const unclaimedWait = (state: AnyState, nowMillis: number, after: number): number | undefined => {
-  if (state.type !== "SCHEDULED") return undefined
+export const unclaimedWait = (
+  { state, workerId }: Pick<RunStore_.RunRecord, "state" | "workerId">,
+  nowMillis: number,
+  after: number
+): number | undefined => {
+  // A run a worker holds (Scheduled between its attempts there) is not waiting for one.
+  if (state.type !== "SCHEDULED" || workerId !== undefined) return undefined
   const waited = nowMillis - state.timestamp.getTime()
   return waited >= after ? waited : undefined
 }

@@ -43,7 +43,7 @@ export const makeMemory = (
   /** The run's record as read at `millis`, with `unclaimedFor` where it applies. */
   const recordAt = (run: MemoryRun, millis: number): RunStore_.RunRecord => {
     const record = run.toRecord()
-    const waited = unclaimedWait(run.state, millis, unclaimedAfter)
+    const waited = unclaimedWait(record, millis, unclaimedAfter)
     return waited === undefined || workers.serves(record.name, millis) ? record : withUnclaimedFor(record, waited)
   }
   const found = <A>(runId: string, read: (run: MemoryRun) => A) =>

@@ -35,7 +35,7 @@ const makeUnclaimed = (sql: SqlClient.SqlClient, { storeNow, unclaimedAfter }: R
       const served = new Map<string, boolean>()
       const out: Array<RunStore_.RunRecord> = []
       for (const record of records) {
-        const waited = unclaimedWait(record.state, millis, unclaimedAfter)
+        const waited = unclaimedWait(record, millis, unclaimedAfter)
         let serves = waited === undefined || served.get(record.name)
         if (serves === undefined) {
           const live = yield* sql`SELECT 1 AS live FROM taskflow_workers
