@@ -53,6 +53,13 @@ export interface RunRecord {
   readonly workerId: string | undefined
   /** When the holding worker's lease ends unless it heartbeats. */
   readonly leaseExpiresAt: Date | undefined
+  /**
+   * Set only on a Scheduled run that has waited at least the store's `unclaimedAfter` (30 seconds by
+   * default) while no live task worker serves its task or flow name: how long it has waited. Such a
+   * run stays Scheduled until a worker serving the name starts (`TaskWorker.serve`); a future waiting
+   * on it logs a warning once. A worker is live while its heartbeats reach the store.
+   */
+  readonly unclaimedFor?: Duration.Duration
 }
 
 /**
@@ -244,11 +251,17 @@ export interface Service {
      */
     readonly knows?: (runId: string) => boolean
   }) => Effect.Effect<ReadonlyArray<ClaimedRun>, Errors.RunStoreError>
-  /** Extends the leases of the runs `workerId` holds, to `lease` ms from now by the store's clock. */
+  /**
+   * Extends the leases of the runs `workerId` holds, to `lease` ms from now by the store's clock.
+   * With `served`, also records that the worker is live and serves those task and flow names for
+   * `lease` ms (what `RunRecord.unclaimedFor` is judged by; SQL stores write it at most every third
+   * of `lease`).
+   */
   readonly heartbeat: (
     workerId: string,
     runIds: ReadonlyArray<string>,
-    lease: number
+    lease: number,
+    served?: ReadonlyArray<string>
   ) => Effect.Effect<Heartbeat, Errors.RunStoreError>
   /**
    * Gives back runs `workerId` still holds (a worker that stops): unfinished ones are Scheduled again
@@ -344,6 +357,11 @@ export interface MemoryOptions {
    * runs are always kept. A whole number of 0 or more; default `Infinity` (keep every run).
    */
   readonly keepFinished?: number
+  /**
+   * How long a Scheduled run waits with no live task worker serving its name before `getRun` shows
+   * `unclaimedFor` and a future waiting on it logs a warning (default 30 seconds).
+   */
+  readonly unclaimedAfter?: Duration.DurationInput
 }
 
 /**
@@ -387,6 +405,11 @@ export interface SqlOptions {
    * (default 30 seconds).
    */
   readonly reconnectFor?: Duration.DurationInput
+  /**
+   * How long a Scheduled run waits with no live task worker serving its name before `getRun` shows
+   * `unclaimedFor` and a future waiting on it logs a warning (default 30 seconds).
+   */
+  readonly unclaimedAfter?: Duration.DurationInput
 }
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:

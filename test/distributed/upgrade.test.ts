@@ -80,6 +80,7 @@ for (const target of targets) {
           raw([
             "DROP INDEX taskflow_runs_flow_run",
             "CREATE INDEX taskflow_runs_flow ON taskflow_runs (flow_run_id)",
+            "DROP TABLE taskflow_workers",
             "DELETE FROM taskflow_migrations WHERE migration_id > 1"
           ])
         )
@@ -94,7 +95,7 @@ for (const target of targets) {
         const migrations = yield* Effect.promise(() =>
           raw(["SELECT migration_id FROM taskflow_migrations ORDER BY migration_id"])
         )
-        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2])
+        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3])
       }))
   })
 }

@@ -9,7 +9,7 @@ import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
 import { RunCell } from "../run/runCell.js"
 import { releasingSlot } from "../run/slot.js"
-import { RunStore } from "../store/runStore.js"
+import { RunStore, unclaimedAfterOf } from "../store/runStore.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("effect-taskflow/PrefectFuture")
@@ -33,6 +33,8 @@ export interface FutureInternals<A, E> {
   readonly runName: string | undefined
   /** Notes that the run's outcome was read. */
   markOutcomeRead(): void
+  /** What runs beside a `wait` or `result` until the run is done (a store future's unclaimed check). */
+  whileWaiting?(): Effect.Effect<void> | undefined
 }
 
 /** A future with its internals in view. @internal */
@@ -60,10 +62,13 @@ export const awaitDone = <A, E>(future: FutureInternals<A, E>): Effect.Effect<St
   Effect.suspend(() => {
     const done = future.unsafeDone()
     if (done !== undefined) return Effect.succeed(done)
-    return releasingSlot(Effect.async<State.State<A, E>>((resume) => {
+    const ended = Effect.async<State.State<A, E>>((resume) => {
       const unsubscribe = future.unsafeObserve((state) => resume(Effect.succeed(state)))
       return Effect.sync(unsubscribe)
-    }))
+    })
+    const beside = future.whileWaiting?.()
+    // The side check never ends the wait: it is interrupted when the run is done.
+    return releasingSlot(beside === undefined ? ended : Effect.race(ended, Effect.zipRight(beside, Effect.never)))
   })
 
 const runCallback = <F>(future: F, taskRunId: string, fn: (future: F) => Effect.Effect<void, unknown> | void) =>
@@ -231,8 +236,43 @@ class FiberFuture<A, E> extends CellFuture<A, E> {
  */
 export class StoreFuture<A, E> extends FutureBase<A, E> {
   private final: State.State<A, E> | undefined = undefined
+  /** The newest state the store's subscription delivered. */
+  private latest: State.State<A, E> | undefined = undefined
+  /** Whether this future warned that no live worker claims its run (it warns once). */
+  private warnedUnclaimed = false
   constructor(readonly taskRunId: string, readonly store: RunStore_.Service, readonly label: string) {
     super()
+  }
+  /**
+   * While a `wait` or `result` waits: every `unclaimedAfter` (30 s by default) that the run still
+   * reads Scheduled by what the subscription delivered, one `getRun` asks the store whether it waits
+   * with no live worker serving its name (`RunRecord.unclaimedFor`); if so, one warning names the task
+   * and the run. No reads before then, and none once the subscription saw the run claimed.
+   */
+  whileWaiting(): Effect.Effect<void> | undefined {
+    if (this.warnedUnclaimed) return undefined
+    const check = Effect.suspend(() => {
+      const latest = this.latest
+      if (this.warnedUnclaimed || (latest !== undefined && latest.type !== "SCHEDULED")) return Effect.void
+      return this.store.getRun(this.taskRunId).pipe(
+        Effect.flatMap((run) => this.warnUnclaimed(run)),
+        Effect.catchAllCause(() => Effect.void)
+      )
+    })
+    const after = Duration.millis(unclaimedAfterOf(this.store))
+    return Effect.forever(Effect.zipRight(Effect.sleep(after), check))
+  }
+  private warnUnclaimed(run: RunStore_.RunRecord): Effect.Effect<void> {
+    if (run.unclaimedFor === undefined || this.warnedUnclaimed) return Effect.void
+    this.warnedUnclaimed = true
+    const kind = run.kind === "flow" ? "flow" : "task"
+    return Effect.logWarning(
+      `No live task worker has claimed runs of ${kind} '${run.name}' for ${
+        Math.floor(Duration.toSeconds(run.unclaimedFor))
+      } seconds: ` +
+        `${kind} run ${run.id} stays Scheduled until a task worker serving '${run.name}' runs ` +
+        `(TaskWorker.serve with this ${kind}, on this run store).`
+    ).pipe(Effect.annotateLogs({ "taskflow.run.id": run.id, "taskflow.run.name": run.name }))
   }
   get flowRunId() {
     return this.taskRunId
@@ -263,6 +303,7 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
     }
     let fired = false
     const fire = (state: State.State<A, E>) => {
+      this.latest = state
       this.settle(state)
       if (fired || this.final === undefined) return
       fired = true

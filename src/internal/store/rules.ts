@@ -1,4 +1,4 @@
-import { Cause } from "effect"
+import { Cause, Duration } from "effect"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"
@@ -105,3 +105,44 @@ export const listingOf = (filter: RunStore_.RunFilter | undefined): {
     limit
   }
 }
+
+/**
+ * A store's `unclaimedAfter` option in milliseconds: the default when absent; negative or unreadable
+ * input is a defect (`IllegalArgumentException`).
+ * @internal
+ */
+export const unclaimedAfterMillis = (input: Duration.DurationInput | undefined, fallback: number): number => {
+  if (input === undefined) return fallback
+  const negative = typeof input === "number" && input < 0
+  const decoded = negative ? undefined : Duration.decodeUnknown(input)
+  const millis = decoded === undefined || decoded._tag === "None" ? Number.NaN : Duration.toMillis(decoded.value)
+  if (Number.isNaN(millis) || millis < 0) {
+    throw new Cause.IllegalArgumentException(
+      `RunStore: unclaimedAfter must be a non-negative duration, got ${String(input)}`
+    )
+  }
+  return millis
+}
+
+/**
+ * How long a run has waited unclaimed, if it is to be reported as such (`RunRecord.unclaimedFor`):
+ * Scheduled, held by no worker, for at least `after` ms by the reader's clock. Whether a live worker
+ * serves its name is asked only then, so reading a run that is not waiting costs nothing more.
+ * @internal
+ */
+export const unclaimedWait = (
+  { state, workerId }: Pick<RunStore_.RunRecord, "state" | "workerId">,
+  nowMillis: number,
+  after: number
+): number | undefined => {
+  // A run a worker holds (Scheduled between its attempts there) is not waiting for one.
+  if (state.type !== "SCHEDULED" || workerId !== undefined) return undefined
+  const waited = nowMillis - state.timestamp.getTime()
+  return waited >= after ? waited : undefined
+}
+
+/** A record with `unclaimedFor` set. @internal */
+export const withUnclaimedFor = (record: RunStore_.RunRecord, waited: number): RunStore_.RunRecord => ({
+  ...record,
+  unclaimedFor: Duration.millis(waited)
+})

@@ -48,3 +48,22 @@ export interface MaybeSyncWrites {
 
 /** @internal */
 export const syncWrites = (store: RunStore_.Service & MaybeSyncWrites): SyncWrites | undefined => store[SyncWritesKey]
+
+/**
+ * The key a store offers its `unclaimedAfter` under, in milliseconds: a future following a run waits
+ * that long before it asks the store whether the run is unclaimed (see `RunRecord.unclaimedFor`).
+ * @internal
+ */
+export const UnclaimedAfterKey: unique symbol = Symbol.for("effect-taskflow/RunStore/UnclaimedAfter")
+
+/** A store that may say how long a run waits unclaimed before it is reported. @internal */
+export interface MaybeUnclaimedAfter {
+  readonly [UnclaimedAfterKey]?: number | undefined
+}
+
+/** The default of `unclaimedAfter`: 30 seconds. @internal */
+export const DEFAULT_UNCLAIMED_AFTER = 30_000
+
+/** A store's `unclaimedAfter` in milliseconds (the default for a store that does not say). @internal */
+export const unclaimedAfterOf = (store: RunStore_.Service & MaybeUnclaimedAfter): number =>
+  store[UnclaimedAfterKey] ?? DEFAULT_UNCLAIMED_AFTER

@@ -7,6 +7,8 @@ export interface HeartbeatOptions {
   readonly store: RunStore_.Service
   readonly held: HeldRuns
   readonly workerId: string
+  /** The task and flow names the worker serves: each heartbeat tells the store it is live. */
+  readonly names: ReadonlyArray<string>
   readonly lease: number
   readonly heartbeatEvery: number
   /** Runs may be claimable again (some were recovered). */
@@ -14,11 +16,11 @@ export interface HeartbeatOptions {
 }
 
 /** One heartbeat: keep the leases, learn about cancels and lost runs, recover runs of dead workers. */
-const beat = ({ held, lease, scheduled, store, workerId }: HeartbeatOptions) =>
+const beat = ({ held, lease, names, scheduled, store, workerId }: HeartbeatOptions) =>
   Effect.gen(function*() {
     const sentAt = yield* monotonicMillis
     const heldIds = held.ids()
-    const answer = yield* store.heartbeat(workerId, heldIds, lease)
+    const answer = yield* store.heartbeat(workerId, heldIds, lease, names)
     held.renewed(heldIds, answer.lost, sentAt)
     answer.cancelling.forEach(held.interrupt)
     for (const runId of answer.lost) held.lost(runId)

@@ -80,7 +80,7 @@ export const serve = (
     // A cancel is stopped at once where the store pushes it; heartbeats catch those it cannot push.
     const unsubscribeCancelling = store.unsafeSubscribeCancelling(held.interrupt)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribeCancelling))
-    const heartbeats = { store, held, workerId, lease, heartbeatEvery, scheduled: signal.scheduled }
+    const heartbeats = { store, held, workerId, names, lease, heartbeatEvery, scheduled: signal.scheduled }
     yield* forkHeartbeats(heartbeats)
     yield* forkLeaseDeadline(heartbeats)
     yield* Effect.addFinalizer(() => finishOrGiveBack(store, held, workerId, grace))

@@ -2,9 +2,19 @@ import { Cause, Clock, Effect, Layer } from "effect"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
-import { isCount, listingOf, notFound, recoveredState, releasedState, subscribeTo } from "../rules.js"
+import {
+  isCount,
+  listingOf,
+  notFound,
+  recoveredState,
+  releasedState,
+  subscribeTo,
+  unclaimedAfterMillis,
+  unclaimedWait,
+  withUnclaimedFor
+} from "../rules.js"
 import type { SyncWrites } from "../runStore.js"
-import { RunStore, SyncWritesKey } from "../runStore.js"
+import { DEFAULT_UNCLAIMED_AFTER, RunStore, SyncWritesKey, UnclaimedAfterKey } from "../runStore.js"
 import type { MemoryRun } from "./memoryRun.js"
 import { RunIndex } from "./runIndex.js"
 
@@ -24,10 +34,18 @@ const now = Clock.currentTimeMillis
 /** @internal */
 export const makeMemory = (
   options?: RunStore_.MemoryOptions
-): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites } => {
+): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites; readonly [UnclaimedAfterKey]: number } => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
   validateKeepFinished(keepFinished)
+  const unclaimedAfter = unclaimedAfterMillis(options?.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
   const runs = new RunIndex(keepFinished)
+  const workers = new WorkerPresence()
+  /** The run's record as read at `millis`, with `unclaimedFor` where it applies. */
+  const recordAt = (run: MemoryRun, millis: number): RunStore_.RunRecord => {
+    const record = run.toRecord()
+    const waited = unclaimedWait(record, millis, unclaimedAfter)
+    return waited === undefined || workers.serves(record.name, millis) ? record : withUnclaimedFor(record, waited)
+  }
   const found = <A>(runId: string, read: (run: MemoryRun) => A) =>
     Effect.suspend(() => {
       const run = runs.find(runId)
@@ -35,6 +53,7 @@ export const makeMemory = (
     })
   return {
     kind: "memory",
+    [UnclaimedAfterKey]: unclaimedAfter,
     [SyncWritesKey]: {
       unsafeCreateRun: (run) => runs.create(run),
       unsafeSetState: (runId, state, runCount) => runs.setState(runId, state, runCount),
@@ -47,13 +66,16 @@ export const makeMemory = (
         const refused = runs.setState(runId, state, options?.runCount, options?.workerId)
         return refused === undefined ? Effect.void : Effect.fail(refused)
       }),
-    getRun: (runId) => found(runId, (run) => run.toRecord()),
+    getRun: (runId) => Effect.flatMap(now, (millis) => found(runId, (run) => recordAt(run, millis))),
     getHistory: (runId) => found(runId, (run) => run.history()),
-    listRuns: (filter) => Effect.sync(() => listRuns(runs, filter)),
+    listRuns: (filter) => Effect.map(now, (millis) => listRuns(runs, filter, (run) => recordAt(run, millis))),
     cancelRun: (runId) => Effect.flatMap(now, (millis) => cancelRun(runs, runId, millis)),
     claimRuns: (options) => Effect.map(now, (millis) => claimRuns(runs, options, millis)),
-    heartbeat: (workerId, runIds, lease) =>
-      Effect.map(now, (millis) => heartbeat(runs, workerId, runIds, lease, millis)),
+    heartbeat: (workerId, runIds, lease, served) =>
+      Effect.map(now, (millis) => {
+        if (served !== undefined) workers.seen(workerId, served, millis + lease)
+        return heartbeat(runs, workerId, runIds, lease, millis)
+      }),
     releaseRuns: (workerId, runIds, message) =>
       Effect.map(now, (millis) => {
         for (const runId of runIds) {
@@ -69,7 +91,35 @@ export const makeMemory = (
   }
 }
 
-const listRuns = (runs: RunIndex, filter: RunStore_.RunFilter | undefined): ReadonlyArray<RunStore_.RunRecord> => {
+/**
+ * The live task workers by the names they serve: each is live until its heartbeat's lease would
+ * have ended (see `RunRecord.unclaimedFor`).
+ */
+class WorkerPresence {
+  private readonly byName = new Map<string, Map<string, number>>()
+  seen(workerId: string, names: ReadonlyArray<string>, liveUntil: number): void {
+    for (const name of names) {
+      let workers = this.byName.get(name)
+      if (workers === undefined) this.byName.set(name, workers = new Map())
+      workers.set(workerId, liveUntil)
+    }
+  }
+  serves(name: string, millis: number): boolean {
+    const workers = this.byName.get(name)
+    if (workers === undefined) return false
+    for (const [workerId, liveUntil] of workers) {
+      if (liveUntil > millis) return true
+      workers.delete(workerId)
+    }
+    return false
+  }
+}
+
+const listRuns = (
+  runs: RunIndex,
+  filter: RunStore_.RunFilter | undefined,
+  toRecord: (run: MemoryRun) => RunStore_.RunRecord
+): ReadonlyArray<RunStore_.RunRecord> => {
   const listing = listingOf(filter)
   const out: Array<RunStore_.RunRecord> = []
   for (const memoryRun of runs.all().values()) {
@@ -79,7 +129,7 @@ const listRuns = (runs: RunIndex, filter: RunStore_.RunFilter | undefined): Read
     if (filter?.flowRunId !== undefined && run.flowRunId !== filter.flowRunId) continue
     if (filter?.name !== undefined && run.name !== filter.name) continue
     if (listing.stateTypes !== undefined && !listing.stateTypes.includes(memoryRun.state.type)) continue
-    out.push(memoryRun.toRecord())
+    out.push(toRecord(memoryRun))
   }
   // Creation order, as the SQL stores keep it (ids made at once are in creation order too).
   out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

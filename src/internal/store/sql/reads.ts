@@ -3,12 +3,13 @@
  * @internal
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Either } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Clock, Effect, Either } from "effect"
 import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { StateRow } from "../../codec/storeCodec.js"
 import { decodeState } from "../../codec/storeCodec.js"
-import { listingOf, notFound } from "../rules.js"
+import { listingOf, notFound, unclaimedWait, withUnclaimedFor } from "../rules.js"
 import type { Call } from "./retry.js"
 import { toRecord } from "./rows.js"
 import type { RunRow } from "./statements.js"
@@ -21,15 +22,52 @@ export const readRun = (sql: SqlClient.SqlClient, runId: string) =>
     (rows) => rows[0] as RunRow | undefined
   )
 
+/**
+ * Adds `unclaimedFor` to the records of runs Scheduled for `unclaimedAfter` ms or more whose name no
+ * live task worker serves: one look-up by name (the workers table's key) per such name, and none
+ * for runs that are not waiting.
+ */
+const makeUnclaimed = (sql: SqlClient.SqlClient, { storeNow, unclaimedAfter }: ReadOptions) => {
+  const now = sql.literal(storeNow)
+  return (records: ReadonlyArray<RunStore_.RunRecord>) =>
+    Effect.gen(function*() {
+      const millis = yield* Clock.currentTimeMillis
+      const served = new Map<string, boolean>()
+      const out: Array<RunStore_.RunRecord> = []
+      for (const record of records) {
+        const waited = unclaimedWait(record, millis, unclaimedAfter)
+        let serves = waited === undefined || served.get(record.name)
+        if (serves === undefined) {
+          const live = yield* sql`SELECT 1 AS live FROM taskflow_workers
+            WHERE name = ${record.name} AND live_until > ${now} LIMIT 1`
+          served.set(record.name, serves = live.length > 0)
+        }
+        out.push(serves ? record : withUnclaimedFor(record, waited!))
+      }
+      return out
+    })
+}
+
+/** What the reads need besides the client and the call. */
+export interface ReadOptions {
+  /** The store's clock, as SQL (the dialect's `storeNow`). */
+  readonly storeNow: string
+  /** See `SqlOptions.unclaimedAfter`, in milliseconds. */
+  readonly unclaimedAfter: number
+}
+
 /** The store's reads, each through `call` (it reconnects). */
-export const makeReads = (sql: SqlClient.SqlClient, call: Call) => ({
+export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOptions) => ({
   getRun: (runId: string) =>
     call(
       `read run ${runId}`,
       Effect.flatMap(
         readRun(sql, runId),
-        (row): Effect.Effect<RunStore_.RunRecord, Errors.RunNotFound | Errors.SerializationError> =>
-          row === undefined ? Effect.fail(notFound(runId)) : toRecord(row)
+        (row): Effect.Effect<RunStore_.RunRecord, Errors.RunNotFound | Errors.SerializationError | SqlError> =>
+          row === undefined
+            ? Effect.fail(notFound(runId))
+            : Effect.flatMap(toRecord(row), (record) =>
+              Effect.map(makeUnclaimed(sql, options)([record]), (records) => records[0]!))
       )
     ),
   getHistory: (runId: string) =>
@@ -65,10 +103,11 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call) => ({
           ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
           ORDER BY r.created_at ${direction}, r.id ${direction}
           ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit}`}`
-        return yield* Effect.forEach(
+        const records = yield* Effect.forEach(
           rows,
           (row) => Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed })
         )
+        return yield* makeUnclaimed(sql, options)(records)
       })
     )
 })

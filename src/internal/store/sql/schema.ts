@@ -82,7 +82,17 @@ const migrations = {
       sql`DROP INDEX IF EXISTS taskflow_runs_flow`,
       sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flow_run ON taskflow_runs (flow_run_id)
         WHERE flow_run_id IS NOT NULL`
-    ], { discard: true }))
+    ], { discard: true })),
+  // The live task workers, a row per name each serves, live until `live_until` by the store's clock
+  // (their heartbeats move it on): what a run's `unclaimedFor` is judged by. Rows of workers gone for
+  // a minute are deleted by the next worker's heartbeat, so the table holds about the live ones.
+  "3_workers": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`CREATE TABLE IF NOT EXISTS taskflow_workers (
+      name TEXT NOT NULL,
+      worker_id TEXT NOT NULL,
+      live_until DOUBLE PRECISION NOT NULL,
+      PRIMARY KEY (name, worker_id)
+    )`)
 }
 
 /** The newest migration this version of the library has. */

@@ -9,6 +9,9 @@ import type { Scope } from "effect"
 import { Effect } from "effect"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
+import { unclaimedAfterMillis } from "../rules.js"
+import type { MaybeUnclaimedAfter } from "../runStore.js"
+import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeReads } from "./reads.js"
@@ -49,10 +52,12 @@ export const makeStore = (
       }
     })
     const transition = makeTransition(sql, writer)
-    const { getHistory, getRun, listRuns } = makeReads(sql, call)
+    const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
+    const { getHistory, getRun, listRuns } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const createRuns = makeCreateRuns({ call, dialect, subscriptions })
-    const service: RunStore_.Service = {
+    const service: RunStore_.Service & MaybeUnclaimedAfter = {
       kind: dialect.kind,
+      [UnclaimedAfterKey]: unclaimedAfter,
       createRun: (run) => createRuns([run]),
       createRuns,
       setState: (runId, state, setOptions) =>

@@ -87,12 +87,41 @@ const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerC
     )
 }
 
-const makeHeartbeat = ({ call, dialect, sql }: WorkerCallParts): WorkerCalls["heartbeat"] => {
+/** How long after a worker's presence ends its rows are deleted (by any worker's presence write). */
+const FORGET_WORKERS_AFTER = 60_000
+
+/**
+ * Records that `workerId` is live and serves `names` for `lease` ms by the store's clock, at most
+ * every third of `lease` per worker (not at every heartbeat: a write a second per worker and name
+ * would be load for nothing), and deletes the rows of workers gone for a minute.
+ */
+const makePresence = ({ dialect, sql }: WorkerCallParts) => {
   const storeNow = sql.literal(dialect.storeNow)
-  return (workerId, runIds, lease) =>
+  const writtenAt = new Map<string, number>()
+  return (workerId: string, names: ReadonlyArray<string>, lease: number) =>
+    Effect.gen(function*() {
+      const millis = yield* Clock.currentTimeMillis
+      const last = writtenAt.get(workerId)
+      if (last !== undefined && millis - last < lease / 3) return
+      for (const name of names) {
+        yield* sql`INSERT INTO taskflow_workers (name, worker_id, live_until)
+          VALUES (${name}, ${workerId}, ${storeNow} + ${lease})
+          ON CONFLICT (name, worker_id) DO UPDATE SET live_until = excluded.live_until`
+      }
+      yield* sql`DELETE FROM taskflow_workers WHERE live_until < ${storeNow} - ${FORGET_WORKERS_AFTER}`
+      writtenAt.set(workerId, millis)
+    })
+}
+
+const makeHeartbeat = (parts: WorkerCallParts): WorkerCalls["heartbeat"] => {
+  const { call, dialect, sql } = parts
+  const storeNow = sql.literal(dialect.storeNow)
+  const presence = makePresence(parts)
+  return (workerId, runIds, lease, served) =>
     call(
       "renew leases",
       Effect.gen(function*() {
+        if (served !== undefined) yield* presence(workerId, served, lease)
         if (runIds.length === 0) return { cancelling: [], lost: [] }
         const held = new Map<string, string>()
         for (let i = 0; i < runIds.length; i += 500) {
