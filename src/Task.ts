@@ -164,7 +164,12 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     Errors.MappingLengthMismatch | Errors.MappingMissingIterable,
     R | TaskRunner.TaskRunner
   >
-  /** The same task with other options, or with `waitFor`. */
+  /**
+   * The same task (the same body) with other options, or with `waitFor`. A new `name` is registered
+   * as `Task.make` registers one, so workers and pools find this task by it: a name another task or
+   * flow already has throws `DuplicateTaskName` (the same body may take the same new name again).
+   * Invalid options throw `IllegalArgumentException`, as in `make`.
+   */
   with(options: WithOptions): Task<Args, A, E, R>
   /**
    * Schedules a run in the `RunStore` for a task worker (`TaskWorker.serve`) to execute, and returns
@@ -197,8 +202,9 @@ export type Any = Task<any, any, any, any>
 
 /**
  * Defines a task. The name must be unique among tasks and flows: a second definition throws
- * `DuplicateTaskName`. Invalid options (negative `retries`, a negative `timeout`) throw
- * `IllegalArgumentException`.
+ * `DuplicateTaskName`. Invalid options (negative `retries`; a negative, `NaN` or unreadable `timeout`
+ * or `retryDelay`) throw `IllegalArgumentException`. `submit` and `map` with no `TaskRunner` in
+ * context die with a message saying to provide one (`TaskRunner.concurrent()`) or to run in a flow.
  *
  * @example
  * ```ts
