@@ -93,15 +93,17 @@ export class MappingMissingIterable extends Schema.TaggedError<MappingMissingIte
 }) {}
 
 /**
- * Two tasks (or two flows) were defined with the same name. Names identify tasks across
- * threads and processes, so they must be unique. Thrown by `Task.make` / `Flow.make`.
+ * Two tasks or flows (a task and a flow too) were given the same name. Names identify tasks
+ * across threads and processes, so they must be unique. Thrown by `Task.make`, `Flow.make` and
+ * `task.with({ name })` (which may take a new name, but not one another task or flow has).
+ * The name is in `taskName` (a field called `name` would hide the tag when the error prints).
  *
  * @since 0.1.0
  * @category errors
  */
 export class DuplicateTaskName extends Schema.TaggedError<DuplicateTaskName>()("DuplicateTaskName", {
   message: Schema.String,
-  name: Schema.String
+  taskName: Schema.String
 }) {}
 
 /**
@@ -184,15 +186,15 @@ export class SerializationError extends Schema.TaggedError<SerializationError>()
 }) {}
 
 /**
- * A worker pool's module does not define a task of this name. The run ends Failed with this
- * error as a defect.
+ * A worker pool's module does not define a task of this name (in `taskName`). The run ends
+ * Failed with this error as a defect.
  *
  * @since 0.1.0
  * @category errors
  */
 export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
   message: Schema.String,
-  name: Schema.String
+  taskName: Schema.String
 }) {}
 
 /**

@@ -186,7 +186,8 @@ export const PrefectFlowRunFuture: {
  * interrupted; a run in the `RunStore` (distributed or flow-run future) is cancelled through the
  * store: one no task worker holds yet ends Cancelled at once, a running one moves to Cancelling and
  * the worker holding it interrupts it. A finished run is left as it is. Returns once the request
- * is recorded; `wait` on the future to see the run end.
+ * is recorded; `wait` on the future to see the run end. A stored future whose run id the store does
+ * not know (`PrefectDistributedFuture.make("…")` with a wrong id) fails with `RunNotFound`.
  *
  * @example
  * ```ts
@@ -204,7 +205,7 @@ export const PrefectFlowRunFuture: {
  * @since 0.1.0
  * @category cancellation
  */
-export const cancel: <A, E>(future: PrefectFuture<A, E>) => Effect.Effect<void> = internal.cancel
+export const cancel: <A, E>(future: PrefectFuture<A, E>) => Effect.Effect<void, Errors.RunNotFound> = internal.cancel
 
 /**
  * Whether a value is a future.

@@ -187,11 +187,13 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
     R | TaskRunner.TaskRunner
   >
   /**
-   * The same task with other options (`name`, `retries`, `retryDelay`, `timeout`, `tags`) for the
-   * runs started from it, or with `waitFor`: futures its runs wait for before they start (a run
-   * whose `waitFor` future did not complete ends Pending named NotReady, unless it is in
-   * `allowFailure`). The task itself is unchanged. Setting `timeout` adds `TaskTimeoutError` to `E`
-   * (see `TimeoutErrorOf`).
+   * The same task (the same body) with other options (`name`, `retries`, `retryDelay`, `timeout`,
+   * `tags`) for the runs started from it, or with `waitFor`: futures its runs wait for before they
+   * start (a run whose `waitFor` future did not complete ends Pending named NotReady, unless it is in
+   * `allowFailure`). A new `name` is registered as `Task.make` registers one, so workers and pools
+   * find this task by it: a name another task or flow already has throws `DuplicateTaskName` (the
+   * same body may take the same new name again). Invalid options throw `IllegalArgumentException`,
+   * as in `make`. Setting `timeout` adds `TaskTimeoutError` to `E` (see `TimeoutErrorOf`).
    */
   with<const O extends WithOptions>(options: O): Task<Args, A, E | TimeoutErrorOf<O>, R>
   /**
@@ -227,9 +229,10 @@ export type Any = Task<any, any, any, any>
 
 /**
  * Defines a task. The name must be unique among tasks and flows: a second definition throws
- * `DuplicateTaskName`. Invalid options (negative `retries`, a negative `timeout`) throw
- * `IllegalArgumentException`. A `timeout` adds `TaskTimeoutError` to the task's `E` (see
- * `TimeoutErrorOf`).
+ * `DuplicateTaskName`. Invalid options (negative `retries`; a negative, `NaN` or unreadable `timeout`
+ * or `retryDelay`) throw `IllegalArgumentException`. A `timeout` adds `TaskTimeoutError` to the
+ * task's `E` (see `TimeoutErrorOf`). `submit` and `map` with no `TaskRunner` in context die with a
+ * message saying to provide one (`TaskRunner.concurrent()`) or to run in a flow.
  *
  * @example
  * ```ts

@@ -31,7 +31,7 @@ export type Servable = Task.Any | Flow.Any | { readonly name: string }
  * @category models
  */
 export interface ServeOptions {
-  /** How many runs execute at once (default 10). */
+  /** How many runs execute at once: a positive integer (default 10). */
   readonly concurrency?: number
   /**
    * How long a claimed run stays held without a heartbeat (default 30 seconds). A worker that could
@@ -60,7 +60,10 @@ export interface ServeOptions {
  * A run's cancel request (`RunStore.cancelRun`, `Futures.cancel`) interrupts it here; it ends
  * Cancelled. A task a worker does not serve is never claimed by it: it stays Scheduled.
  *
- * Tasks served by a worker cannot require services (the worker has none to give them).
+ * The runs get the services provided around `serve`: `delay` does not require a task's `R`, so
+ * provide what the served tasks and flows need around the worker (`serve(...).pipe(Effect.provide(
+ * AppLive))`), or their runs fail with `Service not found`. No tasks, or a `concurrency` that is not a
+ * positive integer, or a negative duration, dies at once with `IllegalArgumentException`.
  *
  * @example
  * ```ts

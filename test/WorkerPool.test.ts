@@ -86,7 +86,7 @@ layer(pool(), { excludeTestServices: true, timeout: 60_000 })("TaskRunner.worker
   it.effect("a task the module does not define fails the run with UnknownTask", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit((yield* mainThreadOnly.submit(1)).result())
-      expect(defectOf(exit)).toMatchObject({ _tag: "UnknownTask", name: "pool-main-thread-only" })
+      expect(defectOf(exit)).toMatchObject({ _tag: "UnknownTask", taskName: "pool-main-thread-only" })
     }))
 
   it.effect("an argument structured clone cannot copy fails the run at once with SerializationError", () =>

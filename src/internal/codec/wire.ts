@@ -154,8 +154,11 @@ export const encodeUncloneable = (def: TaskDefinition | undefined, runId: string
   Schema.encodeSync(genericExit)(Exit.die(serializationError(
     runId,
     `The outcome of task run '${def?.name}' (${runId}) cannot be sent back from its worker thread: ${
-      reason instanceof Error ? reason.message : String(reason)
-    }. Return structured-clone data, or give the task a success/failure Schema.`
+      // DataCloneError's message ends in a period already ("… could not be cloned.").
+      (reason instanceof Error ? reason.message : String(reason)).replace(
+        /\.+\s*$/,
+        ""
+      )}. Return structured-clone data, or give the task a success/failure Schema.`
   )))
 
 const isPlainSuccess = (u: unknown): u is { readonly _tag: "Success"; readonly value: unknown } =>

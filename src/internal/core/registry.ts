@@ -9,13 +9,21 @@ const registry = globalValue(Symbol.for("effect-taskflow/TaskRegistry"), () => n
 /** Looks a task up by name (worker threads and task workers find tasks this way). @internal */
 export const lookup = (name: string): TaskDefinition | undefined => registry.get(name)
 
-/** @internal */
-export const register = (def: TaskDefinition, kind: "task" | "flow"): void => {
-  if (registry.has(def.name)) {
+/**
+ * Registers a task or flow under its name; a name that is taken throws `DuplicateTaskName`.
+ * `derived` is for `task.with({ name })`: the same body may take the same new name again (a
+ * `with` evaluated twice), but a name held by another body is refused, since a worker or a pool
+ * would run that other body for it.
+ * @internal
+ */
+export const register = (def: TaskDefinition, kind: "task" | "flow", derived = false): void => {
+  const holder = registry.get(def.name)
+  if (holder !== undefined) {
+    if (derived && holder.kind === kind && holder.fn === def.fn) return
     throw new Errors.DuplicateTaskName({
-      name: def.name,
-      message: `A ${kind} named '${def.name}' is already defined. Task and flow names identify them across ` +
-        `threads and processes, so each must be unique.`
+      taskName: def.name,
+      message: `A ${kind} cannot be named '${def.name}': a ${holder.kind} named '${def.name}' is already ` +
+        `defined. Task and flow names identify them across threads and processes, so each must be unique.`
     })
   }
   registry.set(def.name, def)

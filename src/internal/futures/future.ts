@@ -4,7 +4,7 @@ import * as Errors from "../../Errors.js"
 import type * as Futures from "../../Futures.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"
-import { seconds, withTimeout } from "../core/duration.js"
+import { secondsText, withTimeout } from "../core/duration.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
 import { RunCell } from "../run/runCell.js"
@@ -124,7 +124,7 @@ export abstract class FutureBase<A, E> implements FutureInternals<A, E>, Futures
     const timed = timeout === undefined ? wait : Effect.timeoutFail(wait, {
       duration: timeout,
       onTimeout: () =>
-        new Errors.WaitTimeoutError({ message: `${this.label} did not complete within ${seconds(timeout)} seconds` })
+        new Errors.WaitTimeoutError({ message: `${this.label} did not complete within ${secondsText(timeout)}` })
     })
     return Effect.flatMap(timed, (state) => state_.result(state, options))
   }
@@ -320,10 +320,11 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
 }
 
 /** @internal */
-export const cancel = <A, E>(future: Futures.PrefectFuture<A, E>): Effect.Effect<void> => {
+export const cancel = <A, E>(future: Futures.PrefectFuture<A, E>): Effect.Effect<void, Errors.RunNotFound> => {
   if (future instanceof StoreFuture) {
+    // A run id the store does not know is a mistake to report, not a cancel that silently did nothing.
     return Effect.asVoid(
-      Effect.orDie(Effect.catchTag(future.store.cancelRun(future.taskRunId), "RunNotFound", () => Effect.void))
+      Effect.catchIf(future.store.cancelRun(future.taskRunId), (error) => error._tag !== "RunNotFound", Effect.die)
     )
   }
   if (future instanceof FiberFuture) return Effect.asVoid(Effect.fork(Fiber.interrupt(future.source)))

@@ -2,7 +2,7 @@ import { Clock, Duration, Effect, Exit, Option } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import * as Errors from "../../Errors.js"
 import type * as Futures from "../../Futures.js"
-import { seconds, withTimeout } from "../core/duration.js"
+import { secondsText, withTimeout } from "../core/duration.js"
 import * as state_ from "../core/state.js"
 import type { FutureInternals } from "./future.js"
 import { internals } from "./future.js"
@@ -93,5 +93,5 @@ const listResult = <A, E>(
 
 const timeoutError = (timeout: Duration.Duration) =>
   new Errors.WaitTimeoutError({
-    message: `Timed out waiting for all futures to complete within ${seconds(timeout)} seconds`
+    message: `Timed out waiting for all futures to complete within ${secondsText(timeout)}`
   })

@@ -56,7 +56,7 @@ const run = (message: Run) => {
       undefined,
       Exit.die(
         new Errors.UnknownTask({
-          name: message.name,
+          taskName: message.name,
           message: `The worker pool's module ${module} does not define a task named '${message.name}'.`
         })
       ),

@@ -16,6 +16,7 @@ import * as Errors from "../../Errors.js"
 import type { Service as TaskRunnerService, WorkerPoolOptions } from "../../TaskRunner.js"
 import { decodeExit, encodeArguments } from "../codec/wire.js"
 import type { TaskDefinition } from "../core/definition.js"
+import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
 import type { RunQueue, TaskSpeeds } from "./poolQueue.js"
 import { dispatch, drain, enqueue, makeRunQueue, recordSpeed, requeueFirst } from "./poolQueue.js"
@@ -241,6 +242,8 @@ const validate = (options: WorkerPoolOptions) => {
   if (!Number.isInteger(options.size) || options.size < 1) {
     throw new Cause.IllegalArgumentException(`'size' must be a positive integer, got ${String(options.size)}`)
   }
+  decodeDuration("interruptGracePeriod", options.interruptGracePeriod)
+  decodeDuration("startupTimeout", options.startupTimeout)
 }
 
 /** @internal */

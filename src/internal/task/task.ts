@@ -8,7 +8,7 @@ import type * as Task from "../../Task.js"
 import { allowFailure, isAllowFailure, isUnmapped } from "../core/annotations.js"
 import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
-import { decodeTimeout } from "../core/duration.js"
+import { decodeDuration } from "../core/duration.js"
 import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
@@ -28,14 +28,6 @@ const validateRetries = (retries: number | undefined): number => {
     throw new Cause.IllegalArgumentException(`'retries' must be a non-negative integer, got ${String(retries)}`)
   }
   return retries
-}
-
-const decodeDelay = (input: Duration.DurationInput | undefined): Duration.Duration | undefined => {
-  try {
-    return decodeTimeout(input)
-  } catch {
-    throw new Cause.IllegalArgumentException(`'retryDelay' must be a non-negative duration, got ${String(input)}`)
-  }
 }
 
 /** @internal */
@@ -62,8 +54,8 @@ export const makeDefinition = (
     name: options.name,
     fn,
     retries: validateRetries(options.retries),
-    retryDelay: decodeDelay(options.retryDelay),
-    timeout: decodeTimeout(options.timeout),
+    retryDelay: decodeDuration("retryDelay", options.retryDelay),
+    timeout: decodeDuration("timeout", options.timeout),
     tags: options.tags ?? [],
     persistResult: options.persistResult ?? true,
     parameters: options.parameters,
@@ -125,14 +117,25 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
 
 const noRunner = () => undefined
 
+/**
+ * What `submit`/`map` die with when no TaskRunner is in context: Effect's own "Service not found"
+ * would not say what to provide. The defect is a programming error, so R keeps TaskRunner.
+ */
+const missingRunner = (task: TaskImpl, method: "submit" | "map") =>
+  Effect.die(
+    new Error(
+      `${task.name}.${method}() needs a TaskRunner and none is provided. Run it inside a flow (Flow.make), ` +
+        `which provides its own, or provide one: Effect.provide(TaskRunner.concurrent()).`
+    )
+  )
+
 const submit = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   // The runner is read from the fiber directly: one fiber step less on the hottest path.
-  Effect.withFiberRuntime((fiber) => {
+  Effect.withFiberRuntime<any, any, TaskRunner>((fiber) => {
     const runner = Context.getOrElse(fiber.currentContext, TaskRunner, noRunner)
     return runner !== undefined
       ? runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor)
-      : Effect.flatMap(TaskRunner, (runner) =>
-        runnerInternal(runner).unsafeSubmit(fiber, task[TaskTypeId], args, task.waitFor))
+      : missingRunner(task, "submit")
   })
 
 const isMappable = (u: unknown): u is Iterable<unknown> => Predicate.isIterable(u) && typeof u !== "string"
@@ -142,8 +145,10 @@ const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   Effect.flatMap(
     mapCalls(task, args),
     (calls) =>
-      Effect.flatMap(TaskRunner, (runner) =>
-        Effect.withFiberRuntime((fiber) =>
+      Effect.flatMap(Effect.serviceOption(TaskRunner), (found) => {
+        if (Option.isNone(found)) return missingRunner(task, "map")
+        const runner = found.value
+        return Effect.withFiberRuntime<Futures.PrefectFutureList<any, any>, never, TaskRunner>((fiber) =>
           Effect.map(
             Effect.forEach(
               calls,
@@ -151,7 +156,8 @@ const map = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
             ),
             (futures): Futures.PrefectFutureList<any, any> => makeList(futures)
           )
-        ))
+        )
+      })
   )
 
 /** The arguments of each run of a map. */
@@ -360,6 +366,8 @@ const TaskProto = Object.assign(Object.create(Function.prototype), {
         ? { timeout: def.timeout }
         : {})
     }, def.fn)
+    // A new name is registered, so workers and pools find this task (its own body) by it.
+    if (next.name !== def.name) register(next, "task", true)
     return makeTask(next, waitFor ?? this.waitFor)
   },
   toString(this: TaskImpl) {

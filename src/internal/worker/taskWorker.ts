@@ -1,18 +1,29 @@
-import { Duration, Effect, Fiber, FiberMap, FiberRef, Runtime } from "effect"
+import { Cause, Duration, Effect, Fiber, FiberMap, FiberRef, Runtime } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
 import { currentFlowRunId } from "../core/currentRun.js"
-import { decodeTimeout } from "../core/duration.js"
+import { decodeDuration } from "../core/duration.js"
 import { RunStore } from "../store/runStore.js"
 import { claimLoop, makeClaimSignal } from "./claims.js"
 import { forkHeartbeats, forkLeaseDeadline } from "./heartbeats.js"
 import { HeldRuns } from "./heldRuns.js"
 import { runStarter, servedDefinitions } from "./startRun.js"
 
-const millisOf = (input: Duration.DurationInput | undefined, fallback: number): number => {
-  const decoded = decodeTimeout(input)
+const millisOf = (option: string, input: Duration.DurationInput | undefined, fallback: number): number => {
+  const decoded = decodeDuration(option, input)
   return decoded === undefined ? fallback : Duration.toMillis(decoded)
+}
+
+/** A worker that could run nothing would serve forever in silence: its concurrency must be a positive integer. */
+const concurrencyOf = (concurrency: number | undefined): number => {
+  if (concurrency === undefined) return 10
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Cause.IllegalArgumentException(
+      `TaskWorker.serve: 'concurrency' must be a positive integer, got ${String(concurrency)}`
+    )
+  }
+  return concurrency
 }
 
 /** @internal */
@@ -20,13 +31,13 @@ export const defaultWorkerId = (): string => `${os.hostname()}:${process.pid}:${
 
 /** The serve options with their defaults, durations in milliseconds. */
 const settingsOf = (options: TaskWorker.ServeOptions) => {
-  const lease = millisOf(options.lease, 30_000)
+  const lease = millisOf("lease", options.lease, 30_000)
   return {
-    concurrency: options.concurrency ?? 10,
+    concurrency: concurrencyOf(options.concurrency),
     lease,
-    heartbeatEvery: millisOf(options.heartbeatInterval, Math.min(1_000, lease / 3)),
-    maxPoll: millisOf(options.pollInterval, 1_000),
-    grace: millisOf(options.shutdownGracePeriod, 10_000),
+    heartbeatEvery: millisOf("heartbeatInterval", options.heartbeatInterval, Math.min(1_000, lease / 3)),
+    maxPoll: millisOf("pollInterval", options.pollInterval, 1_000),
+    grace: millisOf("shutdownGracePeriod", options.shutdownGracePeriod, 10_000),
     workerId: options.workerId ?? defaultWorkerId()
   }
 }
@@ -58,10 +69,24 @@ export const serve = (
   options: TaskWorker.ServeOptions = {}
 ): Effect.Effect<never, never, RunStore> =>
   Effect.scoped(Effect.gen(function*() {
-    const store = yield* RunStore
-    const { concurrency, grace, heartbeatEvery, lease, maxPoll, workerId } = settingsOf(options)
-    const definitions = servedDefinitions(tasks)
+    // Bad options die here, before anything is claimed (they are programming errors).
+    const { concurrency, grace, heartbeatEvery, lease, maxPoll, workerId } = yield* Effect.try({
+      try: () => settingsOf(options),
+      catch: (error) => error
+    }).pipe(Effect.orDie)
+    const definitions = yield* Effect.try({ try: () => servedDefinitions(tasks), catch: (error) => error }).pipe(
+      Effect.orDie
+    )
     const names = Array.from(definitions.keys())
+    if (names.length === 0) {
+      return yield* Effect.die(
+        new Cause.IllegalArgumentException(
+          "TaskWorker.serve was given no tasks or flows: it would claim nothing and serve forever. " +
+            "Pass the tasks and flows this worker runs."
+        )
+      )
+    }
+    const store = yield* RunStore
 
     // The runs' fibers are started from this runtime (the serving fiber's services, logger and
     // settings), each on its own; the FiberMap interrupts whatever is left when the worker stops.

@@ -7,6 +7,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import type { Duration } from "effect"
 import { Cause, Effect, Layer, Schedule } from "effect"
 import * as Errors from "../../../Errors.js"
+import { decodeDuration } from "../../core/duration.js"
 
 /** A SQL error raised by @effect/sql or one of its drivers (or by the store's own prepared statements). */
 const isSqlError = (u: unknown): u is SqlError => u instanceof SqlError
@@ -59,6 +60,7 @@ export type Call = <A, E>(
 
 /** The store's `call`: it reconnects with backoff for up to `reconnectFor` (default 30 seconds). */
 export const makeCall = (reconnectFor: Duration.DurationInput = "30 seconds"): Call => {
+  decodeDuration("reconnectFor", reconnectFor)
   const reconnect = Schedule.exponential("50 millis", 2).pipe(
     Schedule.either(Schedule.spaced("2 seconds")),
     Schedule.upTo(reconnectFor)
