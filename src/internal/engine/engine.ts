@@ -4,7 +4,7 @@ import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import { currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
-import { seconds } from "../core/duration.js"
+import { secondsText } from "../core/duration.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
 import type { AnyFuture } from "../futures/future.js"
@@ -241,12 +241,6 @@ const withRunTimeout = <A, E, R>(
       return Cause.fail(error)
     }
   })
-
-/** "1 second", "0.5 seconds", "5 seconds". */
-const secondsText = (duration: Duration.Duration): string => {
-  const n = seconds(duration)
-  return `${n} ${n === "1" ? "second" : "seconds"}`
-}
 
 /** `FiberRuntime.setFiberRef`: public on the class, not on the `RuntimeFiber` interface. */
 interface FiberRuntimeSetter {
