@@ -28,7 +28,12 @@ export const startWorker = (
     readonly heartbeatInterval?: number
   }
 ): WorkerProcess => {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "worker.ts")], {
+  const child = spawn(process.execPath, [
+    "--conditions=taskflow-source",
+    "--import",
+    "tsx",
+    path.join(here, "worker.ts")
+  ], {
     cwd: root,
     env: {
       ...process.env,

@@ -23,7 +23,10 @@ interface Opener {
 /** Starts the fixture in a process of its own; resolves once it has loaded. */
 const startOpener = (kind: "sqlite" | "postgres"): Promise<Opener> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, kind], { cwd: root, stdio: "pipe" })
+    const child = spawn(process.execPath, ["--conditions=taskflow-source", "--import", "tsx", script, kind], {
+      cwd: root,
+      stdio: "pipe"
+    })
     let stderr = ""
     child.stderr.on("data", (chunk: Buffer) => stderr += chunk.toString())
     child.once("exit", (code) => reject(new Error(`the opener exited (${code}): ${stderr}`)))

@@ -3,9 +3,10 @@
  * sending it runs, telling which of them it began, and ending the runs of a thread that died.
  * @internal
  */
-import { Deferred, Exit, FiberId } from "effect"
+import { Deferred, Either, Exit, FiberId } from "effect"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { ResourceLimits } from "node:worker_threads"
 import { Worker } from "node:worker_threads"
@@ -70,21 +71,69 @@ const entryUrl = (): { readonly url: URL; readonly typescript: boolean } => {
   return { url: new URL(`./workerEntry.${typescript ? "ts" : "js"}`, import.meta.url), typescript }
 }
 
-/** tsx's ESM API (`register`), found through its package.json: a dev-time need only. */
-const tsxApiUrl = (): string => {
-  const require = createRequire(import.meta.url)
-  const manifestPath = require.resolve("tsx/package.json")
-  const manifest: { readonly exports: Record<string, { readonly import: { readonly default: string } }> } = JSON
-    .parse(readFileSync(manifestPath, "utf8"))
-  return new URL(manifest.exports["./esm/api"].import.default, pathToFileURL(manifestPath)).href
+/**
+ * How a thread loads its entry and the task module: plain node, or with tsx's loader registered
+ * first (`api` is the URL of `tsx/esm/api`).
+ * @internal
+ */
+export type ThreadLoader = { readonly _tag: "Plain" } | { readonly _tag: "Tsx"; readonly api: string }
+
+const isTypeScriptPath = (href: string): boolean => {
+  try {
+    return /\.(?:ts|mts|cts|tsx)$/i.test(new URL(href).pathname)
+  } catch {
+    return false
+  }
 }
 
-const startWorker = (data: ThreadData, resourceLimits: ResourceLimits | undefined): Worker => {
+/** tsx's ESM API (`register`), found through the package.json `require` reaches from `from`. */
+const tsxApiFrom = (from: string): string | undefined => {
+  try {
+    const manifestPath = createRequire(from).resolve("tsx/package.json")
+    const manifest: { readonly exports?: Record<string, { readonly import?: { readonly default?: string } }> } = JSON
+      .parse(readFileSync(manifestPath, "utf8"))
+    const api = manifest.exports?.["./esm/api"]?.import?.default
+    return api === undefined ? undefined : new URL(api, pathToFileURL(manifestPath)).href
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The loader the threads need to load `module` (a URL): compiled library and a JavaScript module
+ * need none; a TypeScript module, or the library running from its own TypeScript sources, needs tsx,
+ * looked up from the module's folder, then the working directory, then the library. Left: why no
+ * loader was found.
+ * @internal
+ */
+export const threadLoader = (module: string): Either.Either<ThreadLoader, string> => {
+  const entry = entryUrl()
+  const typescriptModule = isTypeScriptPath(module)
+  if (!entry.typescript && !typescriptModule) return Either.right({ _tag: "Plain" })
+  const places = [
+    ...(module.startsWith("file:") ? [module] : []),
+    pathToFileURL(join(process.cwd(), "noop.js")).href,
+    import.meta.url
+  ]
+  for (const place of places) {
+    const api = tsxApiFrom(place)
+    if (api !== undefined) return Either.right({ _tag: "Tsx", api })
+  }
+  return Either.left(
+    typescriptModule
+      ? `the module ${module} is TypeScript, and a worker thread loads a .ts module only through tsx, ` +
+        `which was not found from the module's folder or the working directory: install tsx ` +
+        `(npm install tsx), or point 'module' at compiled JavaScript (.js)`
+      : `effect-taskflow runs from its TypeScript sources, and its worker threads need tsx, which was not found`
+  )
+}
+
+const startWorker = (data: ThreadData, resourceLimits: ResourceLimits | undefined, loader: ThreadLoader): Worker => {
   const entry = entryUrl()
   const options = { workerData: data, ...(resourceLimits !== undefined ? { resourceLimits } : {}) }
-  if (!entry.typescript) return new Worker(entry.url, options)
+  if (loader._tag === "Plain") return new Worker(entry.url, options)
   // tsx's loader does not reach worker threads on Node 20: register it in the thread first.
-  const stub = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(` +
+  const stub = `import(${JSON.stringify(loader.api)}).then((tsx) => { tsx.register(); return import(` +
     `${JSON.stringify(entry.url.href)}) })`
   return new Worker(stub, { ...options, eval: true })
 }
@@ -93,11 +142,12 @@ const startWorker = (data: ThreadData, resourceLimits: ResourceLimits | undefine
 export const spawnThread = (
   module: string,
   resourceLimits: ResourceLimits | undefined,
+  loader: ThreadLoader,
   listener: ThreadListener
 ): PoolThread => {
   const shared = makeProgressBuffer(PIPELINE_DEPTH)
   const thread: PoolThread = {
-    worker: startWorker({ module, shared }, resourceLimits),
+    worker: startWorker({ module, shared }, resourceLimits, loader),
     ready: false,
     loadFailure: undefined,
     jobs: [],

@@ -20,8 +20,16 @@ import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
 import type { RunQueue, TaskSpeeds } from "./poolQueue.js"
 import { dispatch, drain, enqueue, makeRunQueue, recordSpeed, requeueFirst } from "./poolQueue.js"
-import type { Job, PoolThread } from "./poolThread.js"
-import { cancelIfNotBegunJob, endJobsOfExited, notRunnable, settle, spawnThread, takeAnswered } from "./poolThread.js"
+import type { Job, PoolThread, ThreadLoader } from "./poolThread.js"
+import {
+  cancelIfNotBegunJob,
+  endJobsOfExited,
+  notRunnable,
+  settle,
+  spawnThread,
+  takeAnswered,
+  threadLoader
+} from "./poolThread.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
 import type { FromPool, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
@@ -31,6 +39,8 @@ interface Pool {
   /** The URL of the module the threads load. */
   readonly module: string
   readonly resourceLimits: ResourceLimits | undefined
+  /** Plain node, or tsx registered first (a TypeScript module, or the library run from its sources). */
+  readonly loader: ThreadLoader
   /** How long a cancelled run's thread may take to stop before it is terminated. */
   readonly grace: Duration.Duration
   readonly threads: Array<PoolThread>
@@ -45,7 +55,7 @@ interface Pool {
 // Threads: start, load, replace on death.
 
 const addThread = (pool: Pool): void => {
-  const thread = spawnThread(pool.module, pool.resourceLimits, {
+  const thread = spawnThread(pool.module, pool.resourceLimits, pool.loader, {
     onMessage: (thread, message) => onThreadMessage(pool, thread, message),
     onExit: (thread, code) => onThreadExit(pool, thread, code)
   })
@@ -214,9 +224,17 @@ const makePool = (
   module: string
 ): Effect.Effect<Pool, Errors.WorkerPoolError, Scope.Scope> =>
   Effect.gen(function*() {
+    const loader = threadLoader(module)
+    if (Either.isLeft(loader)) {
+      return yield* new Errors.WorkerPoolError({
+        module,
+        message: `The worker pool could not start: ${loader.left}.`
+      })
+    }
     const pool: Pool = {
       module,
       resourceLimits: options.resourceLimits,
+      loader: loader.right,
       grace: Duration.decode(options.interruptGracePeriod ?? "1 second"),
       threads: [],
       queue: makeRunQueue(),
