@@ -56,11 +56,17 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
   /**
    * Schedules a flow run in the `RunStore` for a task worker serving the flow, and returns a future
    * that follows it. (Task workers come with the SQL run store; until one serves the flow the run
-   * stays Scheduled.)
+   * stays Scheduled.) Arguments follow `Task.delay`'s rule: one that cannot be stored exactly fails
+   * this call with a `SerializationError` naming it (give the flow a `parameters` Schema), a store
+   * that fails fails it with `RunStoreError`.
    */
   delay(
     ...args: Args
-  ): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
+  ): Effect.Effect<
+    Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>,
+    Errors.RunStoreError | Errors.SerializationError,
+    RunStore.RunStore
+  >
 }
 
 /**
