@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Layer } from "effect"
+import type { Duration, Effect, Layer, Schema } from "effect"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as internal from "./internal/flow/flow.js"
@@ -30,6 +30,22 @@ export interface FlowOptions {
   readonly retries?: number
   readonly retryDelay?: Duration.DurationInput
   readonly tags?: ReadonlyArray<string>
+  /**
+   * Encodes the arguments of `delay` (a tuple Schema) for the run store. Without it they are stored
+   * as plain data (JSON, Date, Map, Set, bigint, typed arrays, undefined, Errors); anything else is
+   * refused with `SerializationError`.
+   */
+  readonly parameters?: Schema.Schema<any, any, never>
+  /**
+   * Encodes the flow's value (futures resolved) for the run store, e.g. `Schema.Array(Invoice)` for
+   * a flow that returns `Schema.Class` instances: without it a value that is not plain data fails
+   * the run with `SerializationError` when it is stored.
+   */
+  readonly success?: Schema.Schema<any, any, never>
+  /** Encodes the typed failure for the run store. */
+  readonly failure?: Schema.Schema<any, any, never>
+  /** Keep the result in the run store (default true); see `Task.TaskOptions.persistResult`. */
+  readonly persistResult?: boolean
 }
 
 /**

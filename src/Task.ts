@@ -28,7 +28,9 @@ export interface TaskOptions {
   readonly tags?: ReadonlyArray<string>
   /**
    * Encodes the arguments (as a tuple, e.g. `Schema.Tuple(Schema.Number)`) where they cross threads
-   * or processes. Without it arguments cross as structured-clone data.
+   * or processes. Without it arguments cross as plain data (JSON, Date, Map, Set, bigint, typed
+   * arrays, undefined, Errors); anything else (a class instance, a function, …) is refused with
+   * `SerializationError`.
    */
   readonly parameters?: Schema.Schema<any, any, never>
   /** Encodes the value for the run store and other processes. */

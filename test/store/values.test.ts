@@ -6,7 +6,7 @@
  * The worker pool's structured-clone path refuses class instances the same way.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Cause, Effect, Exit, Option, Schema } from "effect"
 import { Errors, Flow, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
 import { Celsius, poolReturnsInstance, poolShape } from "../fixtures/valueTasks.js"
 import { storeCases } from "../support/stores.js"
@@ -30,7 +30,26 @@ const unkeptInstance = Task.make(
 )
 const echoFlow = Flow.make("values-echo-flow", (value: unknown) => Effect.succeed(value))
 
-const served = [echo, returnsInstance, failsWithInstance, unkeptInstance, echoFlow]
+class Reading extends Schema.Class<Reading>("ValuesReading")({ degrees: Schema.Number }) {}
+/** A flow's own Schemas: its class instances come back as instances. */
+const readingsFlow = Flow.make(
+  { name: "values-readings-flow", success: Schema.Array(Reading) },
+  (degrees: ReadonlyArray<number>) => Effect.succeed(degrees.map((d) => new Reading({ degrees: d })))
+)
+const readingsFlowWithoutSchema = Flow.make(
+  "values-readings-flow-without-schema",
+  (degrees: ReadonlyArray<number>) => Effect.succeed(degrees.map((d) => new Reading({ degrees: d })))
+)
+
+const served = [
+  echo,
+  returnsInstance,
+  failsWithInstance,
+  unkeptInstance,
+  echoFlow,
+  readingsFlow,
+  readingsFlowWithoutSchema
+]
 
 /** Every rich value a store must carry exactly, as the arguments of one run. */
 const richValues = (): ReadonlyArray<unknown> => [
@@ -151,6 +170,16 @@ for (const store of storeCases) {
         expect(failureError).toMatchObject({ _tag: "SerializationError" })
         expect((failureError as Errors.SerializationError).message).toContain(
           "the error is an instance of class Celsius"
+        )
+
+        // A flow's value follows the same rule; its `success` Schema carries class instances.
+        const readings = yield* (yield* readingsFlow.delay([1, 2])).result({ timeout: "20 seconds" })
+        expect(readings.map((r) => r instanceof Reading && r.degrees)).toEqual([1, 2])
+        const unreadable = yield* readingsFlowWithoutSchema.delay([1])
+        const flowError = defectOf(yield* Effect.exit(unreadable.result({ timeout: "20 seconds" })))
+        expect(flowError).toMatchObject({ _tag: "SerializationError" })
+        expect((flowError as Errors.SerializationError).message).toContain(
+          "the result (at `[0]`) is an instance of class Reading"
         )
 
         // Not kept, not refused: the run completes (its result is only for this process).

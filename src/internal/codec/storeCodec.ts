@@ -115,10 +115,11 @@ const UNDEFINED = "undefined"
 
 /** The fix a refusal names, by what was refused. */
 const FIX = {
-  parameters: "Give the task a `parameters` Schema (Task.make({ name, parameters: Schema.Tuple(...) }, ...)), " +
+  parameters: "Give the task (or flow) a `parameters` Schema (`{ name, parameters: Schema.Tuple(...) }`), " +
     "or pass plain data (JSON, Date, Map, Set, bigint, typed arrays, undefined).",
-  success: "Give the task a `success` Schema, or set `persistResult: false` if no other process reads its result.",
-  failure: "Give the task a `failure` Schema, or fail with plain data or an Error."
+  success:
+    "Give the task (or flow) a `success` Schema, or set `persistResult: false` if no other process reads its result.",
+  failure: "Give the task (or flow) a `failure` Schema, or fail with plain data or an Error."
 } as const
 
 const refused = (runId: string, what: string, place: string, fix: string) =>
