@@ -11,8 +11,7 @@ import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
-import type { Refusal } from "./values.js"
-import { argumentRefusal, decodeValue, encodeValue, placeOf, storeRefusal } from "./values.js"
+import { argumentPlace, decodeValue, encodeOrRefuse, encodeValue, placeOf, Refusal, storeRefusal } from "./values.js"
 
 interface Codecs {
   readonly parameters: Schema.Schema<ReadonlyArray<unknown>, string>
@@ -25,10 +24,10 @@ const Stored: Schema.Schema<unknown> = Schema.transformOrFail(Schema.Unknown, Sc
   strict: true,
   decode: (json) => ParseResult.succeed(decodeValue(json)),
   encode: (value, _, ast) => {
-    const refusal = storeRefusal(value)
-    return refusal === undefined
-      ? ParseResult.succeed(encodeValue(value))
-      : ParseResult.fail(new ParseResult.Type(ast, value, `${placeOf("the value", refusal)} is ${refusal.what}`))
+    const encoded = encodeOrRefuse(value)
+    return encoded instanceof Refusal
+      ? ParseResult.fail(new ParseResult.Type(ast, value, `${placeOf("the value", encoded)} is ${encoded.what}`))
+      : ParseResult.succeed(encoded)
   }
 })
 
@@ -37,11 +36,11 @@ const StoredDefect: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Sc
   strict: true,
   decode: decodeValue,
   encode: (defect) => {
-    const refusal = storeRefusal(defect)
-    if (refusal === undefined) return encodeValue(defect)
+    const encoded = encodeOrRefuse(defect)
+    if (!(encoded instanceof Refusal)) return encoded
     return encodeValue(
       new Error(
-        `${describe(defect)} (a defect that cannot be stored exactly: ${placeOf("it", refusal)} is ${refusal.what})`
+        `${describe(defect)} (a defect that cannot be stored exactly: ${placeOf("it", encoded)} is ${encoded.what})`
       )
     )
   }
@@ -107,9 +106,6 @@ const attempt = <A>(f: () => A, onError: (error: unknown) => Errors.Serializatio
 }
 
 /** No Schema: tagged JSON, without the Schema machinery (the common, hot case). */
-const plainEncode = (value: unknown): string =>
-  // A task that returns nothing (Effect.void) keeps "nothing", as the previous format wrote it.
-  value === undefined ? UNDEFINED : JSON.stringify(encodeValue(value))
 const plainDecode = (text: string): unknown => text === UNDEFINED ? undefined : decodeValue(JSON.parse(text))
 const UNDEFINED = "undefined"
 
@@ -127,26 +123,29 @@ const refused = (runId: string, what: string, place: string, fix: string) =>
 
 const runOf = (name: string, runId: string) => `run '${name}' (${runId})`
 
-/** Arguments as tagged JSON text, or the first refused one. */
+/** Arguments as tagged JSON text, or the first refused one (one walk each). */
 const encodeGenericParameters = (
   name: string,
   runId: string,
   parameters: ReadonlyArray<unknown>
 ): Either.Either<string, Errors.SerializationError> => {
-  const place = argumentRefusal(parameters, storeRefusal)
-  if (place !== undefined) {
-    return Either.left(refused(runId, `The arguments of ${runOf(name, runId)}`, place, FIX.parameters))
+  const encoded: Array<unknown> = new Array(parameters.length)
+  for (let i = 0; i < parameters.length; i++) {
+    const one = encodeOrRefuse(parameters[i])
+    if (one instanceof Refusal) {
+      const place = argumentPlace(i, one)
+      return Either.left(refused(runId, `The arguments of ${runOf(name, runId)}`, place, FIX.parameters))
+    }
+    encoded[i] = one
   }
-  return Either.right(JSON.stringify(parameters.map((parameter) => encodeValue(parameter))))
+  return Either.right(JSON.stringify(encoded))
 }
 
 /** Arguments only shown (a run no worker decodes): what cannot be stored is kept as its description. */
 const describeParameters = (parameters: ReadonlyArray<unknown>): string =>
   JSON.stringify(parameters.map((parameter) => {
-    const refusal = storeRefusal(parameter)
-    return refusal === undefined
-      ? encodeValue(parameter)
-      : `<not stored: ${placeOf("it", refusal)} is ${refusal.what}>`
+    const encoded = encodeOrRefuse(parameter)
+    return encoded instanceof Refusal ? `<not stored: ${placeOf("it", encoded)} is ${encoded.what}>` : encoded
   }))
 
 /** A refusal as a message's place: "the result (at `.x`) is a function". */
@@ -214,19 +213,18 @@ export const encodeState = (
   if (state.type === "COMPLETED") {
     if (!state_.hasResult(state)) return Either.right({ cause: null, result: null })
     if (lookup(name)?.success === undefined) {
-      const refusal = storeRefusal(state.value)
-      if (refusal !== undefined) {
-        return Either.left(
-          refused(runId, `The result of ${runOf(name, runId)}`, resultPlace("the result", refusal), FIX.success)
+      // One walk: the value's tagged JSON, or where it cannot be stored. A task that returns
+      // nothing (Effect.void) keeps "nothing", as the previous format wrote it.
+      const encoded = state.value === undefined ? undefined : encodeOrRefuse(state.value)
+      return encoded instanceof Refusal
+        ? Either.left(
+          refused(runId, `The result of ${runOf(name, runId)}`, resultPlace("the result", encoded), FIX.success)
         )
-      }
+        : Either.right({ cause: null, result: encoded === undefined ? UNDEFINED : JSON.stringify(encoded) })
     }
     return Either.map(
       attempt(
-        () =>
-          lookup(name)?.success === undefined
-            ? plainEncode(state.value)
-            : Schema.encodeSync(codecs.result)(state.value),
+        () => Schema.encodeSync(codecs.result)(state.value),
         (error) =>
           fail(
             runId,

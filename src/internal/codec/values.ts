@@ -317,6 +317,10 @@ export const cloneRefusal = (value: unknown, path = "", seen: Set<object> = new 
 export const placeOf = (what: string, refusal: Refusal): string =>
   refusal.path === "" ? what : `${what} (at \`${refusal.path.startsWith(" ") ? refusal.path.slice(1) : refusal.path}\`)`
 
+/** A refused argument, for a message: "argument 2 (at `.when`) is a function". @internal */
+export const argumentPlace = (index: number, refusal: Refusal): string =>
+  `${placeOf(`argument ${index + 1}`, refusal)} is ${refusal.what}`
+
 /**
  * Finds the refused argument of a call: "argument 2 (at `.when`) is a function". @internal
  */
@@ -326,19 +330,24 @@ export const argumentRefusal = (
 ): string | undefined => {
   for (let i = 0; i < args.length; i++) {
     const refusal = check(args[i])
-    if (refusal !== undefined) return `${placeOf(`argument ${i + 1}`, refusal)} is ${refusal.what}`
+    if (refusal !== undefined) return argumentPlace(i, refusal)
   }
   return undefined
 }
 
-/** The refusal `encodeValue` throws for a value, or undefined. @internal */
-export const storeRefusal = (value: unknown): Refusal | undefined => {
-  if (isPlainPrimitive(value)) return undefined
+/** A value as tagged JSON data, or the Refusal `encodeValue` throws for it (one walk). @internal */
+export const encodeOrRefuse = (value: unknown): unknown => {
+  if (isPlainPrimitive(value)) return value
   try {
-    encodeValue(value)
-    return undefined
+    return encodeValue(value)
   } catch (refusal) {
     if (refusal instanceof Refusal) return refusal
     throw refusal
   }
+}
+
+/** The refusal `encodeValue` throws for a value, or undefined. @internal */
+export const storeRefusal = (value: unknown): Refusal | undefined => {
+  const encoded = encodeOrRefuse(value)
+  return encoded instanceof Refusal ? encoded : undefined
 }
