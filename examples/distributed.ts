@@ -19,9 +19,9 @@ export const billCustomer = Task.make(
   (customer: string) => Effect.succeed(new Invoice({ id: `inv-${customer}`, total: customer.length * 10 }))
 )
 
-/** A flow run can be deferred to a worker too. */
+/** A flow run can be deferred to a worker too; its `success` Schema brings its Invoices back. */
 export const billingRun = Flow.make(
-  "examples-billing-run",
+  { name: "examples-billing-run", success: Schema.Array(Invoice) },
   (customers: ReadonlyArray<string>) => Effect.map(billCustomer.map(customers), (futures) => futures)
 )
 

@@ -171,10 +171,14 @@ export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStore
 }) {}
 
 /**
- * A value could not cross to or from a worker thread: an argument or result that structured
- * clone cannot copy (a function, a class instance with private state, …), or one that does not
- * match the task's `parameters`/`success`/`failure` Schema. The run ends Failed with this error
- * as a defect; nothing is sent half-encoded.
+ * A value cannot cross a boundary (a run store, a worker thread) exactly as it was sent: without a
+ * Schema, one that is not plain data or one of the rich values carried exactly (`Date`, `Map`,
+ * `Set`, `bigint`, typed arrays, `undefined`, Errors) — a function, a symbol, a class instance, a
+ * cyclic value, … — or one the task's `parameters`/`success`/`failure` Schema rejects. The message
+ * names the argument (or the result, or the error), the place inside it and the fix: give the task
+ * a Schema, or (for a result) `persistResult: false`. `delay`, `mapDelay` and `flow.delay` fail
+ * with it in their error channel and create no run; a result or failure that cannot be kept ends
+ * the run Failed with it as a defect. Nothing is stored or sent half-encoded.
  *
  * @since 0.1.0
  * @category errors

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Layer } from "effect"
+import type { Duration, Effect, Layer, Schema } from "effect"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as internal from "./internal/flow/flow.js"
@@ -39,6 +39,22 @@ export interface FlowOptions {
   readonly retryDelay?: Duration.DurationInput
   /** Recorded with each flow run (`RunRecord.tags`). */
   readonly tags?: ReadonlyArray<string>
+  /**
+   * Encodes the arguments of `delay` (a tuple Schema) for the run store. Without it they are stored
+   * as plain data (JSON, Date, Map, Set, bigint, typed arrays, undefined, Errors); anything else is
+   * refused with `SerializationError`.
+   */
+  readonly parameters?: Schema.Schema<any, any, never>
+  /**
+   * Encodes the flow's value (futures resolved) for the run store, e.g. `Schema.Array(Invoice)` for
+   * a flow that returns `Schema.Class` instances: without it a value that is not plain data fails
+   * the run with `SerializationError` when it is stored.
+   */
+  readonly success?: Schema.Schema<any, any, never>
+  /** Encodes the typed failure for the run store. */
+  readonly failure?: Schema.Schema<any, any, never>
+  /** Keep the result in the run store (default true); see `Task.TaskOptions.persistResult`. */
+  readonly persistResult?: boolean
 }
 
 /**
@@ -66,11 +82,17 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
   /**
    * Schedules a flow run in the `RunStore` for a task worker serving the flow, and returns a future
    * that follows it. (Task workers come with the SQL run store; until one serves the flow the run
-   * stays Scheduled.)
+   * stays Scheduled.) Arguments follow `Task.delay`'s rule: one that cannot be stored exactly fails
+   * this call with a `SerializationError` naming it (give the flow a `parameters` Schema), a store
+   * that fails fails it with `RunStoreError`.
    */
   delay(
     ...args: Args
-  ): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
+  ): Effect.Effect<
+    Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>,
+    Errors.RunStoreError | Errors.SerializationError,
+    RunStore.RunStore
+  >
 }
 
 /**

@@ -177,8 +177,10 @@ export interface Service {
   /** "memory", "sqlite" or "postgres". */
   readonly kind: string
   /**
-   * Creates a run. SQL stores encode its parameters with the task's `parameters` Schema (found by
-   * name), or as JSON; parameters that cannot be encoded fail with `SerializationError`.
+   * Creates a run. Every store (memory included) encodes a Scheduled run's parameters with the
+   * task's `parameters` Schema (found by name), or as tagged JSON that carries Date, Map, Set,
+   * bigint, typed arrays and undefined exactly; parameters that cannot be stored exactly fail with
+   * `SerializationError` naming the argument, and nothing is created.
    */
   readonly createRun: (run: NewRun) => Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError>
   /**
@@ -322,7 +324,9 @@ export type RunStore = internal.RunStore
 
 /**
  * A store in this process's memory: every run and its history, until the layer is released. A
- * long-lived process keeps a bound with `memoryWith({ keepFinished })`.
+ * long-lived process keeps a bound with `memoryWith({ keepFinished })`. It keeps values as the SQL
+ * stores do (copies through the same encoding) and refuses what they refuse, so a test on memory
+ * fails where production would.
  *
  * @example
  * ```ts

@@ -32,7 +32,9 @@ export interface TaskOptions {
   readonly tags?: ReadonlyArray<string>
   /**
    * Encodes the arguments (as a tuple, e.g. `Schema.Tuple(Schema.Number)`) where they cross threads
-   * or processes. Without it arguments cross as structured-clone data.
+   * or processes. Without it arguments cross as plain data (JSON, Date, Map, Set, bigint, typed
+   * arrays, undefined, Errors); anything else (a class instance, a function, …) is refused with
+   * `SerializationError`.
    */
   readonly parameters?: Schema.Schema<any, any, never>
   /** Encodes the value for the run store and other processes. */
@@ -200,21 +202,35 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
    * Schedules a run in the `RunStore` for a task worker (`TaskWorker.serve`) to execute, and returns
    * a future that follows it by id from any process. Futures among the arguments are waited for
    * here and replaced by their results (a future cannot be stored); an upstream that did not
-   * complete makes the run Pending named NotReady. Arguments that cannot be stored (they fail the
-   * task's `parameters` Schema, or are not JSON) make the run Failed at once with a
-   * `SerializationError` that its future reports. Until a worker serves the task, the run stays
+   * complete makes the run Pending named NotReady. Until a worker serves the task, the run stays
    * Scheduled.
+   *
+   * Arguments cross to the worker exactly or not at all: without a `parameters` Schema, plain JSON
+   * and `Date`, `Map`, `Set`, `bigint`, typed arrays, `undefined`, `NaN`/`±Infinity`/`-0` and Errors
+   * are carried exactly; a value that is not (a function, a symbol, a class instance, a cyclic
+   * value, …) fails this call with a `SerializationError` naming the argument and the place inside
+   * it, and no run is created. A store that fails fails it with `RunStoreError`.
    */
-  delay(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectDistributedFuture<A, E>, never, RunStore.RunStore>
+  delay(
+    ...args: SubmitArgs<Args>
+  ): Effect.Effect<
+    Futures.PrefectDistributedFuture<A, E>,
+    Errors.RunStoreError | Errors.SerializationError,
+    RunStore.RunStore
+  >
   /**
    * `map` for task workers (Prefect's `map(deferred=True)`): one run per position, all scheduled in
-   * the `RunStore` in one batch, as a list of distributed futures.
+   * the `RunStore` in one batch, as a list of distributed futures. Arguments follow `delay`'s rule:
+   * one that cannot be stored exactly fails the call with `SerializationError` and no run is created.
    */
   mapDelay(
     ...args: MapArgs<Args>
   ): Effect.Effect<
     Futures.PrefectFutureList<A, E>,
-    Errors.MappingLengthMismatch | Errors.MappingMissingIterable,
+    | Errors.MappingLengthMismatch
+    | Errors.MappingMissingIterable
+    | Errors.RunStoreError
+    | Errors.SerializationError,
     RunStore.RunStore
   >
 }

@@ -14,7 +14,7 @@ import {
   Schema,
   TestClock
 } from "effect"
-import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
+import { Errors, Flow, Futures, RunStore, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
 import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
@@ -247,16 +247,13 @@ for (const store of storeCases) {
         expect((yield* f.state).type).toBe("SCHEDULED")
       })))
 
-    if (store.name !== "memory") {
-      it.live("arguments its parameters Schema rejects: the run is Failed at once with the reason", () =>
-        run(Effect.gen(function*() {
-          const f = yield* pointTask.delay("nope" as unknown as number)
-          const exit = yield* Effect.exit(f.result())
-          expect(exit._tag).toBe("Failure")
-          const state = yield* f.state
-          expect(State.isFailed(state) && state.message).toContain("parameters")
-        })))
-    }
+    it.live("arguments its parameters Schema rejects: delay fails with SerializationError, no run is made", () =>
+      run(Effect.gen(function*() {
+        const error = yield* Effect.flip(pointTask.delay("nope" as unknown as number))
+        expect(error._tag).toBe("SerializationError")
+        expect(error.message).toContain("parameters")
+        expect(yield* (yield* RunStore.RunStore).listRuns({ name: "worker-point" })).toEqual([])
+      })))
 
     it.live("stopping a worker gives back what it holds; another worker finishes it", () =>
       Effect.gen(function*() {

@@ -429,7 +429,9 @@ declare module "effect-taskflow-contract" {
         R | TaskRunner.TaskRunner
       >
       with(options: WithOptions): Task<Args, A, E, R>
-      delay(...args: SubmitArgs<Args>): Effect.Effect<Futures.PrefectDistributedFuture<A, E>, never, RunStore.RunStore>
+      delay(
+        ...args: SubmitArgs<Args>
+      ): Effect.Effect<Futures.PrefectDistributedFuture<A, E>, Errors.RunStoreError | Errors.SerializationError, RunStore.RunStore>
     }
 
     export type Any = Task<any, any, any, any>
@@ -472,7 +474,9 @@ declare module "effect-taskflow-contract" {
       readonly name: string
       // Decided: DESIGN.md says a TaskWorker serves "tasks and flows" and names PrefectFlowRunFuture,
       // but pins no way to create a deferred flow run; this mirrors `Task.delay`.
-      delay(...args: Args): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, never, RunStore.RunStore>
+      delay(
+        ...args: Args
+      ): Effect.Effect<Futures.PrefectFlowRunFuture<Futures.ResolvedResults<A>, E>, Errors.RunStoreError | Errors.SerializationError, RunStore.RunStore>
     }
 
     export type Any = Flow<any, any, any, any>

@@ -1,7 +1,8 @@
 /**
- * How a SQL store turns parameters, results and failures into JSON text and back: with the task's
+ * How a store turns parameters, results and failures into JSON text and back: with the task's
  * own `parameters`/`success`/`failure` Schemas when it has them (found by name in this process's
- * task registry), else as JSON with Errors kept whole (their `_tag` and fields survive).
+ * task registry), else as tagged JSON (`values.ts`): carried exactly, or refused with a
+ * SerializationError that names the place and the fix.
  */
 import { Cause, Either, ParseResult, Schema } from "effect"
 import * as Errors from "../../Errors.js"
@@ -10,7 +11,8 @@ import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
-import { CrossThread, fromWire, orTimeout, toWire } from "./wire.js"
+import { argumentPlace, decodeValue, encodeOrRefuse, encodeValue, placeOf, Refusal, storeRefusal } from "./values.js"
+import { orTimeout } from "./wire.js"
 
 interface Codecs {
   readonly parameters: Schema.Schema<ReadonlyArray<unknown>, string>
@@ -18,13 +20,48 @@ interface Codecs {
   readonly cause: Schema.Schema<Cause.Cause<unknown>, string>
 }
 
-const GenericParameters = Schema.Array(CrossThread)
+/** A value with no Schema of its own, as tagged JSON data; a refused one fails to encode. */
+const Stored: Schema.Schema<unknown> = Schema.transformOrFail(Schema.Unknown, Schema.Unknown, {
+  strict: true,
+  decode: (json) => ParseResult.succeed(decodeValue(json)),
+  encode: (value, _, ast) => {
+    const encoded = encodeOrRefuse(value)
+    return encoded instanceof Refusal
+      ? ParseResult.fail(new ParseResult.Type(ast, value, `${placeOf("the value", encoded)} is ${encoded.what}`))
+      : ParseResult.succeed(encoded)
+  }
+})
+
+/** A defect is kept whatever it is: what cannot be stored exactly is kept as its description. */
+const StoredDefect: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
+  strict: true,
+  decode: decodeValue,
+  encode: (defect) => {
+    const encoded = encodeOrRefuse(defect)
+    if (!(encoded instanceof Refusal)) return encoded
+    return encodeValue(
+      new Error(
+        `${describe(defect)} (a defect that cannot be stored exactly: ${placeOf("it", encoded)} is ${encoded.what})`
+      )
+    )
+  }
+})
+
+const describe = (u: unknown): string => {
+  try {
+    return String(u)
+  } catch {
+    return typeof u
+  }
+}
+
+const GenericParameters = Schema.Array(Stored)
 
 const makeCodecs = (def: TaskDefinition | undefined): Codecs => ({
   parameters: Schema.parseJson(def?.parameters ?? GenericParameters) as unknown as Codecs["parameters"],
-  result: Schema.parseJson(def?.success ?? CrossThread) as unknown as Codecs["result"],
+  result: Schema.parseJson(def?.success ?? Stored) as unknown as Codecs["result"],
   cause: Schema.parseJson(
-    Schema.Cause({ error: orTimeout(def?.failure ?? CrossThread), defect: CrossThread })
+    Schema.Cause({ error: orTimeout(def?.failure ?? Stored), defect: StoredDefect })
   ) as unknown as Codecs[
     "cause"
   ]
@@ -69,28 +106,69 @@ const attempt = <A>(f: () => A, onError: (error: unknown) => Errors.Serializatio
   }
 }
 
-/** No Schema: plain JSON with Errors kept whole, without the Schema machinery (the common, hot case). */
-const plainEncode = (value: unknown): string => {
-  // A task that returns nothing (Effect.void) keeps "nothing", not null.
-  if (value === undefined) return UNDEFINED
-  const text = JSON.stringify(toWire(value))
-  if (text === undefined) throw new Error(`${typeof value} is not JSON`)
-  return text
-}
-const plainDecode = (text: string): unknown => text === UNDEFINED ? undefined : fromWire(JSON.parse(text))
+/** No Schema: tagged JSON, without the Schema machinery (the common, hot case). */
+const plainDecode = (text: string): unknown => text === UNDEFINED ? undefined : decodeValue(JSON.parse(text))
 const UNDEFINED = "undefined"
 
-/** @internal */
-export const encodeParameters = (
+/** The fix a refusal names, by what was refused. */
+const FIX = {
+  parameters: "Give the task (or flow) a `parameters` Schema (`{ name, parameters: Schema.Tuple(...) }`), " +
+    "or pass plain data (JSON, Date, Map, Set, bigint, typed arrays, undefined).",
+  success:
+    "Give the task (or flow) a `success` Schema, or set `persistResult: false` if no other process reads its result.",
+  failure: "Give the task (or flow) a `failure` Schema, or fail with plain data or an Error."
+} as const
+
+const refused = (runId: string, what: string, place: string, fix: string) =>
+  new Errors.SerializationError({ runId, message: `${what} cannot be stored exactly: ${place}. ${fix}` })
+
+const runOf = (name: string, runId: string) => `run '${name}' (${runId})`
+
+/** Arguments as tagged JSON text, or the first refused one (one walk each). */
+const encodeGenericParameters = (
   name: string,
   runId: string,
   parameters: ReadonlyArray<unknown>
-): Either.Either<string, Errors.SerializationError> =>
-  attempt(
-    () =>
-      lookup(name)?.parameters === undefined
-        ? JSON.stringify(parameters.map(toWire))
-        : Schema.encodeSync(codecsFor(name).parameters)(parameters),
+): Either.Either<string, Errors.SerializationError> => {
+  const encoded: Array<unknown> = new Array(parameters.length)
+  for (let i = 0; i < parameters.length; i++) {
+    const one = encodeOrRefuse(parameters[i])
+    if (one instanceof Refusal) {
+      const place = argumentPlace(i, one)
+      return Either.left(refused(runId, `The arguments of ${runOf(name, runId)}`, place, FIX.parameters))
+    }
+    encoded[i] = one
+  }
+  return Either.right(JSON.stringify(encoded))
+}
+
+/** Arguments only shown (a run no worker decodes): what cannot be stored is kept as its description. */
+const describeParameters = (parameters: ReadonlyArray<unknown>): string =>
+  JSON.stringify(parameters.map((parameter) => {
+    const encoded = encodeOrRefuse(parameter)
+    return encoded instanceof Refusal ? `<not stored: ${placeOf("it", encoded)} is ${encoded.what}>` : encoded
+  }))
+
+/** A refusal as a message's place: "the result (at `.x`) is a function". */
+const resultPlace = (what: string, refusal: Refusal) => `${placeOf(what, refusal)} is ${refusal.what}`
+
+/**
+ * Encodes a run's arguments. `exact`: a worker will decode them (a Scheduled run), so what cannot
+ * be carried exactly is refused; otherwise (a run of this process, recorded) what tagged JSON cannot
+ * carry is only described. A `parameters` Schema that rejects them always refuses.
+ * @internal
+ */
+export const encodeParameters = (
+  name: string,
+  runId: string,
+  parameters: ReadonlyArray<unknown>,
+  exact = true
+): Either.Either<string, Errors.SerializationError> => {
+  if (lookup(name)?.parameters === undefined) {
+    return exact ? encodeGenericParameters(name, runId, parameters) : Either.right(describeParameters(parameters))
+  }
+  return attempt(
+    () => Schema.encodeSync(codecsFor(name).parameters)(parameters),
     (error) =>
       fail(
         runId,
@@ -98,6 +176,7 @@ export const encodeParameters = (
         error
       )
   )
+}
 
 /** @internal */
 export const decodeParameters = (
@@ -108,7 +187,7 @@ export const decodeParameters = (
   attempt(
     () =>
       lookup(name)?.parameters === undefined
-        ? (JSON.parse(text) as Array<unknown>).map(fromWire)
+        ? (JSON.parse(text) as Array<unknown>).map(decodeValue)
         : Schema.decodeSync(codecsFor(name).parameters)(text),
     (error) =>
       fail(
@@ -134,12 +213,19 @@ export const encodeState = (
   const codecs = codecsFor(name)
   if (state.type === "COMPLETED") {
     if (!state_.hasResult(state)) return Either.right({ cause: null, result: null })
+    if (lookup(name)?.success === undefined) {
+      // One walk: the value's tagged JSON, or where it cannot be stored. A task that returns
+      // nothing (Effect.void) keeps "nothing", as the previous format wrote it.
+      const encoded = state.value === undefined ? undefined : encodeOrRefuse(state.value)
+      return encoded instanceof Refusal
+        ? Either.left(
+          refused(runId, `The result of ${runOf(name, runId)}`, resultPlace("the result", encoded), FIX.success)
+        )
+        : Either.right({ cause: null, result: encoded === undefined ? UNDEFINED : JSON.stringify(encoded) })
+    }
     return Either.map(
       attempt(
-        () =>
-          lookup(name)?.success === undefined
-            ? plainEncode(state.value)
-            : Schema.encodeSync(codecs.result)(state.value),
+        () => Schema.encodeSync(codecs.result)(state.value),
         (error) =>
           fail(
             runId,
@@ -151,6 +237,10 @@ export const encodeState = (
     )
   }
   if (state.type === "FAILED" || state.type === "CRASHED") {
+    const failure = lookup(name)?.failure === undefined ? refusedFailure(state.cause) : undefined
+    if (failure !== undefined) {
+      return Either.left(refused(runId, `The failure of ${runOf(name, runId)}`, failure, FIX.failure))
+    }
     return Either.map(
       attempt(
         () => Schema.encodeSync(codecs.cause)(state.cause),
@@ -165,6 +255,15 @@ export const encodeState = (
     )
   }
   return Either.right({ cause: null, result: null })
+}
+
+/** The first typed failure of a cause that cannot be stored exactly, as a message's place. */
+const refusedFailure = (cause: Cause.Cause<unknown>): string | undefined => {
+  for (const error of Cause.failures(cause)) {
+    const refusal = storeRefusal(error)
+    if (refusal !== undefined) return resultPlace("the error", refusal)
+  }
+  return undefined
 }
 
 /** A state's columns, as a SQL store reads them. @internal */

@@ -1,6 +1,7 @@
 import { Cause, Either, Exit, ParseResult, Schema } from "effect"
 import * as Errors from "../../Errors.js"
 import type { TaskDefinition } from "../core/definition.js"
+import { argumentRefusal, cloneRefusal, placeOf } from "./values.js"
 
 /**
  * How values cross between threads. Structured clone keeps only `name`, `message` and `stack` of
@@ -82,8 +83,23 @@ const genericExit = Schema.Exit({
 
 const serializationError = (runId: string, message: string) => new Errors.SerializationError({ runId, message })
 
+/** Where an outcome holds what structured clone would not carry exactly, as a message's place. */
+const refusedOutcome = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (Exit.isSuccess(exit)) {
+    const refusal = typeof exit.value === "object" ? cloneRefusal(exit.value) : undefined
+    return refusal === undefined ? undefined : `${placeOf("the result", refusal)} is ${refusal.what}`
+  }
+  for (const error of Cause.failures(exit.cause)) {
+    const refusal = cloneRefusal(error)
+    if (refusal !== undefined) return `${placeOf("the error", refusal)} is ${refusal.what}`
+  }
+  return undefined
+}
+
 /**
- * Encodes a run's arguments for another thread, or says why they cannot cross.
+ * Encodes a run's arguments for another thread, or says why they cannot cross. Without a Schema
+ * they cross by structured clone, which would turn a class instance into a plain object: such an
+ * argument (and a function, a symbol, an accessor) is refused, naming it.
  * @internal
  */
 export const encodeArguments = (
@@ -91,7 +107,18 @@ export const encodeArguments = (
   runId: string,
   args: ReadonlyArray<unknown>
 ): Either.Either<unknown, Errors.SerializationError> => {
-  if (def.parameters === undefined) return Either.right(args)
+  if (def.parameters === undefined) {
+    const place = args.some((arg) => typeof arg === "object" || typeof arg === "function" || typeof arg === "symbol")
+      ? argumentRefusal(args, (arg) => cloneRefusal(arg))
+      : undefined
+    if (place === undefined) return Either.right(args)
+    return Either.left(serializationError(
+      runId,
+      `The arguments of task run '${def.name}' (${runId}) cannot be sent to a worker thread exactly: ${place}. ` +
+        "Give the task a `parameters` Schema, or pass structured-clone data (plain objects, arrays, Date, Map, Set, " +
+        "typed arrays, Errors)."
+    ))
+  }
   return Either.mapLeft(
     Schema.encodeUnknownEither(def.parameters)(args),
     (error) =>
@@ -134,6 +161,15 @@ export const encodeExit = (
   runId: string,
   exit: Exit.Exit<unknown, unknown>
 ): unknown => {
+  const refused = (Exit.isSuccess(exit) ? def?.success : def?.failure) === undefined ? refusedOutcome(exit) : undefined
+  if (refused !== undefined) {
+    const fix = Exit.isSuccess(exit) ? "a `success` Schema" : "a `failure` Schema"
+    return Schema.encodeSync(genericExit)(Exit.die(serializationError(
+      runId,
+      `The outcome of task run '${def?.name}' (${runId}) cannot be sent back from its worker thread exactly: ` +
+        `${refused}. Give the task ${fix}, or return structured-clone data.`
+    )))
+  }
   // The common case, a plain value and no Schema, crosses as it is.
   if (Exit.isSuccess(exit) && def?.success === undefined && !(exit.value instanceof Error)) {
     return { _tag: "Success", value: exit.value }

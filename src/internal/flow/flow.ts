@@ -125,7 +125,7 @@ const runBody = (
 
 const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
   Effect.gen(function*() {
-    const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), () => makeMemory())
+    const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), () => makeMemory(undefined, false))
     const id = makeRunId()
     const pending = state_.pending()
     yield* Effect.orDie(store.createRun({

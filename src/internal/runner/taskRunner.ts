@@ -81,7 +81,7 @@ export const makeRunner = (options: {
   Effect.gen(function*() {
     const store = Option.getOrElse(
       yield* Effect.serviceOption(RunStore),
-      () => makeMemory({ keepFinished: RUNNER_KEEPS_FINISHED })
+      () => makeMemory({ keepFinished: RUNNER_KEEPS_FINISHED }, false)
     )
     const semaphore = options?.maxConcurrency === undefined
       ? undefined

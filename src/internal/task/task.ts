@@ -280,36 +280,26 @@ const newRun = (
 }
 
 /**
- * Writes runs a `delay` made. Arguments that cannot be stored: each run is created Failed with the
- * reason, so its future reports it (delay's error channel is never, as in the API contract).
+ * Writes runs a `delay` made, in one batch. Arguments that cannot be stored exactly fail the call
+ * with the `SerializationError` that names them (no run is created), a store that fails with
+ * `RunStoreError`: both in the error channel, where the caller sees them.
+ * @internal
  */
-/** @internal */
-export const createDeferred = (store: RunStore_.Service, runs: ReadonlyArray<RunStore_.NewRun>) =>
-  store.createRuns(runs).pipe(
-    Effect.catchTag(
-      "SerializationError",
-      () =>
-        Effect.forEach(
-          runs,
-          (run) =>
-            Effect.catchTag(store.createRun(run), "SerializationError", (error) =>
-              store.createRun({
-                ...run,
-                parameters: [],
-                state: state_.failed(Cause.die(error), { message: error.message })
-              })),
-          { discard: true }
-        )
-    ),
-    Effect.orDie
-  )
+export const createDeferred = (
+  store: RunStore_.Service,
+  runs: ReadonlyArray<RunStore_.NewRun>
+): Effect.Effect<void, Errors.RunStoreError | Errors.SerializationError> => store.createRuns(runs)
 
 /** Schedules a run in the RunStore for a TaskWorker to execute, and follows it. */
 const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
   Effect.flatMap(
     RunStore,
     (store) =>
-      Effect.withFiberRuntime<Futures.PrefectDistributedFuture<any, any>, never, RunStore>((fiber) =>
+      Effect.withFiberRuntime<
+        Futures.PrefectDistributedFuture<any, any>,
+        Errors.RunStoreError | Errors.SerializationError,
+        RunStore
+      >((fiber) =>
         deferredRun(task, args, fiber.getFiberRef(currentFlowRunId), fiber.getFiberRef(currentTaskRunId)).pipe(
           Effect.tap((run) => createDeferred(store, [run])),
           Effect.flatMap((run) => distributedFuture<any, any>(run.id))

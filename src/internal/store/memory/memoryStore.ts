@@ -1,4 +1,4 @@
-import { Cause, Clock, Effect, Layer } from "effect"
+import { Cause, Clock, Effect, Either, Layer } from "effect"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
@@ -15,6 +15,7 @@ import {
 } from "../rules.js"
 import type { SyncWrites } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, RunStore, SyncWritesKey, UnclaimedAfterKey } from "../runStore.js"
+import { exactRun } from "./exact.js"
 import type { MemoryRun } from "./memoryRun.js"
 import { RunIndex } from "./runIndex.js"
 
@@ -31,14 +32,20 @@ const validateKeepFinished = (keepFinished: number) => {
 
 const now = Clock.currentTimeMillis
 
-/** @internal */
+/**
+ * A memory store. `exact` (a store the user chose): it keeps values as a SQL store would, copied
+ * through the same codec, and refuses what a SQL store refuses. A runner's or flow's own store,
+ * which no other process reads, keeps them as given (`exact: false`).
+ * @internal
+ */
 export const makeMemory = (
-  options?: RunStore_.MemoryOptions
+  options?: RunStore_.MemoryOptions,
+  exact = true
 ): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites; readonly [UnclaimedAfterKey]: number } => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
   validateKeepFinished(keepFinished)
   const unclaimedAfter = unclaimedAfterMillis(options?.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
-  const runs = new RunIndex(keepFinished)
+  const runs = new RunIndex(keepFinished, exact)
   const workers = new WorkerPresence()
   /** The run's record as read at `millis`, with `unclaimedFor` where it applies. */
   const recordAt = (run: MemoryRun, millis: number): RunStore_.RunRecord => {
@@ -46,6 +53,9 @@ export const makeMemory = (
     const waited = unclaimedWait(record, millis, unclaimedAfter)
     return waited === undefined || workers.serves(record.name, millis) ? record : withUnclaimedFor(record, waited)
   }
+  /** The runs as stored, or the first refusal: a batch is refused whole, as a SQL store's. */
+  const checked = (newRuns: ReadonlyArray<RunStore_.NewRun>) =>
+    exact ? Either.all(newRuns.map(exactRun)) : Either.right(newRuns)
   const found = <A>(runId: string, read: (run: MemoryRun) => A) =>
     Effect.suspend(() => {
       const run = runs.find(runId)
@@ -59,8 +69,20 @@ export const makeMemory = (
       unsafeSetState: (runId, state, runCount) => runs.setState(runId, state, runCount),
       unsafeSetStateOf: (handle, state, runCount) => runs.setStateOf(handle, state, runCount)
     },
-    createRun: (run) => Effect.sync(() => runs.create(run)),
-    createRuns: (newRuns) => Effect.sync(() => newRuns.forEach((run) => runs.create(run))),
+    createRun: (run) =>
+      Effect.suspend(() =>
+        Either.match(checked([run]), {
+          onLeft: Effect.fail,
+          onRight: ([stored]) => Effect.sync(() => runs.create(stored))
+        })
+      ),
+    createRuns: (newRuns) =>
+      Effect.suspend(() =>
+        Either.match(checked(newRuns), {
+          onLeft: Effect.fail,
+          onRight: (stored) => Effect.sync(() => stored.forEach((run) => runs.create(run)))
+        })
+      ),
     setState: (runId, state, options) =>
       Effect.suspend(() => {
         const refused = runs.setState(runId, state, options?.runCount, options?.workerId)

@@ -4,6 +4,7 @@ import type { AnyState } from "../../core/state.js"
 import { isFinal } from "../../core/state.js"
 import { checkTransition, notFound, notHeld } from "../rules.js"
 import type { SyncRunHandle } from "../runStore.js"
+import { exactState } from "./exact.js"
 import { MemoryRun } from "./memoryRun.js"
 
 /**
@@ -31,7 +32,8 @@ export class RunIndex {
   readonly scheduledListeners = new Set<(name?: string) => void>()
   readonly cancellingListeners = new Set<(runId: string) => void>()
 
-  constructor(private readonly keepFinished: number) {}
+  /** `exact`: keep what a SQL store would (`exact.ts`); else keep states as given (a runner's own store). */
+  constructor(private readonly keepFinished: number, private readonly exact = false) {}
 
   /** The runs by id, with every run created so far (and placeholders). */
   all(): Map<string, MemoryRun> {
@@ -75,7 +77,7 @@ export class RunIndex {
     const run = handle as unknown as MemoryRun
     const refused = checkTransition(run.run!.id, run.state, state)
     if (refused !== undefined) return refused
-    this.move(run, state, runCount)
+    this.move(run, this.exact ? exactState(run.run!.name, run.run!.id, state) : state, runCount)
     return undefined
   }
 
@@ -91,7 +93,7 @@ export class RunIndex {
     if (workerId !== undefined && run.workerId !== workerId) return notHeld(runId, workerId)
     const refused = checkTransition(runId, run.state, state)
     if (refused !== undefined) return refused
-    this.move(run, state, runCount)
+    this.move(run, this.exact ? exactState(run.run!.name, runId, state) : state, runCount)
     return undefined
   }
 

@@ -80,8 +80,14 @@ export const makeNewRow = () => {
   }
   return (run: RunStore_.NewRun): Either.Either<NewRunRow, Errors.SerializationError> =>
     Either.map(
-      // A run created already finished (its arguments were refused) keeps whatever it has as plain JSON.
-      encodeParameters(state_.isFinal(run.state) ? "" : run.name, run.id, run.parameters ?? []),
+      // A run created already finished keeps whatever it has; only a Scheduled run's arguments are
+      // decoded by a worker, others (runs of this process) are only shown.
+      encodeParameters(
+        state_.isFinal(run.state) ? "" : run.name,
+        run.id,
+        run.parameters ?? [],
+        run.state.type === "SCHEDULED"
+      ),
       (parameters) => {
         const { cause } = Either.getOrElse(encodeState(run.name, run.id, run.state), () => ({ cause: null }))
         const timestamp = run.state.timestamp.getTime()
