@@ -2,7 +2,15 @@ import { Cause, Clock, Effect, Layer } from "effect"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
-import { isCount, listingOf, notFound, recoveredState, releasedState, subscribeTo } from "../rules.js"
+import {
+  givenBackRunCount,
+  isCount,
+  listingOf,
+  notFound,
+  recoveredState,
+  releasedState,
+  subscribeTo
+} from "../rules.js"
 import type { SyncWrites } from "../runStore.js"
 import { RunStore, SyncWritesKey } from "../runStore.js"
 import type { MemoryRun } from "./memoryRun.js"
@@ -59,7 +67,8 @@ export const makeMemory = (
         for (const runId of runIds) {
           const run = runs.find(runId)
           if (run === undefined || run.workerId !== workerId || isFinal(run.state)) continue
-          runs.move(run, releasedState(run.state, workerId, new Date(millis), message), undefined, true)
+          const runCount = givenBackRunCount(run.state, run.runCount)
+          runs.move(run, releasedState(run.state, workerId, new Date(millis), message), runCount, true)
         }
       }),
     recoverExpired: () => Effect.map(now, (millis) => recoverExpired(runs, millis)),
