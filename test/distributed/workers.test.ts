@@ -176,7 +176,7 @@ for (const target of targets) {
           expect([run.state.type, run.state.name, run.state.message, run.workerId, run.runCount]).toEqual([
             "SCHEDULED",
             "Scheduled",
-            "Given back by task worker holding on shutdown (a second SIGTERM).",
+            "Given back by task worker holding on shutdown (SIGTERM while it waited for its runs).",
             undefined,
             0 // as before the claim: the attempt is not counted
           ])

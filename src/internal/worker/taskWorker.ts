@@ -82,7 +82,9 @@ const finishOrGiveBack = (store: RunStore_.Service, held: HeldRuns, workerId: st
       Effect.interruptible(
         Effect.as(Effect.sleep(Duration.millis(grace)), Option.some(`its grace period of ${grace} ms ended`))
       ),
-      Effect.interruptible(Effect.map(Deferred.await(signalled), (signal) => Option.some(`a second ${signal}`)))
+      Effect.interruptible(
+        Effect.map(Deferred.await(signalled), (signal) => Option.some(`${signal} while it waited for its runs`))
+      )
     ])
     const left = held.releaseAll()
     if (left.length === 0) return
