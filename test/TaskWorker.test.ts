@@ -312,6 +312,44 @@ describe("TaskWorker leases", () => {
       expect((yield* store.getRun(id)).runCount).toBe(1)
     }))
 
+  // The bug this catches: a worker stopped while a claim was on its way dropped the claim's answer;
+  // its runs, claimed in the store, stayed Running until their leases ended.
+  it.scoped("a worker stopped while its claim is on its way gives back the claim's runs", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const claimSent = yield* Deferred.make<void>()
+      const answer = yield* Deferred.make<void>()
+      // The claim is written in the store at once; its answer comes when the test says.
+      const slowAnswer: RunStore.Service = {
+        ...store,
+        claimRuns: (options) =>
+          Effect.tap(
+            store.claimRuns(options),
+            (runs) =>
+              runs.length > 0
+                ? Effect.zipRight(Deferred.succeed(claimSent, undefined), Deferred.await(answer))
+                : Effect.void
+          )
+      }
+      const worker = yield* Effect.forkScoped(
+        TaskWorker.serve([blocking], { workerId: "w", shutdownGracePeriod: 0 }).pipe(
+          Effect.provideService(RunStore.RunStore, slowAnswer)
+        )
+      )
+      const key = crypto.randomUUID()
+      started.set(key, yield* Deferred.make<void>())
+      const future = yield* blocking.delay(key).pipe(Effect.provideService(RunStore.RunStore, store))
+      yield* Deferred.await(claimSent)
+      yield* Fiber.interruptFork(worker)
+      yield* settle
+      yield* Deferred.succeed(answer, undefined)
+      yield* TestClock.adjust(0)
+      yield* Fiber.await(worker)
+      const run = yield* store.getRun(future.taskRunId)
+      expect([run.state.type, run.workerId, run.runCount]).toEqual(["SCHEDULED", undefined, 0])
+      expect(run.state.message).toContain("Given back by task worker w on shutdown")
+    }))
+
   // The bug this catches: a run this worker lost (recovered, Scheduled again) and claimed again
   // while its old fiber was still ending. The old fiber's end cleared the run's bookkeeping by id,
   // the new claim's too: its lease went unrenewed and was recovered while it ran.
