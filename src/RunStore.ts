@@ -268,7 +268,8 @@ export interface Service {
   /**
    * Gives back runs `workerId` still holds (a worker that stops): unfinished ones are Scheduled again
    * for another worker, with `message` (default "Released by task worker <id>, which stopped."); a
-   * Cancelling one ends Cancelled. Runs it no longer holds are left as they are.
+   * Cancelling one ends Cancelled. Runs it no longer holds are left as they are. A give-back is not
+   * an attempt: a Running run's `runCount` goes back to what it was before its claim.
    */
   readonly releaseRuns: (
     workerId: string,

@@ -44,7 +44,10 @@ export interface ServeOptions {
   readonly heartbeatInterval?: Duration.DurationInput
   /** The slowest the worker polls for new runs when nothing is pushed to it (default 1 second). */
   readonly pollInterval?: Duration.DurationInput
-  /** On shutdown, how long running runs may finish before they are given back (default 10 seconds). */
+  /**
+   * On shutdown, how long running runs may finish before they are given back (default 10 seconds);
+   * a second SIGINT or SIGTERM cuts it short.
+   */
   readonly shutdownGracePeriod?: Duration.DurationInput
   /**
    * The worker's name in the store (default `host:pid:random`). It must be unique among the workers
@@ -54,9 +57,13 @@ export interface ServeOptions {
 }
 
 /**
- * Serves the given tasks and flows from the `RunStore` until interrupted. On interruption (SIGTERM
- * under `NodeRuntime.runMain`, or a fiber interrupt) it stops claiming, lets running runs finish
- * within `shutdownGracePeriod`, and gives back the rest, Scheduled again for another worker.
+ * Serves the given tasks and flows from the `RunStore` until interrupted. On interruption (SIGINT
+ * or SIGTERM under `NodeRuntime.runMain`, or a fiber interrupt) it stops claiming, lets running runs
+ * finish within `shutdownGracePeriod`, and gives back the rest, Scheduled again for another worker.
+ * A second SIGINT or SIGTERM while it waits gives them all back at once, and the process exits
+ * (one more ends it as the signal would). A run given back is not a retry: it is not named Retrying
+ * nor counted against its `retries`. Only a worker killed outright (`kill -9`) leaves its runs to
+ * be recovered when their leases end.
  * A run's cancel request (`RunStore.cancelRun`, `Futures.cancel`) interrupts it here; it ends
  * Cancelled. A task a worker does not serve is never claimed by it: it stays Scheduled.
  *

@@ -365,7 +365,106 @@ describe("TaskWorker leases", () => {
       expect(history[3].message).toBe(
         "Released by task worker w, which could not renew its lease in time and stopped the run."
       )
-      expect((yield* store.getRun(id)).runCount).toBe(2)
+      // A give-back is not an attempt: the run count is the new claim's only.
+      expect((yield* store.getRun(id)).runCount).toBe(1)
+    }))
+
+  // The bug this catches: a worker stopped while a claim was on its way dropped the claim's answer;
+  // its runs, claimed in the store, stayed Running until their leases ended.
+  it.scoped("a worker stopped while its claim is on its way gives back the claim's runs", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const claimSent = yield* Deferred.make<void>()
+      const answer = yield* Deferred.make<void>()
+      // The claim is written in the store at once; its answer comes when the test says.
+      const slowAnswer: RunStore.Service = {
+        ...store,
+        claimRuns: (options) =>
+          Effect.tap(
+            store.claimRuns(options),
+            (runs) =>
+              runs.length > 0
+                ? Effect.zipRight(Deferred.succeed(claimSent, undefined), Deferred.await(answer))
+                : Effect.void
+          )
+      }
+      const worker = yield* Effect.forkScoped(
+        TaskWorker.serve([blocking], { workerId: "w", shutdownGracePeriod: 0 }).pipe(
+          Effect.provideService(RunStore.RunStore, slowAnswer)
+        )
+      )
+      const key = crypto.randomUUID()
+      started.set(key, yield* Deferred.make<void>())
+      const future = yield* blocking.delay(key).pipe(Effect.provideService(RunStore.RunStore, store))
+      yield* Deferred.await(claimSent)
+      yield* Fiber.interruptFork(worker)
+      yield* settle
+      yield* Deferred.succeed(answer, undefined)
+      yield* TestClock.adjust(0)
+      yield* Fiber.await(worker)
+      const run = yield* store.getRun(future.taskRunId)
+      expect([run.state.type, run.workerId, run.runCount]).toEqual(["SCHEDULED", undefined, 0])
+      expect(run.state.message).toContain("Given back by task worker w on shutdown")
+    }))
+
+  // The bug this catches: a run this worker lost (recovered, Scheduled again) and claimed again
+  // while its old fiber was still ending. The old fiber's end cleared the run's bookkeeping by id,
+  // the new claim's too: its lease went unrenewed and was recovered while it ran.
+  it.scoped("a run claimed again while its old fiber is still ending keeps its new claim's lease", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const runs = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const letFirstEnd = yield* Deferred.make<void>()
+      let executions = 0
+      // The first execution's interruption waits for the test; the second runs until stopped.
+      const sticky = Task.make("worker-sticky", () =>
+        Effect.suspend(() => {
+          const n = executions++
+          return Effect.zipRight(
+            Deferred.succeed(runs[n], undefined),
+            n === 0 ? Effect.onInterrupt(Effect.never, () => Deferred.await(letFirstEnd)) : Effect.never
+          )
+        }))
+      const claimsOpen = yield* Deferred.make<void>()
+      let gated = false
+      const gating: RunStore.Service = {
+        ...store,
+        claimRuns: (options) =>
+          Effect.suspend(() =>
+            gated ? Effect.zipRight(Deferred.await(claimsOpen), store.claimRuns(options)) : store.claimRuns(options)
+          )
+      }
+      yield* Effect.forkScoped(
+        TaskWorker.serve([sticky], {
+          workerId: "w",
+          lease: "30 seconds",
+          heartbeatInterval: "1 second",
+          shutdownGracePeriod: 0
+        }).pipe(
+          Effect.provideService(RunStore.RunStore, gating)
+        )
+      )
+      const future = yield* sticky.delay().pipe(Effect.provideService(RunStore.RunStore, store))
+      yield* Deferred.await(runs[0])
+      gated = true
+      // As if its lease had expired and it was recovered: Scheduled again, no worker's.
+      yield* store.releaseRuns("w", [future.taskRunId])
+      // The next heartbeat finds it lost: its fiber is interrupted, and keeps ending.
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // Claimed again by the same worker.
+      yield* Deferred.succeed(claimsOpen, undefined)
+      yield* settle
+      expect((yield* store.getRun(future.taskRunId)).workerId).toBe("w")
+      expect(yield* Deferred.isDone(runs[1])).toBe(false) // not while the old one runs
+      yield* Deferred.succeed(letFirstEnd, undefined)
+      yield* Deferred.await(runs[1])
+      // The new claim is held: heartbeats renew its lease, nothing is recovered.
+      yield* TestClock.adjust("45 seconds")
+      yield* settle
+      expect(yield* store.recoverExpired()).toEqual([])
+      const run = yield* store.getRun(future.taskRunId)
+      expect([run.state.type, run.workerId]).toEqual(["RUNNING", "w"])
     }))
 
   // The bug this catches: the heartbeat gave back the runs it had stopped before it acted on the

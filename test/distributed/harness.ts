@@ -26,6 +26,8 @@ export const startWorker = (
     readonly concurrency?: number
     /** Between heartbeats, in ms (default: a quarter of the lease, at most 1 second). */
     readonly heartbeatInterval?: number
+    /** How long running runs may finish on shutdown, in ms (default 100). */
+    readonly shutdownGracePeriod?: number
   }
 ): WorkerProcess => {
   const child = spawn(process.execPath, [
@@ -41,7 +43,10 @@ export const startWorker = (
       TASKFLOW_DIST_WORKER: options.id,
       TASKFLOW_DIST_LEASE: String(options.lease ?? 30_000),
       TASKFLOW_DIST_CONCURRENCY: String(options.concurrency ?? 50),
-      ...(options.heartbeatInterval === undefined ? {} : { TASKFLOW_DIST_HEARTBEAT: String(options.heartbeatInterval) })
+      ...(options.heartbeatInterval === undefined
+        ? {}
+        : { TASKFLOW_DIST_HEARTBEAT: String(options.heartbeatInterval) }),
+      ...(options.shutdownGracePeriod === undefined ? {} : { TASKFLOW_DIST_GRACE: String(options.shutdownGracePeriod) })
     },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -60,6 +65,26 @@ export const startWorker = (
   )
   return { id: options.id, process: child, ready, exited, output: () => output }
 }
+
+/** Resolves once the worker's output includes `text` (its output so far, or later). */
+export const untilOutput = (worker: WorkerProcess, text: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const look = () => {
+      if (worker.output().includes(text)) {
+        worker.process.stdout!.off("data", onData)
+        worker.process.stderr!.off("data", onData)
+        resolve()
+      }
+    }
+    // Called after the harness's own listener has added the chunk to the output.
+    const onData = () => look()
+    worker.process.stdout!.on("data", onData)
+    worker.process.stderr!.on("data", onData)
+    worker.exited.then(() =>
+      reject(new Error(`worker ${worker.id} exited before it wrote '${text}':\n${worker.output()}`))
+    )
+    look()
+  })
 
 /** Stops every worker still running (a test's cleanup). */
 export const stopAll = async (workers: ReadonlyArray<WorkerProcess>) => {

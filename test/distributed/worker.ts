@@ -16,6 +16,6 @@ TaskWorker.serve(served, {
   lease,
   heartbeatInterval: Number(process.env.TASKFLOW_DIST_HEARTBEAT ?? Math.min(1_000, lease / 4)),
   pollInterval: 200,
-  shutdownGracePeriod: 100,
+  shutdownGracePeriod: Number(process.env.TASKFLOW_DIST_GRACE ?? 100),
   workerId: process.env.TASKFLOW_DIST_WORKER!
 }).pipe(Effect.provide(store), NodeRuntime.runMain)

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { Futures, RunStore } from "effect-taskflow"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
-import { startWorker, stopAll } from "./harness.js"
+import { startWorker, stopAll, untilOutput } from "./harness.js"
 import type { Target } from "./tasks.js"
 import { countRun, openExecutions, slowNoRetry, slowOnFirst } from "./tasks.js"
 
@@ -137,13 +137,75 @@ for (const target of targets) {
         yield* Effect.promise(() => stopping.exited)
         const store = yield* RunStore.RunStore
         const released = yield* store.getRun(future.taskRunId)
-        expect([released.state.type, released.state.message]).toEqual([
+        expect([released.state.type, released.state.name, released.state.message]).toEqual([
           "SCHEDULED",
-          "Released by task worker stopping, which stopped."
+          "Scheduled",
+          "Given back by task worker stopping on shutdown (its grace period of 100 ms ended)."
         ])
         const next = start(where, { id: "next" })
         yield* Effect.promise(() => next.ready)
         expect(yield* future.result({ timeout: "30 seconds" })).toBe("released on next")
+        yield* Effect.promise(() => executions.close())
+      }).pipe(Effect.provide(storeOf(where)))
+    }, 60_000)
+
+    // The bug this catches: NodeRuntime.runMain stops listening after the first signal, so a second
+    // one ended the worker at once and left its runs Running until their leases ended (then retried
+    // or Crashed). A grace period and a lease of a minute: only the give-back can make them Scheduled.
+    it.live("a second SIGTERM while the worker waits for its runs: it gives them back, not counted, and exits", () => {
+      const where = target.make()
+      return Effect.gen(function*() {
+        const executions = yield* Effect.promise(() => openExecutions(where))
+        const holding = start(where, { id: "holding", lease: 60_000, shutdownGracePeriod: 60_000 })
+        yield* Effect.promise(() => holding.ready)
+        const once = yield* slowNoRetry.delay("given-back-once") // retries: 0
+        const twice = yield* slowNoRetry.delay("given-back-twice")
+        const retrying = yield* slowOnFirst.delay("given-back-retry") // retries: 1
+        const futures = [once, twice, retrying]
+        for (const key of ["given-back-once", "given-back-twice", "given-back-retry"]) {
+          yield* untilExecuted(executions, key)
+        }
+        holding.process.kill("SIGTERM")
+        yield* Effect.promise(() => untilOutput(holding, "stopping"))
+        holding.process.kill("SIGTERM")
+        // Exits on its own, long before its grace period or its leases end.
+        expect(yield* Effect.promise(() => holding.exited)).not.toBe("SIGTERM")
+        const store = yield* RunStore.RunStore
+        for (const future of futures) {
+          const run = yield* store.getRun(future.taskRunId)
+          expect([run.state.type, run.state.name, run.state.message, run.workerId, run.runCount]).toEqual([
+            "SCHEDULED",
+            "Scheduled",
+            "Given back by task worker holding on shutdown (SIGTERM while it waited for its runs).",
+            undefined,
+            0 // as before the claim: the attempt is not counted
+          ])
+        }
+        expect((yield* store.getRun(once.taskRunId)).retries).toBe(0)
+        expect((yield* store.getRun(retrying.taskRunId)).retries).toBe(1)
+        // Another worker runs them in full, once each: a first attempt, not a retry.
+        const next = start(where, { id: "next" })
+        yield* Effect.promise(() => next.ready)
+        expect(yield* once.result({ timeout: "30 seconds" })).toBe("given-back-once")
+        expect(yield* twice.result({ timeout: "30 seconds" })).toBe("given-back-twice")
+        expect(yield* retrying.result({ timeout: "30 seconds" })).toBe("given-back-retry on next")
+        for (const future of futures) {
+          const history = yield* store.getHistory(future.taskRunId)
+          expect(history.map((state) => state.name)).toEqual([
+            "Scheduled",
+            "Pending",
+            "Running",
+            "Scheduled",
+            "Pending",
+            "Running",
+            "Completed"
+          ])
+          expect((yield* store.getRun(future.taskRunId)).runCount).toBe(1)
+        }
+        // Executed twice each: the attempt given back, and the one that completed.
+        for (const key of ["given-back-once", "given-back-twice", "given-back-retry"]) {
+          expect(yield* Effect.promise(() => executions.forKey(key))).toBe(2)
+        }
         yield* Effect.promise(() => executions.close())
       }).pipe(Effect.provide(storeOf(where)))
     }, 60_000)

@@ -302,6 +302,47 @@ for (const store of storeCases) {
         })
       ))
 
+    // The bug this catches: a run given back at shutdown kept the attempt it was given back in, so
+    // its next claim was named Retrying and a task with retries: 0 had none left.
+    it.live("a give-back is not an attempt, says why, and leaves runs another worker holds alone", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const mine = uuid()
+          const waiting = uuid()
+          const theirs = uuid()
+          for (const id of [mine, waiting]) {
+            yield* s.createRun({ ...newRun(id, "store-plain", State.scheduled()), retries: 1 })
+          }
+          yield* s.createRun(newRun(theirs, "store-plain", State.scheduled()))
+          yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 2, lease: 30_000 })
+          yield* s.claimRuns({ workerId: "w2", names: ["store-plain"], limit: 1, lease: 30_000 })
+          // `waiting` failed its attempt and waits for its retry, still held.
+          yield* s.setState(waiting, State.scheduled({ name: "AwaitingRetry" }), { workerId: "w1" })
+          yield* s.releaseRuns("w1", [mine, waiting, theirs], "Given back by task worker w1 on shutdown.")
+          const given = yield* s.getRun(mine)
+          expect([given.state.type, given.state.name, given.state.message, given.workerId, given.runCount]).toEqual([
+            "SCHEDULED",
+            "Scheduled",
+            "Given back by task worker w1 on shutdown.",
+            undefined,
+            0
+          ])
+          // Between attempts: the attempt it made still counts.
+          expect((yield* s.getRun(waiting)).runCount).toBe(1)
+          const kept = yield* s.getRun(theirs)
+          expect([kept.state.type, kept.workerId, kept.runCount]).toEqual(["RUNNING", "w2", 1])
+          // Claimed again: a first attempt, not a retry.
+          const [again] = yield* s.claimRuns({ workerId: "w2", names: ["store-plain"], limit: 1, lease: 30_000 })
+          expect(again.id === mine || again.id === waiting).toBe(true)
+          const claimedMine = again.id === mine
+            ? again
+            : (yield* s.claimRuns({ workerId: "w2", names: ["store-plain"], limit: 1, lease: 30_000 }))[0]
+          expect([claimedMine.id, claimedMine.runCount, claimedMine.state.name]).toEqual([mine, 1, "Running"])
+        })
+      ))
+
     it.live("runs of a worker whose lease expired are retried where they have retries left, else Crashed", () =>
       withStore(
         store,

@@ -47,6 +47,15 @@ export const releasedState = (
     ? cancelled({ timestamp, message: `Task worker ${workerId} stopped before the run was cancelled.` })
     : scheduled({ timestamp, message })
 
+/**
+ * The run count of a run its worker gives back: a give-back is not an attempt (the task did not
+ * fail; its worker stopped it), so a Running run's count goes back to what it was before the claim
+ * that started its attempt, and the next claim is not named Retrying nor counted against `retries`.
+ * A run given back between attempts (Scheduled, AwaitingRetry) keeps its count. @internal
+ */
+export const givenBackRunCount = (state: AnyState, runCount: number): number | undefined =>
+  state.type === "RUNNING" ? Math.max(0, runCount - 1) : undefined
+
 /** What a run whose worker's lease expired becomes. @internal */
 export const recoveredState = (
   state: AnyState,

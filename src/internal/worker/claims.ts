@@ -69,17 +69,21 @@ export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
         // Cleared before the claim is sent: a push that arrives while it is on its way sets it again.
         signal.mayHaveMore = false
         const claimSentAt = yield* monotonicMillis
+        // Claimed and started at once, uninterruptibly: a worker stopped while its claim is on its
+        // way holds the claim's runs (it gives them back) rather than leaving them, claimed in the
+        // store and unknown to it, until their leases end.
         const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease, knows: held.knows }).pipe(
+          Effect.tap((runs) => Effect.sync(() => runs.forEach((run) => startRun(run, claimSentAt)))),
           Effect.catchAll((error) => {
             signal.mayHaveMore = true
             return Effect.as(
               Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error),
               []
             )
-          })
+          }),
+          Effect.uninterruptible
         )
         if (claimed.length > 0) {
-          yield* Effect.sync(() => claimed.forEach((run) => startRun(run, claimSentAt)))
           idle = 10
           if (claimed.length === free) {
             signal.mayHaveMore = true

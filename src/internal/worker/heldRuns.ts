@@ -33,6 +33,12 @@ export class HeldRuns {
   private readonly renewedAt = new Map<string, number>()
   /** Runs stopped because their lease could not be renewed: given back once the store answers again. */
   private readonly stoppedUnrenewed = new Set<string>()
+  /**
+   * Claims of runs whose earlier claim by this worker is not over yet (it lost the run, which was
+   * recovered and claimed here again, before its old fiber ended): each starts once that one ends,
+   * so the old claim's end cannot clear the new one's bookkeeping.
+   */
+  private readonly startsAfterEnd = new Map<string, () => void>()
   /** Called when a slot frees: a run's final state is queued, or its fiber is over. */
   private readonly slotFreed: () => void
   /**
@@ -105,12 +111,26 @@ export class HeldRuns {
     FiberMap.unsafeSet(this.running, runId, fiber)
   }
 
+  /**
+   * Starts a run claimed again while its earlier claim here is not over (see `startsAfterEnd`): at
+   * once if there is none, else once that claim has ended.
+   */
+  startAfterEarlierClaim(runId: string, start: () => void): void {
+    if (this.names.has(runId)) this.startsAfterEnd.set(runId, start)
+    else start()
+  }
+
   /** A held run's fiber is over (and its final state recorded): its slot is free. */
   ended(runId: string): void {
     this.renewedAt.delete(runId)
     this.names.delete(runId)
     this.finishing.delete(runId)
     this.released.delete(runId)
+    const next = this.startsAfterEnd.get(runId)
+    if (next !== undefined) {
+      this.startsAfterEnd.delete(runId)
+      next()
+    }
     this.slotFreed()
   }
 
@@ -154,8 +174,14 @@ export class HeldRuns {
     for (const runId of runIds) this.stoppedUnrenewed.delete(runId)
   }
 
-  /** At shutdown: the runs left are given back, so their late writes are dropped. */
-  releaseAll(runIds: ReadonlyArray<string>): void {
+  /**
+   * At shutdown: every held run is to be given back, so their late writes are dropped and the
+   * claims waiting for an earlier one to end never start. Returns their ids.
+   */
+  releaseAll(): Array<string> {
+    this.startsAfterEnd.clear()
+    const runIds = this.ids()
     for (const runId of runIds) this.released.add(runId)
+    return runIds
   }
 }

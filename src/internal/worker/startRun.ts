@@ -71,8 +71,12 @@ export const runStarter = (options: {
   }
 
   // Synchronous, so nothing interrupts a start halfway. The fiber runs at once until it first waits
-  // (a no-op task, until its final state is queued).
-  return (run, claimSentAt) => {
+  // (a no-op task, until its final state is queued). A run this worker lost and claimed again while
+  // its old fiber is still ending starts once that one has ended: the old one's end would otherwise
+  // clear the new claim's bookkeeping (no heartbeat, no fence), and both would run.
+  return (run, claimSentAt) => held.startAfterEarlierClaim(run.id, () => start(run, claimSentAt))
+
+  function start(run: RunStore_.ClaimedRun, claimSentAt: number): void {
     held.claimed(run.id, run.name, claimSentAt)
     const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
     const fiber = runFork(execute(run, cell))

@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Fiber, FiberMap, FiberRef, Runtime } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberRef, Option, Runtime } from "effect"
 import * as os from "node:os"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
@@ -43,25 +43,69 @@ const settingsOf = (options: TaskWorker.ServeOptions) => {
 }
 
 /**
+ * While a worker shuts down it listens for SIGINT and SIGTERM itself (`NodeRuntime.runMain` stops
+ * listening after the first, so a second one would end the process at once, its runs left Running
+ * until their leases end). The first it hears calls `onSignal`; one more ends the process as the
+ * signal would have without this listener.
+ */
+const listenForSignals = (onSignal: (signal: NodeJS.Signals) => void) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let heard = false
+      const stopListening = () => {
+        process.removeListener("SIGINT", listener)
+        process.removeListener("SIGTERM", listener)
+      }
+      const listener = (signal: NodeJS.Signals) => {
+        if (!heard) {
+          heard = true
+          return onSignal(signal)
+        }
+        stopListening()
+        process.kill(process.pid, signal)
+      }
+      process.on("SIGINT", listener)
+      process.on("SIGTERM", listener)
+      return stopListening
+    }),
+    (stopListening) => Effect.sync(stopListening)
+  )
+
+/**
  * On shutdown (SIGTERM, interruption): finish what is running within the grace period, then give
- * back what is left, Scheduled again for another worker. Nothing held is lost.
+ * back what is left, Scheduled again for another worker; a second SIGINT or SIGTERM gives it back
+ * at once. A give-back is not an attempt: the run is not named Retrying nor counted against its
+ * retries when it runs again. Nothing held is lost.
  */
 const finishOrGiveBack = (store: RunStore_.Service, held: HeldRuns, workerId: string, grace: number) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     if (held.size === 0) return
-    yield* Effect.logInfo(`Task worker ${workerId} stopping: waiting for ${held.size} run(s)`)
-    // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to end it.
-    yield* Effect.interruptible(Fiber.awaitAll(held.fibers())).pipe(
-      Effect.timeoutOption(Duration.millis(grace))
+    const signalled = yield* Deferred.make<NodeJS.Signals>()
+    yield* listenForSignals((signal) => Deferred.unsafeDone(signalled, Exit.succeed(signal)))
+    yield* Effect.logInfo(
+      `Task worker ${workerId} stopping: waiting up to ${grace} ms for ${held.size} run(s) ` +
+        `(a second SIGINT or SIGTERM gives them back at once)`
     )
-    const left = held.ids()
+    // Finalizers are uninterruptible: each side of the race must be interruptible for the others to
+    // end it. Not the race itself: this fiber is being interrupted, and would be at once.
+    const cut = yield* Effect.raceAll([
+      Effect.interruptible(Effect.as(Fiber.awaitAll(held.fibers()), Option.none<string>())),
+      Effect.interruptible(
+        Effect.as(Effect.sleep(Duration.millis(grace)), Option.some(`its grace period of ${grace} ms ended`))
+      ),
+      Effect.interruptible(
+        Effect.map(Deferred.await(signalled), (signal) => Option.some(`${signal} while it waited for its runs`))
+      )
+    ])
+    const left = held.releaseAll()
     if (left.length === 0) return
-    held.releaseAll(left)
+    const why = Option.getOrElse(cut, () => "its runs ended")
+    yield* Effect.logInfo(`Task worker ${workerId} giving back ${left.length} run(s): ${why}`)
     yield* Fiber.interruptAll(held.fibers())
-    yield* store.releaseRuns(workerId, left).pipe(
-      Effect.catchAll((error) => Effect.logError(`Task worker ${workerId} could not release its runs`, error))
+    yield* store.releaseRuns(workerId, left, `Given back by task worker ${workerId} on shutdown (${why}).`).pipe(
+      Effect.catchAll((error) => Effect.logError(`Task worker ${workerId} could not give back its runs`, error))
     )
-  })
+  }))
 
 /** @internal */
 export const serve = (

@@ -3,6 +3,7 @@ import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
 import {
+  givenBackRunCount,
   isCount,
   listingOf,
   notFound,
@@ -103,7 +104,8 @@ export const makeMemory = (
         for (const runId of runIds) {
           const run = runs.find(runId)
           if (run === undefined || run.workerId !== workerId || isFinal(run.state)) continue
-          runs.move(run, releasedState(run.state, workerId, new Date(millis), message), undefined, true)
+          const runCount = givenBackRunCount(run.state, run.runCount)
+          runs.move(run, releasedState(run.state, workerId, new Date(millis), message), runCount, true)
         }
       }),
     recoverExpired: () => Effect.map(now, (millis) => recoverExpired(runs, millis)),

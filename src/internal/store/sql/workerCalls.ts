@@ -9,7 +9,7 @@ import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { recoveredState, releasedState } from "../rules.js"
+import { givenBackRunCount, recoveredState, releasedState } from "../rules.js"
 import type { Dialect } from "./dialect.js"
 import type { Call } from "./retry.js"
 import { claimedRun } from "./rows.js"
@@ -34,19 +34,41 @@ type WorkerCalls = Pick<RunStore_.Service, "claimRuns" | "heartbeat" | "releaseR
 export const makeWorkerCalls = (parts: WorkerCallParts): WorkerCalls => ({
   claimRuns: makeClaimRuns(parts),
   heartbeat: makeHeartbeat(parts),
-  releaseRuns: (workerId, runIds, message) =>
-    Effect.forEach(runIds, (runId) =>
-      Effect.gen(function*() {
-        const run = yield* Effect.either(parts.getRun(runId))
-        if (Either.isLeft(run) || run.right.workerId !== workerId || state_.isFinal(run.right.state)) return
-        const next = releasedState(run.right.state, workerId, new Date(yield* Clock.currentTimeMillis), message)
-        yield* parts.call(
-          `release run ${runId}`,
-          Effect.ignore(parts.transition(runId, next, { name: run.right.name }, { workerId, release: true }))
-        )
-      }), { discard: true }),
+  releaseRuns: makeReleaseRuns(parts),
   recoverExpired: makeRecoverExpired(parts)
 })
+
+/**
+ * Gives back the runs of `runIds` that `workerId` still holds, in one read and one write batch per
+ * 500 runs: the read and every move are fenced on the holder, so a run another worker has taken
+ * over since (its lease expired and it was recovered) is left alone. A give-back is not an attempt:
+ * a Running run's count goes back to what it was before its claim (see `givenBackRunCount`).
+ */
+const makeReleaseRuns =
+  ({ call, sql, transition }: WorkerCallParts): WorkerCalls["releaseRuns"] => (workerId, runIds, message) =>
+    call(
+      () => `give back ${runIds.length} run(s) of task worker ${workerId}`,
+      Effect.gen(function*() {
+        const timestamp = new Date(yield* Clock.currentTimeMillis)
+        for (let i = 0; i < runIds.length; i += 500) {
+          const rows = yield* sql<Pick<RunRow, "id" | "name" | "state_type" | "run_count">>`SELECT id, name,
+          state_type, run_count FROM taskflow_runs
+          WHERE worker_id = ${workerId} AND ${sql.in("id", runIds.slice(i, i + 500))}
+          AND state_type NOT IN ${sql.in(FINAL)}`
+          // Queued together: the writer commits them in one batch. A refusal (the run finished or
+          // was taken over meanwhile) leaves it as it is; a failure to write fails the give-back.
+          yield* Effect.forEach(rows, (row) => {
+            const current = state_.make(row.state_type as State.StateType) as AnyState
+            return transition(
+              row.id,
+              releasedState(current, workerId, timestamp, message),
+              { name: row.name, runCount: givenBackRunCount(current, Number(row.run_count)) },
+              { workerId, release: true }
+            ).pipe(Effect.catchTags({ RunNotFound: () => Effect.void, InvalidTransition: () => Effect.void }))
+          }, { concurrency: "unbounded", discard: true })
+        }
+      })
+    )
 
 const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerCalls["claimRuns"] => {
   /**
