@@ -220,5 +220,8 @@ describe("a run no worker claims: the threshold", () => {
 
   it("an unreadable unclaimedAfter is a defect", () => {
     expect(() => RunStore.makeMemory({ unclaimedAfter: -1 })).toThrow("unclaimedAfter")
+    // Effect reads "-1 seconds" as zero: every Scheduled run would be reported unclaimed at once.
+    expect(() => RunStore.makeMemory({ unclaimedAfter: "-1 seconds" })).toThrow("unclaimedAfter")
+    expect(() => RunStore.makeMemory({ unclaimedAfter: [-1, 0] })).toThrow("unclaimedAfter")
   })
 })

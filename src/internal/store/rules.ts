@@ -2,6 +2,7 @@ import { Cause, Duration } from "effect"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"
+import { decodeDuration } from "../core/duration.js"
 import type { AnyState } from "../core/state.js"
 import { cancelled, crashed, isFinal, scheduled } from "../core/state.js"
 
@@ -117,20 +118,12 @@ export const listingOf = (filter: RunStore_.RunFilter | undefined): {
 
 /**
  * A store's `unclaimedAfter` option in milliseconds: the default when absent; negative or unreadable
- * input is a defect (`IllegalArgumentException`).
+ * input is a defect (`IllegalArgumentException`), as for every duration option.
  * @internal
  */
 export const unclaimedAfterMillis = (input: Duration.DurationInput | undefined, fallback: number): number => {
-  if (input === undefined) return fallback
-  const negative = typeof input === "number" && input < 0
-  const decoded = negative ? undefined : Duration.decodeUnknown(input)
-  const millis = decoded === undefined || decoded._tag === "None" ? Number.NaN : Duration.toMillis(decoded.value)
-  if (Number.isNaN(millis) || millis < 0) {
-    throw new Cause.IllegalArgumentException(
-      `RunStore: unclaimedAfter must be a non-negative duration, got ${String(input)}`
-    )
-  }
-  return millis
+  const decoded = decodeDuration("unclaimedAfter", input)
+  return decoded === undefined ? fallback : Duration.toMillis(decoded)
 }
 
 /**
