@@ -6,7 +6,7 @@ import type * as State from "../../State.js"
 export type AnyState = State.State<unknown, unknown>
 
 /** The name each state type has unless given another. @internal */
-export const defaultNames: Record<State.StateType, string> = {
+const defaultNames: Record<State.StateType, string> = {
   SCHEDULED: "Scheduled",
   PENDING: "Pending",
   RUNNING: "Running",
