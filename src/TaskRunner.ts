@@ -104,8 +104,9 @@ export interface WorkerPoolOptions {
  * store records: only the body of each run executes on a thread.
  *
  * - Tasks are found by name in `module`, which every thread imports. Arguments and results cross
- *   with the task's `parameters`/`success`/`failure` Schemas, or as structured-clone data (Errors
- *   keep their fields). A value that cannot cross fails the run at once with `SerializationError`;
+ *   with the task's `parameters`/`success`/`failure` Schemas, or as structured-clone data (an Error,
+ *   at any depth, arrives as a store keeps it: an Error with the same name, message, `_tag` and
+ *   fields). A value that cannot cross fails the run at once with `SerializationError`;
  *   a name the module does not define fails it with `UnknownTask`.
  * - Cancellation is real: the run's fiber in the thread is interrupted; a thread that does not
  *   stop within `interruptGracePeriod` (a synchronous loop) is terminated and replaced.

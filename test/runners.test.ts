@@ -5,7 +5,18 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, Fiber, Option, Stream, TestClock } from "effect"
 import { Errors, Futures, Task, TaskRunner } from "effect-taskflow"
-import { add, defect, double, forever, norm, Point, refuse, Refused, refuseWithSchema } from "./fixtures/poolTasks.js"
+import {
+  add,
+  defect,
+  describeUpstream,
+  double,
+  forever,
+  norm,
+  Point,
+  refuse,
+  Refused,
+  refuseWithSchema
+} from "./fixtures/poolTasks.js"
 import { settle } from "./helpers.js"
 
 const poolModule = new URL("./fixtures/poolTasks.ts", import.meta.url)
@@ -61,6 +72,17 @@ for (const runner of runners) {
           const exit = yield* Effect.exit((yield* defect.submit("boom")).result())
           expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
           if (Exit.isFailure(exit)) expect(String(Cause.squash(exit.cause))).toContain("boom")
+        }))
+
+      it.effect("under allowFailure an upstream's error reaches the body with its name, _tag and fields", () =>
+        Effect.gen(function*() {
+          const refused = yield* refuse.submit("no")
+          const described = yield* describeUpstream.submit(Task.allowFailure(refused))
+          // On a thread, as a store keeps it: an Error with the same name and fields (its name an own field).
+          expect(yield* described.result()).toMatchObject({
+            error: "Refused",
+            fields: { _tag: "Refused", reason: "no" }
+          })
         }))
 
       it.effect("Schemas restore class instances on the way back", () =>

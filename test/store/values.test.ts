@@ -8,7 +8,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schema } from "effect"
 import { Errors, Flow, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
-import { Celsius, poolReturnsInstance, poolShape } from "../fixtures/valueTasks.js"
+import { decodeValue, encodeValue } from "../../src/internal/codec/values.js"
+import {
+  Celsius,
+  describeErrors,
+  nestedErrors,
+  Overheated,
+  poolDescribe,
+  poolFailsWithErrors,
+  poolReturnsErrors,
+  poolReturnsInstance,
+  poolShape
+} from "../fixtures/valueTasks.js"
 import { storeCases } from "../support/stores.js"
 
 /** What each body received, by the key given as its first argument (the body runs in this process). */
@@ -28,6 +39,10 @@ const unkeptInstance = Task.make(
   { name: "values-unkept-instance", persistResult: false },
   (degrees: number) => Effect.succeed(new Celsius(degrees))
 )
+const failsOverheated = Task.make(
+  "values-fails-overheated",
+  (degrees: number) => Effect.fail(new Overheated({ degrees, at: new Date(0) }))
+)
 const echoFlow = Flow.make("values-echo-flow", (value: unknown) => Effect.succeed(value))
 
 class Reading extends Schema.Class<Reading>("ValuesReading")({ degrees: Schema.Number }) {}
@@ -46,6 +61,7 @@ const served = [
   returnsInstance,
   failsWithInstance,
   unkeptInstance,
+  failsOverheated,
   echoFlow,
   readingsFlow,
   readingsFlowWithoutSchema
@@ -90,6 +106,9 @@ const refused: ReadonlyArray<readonly [string, unknown, ReadonlyArray<string>]> 
   ["a sparse array", [1, , 3], ["argument 2 (at `[1]`) is a hole in a sparse array"]],
   ["a function in a Map", new Map([["k", () => 1]]), ["argument 2 (at `.get(\"k\")`) is a function"]]
 ]
+
+/** What a SQL store hands back for a value: a copy through its stored form (tagged JSON text). */
+const storeCopy = (value: unknown): unknown => decodeValue(JSON.parse(JSON.stringify(encodeValue(value))))
 
 const defectOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
@@ -187,6 +206,24 @@ for (const store of storeCases) {
         yield* unkept.wait({ timeout: "20 seconds" })
         expect((yield* unkept.state).type).toBe("COMPLETED")
       })))
+
+    it.live("a tagged error without a failure Schema is kept as an Error with its _tag and fields, not the class", () =>
+      run(Effect.gen(function*() {
+        const future = yield* failsOverheated.delay(20)
+        yield* future.wait({ timeout: "20 seconds" })
+        // Read back: what every store keeps, memory included, is a copy through the stored form.
+        const state = (yield* (yield* RunStore.RunStore).getRun(future.taskRunId)).state
+        const error = State.isFailed(state) ? Option.getOrUndefined(Cause.failureOption(state.cause)) : state
+        expect(describeErrors(error)).toEqual(
+          describeErrors(storeCopy(new Overheated({ degrees: 20, at: new Date(0) })))
+        )
+        expect(error).not.toBeInstanceOf(Overheated)
+        expect(error).toMatchObject({ name: "Overheated", _tag: "Overheated", degrees: 20, at: new Date(0) })
+        const caught = yield* future.result({ timeout: "20 seconds" }).pipe(
+          Effect.catchTag("Overheated", (overheated) => Effect.succeed(overheated.degrees))
+        )
+        expect(caught).toBe(20)
+      })))
   })
 }
 
@@ -209,5 +246,41 @@ describe("values on the worker pool", () => {
       expect(error).toMatchObject({ _tag: "SerializationError" })
       expect((error as Errors.SerializationError).message).toContain("the result is an instance of class Celsius")
       expect((error as Errors.SerializationError).message).toContain("`success` Schema")
+    }).pipe(Effect.provide(pool)))
+
+  it.live("Errors inside arguments reach the thread as a store keeps them: name, message, _tag, fields, any depth", () =>
+    Effect.gen(function*() {
+      const at = new Date(0)
+      const argument = {
+        top: new Overheated({ degrees: 90, at }),
+        deep: [{ byName: new Map([["k", new Set([new Overheated({ degrees: 91, at })])]]) }],
+        plain: new Error("plain"),
+        // Plain objects that look like the records Errors cross as stay plain objects.
+        lookalike: { "@effect-taskflow/Error": true, message: "looks like an Error" },
+        taggedLookalike: { $taskflow: "object", value: { a: 1 } }
+      }
+      const seen = yield* (yield* poolDescribe.submit(argument)).result()
+      expect(seen).toEqual(describeErrors(storeCopy(argument)))
+      expect(seen).toMatchObject({
+        top: { error: "Overheated", overheated: false, fields: { _tag: "Overheated", degrees: 90 } }
+      })
+      // An Error as the whole argument (as `allowFailure` passes an upstream's error), and in a cycle.
+      const top = new Overheated({ degrees: 92, at })
+      expect(yield* (yield* poolDescribe.submit(top)).result()).toEqual(describeErrors(storeCopy(top)))
+      const loop: Record<string, unknown> = { error: new Overheated({ degrees: 93, at }) }
+      loop.self = loop
+      expect(yield* (yield* poolDescribe.submit(loop)).result()).toEqual({
+        error: describeErrors(storeCopy(loop.error)),
+        self: "<cycle>"
+      })
+    }).pipe(Effect.provide(pool)))
+
+  it.live("Errors inside a result or a failure come back as a store keeps them", () =>
+    Effect.gen(function*() {
+      const expected = describeErrors(storeCopy(nestedErrors()))
+      const result = yield* (yield* poolReturnsErrors.submit()).result()
+      expect(describeErrors(result)).toEqual(expected)
+      const failure = yield* Effect.flip((yield* poolFailsWithErrors.submit()).result())
+      expect(describeErrors(failure)).toEqual(expected)
     }).pipe(Effect.provide(pool)))
 })

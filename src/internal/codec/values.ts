@@ -177,13 +177,28 @@ const encodeObject = (value: object, path: string, ancestors: Array<object>): un
   }
 }
 
-/** An Error as the record the earlier format used: its name, message, stack and own fields. */
+/**
+ * An Error as the record the earlier format used: its name, message, stack and `fields`, which the
+ * caller fills with its own fields (`Object.keys`), each in the caller's form. One record for the
+ * stores and the worker pool, so an Error crosses both the same way.
+ */
+const errorRecord = (error: Error, fields: Record<string, unknown>) => ({
+  [ERROR_MARK]: true,
+  name: error.name,
+  message: error.message,
+  stack: error.stack,
+  fields
+})
+
+/** An Error's own fields, each given to `set` (for its record, or back from it). */
+const eachField = (from: object, set: (key: string, value: unknown) => void): void => {
+  for (const key of Object.keys(from)) set(key, (from as Record<string, unknown>)[key])
+}
+
 const encodeError = (error: Error, path: string, ancestors: Array<object>): unknown => {
   const fields: Record<string, unknown> = {}
-  for (const key of Object.keys(error)) {
-    setKey(fields, key, encodeValue((error as unknown as Record<string, unknown>)[key], path + keyPath(key), ancestors))
-  }
-  return { [ERROR_MARK]: true, name: error.name, message: error.message, stack: error.stack, fields }
+  eachField(error, (key, field) => setKey(fields, key, encodeValue(field, path + keyPath(key), ancestors)))
+  return errorRecord(error, fields)
 }
 
 /**
@@ -233,14 +248,19 @@ const decodeTagged = (tag: string, value: unknown): unknown => {
   return ctor !== undefined && Object.hasOwn(typedArrays, tag) ? new ctor(fromBase64(value as string)) : NOT_A_TAG
 }
 
-const decodeError = (record: Record<string, unknown>): Error => {
+/** The Error of a record, without its fields yet (the caller decodes them into it). */
+const errorOf = (record: Record<string, unknown>): Error => {
   const error = new Error(record.message as string)
   error.name = record.name as string
   if (record.stack !== undefined) error.stack = record.stack as string
-  const fields = (record.fields ?? {}) as Record<string, unknown>
-  for (const key of Object.keys(fields)) {
-    ;(error as unknown as Record<string, unknown>)[key] = decodeValue(fields[key])
-  }
+  return error
+}
+
+const decodeError = (record: Record<string, unknown>): Error => {
+  const error = errorOf(record)
+  eachField((record.fields ?? {}) as object, (key, field) => {
+    ;(error as unknown as Record<string, unknown>)[key] = decodeValue(field)
+  })
   return error
 }
 
@@ -249,13 +269,6 @@ export const isPlainPrimitive = (value: unknown): boolean =>
   typeof value === "string" || typeof value === "boolean" || value === null ||
   (typeof value === "number" && Number.isFinite(value) && !Object.is(value, -0))
 
-/**
- * The value a store hands back for `value`: equal to it, never the caller's own object (a copy
- * through the stored form). Throws a `Refusal` for what a store cannot carry.
- * @internal
- */
-export const storedCopy = (value: unknown): unknown => isPlainPrimitive(value) ? value : decodeValue(encodeValue(value))
-
 /** What structured clone carries as it is, beyond the values a store tags (a SharedArrayBuffer is shared). */
 const clonedAsThey = new Set<unknown>(
   [ArrayBuffer, DataView, RegExp, globalThis.SharedArrayBuffer].flatMap((ctor) =>
@@ -263,44 +276,60 @@ const clonedAsThey = new Set<unknown>(
   )
 )
 
+/** Set by `cloneRefusal` when a value holds what `toCloneable` rewrites (an Error, a marked key). @internal */
+export interface Marks {
+  found: boolean
+}
+
+/** A plain object with a key of its own that the stored and the cloneable forms give a meaning. */
+const hasMarkKey = (value: object): boolean => Object.hasOwn(value, TAG) || Object.hasOwn(value, ERROR_MARK)
+
 /**
  * The place in a value that structured clone would not carry exactly (a function, a symbol, a class
  * instance that would arrive as a plain object, an accessor, a symbol key), or undefined. Cycles,
- * sparse arrays and the rich values a store tags are carried by structured clone itself.
+ * sparse arrays and the rich values a store tags are carried by structured clone itself. `marks`
+ * learns, in the same walk, whether the value needs `toCloneable`.
  * @internal
  */
-export const cloneRefusal = (value: unknown, path = "", seen: Set<object> = new Set()): Refusal | undefined => {
+export const cloneRefusal = (
+  value: unknown,
+  path = "",
+  seen: Set<object> = new Set(),
+  marks?: Marks
+): Refusal | undefined => {
   if (typeof value === "function") return new Refusal(path, "a function")
   if (typeof value === "symbol") return new Refusal(path, `a symbol (${String(value)})`)
   if (typeof value !== "object" || value === null || seen.has(value)) return undefined
   seen.add(value)
   const proto = Object.getPrototypeOf(value)
+  const inside = (item: unknown, at: string) => cloneRefusal(item, at, seen, marks)
   try {
     if (proto === Array.prototype) {
       for (let i = 0; i < (value as Array<unknown>).length; i++) {
-        const refusal = cloneRefusal((value as Array<unknown>)[i], `${path}[${i}]`, seen)
+        const refusal = inside((value as Array<unknown>)[i], `${path}[${i}]`)
         if (refusal !== undefined) return refusal
       }
       return undefined
     }
     if (proto === Object.prototype || proto === null || value instanceof Error) {
       const keys = value instanceof Error ? Object.keys(value) : checkPlainObject(value, path)
+      if (marks !== undefined && (value instanceof Error || hasMarkKey(value))) marks.found = true
       for (const key of keys) {
-        const refusal = cloneRefusal((value as Record<string, unknown>)[key], path + keyPath(key), seen)
+        const refusal = inside((value as Record<string, unknown>)[key], path + keyPath(key))
         if (refusal !== undefined) return refusal
       }
       return undefined
     }
     if (proto === Map.prototype) {
       for (const [k, v] of value as Map<unknown, unknown>) {
-        const refusal = cloneRefusal(k, `${path} (a key)`, seen) ?? cloneRefusal(v, `${path}.get(${shortly(k)})`, seen)
+        const refusal = inside(k, `${path} (a key)`) ?? inside(v, `${path}.get(${shortly(k)})`)
         if (refusal !== undefined) return refusal
       }
       return undefined
     }
     if (proto === Set.prototype) {
       for (const v of value as Set<unknown>) {
-        const refusal = cloneRefusal(v, `${path} (an item)`, seen)
+        const refusal = inside(v, `${path} (an item)`)
         if (refusal !== undefined) return refusal
       }
       return undefined
@@ -312,6 +341,127 @@ export const cloneRefusal = (value: unknown, path = "", seen: Set<object> = new 
     throw refusal
   }
 }
+
+/**
+ * The cloneable form: what crosses to or from a worker thread. Structured clone carries the rich
+ * values itself, but keeps only an Error's `name` (renaming a non-standard one "Error"), `message`
+ * and `stack`: Errors, at any depth, cross as the record a store keeps, so they arrive with the same
+ * name, message, `_tag` and fields as from a store; a plain object with a `$taskflow` or Error-marker
+ * key of its own is escaped as in a store. Containers (arrays, plain objects, Maps, Sets) are copied
+ * around them, cycles and holes kept; every other value is left to structured clone.
+ */
+const KEEP = Symbol("Keep")
+
+type Special = (value: object, walk: (u: unknown) => unknown, remember: (copy: unknown) => void) => unknown
+
+/** A copy of a value's containers, `special` deciding first for each object (KEEP: copy it as a container). */
+const rebuild = (root: unknown, special: Special): unknown => {
+  const memo = new Map<object, unknown>()
+  const walk = (value: unknown): unknown => {
+    if (typeof value !== "object" || value === null) return value
+    if (memo.has(value)) return memo.get(value)
+    const remember = (copy: unknown) => memo.set(value, copy)
+    const done = special(value, walk, remember)
+    if (done !== KEEP) return done
+    const proto = Object.getPrototypeOf(value)
+    if (proto === Array.prototype) {
+      const array = value as Array<unknown>
+      const out = new Array<unknown>(array.length)
+      remember(out)
+      for (let i = 0; i < array.length; i++) if (i in array) out[i] = walk(array[i])
+      return out
+    }
+    if (proto === Object.prototype || proto === null) {
+      const out: Record<string, unknown> = {}
+      remember(out)
+      eachField(value, (key, field) => setKey(out, key, walk(field)))
+      return out
+    }
+    if (proto === Map.prototype) {
+      const out = new Map<unknown, unknown>()
+      remember(out)
+      for (const [k, v] of value as Map<unknown, unknown>) out.set(walk(k), walk(v))
+      return out
+    }
+    if (proto === Set.prototype) {
+      const out = new Set<unknown>()
+      remember(out)
+      for (const v of value as Set<unknown>) out.add(walk(v))
+      return out
+    }
+    return value
+  }
+  return walk(root)
+}
+
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+const toRecords: Special = (value, walk, remember) => {
+  if (value instanceof Error) {
+    const fields: Record<string, unknown> = {}
+    const record = errorRecord(value, fields)
+    remember(record)
+    eachField(value, (key, field) => setKey(fields, key, walk(field)))
+    return record
+  }
+  if (!isPlainObject(value) || !hasMarkKey(value)) return KEEP
+  const out: Record<string, unknown> = {}
+  const escaped = tagged("object", out)
+  remember(escaped)
+  eachField(value, (key, field) => setKey(out, key, walk(field)))
+  return escaped
+}
+
+const fromRecords: Special = (value, walk, remember) => {
+  if (!isPlainObject(value)) return KEEP
+  const record = value as Record<string, unknown>
+  if (record[ERROR_MARK] === true) {
+    const error = errorOf(record)
+    remember(error)
+    eachField((record.fields ?? {}) as object, (key, field) => {
+      ;(error as unknown as Record<string, unknown>)[key] = walk(field)
+    })
+    return error
+  }
+  if (record[TAG] !== "object") return KEEP
+  const out: Record<string, unknown> = {}
+  remember(out)
+  eachField(record.value as object, (key, field) => setKey(out, key, walk(field)))
+  return out
+}
+
+/** Whether a value holds what the cloneable form rewrites (an Error, a record, a marked key). */
+const holdsMarks = (value: unknown, seen: Set<object> = new Set()): boolean => {
+  if (typeof value !== "object" || value === null || seen.has(value)) return false
+  if (value instanceof Error) return true
+  seen.add(value)
+  const inside = (item: unknown) => holdsMarks(item, seen)
+  const proto = Object.getPrototypeOf(value)
+  if (proto === Array.prototype) return (value as Array<unknown>).some(inside)
+  if (proto === Object.prototype || proto === null) return hasMarkKey(value) || Object.values(value).some(inside)
+  if (proto === Map.prototype) {
+    for (const [k, v] of value as Map<unknown, unknown>) if (inside(k) || inside(v)) return true
+  }
+  if (proto === Set.prototype) {
+    for (const v of value as Set<unknown>) if (inside(v)) return true
+  }
+  return false
+}
+
+/**
+ * A value in its cloneable form, for `postMessage`: the value itself when it holds no Error and no
+ * marked key (`marked`: what `cloneRefusal`'s marks already found, to skip the walk).
+ * @internal
+ */
+export const toCloneable = (value: unknown, marked = holdsMarks(value)): unknown =>
+  marked ? rebuild(value, toRecords) : value
+
+/** A value received in its cloneable form, with its Errors rebuilt (the value itself when it holds none). @internal */
+export const fromCloneable = (value: unknown, marked = holdsMarks(value)): unknown =>
+  marked ? rebuild(value, fromRecords) : value
 
 /** Where a refusal sits, for a message: "argument 2 (at `.when`)", "the result (at `[0]`)". @internal */
 export const placeOf = (what: string, refusal: Refusal): string =>

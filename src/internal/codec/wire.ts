@@ -1,50 +1,17 @@
 import { Cause, Either, Exit, ParseResult, Schema } from "effect"
 import * as Errors from "../../Errors.js"
 import type { TaskDefinition } from "../core/definition.js"
-import { argumentRefusal, cloneRefusal, placeOf } from "./values.js"
+import type { Marks } from "./values.js"
+import { argumentRefusal, cloneRefusal, fromCloneable, placeOf, toCloneable } from "./values.js"
 
 /**
- * How values cross between threads. Structured clone keeps only `name`, `message` and `stack` of
- * an Error, so a tagged error would lose its `_tag` and fields: Errors are sent as records and
- * rebuilt as Errors carrying the same fields. Everything else crosses as structured-clone data.
+ * A value with no Schema of its own, in its cloneable form (`values.ts`): structured-clone data with
+ * Errors, at any depth, as the record a store keeps, so they arrive with their name, `_tag` and fields.
  */
-interface WireError {
-  readonly "@effect-taskflow/Error": true
-  readonly name: string
-  readonly message: string
-  readonly stack: string | undefined
-  readonly fields: Record<string, unknown>
-}
-
-const isWireError = (u: unknown): u is WireError =>
-  typeof u === "object" && u !== null && (u as Record<string, unknown>)["@effect-taskflow/Error"] === true
-
-/** @internal */
-export const toWire = (value: unknown): unknown => {
-  if (!(value instanceof Error)) return value
-  const fields: Record<string, unknown> = {}
-  for (const key of Object.keys(value)) fields[key] = toWire((value as unknown as Record<string, unknown>)[key])
-  return { "@effect-taskflow/Error": true, name: value.name, message: value.message, stack: value.stack, fields }
-}
-
-/** @internal */
-export const fromWire = (value: unknown): unknown => {
-  if (!isWireError(value)) return value
-  const error = new Error(value.message)
-  error.name = value.name
-  if (value.stack !== undefined) error.stack = value.stack
-  for (const [key, field] of Object.entries(value.fields)) {
-    ;(error as unknown as Record<string, unknown>)[key] = fromWire(field)
-  }
-  return error
-}
-
-/** A value with no Schema of its own: structured-clone data, Errors kept whole. */
-/** @internal */
-export const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
+const CrossThread: Schema.Schema<unknown> = Schema.transform(Schema.Unknown, Schema.Unknown, {
   strict: true,
-  decode: fromWire,
-  encode: toWire
+  decode: (value) => fromCloneable(value),
+  encode: (value) => toCloneable(value)
 })
 
 /**
@@ -81,12 +48,17 @@ const genericExit = Schema.Exit({
   unknown
 >
 
+/** Arguments sent in their cloneable form (they hold an Error); arguments without are sent as the array. */
+interface Cloneable {
+  readonly cloneable: unknown
+}
+
 const serializationError = (runId: string, message: string) => new Errors.SerializationError({ runId, message })
 
 /** Where an outcome holds what structured clone would not carry exactly, as a message's place. */
-const refusedOutcome = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+const refusedOutcome = (exit: Exit.Exit<unknown, unknown>, marks: Marks): string | undefined => {
   if (Exit.isSuccess(exit)) {
-    const refusal = typeof exit.value === "object" ? cloneRefusal(exit.value) : undefined
+    const refusal = typeof exit.value === "object" ? cloneRefusal(exit.value, "", new Set(), marks) : undefined
     return refusal === undefined ? undefined : `${placeOf("the result", refusal)} is ${refusal.what}`
   }
   for (const error of Cause.failures(exit.cause)) {
@@ -108,10 +80,14 @@ export const encodeArguments = (
   args: ReadonlyArray<unknown>
 ): Either.Either<unknown, Errors.SerializationError> => {
   if (def.parameters === undefined) {
+    const marks: Marks = { found: false }
     const place = args.some((arg) => typeof arg === "object" || typeof arg === "function" || typeof arg === "symbol")
-      ? argumentRefusal(args, (arg) => cloneRefusal(arg))
+      ? argumentRefusal(args, (arg) => cloneRefusal(arg, "", new Set(), marks))
       : undefined
-    if (place === undefined) return Either.right(args)
+    // Arguments with an Error (or a marked key) inside cross in their cloneable form; the rest as they are.
+    if (place === undefined) {
+      return Either.right(marks.found ? ({ cloneable: toCloneable(args, true) } satisfies Cloneable) : args)
+    }
     return Either.left(serializationError(
       runId,
       `The arguments of task run '${def.name}' (${runId}) cannot be sent to a worker thread exactly: ${place}. ` +
@@ -136,7 +112,11 @@ export const decodeArguments = (
   runId: string,
   encoded: unknown
 ): Either.Either<ReadonlyArray<unknown>, Errors.SerializationError> => {
-  if (def.parameters === undefined) return Either.right(encoded as ReadonlyArray<unknown>)
+  if (def.parameters === undefined) {
+    // Arguments holding an Error came in their cloneable form (`encodeArguments`).
+    const args = Array.isArray(encoded) ? encoded : fromCloneable((encoded as Cloneable).cloneable, true)
+    return Either.right(args as ReadonlyArray<unknown>)
+  }
   return Either.mapLeft(
     Schema.decodeUnknownEither(def.parameters)(encoded) as Either.Either<
       ReadonlyArray<unknown>,
@@ -161,7 +141,10 @@ export const encodeExit = (
   runId: string,
   exit: Exit.Exit<unknown, unknown>
 ): unknown => {
-  const refused = (Exit.isSuccess(exit) ? def?.success : def?.failure) === undefined ? refusedOutcome(exit) : undefined
+  const marks: Marks = { found: false }
+  const refused = (Exit.isSuccess(exit) ? def?.success : def?.failure) === undefined
+    ? refusedOutcome(exit, marks)
+    : undefined
   if (refused !== undefined) {
     const fix = Exit.isSuccess(exit) ? "a `success` Schema" : "a `failure` Schema"
     return Schema.encodeSync(genericExit)(Exit.die(serializationError(
@@ -170,9 +153,9 @@ export const encodeExit = (
         `${refused}. Give the task ${fix}, or return structured-clone data.`
     )))
   }
-  // The common case, a plain value and no Schema, crosses as it is.
-  if (Exit.isSuccess(exit) && def?.success === undefined && !(exit.value instanceof Error)) {
-    return { _tag: "Success", value: exit.value }
+  // The common case, a value with no Error inside and no Schema, crosses as it is.
+  if (Exit.isSuccess(exit) && def?.success === undefined && !marks.found) {
+    return { _tag: "Plain", value: exit.value } satisfies Plain
   }
   const encoded = Schema.encodeEither(exitSchema(def))(exit)
   if (Either.isRight(encoded)) return encoded.right
@@ -197,9 +180,14 @@ export const encodeUncloneable = (def: TaskDefinition | undefined, runId: string
       )}. Return structured-clone data, or give the task a success/failure Schema.`
   )))
 
-const isPlainSuccess = (u: unknown): u is { readonly _tag: "Success"; readonly value: unknown } =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Success" &&
-  !isWireError((u as { value?: unknown }).value)
+/** A success sent as it is (no Schema, no Error inside): no walk on either side. */
+interface Plain {
+  readonly _tag: "Plain"
+  readonly value: unknown
+}
+
+const isPlain = (u: unknown): u is Plain =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Plain"
 
 /** @internal */
 export const decodeExit = (
@@ -207,7 +195,7 @@ export const decodeExit = (
   runId: string,
   encoded: unknown
 ): Exit.Exit<unknown, unknown> => {
-  if (def.success === undefined && isPlainSuccess(encoded)) return Exit.succeed(encoded.value)
+  if (isPlain(encoded)) return Exit.succeed(encoded.value)
   const decoded = Schema.decodeUnknownEither(exitSchema(def))(encoded)
   if (Either.isRight(decoded)) return decoded.right
   return Exit.failCause(Cause.die(serializationError(

@@ -1,7 +1,7 @@
 /**
  * What a memory store chosen as the run store (`RunStore.memory`) keeps: what a SQL store would,
- * through the same codec. Arguments a worker will decode and results are copied through their stored
- * form (never the caller's own objects); what a SQL store refuses, this store refuses too.
+ * through the same codec. Arguments a worker will decode, results and failures are copied through their
+ * stored form (never the caller's own objects); what a SQL store refuses, this store refuses too.
  * @internal
  */
 import { Cause, Either } from "effect"
@@ -25,8 +25,10 @@ export const exactRun = (run: RunStore_.NewRun): Either.Either<RunStore_.NewRun,
 }
 
 /**
- * A state as a SQL store would keep it: a result copied through its stored form; a result or a
- * failure it cannot store fails the run with the SerializationError, as a SQL store's write does.
+ * A state as a SQL store would hand it back: a result and a failure copied through their stored
+ * form (a failure without a `failure` Schema comes back a plain Error with its name, `_tag` and
+ * fields, never the class instance); a result or a failure it cannot store fails the run with the
+ * SerializationError, as a SQL store's write does.
  */
 export const exactState = (name: string, runId: string, state: AnyState): AnyState => {
   if (state.type === "COMPLETED") {
@@ -37,8 +39,13 @@ export const exactState = (name: string, runId: string, state: AnyState): AnySta
   }
   const encoded = encodeState(name, runId, state)
   if (Either.isLeft(encoded)) return state_.failed(Cause.die(encoded.left), { timestamp: state.timestamp })
-  if (state.type !== "COMPLETED") return state
-  const row = { type: state.type, name: state.name, message: state.message ?? null, timestamp: 0, cause: null }
+  const row = {
+    type: state.type,
+    name: state.name,
+    message: state.message ?? null,
+    timestamp: 0,
+    cause: encoded.right.cause
+  }
   return Either.match(decodeState(name, runId, row, encoded.right.result), {
     onLeft: (error) => state_.failed(Cause.die(error), { timestamp: state.timestamp }),
     onRight: (decoded) => ({ ...decoded, timestamp: state.timestamp }) as AnyState
