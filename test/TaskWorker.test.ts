@@ -14,9 +14,10 @@ import {
   Schema,
   TestClock
 } from "effect"
-import { Errors, Flow, Futures, RunStore, Task, TaskWorker } from "effect-taskflow"
+import { Errors, Flow, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
 import { postgresThroughProxy } from "./support/dropProxy.js"
+import { newRun, uuid } from "./support/storeRuns.js"
 import { freshPostgresUrl, postgresAvailable, storeCases } from "./support/stores.js"
 
 /** `store` with its claims counted; `firstClaim` is done once the first is sent. */
@@ -467,6 +468,74 @@ describe("TaskWorker leases", () => {
       expect([run.state.type, run.workerId]).toEqual(["RUNNING", "w"])
     }))
 
+  // The bug this catches: a run claimed again started, once its old fiber ended, with its lease
+  // timed from the claim, though heartbeats had renewed it since: after a long wait for the old
+  // fiber, the lease deadline stopped the new run at once.
+  it.scoped("a run claimed again and started long after its claim times its lease from its latest renewal", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const runs = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const letFirstEnd = yield* Deferred.make<void>()
+      let executions = 0
+      let secondStopped = false
+      const sticky = Task.make("worker-sticky-late", () =>
+        Effect.suspend(() => {
+          const n = executions++
+          return Effect.zipRight(
+            Deferred.succeed(runs[n], undefined),
+            Effect.onInterrupt(
+              Effect.never,
+              () => n === 0 ? Deferred.await(letFirstEnd) : Effect.sync(() => (secondStopped = true))
+            )
+          )
+        }))
+      const claimsOpen = yield* Deferred.make<void>()
+      let gated = false
+      let heartbeatsWait = false
+      const gating: RunStore.Service = {
+        ...store,
+        claimRuns: (options) =>
+          Effect.suspend(() =>
+            gated ? Effect.zipRight(Deferred.await(claimsOpen), store.claimRuns(options)) : store.claimRuns(options)
+          ),
+        // Out of reach for heartbeats once the test says: the lease deadline then counts from the last renewal.
+        heartbeat: (...args) => Effect.suspend(() => heartbeatsWait ? Effect.never : store.heartbeat(...args))
+      }
+      yield* Effect.forkScoped(
+        TaskWorker.serve([sticky], {
+          workerId: "w",
+          lease: "30 seconds",
+          heartbeatInterval: "1 second",
+          shutdownGracePeriod: 0
+        }).pipe(
+          Effect.provideService(RunStore.RunStore, gating)
+        )
+      )
+      const future = yield* sticky.delay().pipe(Effect.provideService(RunStore.RunStore, store))
+      yield* Deferred.await(runs[0])
+      gated = true
+      yield* store.releaseRuns("w", [future.taskRunId])
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      yield* Deferred.succeed(claimsOpen, undefined)
+      yield* settle
+      expect((yield* store.getRun(future.taskRunId)).workerId).toBe("w")
+      // The old fiber takes 40 seconds to end; meanwhile heartbeats renew the new claim's lease.
+      for (let i = 0; i < 40; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      heartbeatsWait = true
+      yield* Deferred.succeed(letFirstEnd, undefined)
+      yield* Deferred.await(runs[1])
+      // Renewed 41 seconds in: not stopped before 70 (29 seconds later), though claimed at 1.
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      expect(secondStopped).toBe(false)
+      const run = yield* store.getRun(future.taskRunId)
+      expect([run.state.type, run.workerId]).toEqual(["RUNNING", "w"])
+    }))
+
   // The bug this catches: the heartbeat gave back the runs it had stopped before it acted on the
   // beat's cancels, lost runs and expired leases, so a give-back that kept failing held all of them back.
   it.scoped("a give-back that fails does not hold back the heartbeat's cancels", () =>
@@ -575,6 +644,28 @@ describe.skipIf(!postgresAvailable)("TaskWorker over a connection that loses an 
     return { task, runs: () => runs }
   }
   const lostAnswer = countingTask("worker-lost-answer")
+
+  // The bug this catches: a give-back read a run Running, then the failed attempt's AwaitingRetry
+  // (queued before the give-back) landed, and the give-back set the run count one lower from its
+  // read: the failed attempt was no longer counted against `retries`.
+  it.live("a give-back overtaken by the run's AwaitingRetry keeps the failed attempt's count", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { proxy, store } = yield* postgresThroughProxy()
+      const id = uuid()
+      yield* store.createRun(newRun(id, "store-plain", State.scheduled()))
+      const [claimed] = yield* store.claimRuns({ workerId: "w", names: ["store-plain"], limit: 1, lease: 60_000 })
+      expect(claimed.runCount).toBe(1)
+      // The give-back's read of the run (Running) is done; its answer is held back...
+      const pass = proxy.holdNext(id)
+      const release = yield* Effect.fork(store.releaseRuns("w", [id], "Given back."))
+      while (!proxy.holding()) yield* Effect.sleep(5)
+      // ...while the failed attempt's AwaitingRetry is written.
+      yield* store.setState(id, State.scheduled({ name: "AwaitingRetry" }), { workerId: "w" })
+      pass()
+      yield* Fiber.join(release)
+      const run = yield* store.getRun(id)
+      expect([run.state.type, run.workerId, run.runCount]).toEqual(["SCHEDULED", undefined, 1])
+    })))
 
   it.live("a claim whose answer was lost: the worker runs what it claimed, once, not after its lease", () =>
     Effect.gen(function*() {

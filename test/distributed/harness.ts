@@ -28,6 +28,8 @@ export const startWorker = (
     readonly heartbeatInterval?: number
     /** How long running runs may finish on shutdown, in ms (default 100). */
     readonly shutdownGracePeriod?: number
+    /** How long its store tries again while out of reach, in ms (default: the store's, 30 seconds). */
+    readonly reconnectFor?: number
   }
 ): WorkerProcess => {
   const child = spawn(process.execPath, [
@@ -46,7 +48,10 @@ export const startWorker = (
       ...(options.heartbeatInterval === undefined
         ? {}
         : { TASKFLOW_DIST_HEARTBEAT: String(options.heartbeatInterval) }),
-      ...(options.shutdownGracePeriod === undefined ? {} : { TASKFLOW_DIST_GRACE: String(options.shutdownGracePeriod) })
+      ...(options.shutdownGracePeriod === undefined
+        ? {}
+        : { TASKFLOW_DIST_GRACE: String(options.shutdownGracePeriod) }),
+      ...(options.reconnectFor === undefined ? {} : { TASKFLOW_DIST_RECONNECT: String(options.reconnectFor) })
     },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -48,6 +48,9 @@ export const openExecutions = async (target: Target): Promise<Executions> => {
     }
   }
   const pool = new pg.Pool({ connectionString: target.location, max: 4 })
+  // An idle connection the server (or a test's proxy) closes is dropped: not an uncaught error
+  // that ends the worker's process.
+  pool.on("error", () => {})
   await pool.query(ddl)
   const countKey = async (key: string) =>
     Number((await pool.query("SELECT COUNT(*) AS n FROM dist_executions WHERE key = $1", [key])).rows[0].n)

@@ -7,9 +7,12 @@ import { served } from "./tasks.js"
 
 const target = JSON.parse(process.env.TASKFLOW_DIST_TARGET!) as Target
 const lease = Number(process.env.TASKFLOW_DIST_LEASE ?? 30_000)
+const reconnectFor = process.env.TASKFLOW_DIST_RECONNECT === undefined
+  ? {}
+  : { reconnectFor: Number(process.env.TASKFLOW_DIST_RECONNECT) }
 const store = target.kind === "sqlite"
-  ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
-  : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
+  ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200, ...reconnectFor })
+  : RunStore.postgres({ url: target.location, maxPollInterval: 200, ...reconnectFor })
 
 TaskWorker.serve(served, {
   concurrency: Number(process.env.TASKFLOW_DIST_CONCURRENCY ?? 50),

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Futures, RunStore } from "effect-taskflow"
+import { dropProxy } from "../support/dropProxy.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
 import { startWorker, stopAll, untilOutput } from "./harness.js"
@@ -211,3 +212,47 @@ for (const target of targets) {
     }, 60_000)
   })
 }
+
+describe.skipIf(!postgresAvailable)("a task worker whose store is out of reach", () => {
+  // The bug this catches: a claim trying an unreachable store again was uninterruptible, retries
+  // and all, and the worker listened for signals only once its claim loop had ended. SIGTERM left
+  // it waiting for the claim to give up (here never: its store tries again for 10 minutes), and a
+  // second SIGTERM then ended the process at once, its runs left Running until their leases ended.
+  it.live("SIGTERM while its claim tries again: it stops at once; a second SIGTERM gives its runs back", () => {
+    const url = freshPostgresUrl()
+    const direct: Target = { kind: "postgres", location: url }
+    return Effect.gen(function*() {
+      const proxy = yield* dropProxy(url)
+      const executions = yield* Effect.promise(() => openExecutions(direct))
+      const cutOff = start({ kind: "postgres", location: proxy.urlThrough(url) }, {
+        id: "cut-off",
+        concurrency: 2, // a slot stays free: it keeps claiming
+        lease: 60_000,
+        shutdownGracePeriod: 60_000,
+        reconnectFor: 600_000
+      })
+      yield* Effect.promise(() => cutOff.ready)
+      const future = yield* slowNoRetry.delay("cut-off-held")
+      yield* untilExecuted(executions, "cut-off-held")
+      proxy.cutOffNow()
+      // Its claims (and heartbeats) find the store out of reach, and try again.
+      while (proxy.refused() < 3) yield* Effect.sleep(20)
+      cutOff.process.kill("SIGTERM")
+      yield* Effect.promise(() => untilOutput(cutOff, "stopping: waiting"))
+      cutOff.process.kill("SIGTERM")
+      yield* Effect.promise(() => untilOutput(cutOff, "giving back 1 run(s)"))
+      // The give-back tries again until the store answers.
+      proxy.reconnect()
+      expect(yield* Effect.promise(() => cutOff.exited)).not.toBe("SIGTERM")
+      const store = yield* RunStore.RunStore
+      const run = yield* store.getRun(future.taskRunId)
+      expect([run.state.type, run.state.message, run.workerId, run.runCount]).toEqual([
+        "SCHEDULED",
+        "Given back by task worker cut-off on shutdown (SIGTERM while it waited for its runs).",
+        undefined,
+        0
+      ])
+      yield* Effect.promise(() => executions.close())
+    }).pipe(Effect.scoped, Effect.provide(storeOf(direct)))
+  }, 60_000)
+})

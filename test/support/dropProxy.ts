@@ -29,10 +29,18 @@ export interface DropProxy {
    * the function returned is called (the server has done the work, and committed it).
    */
   readonly holdNext: (marker: string) => () => void
+  /** Whether an answer is held back now (see `holdNext`). */
+  readonly holding: () => boolean
   /** Connects each new connection to the server only after `millis` ms (0: at once). */
   readonly connectNewAfter: (millis: number) => void
   /** Rewrites `from` into `to` (of the same length) in all that clients send from now on. */
   readonly rewriteSent: (from: string, to: string) => void
+  /** Cuts the server off at once (closes every connection and refuses new ones) until `reconnect`. */
+  readonly cutOffNow: () => void
+  /** Lets new connections through again after a cut-off. */
+  readonly reconnect: () => void
+  /** How many connections were refused while the server was cut off. */
+  readonly refused: () => number
 }
 
 export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Scope> =>
@@ -46,11 +54,14 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
     /** Hands the connection holding an answer back its answers. */
     let passHeld = () => {}
     let dropped = 0
+    let refused = 0
+    let holding = false
     let connectAfter = 0
     let rewrite: readonly [Buffer, Buffer] | undefined
     const sockets = new Set<net.Socket>()
     const serve = (client: net.Socket) => {
       if (cutOff) {
+        refused++
         client.destroy()
         return
       }
@@ -80,9 +91,11 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         if (holdMarker !== undefined && chunk.includes(holdMarker)) {
           holdMarker = undefined
           held = [chunk]
+          holding = true
           passHeld = () => {
             held?.forEach((answer) => client.write(answer))
             held = undefined
+            holding = false
           }
           return
         }
@@ -148,6 +161,15 @@ export const dropProxy = (url: string): Effect.Effect<DropProxy, never, Scope.Sc
         cutOffAfterDropFor = options?.cutOffFor ?? 0
       },
       dropped: () => dropped,
+      cutOffNow: () => {
+        cutOff = true
+        for (const socket of sockets) socket.destroy()
+      },
+      reconnect: () => {
+        cutOff = false
+      },
+      refused: () => refused,
+      holding: () => holding,
       cutOffAfter: (text) => {
         cutOffMarker = Buffer.from(text)
       },

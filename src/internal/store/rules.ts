@@ -52,7 +52,8 @@ export const releasedState = (
  * The run count of a run its worker gives back: a give-back is not an attempt (the task did not
  * fail; its worker stopped it), so a Running run's count goes back to what it was before the claim
  * that started its attempt, and the next claim is not named Retrying nor counted against `retries`.
- * A run given back between attempts (Scheduled, AwaitingRetry) keeps its count. @internal
+ * A run given back between attempts (Scheduled, AwaitingRetry) keeps its count. The SQL stores
+ * compute the same in SQL, on the row as it is when written (`moveSet` in sql/statements.ts). @internal
  */
 export const givenBackRunCount = (state: AnyState, runCount: number): number | undefined =>
   state.type === "RUNNING" ? Math.max(0, runCount - 1) : undefined

@@ -50,6 +50,34 @@ export interface MaybeSyncWrites {
 export const syncWrites = (store: RunStore_.Service & MaybeSyncWrites): SyncWrites | undefined => store[SyncWritesKey]
 
 /**
+ * The key a store offers under it a claim that starts the runs it claims itself: `onClaimed` is
+ * called with them in the same uninterruptible step as the statement that claimed them, while the
+ * waits between tries (the store out of reach) stay interruptible. A task worker stopped meanwhile
+ * then stops at once, yet holds every run a claim of it took. A store without it is claimed from
+ * uninterruptibly, retries and all.
+ * @internal
+ */
+export const ClaimThenKey: unique symbol = Symbol.for("effect-taskflow/RunStore/ClaimThen")
+
+/** A claim that starts its runs (see `ClaimThenKey`). @internal */
+export type ClaimThen = (
+  options: Parameters<RunStore_.Service["claimRuns"]>[0],
+  onClaimed: (runs: ReadonlyArray<RunStore_.ClaimedRun>) => void
+) => ReturnType<RunStore_.Service["claimRuns"]>
+
+/**
+ * A store that may offer a claim that starts its runs, with the `claimRuns` it stands for: a
+ * wrapper that spreads the store and replaces `claimRuns` keeps the key, and must still be called.
+ * @internal
+ */
+export interface MaybeClaimThen {
+  readonly [ClaimThenKey]?: {
+    readonly claimRuns: RunStore_.Service["claimRuns"]
+    readonly claimThen: ClaimThen
+  } | undefined
+}
+
+/**
  * The key a store offers its `unclaimedAfter` under, in milliseconds: a future following a run waits
  * that long before it asks the store whether the run is unclaimed (see `RunRecord.unclaimedFor`).
  * @internal

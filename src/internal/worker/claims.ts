@@ -1,5 +1,7 @@
 import { Duration, Effect, Option, Queue } from "effect"
 import type * as RunStore_ from "../../RunStore.js"
+import type { MaybeClaimThen } from "../store/runStore.js"
+import { ClaimThenKey } from "../store/runStore.js"
 import { type HeldRuns, monotonicMillis } from "./heldRuns.js"
 import type { StartRun } from "./startRun.js"
 
@@ -54,6 +56,25 @@ export interface ClaimLoopOptions {
   readonly maxPoll: number
 }
 
+/**
+ * Claims runs and starts them in one uninterruptible step: a worker stopped while its claim is on
+ * its way holds the claim's runs (it gives them back) rather than leaving them, claimed in the
+ * store and unknown to it, until their leases end. Only that step: with a store that offers it
+ * (`ClaimThenKey`, the SQL stores), its waits to try again while the store is out of reach (up to
+ * `reconnectFor`) are interruptible, so a worker stopped then stops at once.
+ */
+const claimAndStart = (
+  store: RunStore_.Service & MaybeClaimThen,
+  options: Parameters<RunStore_.Service["claimRuns"]>[0],
+  start: (runs: ReadonlyArray<RunStore_.ClaimedRun>) => void
+) => {
+  const offered = store[ClaimThenKey]
+  // (Not a wrapper's: one that replaced `claimRuns` is claimed from through it.)
+  return offered !== undefined && offered.claimRuns === store.claimRuns
+    ? offered.claimThen(options, start)
+    : Effect.uninterruptible(Effect.tap(store.claimRuns(options), (runs) => Effect.sync(() => start(runs))))
+}
+
 /** Claims runs for free slots and starts them, for as long as the worker serves. */
 export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
   Effect.gen(function*() {
@@ -69,19 +90,18 @@ export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
         // Cleared before the claim is sent: a push that arrives while it is on its way sets it again.
         signal.mayHaveMore = false
         const claimSentAt = yield* monotonicMillis
-        // Claimed and started at once, uninterruptibly: a worker stopped while its claim is on its
-        // way holds the claim's runs (it gives them back) rather than leaving them, claimed in the
-        // store and unknown to it, until their leases end.
-        const claimed = yield* store.claimRuns({ workerId, names, limit: free, lease, knows: held.knows }).pipe(
-          Effect.tap((runs) => Effect.sync(() => runs.forEach((run) => startRun(run, claimSentAt)))),
+        const claimed = yield* claimAndStart(
+          store,
+          { workerId, names, limit: free, lease, knows: held.knows },
+          (runs) => runs.forEach((run) => startRun(run, claimSentAt))
+        ).pipe(
           Effect.catchAll((error) => {
             signal.mayHaveMore = true
             return Effect.as(
               Effect.logWarning(`Task worker ${workerId}: claiming runs failed, trying again`, error),
               []
             )
-          }),
-          Effect.uninterruptible
+          })
         )
         if (claimed.length > 0) {
           idle = 10

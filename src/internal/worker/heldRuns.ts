@@ -38,7 +38,7 @@ export class HeldRuns {
    * recovered and claimed here again, before its old fiber ended): each starts once that one ends,
    * so the old claim's end cannot clear the new one's bookkeeping.
    */
-  private readonly startsAfterEnd = new Map<string, () => void>()
+  private readonly startsAfterEnd = new Map<string, (renewedAt: number | undefined) => void>()
   /** Called when a slot frees: a run's final state is queued, or its fiber is over. */
   private readonly slotFreed: () => void
   /**
@@ -113,15 +113,18 @@ export class HeldRuns {
 
   /**
    * Starts a run claimed again while its earlier claim here is not over (see `startsAfterEnd`): at
-   * once if there is none, else once that claim has ended.
+   * once if there is none, else once that claim has ended. A deferred start is told when the run's
+   * lease was last renewed while it waited (the heartbeats renew the run, held by this worker again,
+   * under its id): its lease deadline runs from then, not from the claim.
    */
-  startAfterEarlierClaim(runId: string, start: () => void): void {
+  startAfterEarlierClaim(runId: string, start: (renewedAt: number | undefined) => void): void {
     if (this.names.has(runId)) this.startsAfterEnd.set(runId, start)
-    else start()
+    else start(undefined)
   }
 
   /** A held run's fiber is over (and its final state recorded): its slot is free. */
   ended(runId: string): void {
+    const renewedAt = this.renewedAt.get(runId)
     this.renewedAt.delete(runId)
     this.names.delete(runId)
     this.finishing.delete(runId)
@@ -129,7 +132,7 @@ export class HeldRuns {
     const next = this.startsAfterEnd.get(runId)
     if (next !== undefined) {
       this.startsAfterEnd.delete(runId)
-      next()
+      next(renewedAt)
     }
     this.slotFreed()
   }

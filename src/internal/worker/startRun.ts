@@ -74,7 +74,9 @@ export const runStarter = (options: {
   // (a no-op task, until its final state is queued). A run this worker lost and claimed again while
   // its old fiber is still ending starts once that one has ended: the old one's end would otherwise
   // clear the new claim's bookkeeping (no heartbeat, no fence), and both would run.
-  return (run, claimSentAt) => held.startAfterEarlierClaim(run.id, () => start(run, claimSentAt))
+  // A deferred start's lease runs from its latest renewal, if later than the claim.
+  return (run, claimSentAt) =>
+    held.startAfterEarlierClaim(run.id, (renewedAt) => start(run, Math.max(claimSentAt, renewedAt ?? claimSentAt)))
 
   function start(run: RunStore_.ClaimedRun, claimSentAt: number): void {
     held.claimed(run.id, run.name, claimSentAt)

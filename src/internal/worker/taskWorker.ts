@@ -42,34 +42,62 @@ const settingsOf = (options: TaskWorker.ServeOptions) => {
   }
 }
 
+/** What the worker's own listening for SIGINT and SIGTERM tells its shutdown. */
+interface Signals {
+  /** Done with the signal that asked for the held runs to be given back at once. */
+  readonly giveBackNow: Deferred.Deferred<NodeJS.Signals>
+  /** Set once the worker stops (its shutdown began): a signal heard from then on gives back at once. */
+  stopping: boolean
+}
+
 /**
- * While a worker shuts down it listens for SIGINT and SIGTERM itself (`NodeRuntime.runMain` stops
- * listening after the first, so a second one would end the process at once, its runs left Running
- * until their leases end). The first it hears calls `onSignal`; one more ends the process as the
- * signal would have without this listener.
+ * A worker listens for SIGINT and SIGTERM itself from before its first claim until it has stopped
+ * (`NodeRuntime.runMain` stops listening after the first, so a second one would end the process at
+ * once, its runs left Running until their leases end), whatever its shutdown is waiting for: its
+ * runs, or a claim trying a store out of reach again. The first signal, while it serves, is left to
+ * whoever else listens for it (`runMain` interrupts the worker); with nobody else, it ends the
+ * process as it would have without this listener. The next one, or the first once the worker is
+ * stopping, gives the held runs back at once; one more ends the process as the signal would.
  */
-const listenForSignals = (onSignal: (signal: NodeJS.Signals) => void) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      let heard = false
-      const stopListening = () => {
-        process.removeListener("SIGINT", listener)
-        process.removeListener("SIGTERM", listener)
-      }
-      const listener = (signal: NodeJS.Signals) => {
-        if (!heard) {
-          heard = true
-          return onSignal(signal)
+const listenForSignals = (workerId: string, log: (message: string) => void) =>
+  Effect.gen(function*() {
+    const signals: Signals = { giveBackNow: yield* Deferred.make<NodeJS.Signals>(), stopping: false }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const othersListen = {
+          SIGINT: process.listenerCount("SIGINT") > 0,
+          SIGTERM: process.listenerCount("SIGTERM") > 0
         }
-        stopListening()
-        process.kill(process.pid, signal)
-      }
-      process.on("SIGINT", listener)
-      process.on("SIGTERM", listener)
-      return stopListening
-    }),
-    (stopListening) => Effect.sync(stopListening)
-  )
+        let heard = false
+        let givingBackNow = false
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (!signals.stopping && !heard) {
+            heard = true
+            if (!othersListen[signal === "SIGINT" ? "SIGINT" : "SIGTERM"]) return endAsTheSignalWould(signal)
+            return log(
+              `Task worker ${workerId} heard ${signal}: stopping (another SIGINT or SIGTERM gives its runs back at once)`
+            )
+          }
+          if (givingBackNow) return endAsTheSignalWould(signal)
+          givingBackNow = true
+          Deferred.unsafeDone(signals.giveBackNow, Exit.succeed(signal))
+        }
+        const stopListening = () => {
+          process.removeListener("SIGINT", onSignal)
+          process.removeListener("SIGTERM", onSignal)
+        }
+        const endAsTheSignalWould = (signal: NodeJS.Signals) => {
+          stopListening()
+          process.kill(process.pid, signal)
+        }
+        process.on("SIGINT", onSignal)
+        process.on("SIGTERM", onSignal)
+        return stopListening
+      }),
+      (stopListening) => Effect.sync(stopListening)
+    )
+    return signals
+  })
 
 /**
  * On shutdown (SIGTERM, interruption): finish what is running within the grace period, then give
@@ -77,11 +105,16 @@ const listenForSignals = (onSignal: (signal: NodeJS.Signals) => void) =>
  * at once. A give-back is not an attempt: the run is not named Retrying nor counted against its
  * retries when it runs again. Nothing held is lost.
  */
-const finishOrGiveBack = (store: RunStore_.Service, held: HeldRuns, workerId: string, grace: number) =>
-  Effect.scoped(Effect.gen(function*() {
+const finishOrGiveBack = (
+  store: RunStore_.Service,
+  held: HeldRuns,
+  workerId: string,
+  grace: number,
+  signals: Signals
+) =>
+  Effect.gen(function*() {
+    signals.stopping = true
     if (held.size === 0) return
-    const signalled = yield* Deferred.make<NodeJS.Signals>()
-    yield* listenForSignals((signal) => Deferred.unsafeDone(signalled, Exit.succeed(signal)))
     yield* Effect.logInfo(
       `Task worker ${workerId} stopping: waiting up to ${grace} ms for ${held.size} run(s) ` +
         `(a second SIGINT or SIGTERM gives them back at once)`
@@ -94,7 +127,10 @@ const finishOrGiveBack = (store: RunStore_.Service, held: HeldRuns, workerId: st
         Effect.as(Effect.sleep(Duration.millis(grace)), Option.some(`its grace period of ${grace} ms ended`))
       ),
       Effect.interruptible(
-        Effect.map(Deferred.await(signalled), (signal) => Option.some(`${signal} while it waited for its runs`))
+        Effect.map(
+          Deferred.await(signals.giveBackNow),
+          (signal) => Option.some(`${signal} while it waited for its runs`)
+        )
       )
     ])
     const left = held.releaseAll()
@@ -105,7 +141,7 @@ const finishOrGiveBack = (store: RunStore_.Service, held: HeldRuns, workerId: st
     yield* store.releaseRuns(workerId, left, `Given back by task worker ${workerId} on shutdown (${why}).`).pipe(
       Effect.catchAll((error) => Effect.logError(`Task worker ${workerId} could not give back its runs`, error))
     )
-  }))
+  })
 
 /** @internal */
 export const serve = (
@@ -152,7 +188,9 @@ export const serve = (
     const heartbeats = { store, held, workerId, names, lease, heartbeatEvery, scheduled: signal.scheduled }
     yield* forkHeartbeats(heartbeats)
     yield* forkLeaseDeadline(heartbeats)
-    yield* Effect.addFinalizer(() => finishOrGiveBack(store, held, workerId, grace))
+    // Listening before the first claim: a claim may keep the worker's shutdown waiting too.
+    const signals = yield* listenForSignals(workerId, (message) => runFork(Effect.logInfo(message)))
+    yield* Effect.addFinalizer(() => finishOrGiveBack(store, held, workerId, grace, signals))
 
     yield* Effect.logInfo(`Task worker ${workerId} serving ${names.join(", ")} (concurrency ${concurrency})`)
     return yield* claimLoop({ store, held, signal, startRun, workerId, names, concurrency, lease, maxPoll })

@@ -152,7 +152,8 @@ const writeBatch = (
     batch.map((move) => move.final),
     batch.map((move) => move.releases),
     batch.map((move) => move.notice),
-    noticeChunks(batch)
+    noticeChunks(batch),
+    batch.map((move) => move.condition.givenBack === true)
   ]
   return claim === undefined
     ? Effect.map(prepared<BatchRow>("taskflow_write_states", WRITE_STATES, moves), written)

@@ -99,7 +99,8 @@ const writeBatch = (sql: SqlClient.SqlClient, batch: ReadonlyArray<QueuedMove>, 
         move.condition.unheld === true,
         move.condition.leaseExpiredBefore ?? null,
         move.final,
-        move.releases
+        move.releases,
+        move.condition.givenBack === true
       ]))
       const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
       moved = new Set(rows.map((row) => row.id))

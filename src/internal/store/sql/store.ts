@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { unclaimedAfterMillis } from "../rules.js"
-import type { MaybeUnclaimedAfter } from "../runStore.js"
+import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
@@ -55,7 +55,7 @@ export const makeStore = (
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
     const { getHistory, getRun, listRuns } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const createRuns = makeCreateRuns({ call, dialect, subscriptions })
-    const service: RunStore_.Service & MaybeUnclaimedAfter = {
+    const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen = {
       kind: dialect.kind,
       [UnclaimedAfterKey]: unclaimedAfter,
       createRun: (run) => createRuns([run]),
@@ -71,7 +71,7 @@ export const makeStore = (
       getHistory,
       listRuns,
       cancelRun: makeCancelRun({ call, getRun, transition }),
-      ...makeWorkerCalls({ sql, dialect, call, writer, getRun, transition }),
+      ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
       unsafeSubscribe: (runId, onChange) => {
         const unsubscribe = subscriptions.subscribe(runId, onChange)
         following.subscribed?.()

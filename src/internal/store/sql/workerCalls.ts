@@ -9,7 +9,9 @@ import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { givenBackRunCount, recoveredState, releasedState } from "../rules.js"
+import { recoveredState, releasedState } from "../rules.js"
+import type { ClaimThen, MaybeClaimThen } from "../runStore.js"
+import { ClaimThenKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import type { Call } from "./retry.js"
 import { claimedRun } from "./rows.js"
@@ -24,25 +26,31 @@ export interface WorkerCallParts {
   readonly dialect: Dialect
   readonly call: Call
   readonly writer: Writer
-  readonly getRun: RunStore_.Service["getRun"]
   readonly transition: Transition
 }
 
 type WorkerCalls = Pick<RunStore_.Service, "claimRuns" | "heartbeat" | "releaseRuns" | "recoverExpired">
 
 /** The calls a task worker makes: claims, heartbeats, give-backs and recovery. @internal */
-export const makeWorkerCalls = (parts: WorkerCallParts): WorkerCalls => ({
-  claimRuns: makeClaimRuns(parts),
-  heartbeat: makeHeartbeat(parts),
-  releaseRuns: makeReleaseRuns(parts),
-  recoverExpired: makeRecoverExpired(parts)
-})
+export const makeWorkerCalls = (parts: WorkerCallParts): WorkerCalls & MaybeClaimThen => {
+  const claimThen = makeClaimThen(parts)
+  const claimRuns: WorkerCalls["claimRuns"] = (options) => claimThen(options, () => {})
+  return {
+    claimRuns,
+    [ClaimThenKey]: { claimRuns, claimThen },
+    heartbeat: makeHeartbeat(parts),
+    releaseRuns: makeReleaseRuns(parts),
+    recoverExpired: makeRecoverExpired(parts)
+  }
+}
 
 /**
  * Gives back the runs of `runIds` that `workerId` still holds, in one read and one write batch per
  * 500 runs: the read and every move are fenced on the holder, so a run another worker has taken
  * over since (its lease expired and it was recovered) is left alone. A give-back is not an attempt:
- * a Running run's count goes back to what it was before its claim (see `givenBackRunCount`).
+ * a Running run's count goes back to what it was before its claim (see `givenBackRunCount`),
+ * computed in SQL on the row as it is when the move is written (see `Condition.givenBack`): an
+ * attempt's AwaitingRetry queued before the give-back may land between its read and its write.
  */
 const makeReleaseRuns =
   ({ call, sql, transition }: WorkerCallParts): WorkerCalls["releaseRuns"] => (workerId, runIds, message) =>
@@ -51,8 +59,8 @@ const makeReleaseRuns =
       Effect.gen(function*() {
         const timestamp = new Date(yield* Clock.currentTimeMillis)
         for (let i = 0; i < runIds.length; i += 500) {
-          const rows = yield* sql<Pick<RunRow, "id" | "name" | "state_type" | "run_count">>`SELECT id, name,
-          state_type, run_count FROM taskflow_runs
+          const rows = yield* sql<Pick<RunRow, "id" | "name" | "state_type">>`SELECT id, name,
+          state_type FROM taskflow_runs
           WHERE worker_id = ${workerId} AND ${sql.in("id", runIds.slice(i, i + 500))}
           AND state_type NOT IN ${sql.in(FINAL)}`
           // Queued together: the writer commits them in one batch. A refusal (the run finished or
@@ -62,15 +70,19 @@ const makeReleaseRuns =
             return transition(
               row.id,
               releasedState(current, workerId, timestamp, message),
-              { name: row.name, runCount: givenBackRunCount(current, Number(row.run_count)) },
-              { workerId, release: true }
+              { name: row.name },
+              { workerId, release: true, givenBack: true }
             ).pipe(Effect.catchTags({ RunNotFound: () => Effect.void, InvalidTransition: () => Effect.void }))
           }, { concurrency: "unbounded", discard: true })
         }
       })
     )
 
-const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerCalls["claimRuns"] => {
+/**
+ * Claims runs, and calls `onClaimed` with them in the same uninterruptible try as the statements
+ * (`call` makes each try uninterruptible, and the waits between tries not).
+ */
+const makeClaimThen = ({ call, dialect, sql, writer }: WorkerCallParts): ClaimThen => {
   /**
    * Workers with a claim sent and its answer not read (the connection dropped, or the store went
    * away): it may have committed. Their next claim attempt (the same call trying again, or the
@@ -83,7 +95,7 @@ const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerC
       sql<RunRow>`SELECT * FROM taskflow_runs WHERE worker_id = ${workerId} AND state_type = 'RUNNING'`,
       (rows) => rows.filter((row) => !knows(row.id)).map((row) => claimedRun(row, Number(row.state_timestamp)))
     )
-  return ({ knows, lease, limit, names, workerId }) =>
+  return ({ knows, lease, limit, names, workerId }, onClaimed) =>
     call(
       "claim runs",
       Effect.gen(function*() {
@@ -105,7 +117,7 @@ const makeClaimRuns = ({ call, dialect, sql, writer }: WorkerCallParts): WorkerC
         if (rows.length === 0) return unanswered
         const claimed = rows.map((row) => claimedRun(row, millis))
         return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
-      })
+      }).pipe(Effect.tap((runs) => Effect.sync(() => onClaimed(runs))))
     )
 }
 

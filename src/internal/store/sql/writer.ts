@@ -22,6 +22,11 @@ export interface Condition {
   readonly leaseExpiredBefore?: number
   /** The worker gives the run back. */
   readonly release?: boolean
+  /**
+   * A give-back, which is not an attempt: a run Running when the change is written has its count
+   * taken back one (in SQL, on the row as it is then; see `moveSet` in statements.ts).
+   */
+  readonly givenBack?: boolean
 }
 
 /** One guarded state change, waiting in the write queue. */
