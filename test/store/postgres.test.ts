@@ -135,7 +135,24 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
   const finalStates = (runIds: ReadonlyArray<string>) => {
     const values = (
       id: string
-    ) => [id, "COMPLETED", "Completed", null, Date.now(), null, "1", null, "w1", false, null, true, true, null, 0]
+    ) => [
+      id,
+      "COMPLETED",
+      "Completed",
+      null,
+      Date.now(),
+      null,
+      "1",
+      null,
+      "w1",
+      false,
+      null,
+      true,
+      true,
+      null,
+      0,
+      false
+    ]
     return values("").map((_, column) => runIds.map((id) => values(id)[column]))
   }
 
