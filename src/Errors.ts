@@ -212,3 +212,32 @@ export class WorkerPoolError extends Schema.TaggedError<WorkerPoolError>()("Work
   message: Schema.String,
   module: Schema.String
 }) {}
+
+/**
+ * A task or flow name (`Task.make`, `Flow.make`, `task.with({ name })`), or one of its tags, is not
+ * one the run store and the workers can carry. Names must be 1 to 200 characters, tags 1 to 100, of
+ * well-formed Unicode (no lone UTF-16 surrogate) without control characters (no NUL, C0, DEL or
+ * C1). Thrown where the task or flow is made; `message` says what is wrong and where, `taskName` is
+ * the name (the task's, for a tag).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Errors, Task } from "effect-taskflow"
+ *
+ * try {
+ *   Task.make("bad\u0000name", () => Effect.void)
+ * } catch (error) {
+ *   if (error instanceof Errors.InvalidTaskName) {
+ *     console.log(error.message) // "… the name contains a NUL character at position 3. …"
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidTaskName extends Schema.TaggedError<InvalidTaskName>()("InvalidTaskName", {
+  message: Schema.String,
+  taskName: Schema.String
+}) {}

@@ -104,7 +104,8 @@ export interface Flow<Args extends ReadonlyArray<any>, A, E = never, R = never> 
 export type Any = Flow<any, any, any, any>
 
 /**
- * Defines a flow. Like tasks, names are unique (`DuplicateTaskName` otherwise).
+ * Defines a flow. Like tasks, names are unique (`DuplicateTaskName` otherwise) and follow the
+ * same rules (`InvalidTaskName` otherwise).
  *
  * @example
  * ```ts

@@ -194,8 +194,8 @@ export interface Task<Args extends ReadonlyArray<any>, A, E = never, R = never> 
    * start (a run whose `waitFor` future did not complete ends Pending named NotReady, unless it is in
    * `allowFailure`). A new `name` is registered as `Task.make` registers one, so workers and pools
    * find this task by it: a name another task or flow already has throws `DuplicateTaskName` (the
-   * same body may take the same new name again). Invalid options throw `IllegalArgumentException`,
-   * as in `make`. Setting `timeout` adds `TaskTimeoutError` to `E` (see `TimeoutErrorOf`).
+   * same body may take the same new name again). A name or tag that breaks the name rules throws
+   * `InvalidTaskName`, invalid options `IllegalArgumentException`, as in `make`. Setting `timeout` adds `TaskTimeoutError` to `E` (see `TimeoutErrorOf`).
    */
   with<const O extends WithOptions>(options: O): Task<Args, A, E | TimeoutErrorOf<O>, R>
   /**
@@ -245,7 +245,9 @@ export type Any = Task<any, any, any, any>
 
 /**
  * Defines a task. The name must be unique among tasks and flows: a second definition throws
- * `DuplicateTaskName`. Invalid options (negative `retries`; a negative, `NaN` or unreadable `timeout`
+ * `DuplicateTaskName`. A name must be 1 to 200 characters of well-formed Unicode without control
+ * characters, each tag 1 to 100 (they travel in store rows and PostgreSQL notifications): any other
+ * throws `InvalidTaskName`, saying what is wrong. Invalid options (negative `retries`; a negative, `NaN` or unreadable `timeout`
  * or `retryDelay`) throw `IllegalArgumentException`. A `timeout` adds `TaskTimeoutError` to the
  * task's `E` (see `TimeoutErrorOf`). `submit` and `map` with no `TaskRunner` in context die with a
  * message saying to provide one (`TaskRunner.concurrent()`) or to run in a flow.

@@ -241,7 +241,7 @@ describe("Task", () => {
     expect(() => Task.make({ name: "task-bad-timeout", timeout: -5 }, () => Effect.void)).toThrow(
       "'timeout' must be a non-negative number, got -5"
     )
-    expect(() => Task.make("", () => Effect.void)).toThrow(Cause.IllegalArgumentException)
+    expect(() => Task.make("", () => Effect.void)).toThrow(Errors.InvalidTaskName)
   })
 
   it.effect("with() overrides options without registering a new task", () =>

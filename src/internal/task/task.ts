@@ -9,6 +9,7 @@ import { allowFailure, isAllowFailure, isUnmapped } from "../core/annotations.js
 import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { decodeDuration } from "../core/duration.js"
+import { validateName, validateTags } from "../core/names.js"
 import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
@@ -46,9 +47,9 @@ export const makeDefinition = (
   },
   fn: (...args: Array<any>) => Effect.Effect<any, any, any>
 ): TaskDefinition => {
-  if (typeof options.name !== "string" || options.name.length === 0) {
-    throw new Cause.IllegalArgumentException(`A ${kind} needs a non-empty name`)
-  }
+  // A name or tag the store or a worker could not carry is refused here, where it is written.
+  validateName(kind, options.name)
+  validateTags(kind, options.name, options.tags)
   return {
     kind,
     name: options.name,
