@@ -1,4 +1,5 @@
 import { Cause, Effect, Either, Exit, type Fiber } from "effect"
+import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
 import { currentFlowRunId } from "../core/currentRun.js"
@@ -44,9 +45,27 @@ export const runStarter = (options: {
 }): StartRun => {
   const { definitions, held, runFork, servingFlowRunId } = options
 
+  /**
+   * A claimed run of a name this worker does not serve (a store that changed the name on the way,
+   * as a lone surrogate becomes U+FFFD, or a store that returned what was not asked for): no body can
+   * run it, and giving it back would have it claimed again. It ends Failed, saying so, with an
+   * `UnknownTask` defect, and the worker goes on with its other runs.
+   */
+  const notServed = (run: RunStore_.ClaimedRun, cell: RunCell<unknown, unknown>): Effect.Effect<unknown> => {
+    const served = Array.from(definitions.keys(), (name) => JSON.stringify(name)).slice(0, 10).join(", ")
+    const message = `Run ${run.id} is of task ${JSON.stringify(run.name)}, which this task worker does not serve ` +
+      `(it serves ${served}${definitions.size > 10 ? ", …" : ""}): no body can run it here.`
+    const error = new Errors.UnknownTask({ taskName: run.name, message })
+    return Effect.zipRight(
+      Effect.logWarning(`Task worker: claimed a run it does not serve; failing it. ${message}`),
+      record(held.store, cell, (timestamp) => state_.failed(Cause.die(error), { timestamp, message }))
+    )
+  }
+
   /** A claimed run's body; `cell` is its state here. */
   const execute = (run: RunStore_.ClaimedRun, cell: RunCell<unknown, unknown>): Effect.Effect<unknown> => {
-    const def = definitions.get(run.name)!
+    const def = definitions.get(run.name)
+    if (def === undefined) return notServed(run, cell)
     if (Either.isLeft(run.parameters)) {
       const error = run.parameters.left
       return record(
@@ -89,7 +108,7 @@ export const runStarter = (options: {
       // in every run's fiber: interruptions are rare. (A flow run records its own.)
       if (
         Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && !state_.isFinal(cell.state) &&
-        definitions.get(run.name)!.kind === "task"
+        definitions.get(run.name)?.kind !== "flow"
       ) {
         runFork(Effect.ensuring(cancel(held.store, cell), Effect.sync(() => held.ended(run.id))))
       } else {
