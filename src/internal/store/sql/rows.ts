@@ -42,10 +42,14 @@ const corruptRow = (runId: string, column: string, what: string) =>
   })
 
 /** A row's state type, or the error naming the run when no library writes it. */
-const checkedStateType = (runId: string, type: string): Either.Either<string, Errors.SerializationError> =>
+export const checkedStateType = (
+  runId: string,
+  type: string,
+  column = "state_type"
+): Either.Either<string, Errors.SerializationError> =>
   STATE_TYPES.has(type)
     ? Either.right(type)
-    : Either.left(corruptRow(runId, "state_type", `holds ${JSON.stringify(type)}, which is not a state type`))
+    : Either.left(corruptRow(runId, column, `holds ${JSON.stringify(type)}, which is not a state type`))
 
 /** A row's tags: a JSON array of strings, or the error naming the run. */
 const decodeTags = (runId: string, text: string): Either.Either<ReadonlyArray<string>, Errors.SerializationError> => {
