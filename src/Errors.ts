@@ -178,7 +178,11 @@ export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStore
  * names the argument (or the result, or the error), the place inside it and the fix: give the task
  * a Schema, or (for a result) `persistResult: false`. `delay`, `mapDelay` and `flow.delay` fail
  * with it in their error channel and create no run; a result or failure that cannot be kept ends
- * the run Failed with it as a defect. Nothing is stored or sent half-encoded.
+ * the run Failed with it as a defect. Nothing is stored or sent half-encoded. Values nest at most
+ * 1000 levels deep (containers inside containers); a deeper one is refused naming the argument and
+ * the bound. A run's row that does not read back (a result or failure that does not decode, tags
+ * that are not a JSON array of strings, a state type no library writes) fails `getRun` with this
+ * error, its `runId` and message naming the run and the column (see `RunRecord.corrupt`).
  *
  * @since 0.1.0
  * @category errors

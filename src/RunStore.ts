@@ -60,6 +60,15 @@ export interface RunRecord {
    * on it logs a warning once. A worker is live while its heartbeats reach the store.
    */
   readonly unclaimedFor?: Duration.Duration
+  /**
+   * Set only by `listRuns`, on a run whose row in a SQL store does not read (tags that are not a JSON
+   * array of strings, a state type no library writes, a result or failure that does not decode): what
+   * is wrong, naming the run and the column. Such a record's `state` is Crashed named "Corrupt" with
+   * the same message, so the listing still shows every other run. `getRun` fails on the same row with a
+   * `SerializationError` (its `runId` set); a future on it reads it Crashed and its `result` fails
+   * with `CrashedRun`.
+   */
+  readonly corrupt?: { readonly message: string }
 }
 
 /**

@@ -17,6 +17,21 @@
 const TAG = "$taskflow"
 const ERROR_MARK = "@effect-taskflow/Error"
 
+/**
+ * How deep a value may nest (containers inside containers) to be stored or sent to a worker thread:
+ * the walks recurse, and a few thousand levels overflow the stack. A deeper value is refused as any
+ * other value that cannot be carried (a `SerializationError` naming the argument and this bound).
+ * @internal
+ */
+export const MAX_DEPTH = 1000
+
+/** The refusal of a value nested past MAX_DEPTH; its place is cut to its start. */
+const tooDeep = (path: string) =>
+  new Refusal(
+    path.length > 60 ? `${path.slice(0, 57)}...` : path,
+    `nested more than ${MAX_DEPTH} levels deep (the bound on a stored or sent value's nesting)`
+  )
+
 /** Why a value cannot be carried: where in it (`.a[2]`, empty at its top) and what it is. @internal */
 export class Refusal {
   constructor(readonly path: string, readonly what: string) {}
@@ -134,6 +149,7 @@ export const encodeValue = (value: unknown, path = "", ancestors: Array<object> 
 
 const encodeObject = (value: object, path: string, ancestors: Array<object>): unknown => {
   if (ancestors.includes(value)) throw new Refusal(path, "a cyclic value (it contains itself)")
+  if (ancestors.length >= MAX_DEPTH) throw tooDeep(path)
   const proto = Object.getPrototypeOf(value)
   ancestors.push(value)
   try {
@@ -295,14 +311,16 @@ export const cloneRefusal = (
   value: unknown,
   path = "",
   seen: Set<object> = new Set(),
-  marks?: Marks
+  marks?: Marks,
+  depth = 0
 ): Refusal | undefined => {
   if (typeof value === "function") return new Refusal(path, "a function")
   if (typeof value === "symbol") return new Refusal(path, `a symbol (${String(value)})`)
   if (typeof value !== "object" || value === null || seen.has(value)) return undefined
+  if (depth >= MAX_DEPTH) return tooDeep(path)
   seen.add(value)
   const proto = Object.getPrototypeOf(value)
-  const inside = (item: unknown, at: string) => cloneRefusal(item, at, seen, marks)
+  const inside = (item: unknown, at: string) => cloneRefusal(item, at, seen, marks, depth + 1)
   try {
     if (proto === Array.prototype) {
       for (let i = 0; i < (value as Array<unknown>).length; i++) {

@@ -284,7 +284,13 @@ export class StoreFuture<A, E> extends FutureBase<A, E> {
         Effect.map((run) => this.settle(run.state as State.State<A, E>)),
         // An unknown run reads as Pending, as in Prefect; it may not have been created yet.
         Effect.catchTag("RunNotFound", () => Effect.succeed(state_.pending() as State.State<A, E>)),
-        // A store that stays away, or a state that does not decode, is a defect here: `state` has no error channel.
+        // A row that does not read (a result that does not decode, a corrupt row) is a Crashed state
+        // carrying the SerializationError, as `result()` reports it; not final, so a repaired row reads.
+        Effect.catchTag("SerializationError", (error) =>
+          Effect.succeed(
+            state_.crashed(Cause.die(error), { message: error.message }) as unknown as State.State<A, E>
+          )),
+        // A store that stays away is a defect here: `state` has no error channel.
         Effect.orDie
       )
     })

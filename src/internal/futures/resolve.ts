@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import type * as Futures from "../../Futures.js"
+import { MAX_DEPTH } from "../codec/values.js"
 import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "../core/annotations.js"
 import type { AnyFuture } from "./future.js"
 import { isPrefectFuture } from "./future.js"
@@ -32,14 +33,19 @@ const walkFutures = (
   // Rebuilding guards against cycles only (a shared container is rebuilt where it appears); visiting,
   // against any container seen before.
   const entered = new Set<object>()
+  // Past MAX_DEPTH the walk looks no further: the store's codec refuses such a value (naming the
+  // argument and the bound) before anything runs, where this walk would overflow the stack.
+  let depth = 0
   const visit = (node: unknown, allow: boolean): unknown => {
     if (typeof node !== "object" || node === null) return node
     if (isPrefectFuture(node)) return onFuture(node as AnyFuture, allow)
-    if (isQuote(node) || entered.has(node)) return node
+    if (isQuote(node) || entered.has(node) || depth >= MAX_DEPTH) return node
     entered.add(node)
+    depth++
     try {
       return container(node, allow)
     } finally {
+      depth--
       if (rebuild) entered.delete(node)
     }
   }

@@ -8,6 +8,17 @@ import { Effect } from "effect"
 import type pg from "pg"
 import { PLANNER_SETTINGS } from "./statements.js"
 
+/**
+ * Whether a setting's error means the connection is going or gone rather than the setting refused:
+ * SQLSTATE class 57 (operator intervention: 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+ * cannot_connect_now, query_canceled …) or 08 (connection exception), or no SQLSTATE at all (the
+ * socket closed). A refused setting has a code of its own (42704 unknown parameter, 22023 bad value).
+ */
+const isConnectionLost = (error: Error): boolean => {
+  const code = (error as { code?: unknown }).code
+  return typeof code !== "string" || code.startsWith("57") || code.startsWith("08")
+}
+
 /** Runs a named prepared statement with its values. */
 export type Prepared = <Row>(
   name: string,
@@ -68,6 +79,12 @@ export const makePrepared = (
           if (index === settings.length) return execute()
           client.query(settings[index]!, (error) => {
             if (released) return // The connection was lost.
+            // The server going away (shutting down, the backend terminated) is not a refused
+            // setting: the statement fails as on a lost connection, and the store's retry reconnects.
+            if (error && isConnectionLost(error)) {
+              if (done(error)) failed(error)
+              return
+            }
             if (error) settingRefused(error)
             settle(index + 1)
           })

@@ -11,7 +11,7 @@ import type { StateRow } from "../../codec/storeCodec.js"
 import { decodeState } from "../../codec/storeCodec.js"
 import { listingOf, notFound, unclaimedWait, withUnclaimedFor } from "../rules.js"
 import type { Call } from "./retry.js"
-import { toRecord } from "./rows.js"
+import { checkedStateType, toListedRecord, toRecord } from "./rows.js"
 import type { RunRow } from "./statements.js"
 
 /** A run's row with its result, if there is such a run. */
@@ -79,10 +79,16 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOpt
         const rows = yield* sql<StateRow & { seq: number }>`SELECT * FROM taskflow_run_states
           WHERE run_id = ${runId} ORDER BY seq`
         return yield* Effect.forEach(rows, (row) =>
-          Either.match(decodeState(run.name, runId, row, row.type === "COMPLETED" ? run.result : null), {
-            onLeft: Effect.fail,
-            onRight: Effect.succeed
-          }))
+          Either.match(
+            Either.flatMap(
+              checkedStateType(runId, row.type, "history's type"),
+              () => decodeState(run.name, runId, row, row.type === "COMPLETED" ? run.result : null)
+            ),
+            {
+              onLeft: Effect.fail,
+              onRight: Effect.succeed
+            }
+          ))
       })
     ),
   listRuns: (filter?: RunStore_.RunFilter) =>
@@ -103,11 +109,7 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOpt
           ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
           ORDER BY r.created_at ${direction}, r.id ${direction}
           ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit}`}`
-        const records = yield* Effect.forEach(
-          rows,
-          (row) => Either.match(toRecord(row), { onLeft: Effect.fail, onRight: Effect.succeed })
-        )
-        return yield* makeUnclaimed(sql, options)(records)
+        return yield* makeUnclaimed(sql, options)(rows.map(toListedRecord))
       })
     )
 })

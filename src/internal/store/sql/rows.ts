@@ -4,7 +4,7 @@
  * @internal
  */
 import { Cause, Either } from "effect"
-import type * as Errors from "../../../Errors.js"
+import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { StateRow } from "../../codec/storeCodec.js"
 import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"
@@ -21,23 +21,92 @@ export const stateRowOf = (row: RunRow): StateRow => ({
   cause: row.state_cause
 })
 
-/** A run's record, read from its row (and its result, where the query joined it). */
+/** The state types a row may hold; any other is a corrupt row. */
+const STATE_TYPES: ReadonlySet<string> = new Set([
+  "SCHEDULED",
+  "PENDING",
+  "RUNNING",
+  "COMPLETED",
+  "FAILED",
+  "CRASHED",
+  "CANCELLING",
+  "CANCELLED",
+  "PAUSED"
+])
+
+/** A corrupt row's error: it names the run and the column. */
+const corruptRow = (runId: string, column: string, what: string) =>
+  new Errors.SerializationError({
+    message: `The row of run ${runId} in the run store is corrupt: its ${column} column ${what}`,
+    runId
+  })
+
+/** A row's state type, or the error naming the run when no library writes it. */
+export const checkedStateType = (
+  runId: string,
+  type: string,
+  column = "state_type"
+): Either.Either<string, Errors.SerializationError> =>
+  STATE_TYPES.has(type)
+    ? Either.right(type)
+    : Either.left(corruptRow(runId, column, `holds ${JSON.stringify(type)}, which is not a state type`))
+
+/** A row's tags: a JSON array of strings, or the error naming the run. */
+const decodeTags = (runId: string, text: string): Either.Either<ReadonlyArray<string>, Errors.SerializationError> => {
+  let tags: unknown
+  try {
+    tags = JSON.parse(text)
+  } catch (error) {
+    return Either.left(corruptRow(runId, "tags", `is not valid JSON (${(error as Error).message})`))
+  }
+  return Array.isArray(tags) && tags.every((tag) => typeof tag === "string")
+    ? Either.right(tags as ReadonlyArray<string>)
+    : Either.left(corruptRow(runId, "tags", "is not a JSON array of strings"))
+}
+
+/** A run's record, read from its row (and its result, where the query joined it); a corrupt row fails naming the run. */
 export const toRecord = (row: RunRow): Either.Either<RunStore_.RunRecord, Errors.SerializationError> =>
-  Either.map(decodeState(row.name, row.id, stateRowOf(row), row.result), (state) => ({
-    id: row.id,
-    kind: row.kind as RunStore_.RunKind,
-    name: row.name,
-    flowRunId: row.flow_run_id ?? undefined,
-    parentTaskRunId: row.parent_task_run_id ?? undefined,
-    // A record is for reading: parameters that no longer decode are shown as stored.
-    parameters: Either.getOrElse(decodeParameters(row.name, row.id, row.parameters), () => [row.parameters]),
-    tags: JSON.parse(row.tags) as ReadonlyArray<string>,
-    runCount: Number(row.run_count),
-    retries: Number(row.retries),
-    state,
-    createdAt: new Date(Number(row.created_at)),
-    workerId: row.worker_id ?? undefined,
-    leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at))
+  Either.flatMap(
+    Either.all([checkedStateType(row.id, row.state_type), decodeTags(row.id, row.tags)]),
+    ([, tags]) =>
+      Either.map(decodeState(row.name, row.id, stateRowOf(row), row.result), (state) => ({
+        ...recordFields(row),
+        tags,
+        state
+      }))
+  )
+
+/** A record's fields that always read (a listing shows a corrupt row with them). */
+const recordFields = (row: RunRow) => ({
+  id: row.id,
+  kind: row.kind as RunStore_.RunKind,
+  name: row.name,
+  flowRunId: row.flow_run_id ?? undefined,
+  parentTaskRunId: row.parent_task_run_id ?? undefined,
+  // A record is for reading: parameters that no longer decode are shown as stored.
+  parameters: Either.getOrElse(decodeParameters(row.name, row.id, row.parameters), () => [row.parameters]),
+  runCount: Number(row.run_count),
+  retries: Number(row.retries),
+  createdAt: new Date(Number(row.created_at)),
+  workerId: row.worker_id ?? undefined,
+  leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at))
+})
+
+/**
+ * A row in a listing: its record, or, for a row that does not read, a record marked `corrupt` whose
+ * state is Crashed named "Corrupt" (the error as its message and defect), so one bad row never hides
+ * the others.
+ */
+export const toListedRecord = (row: RunRow): RunStore_.RunRecord =>
+  Either.getOrElse(toRecord(row), (error) => ({
+    ...recordFields(row),
+    tags: Either.getOrElse(decodeTags(row.id, row.tags), () => []),
+    state: state_.crashed(Cause.die(error), {
+      timestamp: new Date(Number(row.state_timestamp)),
+      name: "Corrupt",
+      message: error.message
+    }),
+    corrupt: { message: error.message }
   }))
 
 /** A claimed run's row as the worker gets it; `millis` is the claim's time (its Running state's). */
@@ -55,9 +124,10 @@ export const claimedRun = (row: RunRow, millis: number): RunStore_.ClaimedRun =>
 
 /** A state heard of (a notification, a poll, a read), for subscribers. */
 export const decodedOrCrashed = (name: string, runId: string, row: StateRow, result: string | null | undefined) =>
-  // A result that does not decode still ends the wait; reading it reports the error.
+  // A result that does not decode, or a state type no library writes, still ends the wait; reading
+  // it reports the error.
   Either.getOrElse(
-    decodeState(name, runId, row, result),
+    Either.flatMap(checkedStateType(runId, row.type), () => decodeState(name, runId, row, result)),
     (error) => state_.crashed(Cause.die(error), { message: error.message }) as AnyState
   )
 
