@@ -94,9 +94,14 @@ const main = async () => {
   await measure("task worker, SQLite", async () => [workerScript, "sqlite", await sqliteWithRun()])
   await measure("task worker, PostgreSQL", async (i) => [workerScript, "pg", await postgresWithRun(i)])
   const base = rows[0]![1]
+  const effect = rows[1]![1]
   console.log(`Task worker start-up, spawn to its first run's body, median of ${N} (${os.cpus().length} cores):`)
   for (const [name, ms] of rows) {
-    console.log(`  ${name.padEnd(26)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(1).padStart(5)}× node -e`)
+    const overEffect = (ms - effect).toFixed(0).padStart(5)
+    console.log(
+      `  ${name.padEnd(26)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(1).padStart(5)}× node -e` +
+        `  ${(ms / effect).toFixed(2).padStart(5)}× (${overEffect} ms over) import effect`
+    )
   }
 }
 
