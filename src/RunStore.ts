@@ -427,8 +427,10 @@ export interface SqlOptions {
 }
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:
-// not in every worker thread and every program that only uses the memory store (about 25 MB each).
-const loadSqlStores = Effect.promise(() => import("./internal/store/sql/layers.js"))
+// not in every worker thread and every program that only uses the memory store (about 25 MB each),
+// and only the dialect in use (a SQLite worker does not load pg, a PostgreSQL one not better-sqlite3).
+const loadSqlite = Effect.promise(() => import("./internal/store/sql/sqlite.js"))
+const loadPostgres = Effect.promise(() => import("./internal/store/sql/postgres.js"))
 
 /**
  * The embedded store: one SQLite file (WAL mode), shared by every process that opens it on this
@@ -455,7 +457,7 @@ const loadSqlStores = Effect.promise(() => import("./internal/store/sql/layers.j
 export const sqlite: (
   options: { readonly filename: string } & SqlOptions
 ) => Layer.Layer<RunStore, Errors.RunStoreError> = (options) =>
-  Layer.unwrapEffect(Effect.map(loadSqlStores, (sql) => sql.sqliteLayer(options)))
+  Layer.unwrapEffect(Effect.map(loadSqlite, (sql) => sql.sqliteLayer(options)))
 
 /**
  * The store for many machines: PostgreSQL. Migrations run when the layer is built. Final states are
@@ -478,7 +480,7 @@ export const postgres: (
     readonly maxConnections?: number
   } & SqlOptions
 ) => Layer.Layer<RunStore, Errors.RunStoreError> = (options) =>
-  Layer.unwrapEffect(Effect.map(loadSqlStores, (sql) => sql.postgresLayer(options)))
+  Layer.unwrapEffect(Effect.map(loadPostgres, (sql) => sql.postgresLayer(options)))
 
 /**
  * Makes a fresh in-memory store (what `memory` provides, or `memoryWith(options)`). Options that

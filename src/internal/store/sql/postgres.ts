@@ -3,8 +3,8 @@
  * pushed to every process by NOTIFY, heard on a LISTEN session of its own) and its layer.
  * @internal
  */
-import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Scope } from "effect"
 import { Deferred, Effect, Exit, Layer, Schedule } from "effect"

@@ -3,8 +3,8 @@
  * follow each other's changes by polling, woken by a watch on the WAL file) and its layer.
  * @internal
  */
-import { SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { Scope } from "effect"
 import { Cause, Clock, Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
 import * as fs from "node:fs"

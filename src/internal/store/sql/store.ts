@@ -4,7 +4,7 @@
  * reads and writes built on them.
  * @internal
  */
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { Scope } from "effect"
 import { Effect } from "effect"
 import * as Errors from "../../../Errors.js"
