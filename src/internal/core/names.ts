@@ -23,20 +23,15 @@ export const nameProblem = (text: unknown, max: number): string | undefined => {
     const code = text.charCodeAt(i)
     // C0 controls, DEL and C1 controls: NUL cannot be stored by PostgreSQL, the others break logs.
     if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `contains ${controlName(code)} at position ${i}`
-    if (code >= 0xd800 && code <= 0xdbff) {
+    if (code >= 0xd800 && code <= 0xdfff) {
+      // A high surrogate followed by a low one is a pair (one character); any other is lone.
       const next = text.charCodeAt(i + 1)
-      if (next >= 0xdc00 && next <= 0xdfff) {
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
         i++
         continue
       }
-      return `contains a lone surrogate (U+${
-        code.toString(16).toUpperCase()
-      }) at position ${i}: it is not well-formed Unicode`
-    }
-    if (code >= 0xdc00 && code <= 0xdfff) {
-      return `contains a lone surrogate (U+${
-        code.toString(16).toUpperCase()
-      }) at position ${i}: it is not well-formed Unicode`
+      return `contains a lone surrogate (U+${code.toString(16).toUpperCase()}) at position ${i}: ` +
+        "it is not well-formed Unicode"
     }
   }
   return undefined
