@@ -9,15 +9,14 @@ import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import PgBoss from "pg-boss"
 import { RunStore } from "../src/index.js"
 import { noop } from "./distTasks.js"
+import { median } from "./measure.js"
+import { cleanUp, freshSchema, freshSqliteFile, PG_URL, urlWithSchema } from "./scratchStores.js"
 
-const PG_URL = process.env.TASKFLOW_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const N = Number(process.env.TASKFLOW_BENCH_N ?? 10_000)
 const CONCURRENCY = 50
 /** pg-boss's batch size in its reference shape (each fetch handled as one unit of work). */
@@ -47,42 +46,6 @@ const stopWorkers = (workers: ReadonlyArray<ChildProcess>) =>
     })
   ))
 
-/** What this run created, dropped when it ends: the machine's database and disk are shared with later runs. */
-const createdSchemas: Array<string> = []
-const createdDirs: Array<string> = []
-
-const freshSchema = async (prefix: string): Promise<string> => {
-  const schema = `${prefix}_${process.pid}_${Date.now().toString(36)}`
-  const client = new pg.Client(PG_URL)
-  await client.connect()
-  await client.query(`CREATE SCHEMA ${schema}`)
-  await client.end()
-  createdSchemas.push(schema)
-  return schema
-}
-const freshSqliteFile = (): string => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-"))
-  createdDirs.push(dir)
-  return path.join(dir, "runs.db")
-}
-const cleanUp = async () => {
-  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true })
-  if (createdSchemas.length === 0) return
-  const client = new pg.Client(PG_URL)
-  await client.connect()
-  for (const schema of createdSchemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await client.end()
-}
-const urlWithSchema = (schema: string) => {
-  const url = new URL(PG_URL)
-  url.searchParams.set("options", `-c search_path=${schema}`)
-  return url.toString()
-}
-/**
- * CPU time (ms) so far of this process, the workers given, every PostgreSQL and Redis process, and
- * the CPUs' idle time (summed over the CPUs), read from /proc (Linux; empty elsewhere): where the
- * CPU of a pass goes.
- */
 const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
   const cpu = new Map<string, number>()
   if (!fs.existsSync("/proc/self/stat")) return cpu
@@ -114,7 +77,6 @@ const cpuNow = (pids: ReadonlyArray<number>): Map<string, number> => {
 const cpuPerRun = (before: Map<string, number>, after: Map<string, number>, runs: number) =>
   Array.from(after, ([key, ms]) => `${key} ${((1000 * (ms - (before.get(key) ?? 0))) / runs).toFixed(0)} µs`).join(", ")
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(8)
 
 /** One pass's figures: how long N jobs took end to end, and the CPU each process used for them. */

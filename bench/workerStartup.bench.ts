@@ -7,15 +7,13 @@
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import pg from "pg"
 import { RunStore } from "../src/index.js"
+import { median } from "./measure.js"
+import { cleanUp, freshSchema, freshSqliteFile, urlWithSchema } from "./scratchStores.js"
 import { startupTask } from "./startupTask.js"
 
-const PG_URL = process.env.TASKFLOW_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const N = Number(process.env.TASKFLOW_BENCH_STARTUP_N ?? 9)
 const workerScript = fileURLToPath(new URL("./startupWorker.js", import.meta.url))
 const baselineScript = fileURLToPath(new URL("./startupBaseline.js", import.meta.url))
@@ -40,45 +38,17 @@ const timeToRan = (args: ReadonlyArray<string>): Promise<number> =>
     })
   })
 
-const median = (xs: ReadonlyArray<number>) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
-
-const createdDirs: Array<string> = []
-const createdSchemas: Array<string> = []
-
 /** A fresh SQLite file with one run of the start-up task waiting (its schema made by the enqueuer). */
 const sqliteWithRun = async (): Promise<string> => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-startup-"))
-  createdDirs.push(dir)
-  const filename = path.join(dir, "runs.db")
+  const filename = freshSqliteFile("tf-startup-")
   await Effect.runPromise(startupTask.delay(1).pipe(Effect.provide(RunStore.sqlite({ filename }))))
   return filename
 }
 /** A fresh PostgreSQL schema with one run of the start-up task waiting. */
-const postgresWithRun = async (i: number): Promise<string> => {
-  const schema = `tf_startup_${process.pid}_${i}`
-  const client = new pg.Client(PG_URL)
-  await client.connect()
-  await client.query(`CREATE SCHEMA ${schema}`)
-  await client.end()
-  createdSchemas.push(schema)
-  const url = new URL(PG_URL)
-  url.searchParams.set("options", `-c search_path=${schema}`)
-  await Effect.runPromise(
-    startupTask.delay(1).pipe(Effect.provide(RunStore.postgres({ url: url.toString(), maxConnections: 1 })))
-  )
-  return url.toString()
-}
-
-const cleanUp = async () => {
-  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true })
-  if (createdSchemas.length === 0) return
-  const client = new pg.Client(PG_URL)
-  await client.connect()
-  for (const schema of createdSchemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await client.end()
+const postgresWithRun = async (): Promise<string> => {
+  const url = urlWithSchema(await freshSchema("tf_startup"))
+  await Effect.runPromise(startupTask.delay(1).pipe(Effect.provide(RunStore.postgres({ url, maxConnections: 1 }))))
+  return url
 }
 
 const main = async () => {
@@ -92,7 +62,7 @@ const main = async () => {
   await measure("node -e \"\"", async () => ["-e", "process.stdout.write('ran\\n')"])
   await measure("node, import effect", async () => [baselineScript])
   await measure("task worker, SQLite", async () => [workerScript, "sqlite", await sqliteWithRun()])
-  await measure("task worker, PostgreSQL", async (i) => [workerScript, "pg", await postgresWithRun(i)])
+  await measure("task worker, PostgreSQL", async () => [workerScript, "pg", await postgresWithRun()])
   const base = rows[0]![1]
   const effect = rows[1]![1]
   console.log(`Task worker start-up, spawn to its first run's body, median of ${N} (${os.cpus().length} cores):`)
