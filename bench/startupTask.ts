@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Task } from "../src/index.js"
 
 /** The task bench/workerStartup.bench.ts enqueues before it spawns a worker: says "ran" when its body runs. */

@@ -2,7 +2,9 @@
  * A worker process for bench/workerStartup.bench.ts: a task worker over PostgreSQL or SQLite that
  * serves one task and prints "ran" when the task's body runs (its first claim).
  */
-import { Effect, Logger, LogLevel } from "effect"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import { RunStore, TaskWorker } from "../src/index.js"
 import { startupTask } from "./startupTask.js"
 

@@ -60,7 +60,7 @@ const main = async () => {
   }
   // Interleaving would be fairer on a busy machine; sequential blocks keep each process alone.
   await measure("node -e \"\"", async () => ["-e", "process.stdout.write('ran\\n')"])
-  await measure("node, import effect", async () => [baselineScript])
+  await measure("node, effect + Schema", async () => [baselineScript])
   await measure("task worker, SQLite", async () => [workerScript, "sqlite", await sqliteWithRun()])
   await measure("task worker, PostgreSQL", async () => [workerScript, "pg", await postgresWithRun()])
   const base = rows[0]![1]
@@ -70,7 +70,7 @@ const main = async () => {
     const overEffect = (ms - effect).toFixed(0).padStart(5)
     console.log(
       `  ${name.padEnd(26)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(1).padStart(5)}× node -e` +
-        `  ${(ms / effect).toFixed(2).padStart(5)}× (${overEffect} ms over) import effect`
+        `  ${(ms / effect).toFixed(2).padStart(5)}× (${overEffect} ms over) effect + Schema`
     )
   }
 }

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * A wait with a timeout ran out. Its message is one of Prefect's three:
@@ -115,7 +115,7 @@ export class DuplicateTaskName extends Schema.TaggedError<DuplicateTaskName>()("
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task, TaskRunner } from "effect-taskflow"
  *
  * const slow = Task.make({ name: "slow-timeout-example", timeout: "1 second" }, () => Effect.never)
@@ -226,7 +226,7 @@ export class WorkerPoolError extends Schema.TaggedError<WorkerPoolError>()("Work
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Errors, Task } from "effect-taskflow"
  *
  * try {

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Layer, Schema } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Schema from "effect/Schema"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as internal from "./internal/flow/flow.js"
@@ -109,7 +112,7 @@ export type Any = Flow<any, any, any, any>
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Flow, Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-flow-example", (n: number) => Effect.succeed(n * 2))

@@ -4,7 +4,11 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Exit, Fiber, Stream } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import type * as Stream from "effect/Stream"
 import type * as Errors from "./Errors.js"
 import * as annotations from "./internal/core/annotations.js"
 import * as internal from "./internal/futures/future.js"
@@ -49,7 +53,7 @@ export type ResultError =
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-future-example", (n: number) => Effect.succeed(n * 2))
@@ -191,7 +195,7 @@ export const PrefectFlowRunFuture: {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Futures, RunStore, Task } from "effect-taskflow"
  *
  * const slow = Task.make("slow-cancel-example", () => Effect.never)
@@ -221,7 +225,7 @@ export const isPrefectFuture: (u: unknown) => u is PrefectFuture<unknown, unknow
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Futures } from "effect-taskflow"
  *
  * const program = Effect.gen(function*() {
@@ -319,7 +323,7 @@ export type DoneAndNotDoneFutures<A, E = never> =
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Futures, Task, TaskRunner } from "effect-taskflow"
  *
  * const slow = Task.make("slow-wait-example", (ms: number) => Effect.sleep(ms))
@@ -360,7 +364,8 @@ export const wait: {
  *
  * @example
  * ```ts
- * import { Effect, Stream } from "effect"
+ * import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
  * import { Futures, Task, TaskRunner } from "effect-taskflow"
  *
  * const sleepy = Task.make("sleepy-as-completed-example", (ms: number) => Effect.as(Effect.sleep(ms), ms))
@@ -487,7 +492,7 @@ export type FutureErrors<T> = T extends Opaque ? never
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Futures, Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-resolve-states-example", (n: number) => Effect.succeed(n * 2))
@@ -510,7 +515,7 @@ export const resolveFuturesToStates: <T>(expr: T) => Effect.Effect<ResolvedState
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Futures, Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-resolve-results-example", (n: number) => Effect.succeed(n * 2))

@@ -5,8 +5,10 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Either } from "effect"
-import { Effect, Layer } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import type * as Errors from "./Errors.js"
 import * as memoryStore from "./internal/store/memory/memoryStore.js"
 import * as internal from "./internal/store/runStore.js"
@@ -340,7 +342,7 @@ export type RunStore = internal.RunStore
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { RunStore, Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-store-example", (n: number) => Effect.succeed(n * 2))
@@ -385,7 +387,7 @@ export interface MemoryOptions {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { RunStore, Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-kept-example", (n: number) => Effect.succeed(n * 2))
@@ -441,7 +443,7 @@ const loadPostgres = Effect.promise(() => import("./internal/store/sql/postgres.
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { RunStore, Task } from "effect-taskflow"
  *
  * const double = Task.make("double-sqlite-example", (n: number) => Effect.succeed(n * 2))

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import type { Cause, Effect, Exit, Schema } from "effect"
+import type * as Cause from "effect/Cause"
+import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Schema from "effect/Schema"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/core/state.js"
 
@@ -325,7 +328,7 @@ export const cancelling: (options?: ConstructorOptions) => Cancelling = internal
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { State } from "effect-taskflow"
  *
  * const value = Effect.runSync(State.result(State.completed(42))) // 42

@@ -5,7 +5,9 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Schema } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as annotations from "./internal/core/annotations.js"
@@ -77,7 +79,7 @@ export interface AllowFailure<T> {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task } from "effect-taskflow"
  *
  * const add = Task.make("add-unmapped-example", (a: number, b: number) => Effect.succeed(a + b))
@@ -254,7 +256,7 @@ export type Any = Task<any, any, any, any>
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task, TaskRunner } from "effect-taskflow"
  *
  * const double = Task.make("double-make-example", (n: number) => Effect.succeed(n * 2))
@@ -310,7 +312,7 @@ export const make: {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import type { Errors } from "effect-taskflow"
  * import { Task } from "effect-taskflow"
  *

@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Layer } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Layer from "effect/Layer"
 import type { ResourceLimits } from "node:worker_threads"
 import type { WorkerPoolError } from "./Errors.js"
 import * as internal from "./internal/runner/taskRunner.js"
@@ -57,7 +58,7 @@ export type TaskRunner = internal.TaskRunner
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task, TaskRunner } from "effect-taskflow"
  *
  * const square = Task.make("square-runner-example", (n: number) => Effect.succeed(n * n))
@@ -118,14 +119,14 @@ export interface WorkerPoolOptions {
  * @example
  * ```ts
  * // tasks.ts: the module every thread imports
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Task } from "effect-taskflow"
  *
  * const fibonacci = (n: number): number => (n < 2 ? n : fibonacci(n - 1) + fibonacci(n - 2))
  * export const fib = Task.make("fib-pool-example", (n: number) => Effect.sync(() => fibonacci(n)))
  *
  * // main.ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { TaskRunner } from "effect-taskflow"
  * import { fib } from "./tasks.js"
  *

@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Flow from "./Flow.js"
 import * as internal from "./internal/worker/taskWorker.js"
 import type * as RunStore from "./RunStore.js"
@@ -75,7 +76,7 @@ export interface ServeOptions {
  * @example
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { RunStore, Task, TaskWorker } from "effect-taskflow"
  *
  * const double = Task.make("double-worker-example", (n: number) => Effect.succeed(n * 2))

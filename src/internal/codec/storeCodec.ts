@@ -4,7 +4,10 @@
  * task registry), else as tagged JSON (`values.ts`): carried exactly, or refused with a
  * SerializationError that names the place and the fix.
  */
-import { Cause, Either, ParseResult, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Errors from "../../Errors.js"
 import type * as State from "../../State.js"
 import type { TaskDefinition } from "../core/definition.js"

@@ -1,4 +1,4 @@
-import { Predicate } from "effect"
+import * as Predicate from "effect/Predicate"
 
 /**
  * A value wrapped with a meaning for the futures walker: the public modules declare each kind

@@ -1,4 +1,4 @@
-import { FiberRef } from "effect"
+import * as FiberRef from "effect/FiberRef"
 
 /** The flow run the current fiber works for. @internal */
 export const currentFlowRunId: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(

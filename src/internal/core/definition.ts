@@ -1,4 +1,6 @@
-import type { Duration, Effect, Schema } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 
 /**
  * A task as the engine runs it: the body and its options, resolved to plain values.

@@ -1,4 +1,6 @@
-import { Cause, Duration, Effect } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 
 /** A duration Effect reads as written: "5 seconds", "1.5 minutes", "Infinity" (no minus sign, no NaN). */
 const readable = (input: unknown): boolean => {

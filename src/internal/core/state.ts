@@ -1,4 +1,7 @@
-import { Cause, Effect, Exit, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import * as Errors from "../../Errors.js"
 import type * as State from "../../State.js"
 

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Futures from "../../Futures.js"
 import { MAX_DEPTH } from "../codec/values.js"
 import { allowFailure, isAllowFailure, isQuote, isUnmapped, unmapped } from "../core/annotations.js"

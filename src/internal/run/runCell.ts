@@ -1,4 +1,4 @@
-import type { Fiber } from "effect"
+import type * as Fiber from "effect/Fiber"
 import type * as State from "../../State.js"
 import type { SyncRunHandle } from "../store/runStore.js"
 

@@ -1,4 +1,6 @@
-import { Effect, Exit, FiberRef } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 
 /**
  * The concurrency slot the current run holds on a bounded runner. Not inherited by forked fibers:

@@ -3,7 +3,10 @@
  * sending it runs, telling which of them it began, and ending the runs of a thread that died.
  * @internal
  */
-import { Deferred, Either, Exit, FiberId } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"

@@ -4,8 +4,14 @@
  * finishes synchronously runs without a fiber; one that suspends keeps its fiber until it ends.
  * @internal
  */
-import { Cause, Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
-import type { Fiber } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import { parentPort, workerData } from "node:worker_threads"
 import * as Errors from "../../Errors.js"
 import { decodeArguments, encodeExit, encodeUncloneable } from "../codec/wire.js"

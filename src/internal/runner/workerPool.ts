@@ -7,8 +7,15 @@
  * - here: the pool's life (start, replace dead threads, shut down) and a run's (send, cancel).
  * @internal
  */
-import type { Scope } from "effect"
-import { Cause, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { ResourceLimits } from "node:worker_threads"

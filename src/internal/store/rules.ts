@@ -1,4 +1,5 @@
-import { Cause, Duration } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"

@@ -1,4 +1,4 @@
-import { Context } from "effect"
+import * as Context from "effect/Context"
 import type * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type { AnyState } from "../core/state.js"

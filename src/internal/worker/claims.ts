@@ -1,4 +1,7 @@
-import { Duration, Effect, Option, Queue } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as RunStore_ from "../../RunStore.js"
 import type { MaybeClaimThen } from "../store/runStore.js"
 import { ClaimThenKey } from "../store/runStore.js"

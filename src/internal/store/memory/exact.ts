@@ -4,7 +4,8 @@
  * stored form (never the caller's own objects); what a SQL store refuses, this store refuses too.
  * @internal
  */
-import { Cause, Either } from "effect"
+import * as Cause from "effect/Cause"
+import * as Either from "effect/Either"
 import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { pending } from "../../core/state.js"

@@ -6,7 +6,8 @@
  */
 import type { Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Effect, Scope } from "effect"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { NoticeReader } from "./notices.js"
 import type { NewRunRow } from "./rows.js"
 import type { WriteBatch } from "./writer.js"

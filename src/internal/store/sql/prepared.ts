@@ -4,7 +4,7 @@
  * @internal
  */
 import { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type pg from "pg"
 import { PLANNER_SETTINGS } from "./statements.js"
 

@@ -4,7 +4,9 @@
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Effect, Either } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { StateRow } from "../../codec/storeCodec.js"

@@ -4,8 +4,11 @@
  * @internal
  */
 import { SqlError } from "@effect/sql/SqlError"
-import type { Duration } from "effect"
-import { Cause, Effect, Layer, Schedule } from "effect"
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Errors from "../../../Errors.js"
 import { decodeDuration } from "../../core/duration.js"
 

@@ -3,7 +3,8 @@
  * new run's row, a state heard of another process.
  * @internal
  */
-import { Cause, Either } from "effect"
+import * as Cause from "effect/Cause"
+import * as Either from "effect/Either"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { StateRow } from "../../codec/storeCodec.js"

@@ -6,7 +6,8 @@
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 
 /** The final state types: a run in one of them never changes again. */
 export const FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"] as const

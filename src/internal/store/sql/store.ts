@@ -5,8 +5,8 @@
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { Scope } from "effect"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { unclaimedAfterMillis } from "../rules.js"

@@ -4,7 +4,9 @@
  * @internal
  */
 import type { SqlClient } from "@effect/sql"
-import { Clock, Effect, Either } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import * as state_ from "../../core/state.js"

@@ -4,8 +4,12 @@
  * @internal
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Scope } from "effect"
-import { Cause, Effect, Either, Exit, Queue } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import type * as Errors from "../../../Errors.js"
 import { encodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
