@@ -21,6 +21,7 @@ import { executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
+import { installRunLogs } from "../store/runLogs.js"
 import { RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */
@@ -91,6 +92,8 @@ export const makeRunner = (options: {
       yield* Effect.serviceOption(RunStore),
       () => makeMemory({ keepFinished: RUNNER_KEEPS_FINISHED }, false)
     )
+    // What runs log reaches the runner's store (its own, when no RunStore is provided).
+    yield* installRunLogs(store)
     const semaphore = options?.maxConcurrency === undefined
       ? undefined
       : yield* Effect.makeSemaphore(options.maxConcurrency)

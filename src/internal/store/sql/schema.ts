@@ -94,6 +94,19 @@ const migrations = {
       worker_id TEXT NOT NULL,
       live_until DOUBLE PRECISION NOT NULL,
       PRIMARY KEY (name, worker_id)
+    )`),
+  // What runs logged (runLogs.ts): a row per line, numbered per run; read and followed by its key.
+  // (Keyed 5: `4_run_finding` comes before it; the Migrator runs the keys it has in order.)
+  "5_run_logs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`CREATE TABLE IF NOT EXISTS taskflow_run_logs (
+      run_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      level TEXT NOT NULL,
+      message TEXT NOT NULL,
+      timestamp DOUBLE PRECISION NOT NULL,
+      annotations TEXT NOT NULL,
+      spans TEXT NOT NULL,
+      PRIMARY KEY (run_id, seq)
     )`)
 }
 
