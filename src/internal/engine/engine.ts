@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Errors from "../../Errors.js"
@@ -284,18 +285,38 @@ const withRunTimeout = <A, E, R>(
     }
   })
 
-/** `FiberRuntime.setFiberRef`: public on the class, not on the `RuntimeFiber` interface. */
+/**
+ * `FiberRuntime.setFiberRef`, public on the class, not on the `RuntimeFiber` interface, and its refs
+ * as they are (`getFiberRefs()` first writes the runtime flags into them: a copy of its own).
+ */
 interface FiberRuntimeSetter {
+  readonly _fiberRefs: FiberRefs.FiberRefs
   setFiberRef<A>(fiberRef: FiberRef.FiberRef<A>, value: A): void
+}
+
+/**
+ * Sets a run's log annotations on its own fiber, in the refs `setFiberRef` just made for its run id
+ * (a fresh copy no one else holds): a second `setFiberRef` would copy them again, and this is a step
+ * of every run (the annotations are not among the refs a fiber caches).
+ */
+const annotateInPlace = (runtime: FiberRuntimeSetter, fiber: Fiber.RuntimeFiber<unknown, unknown>, runId: string) => {
+  const locals = runtime._fiberRefs.locals
+  const stack = locals.get(FiberRef.currentLogAnnotations)
+  const id = fiber.id()
+  const value = runAnnotations(fiber, runId)
+  locals.set(
+    FiberRef.currentLogAnnotations,
+    stack === undefined ? [[id, value]] : [[id, value], ...(stack[0][0] === id ? stack.slice(1) : stack)]
+  )
 }
 
 const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
   Effect.withFiberRuntime((fiber) => {
     if (run.setTaskRunId && runCount === (run.claimed ?? 1)) {
       // The fiber is the run's own: set in place, one fiber step less than FiberRef.set.
-      const setter = fiber as unknown as FiberRuntimeSetter
-      setter.setFiberRef(currentTaskRunId, run.cell.id)
-      setter.setFiberRef(FiberRef.currentLogAnnotations, runAnnotations(fiber, run.cell.id))
+      const runtime = fiber as unknown as FiberRuntimeSetter
+      runtime.setFiberRef(currentTaskRunId, run.cell.id)
+      annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
