@@ -238,6 +238,11 @@ const makeWriteQueue = (wake: Queue.Queue<void>) => {
   }
 }
 
+const noBatch: { readonly batch: ReadonlyArray<QueuedMove>; readonly claim: QueuedClaim | undefined } = {
+  batch: [],
+  claim: undefined
+}
+
 /** The writer fiber: a batch at a time, each write's fiber resumed with its outcome. */
 const writeForever = (
   queue: ReturnType<typeof makeWriteQueue>,
@@ -250,10 +255,11 @@ const writeForever = (
       // One turn for the fibers woken with this batch: a task worker whose runs just finished
       // queues its next claim, which then rides in the same write as their final states.
       yield* Effect.yieldNow()
+      // Lines and moves are taken at once: a line queued while the lines are written is behind
+      // the moves queued after it, and must not be left for the next turn while they go now.
       const { movesToo, taken } = queue.takeLines()
+      const { batch, claim } = movesToo ? queue.takeBatch() : noBatch
       if (taken.length > 0) yield* writeLines(queue, taken, options)
-      if (!movesToo) continue
-      const { batch, claim } = queue.takeBatch()
       if (batch.length === 0 && claim === undefined) continue
       const outcome = yield* Effect.exit(Effect.uninterruptible(writeBatch(batch, claim)))
       if (Exit.isFailure(outcome)) {
