@@ -21,7 +21,7 @@ import { executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
-import { installRunLogs } from "../store/runLogs.js"
+import { endRunLogs, installRunLogs } from "../store/runLogs.js"
 import { RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */
@@ -120,7 +120,10 @@ export const makeRunner = (options: {
         })
         cell.state = state
         if (sync !== undefined) writeSync(sync, cell, state, undefined)
-        else runFork(Effect.ignore(store.setState(cell.id, state)))
+        else {
+          endRunLogs(cell.id) // its last log line, before its final state (writeSync does it too)
+          runFork(Effect.ignore(store.setState(cell.id, state)))
+        }
       }
       if (state.type !== "COMPLETED") unsuccessful?.push(cell)
       cell.complete(state)
