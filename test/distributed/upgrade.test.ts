@@ -81,6 +81,7 @@ for (const target of targets) {
             "DROP INDEX taskflow_runs_flow_run",
             "CREATE INDEX taskflow_runs_flow ON taskflow_runs (flow_run_id)",
             "DROP TABLE taskflow_workers",
+            "DROP TABLE taskflow_run_logs",
             "DELETE FROM taskflow_migrations WHERE migration_id > 1"
           ])
         )
@@ -95,7 +96,8 @@ for (const target of targets) {
         const migrations = yield* Effect.promise(() =>
           raw(["SELECT migration_id FROM taskflow_migrations ORDER BY migration_id"])
         )
-        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3])
+        // (No migration 4 on this branch: the Migrator runs the keys it has, in order, past a gap.)
+        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 5])
       }))
   })
 }
