@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, type Duration, Effect, Either, TestClock } from "effect"
+import { Context, Deferred, type Duration, Effect, Either, FiberId, Layer, TestClock } from "effect"
 import { Errors, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import { settle } from "./helpers.js"
+import { postgresThroughProxy } from "./support/dropProxy.js"
 import { newRun, uuid } from "./support/storeRuns.js"
-import { storeCases, withStore } from "./support/stores.js"
+import { postgresAvailable, storeCases, withStore } from "./support/stores.js"
 
 // A store that goes away for longer than a SQL store's `reconnectFor`, and a claim answered late:
 // what a worker holds survives, nothing runs twice at once, and nothing is treated as dead too soon.
@@ -204,4 +205,56 @@ describe("the store's fence on holder and attempt", () => {
         )
     )
   }
+})
+
+describe("a claim tried again through an outage, on PostgreSQL", () => {
+  const started = Deferred.unsafeMake<void>(FiberId.none)
+  let interrupted = 0
+  const holds = Task.make("outage-holds", (_: number) =>
+    Effect.zipRight(
+      Deferred.succeed(started, undefined),
+      Effect.onInterrupt(Effect.never, () =>
+        Effect.sync(() => {
+          interrupted++
+        }))
+    ))
+
+  // The bug this catches: the worker timed the leases of a claim's runs from its first try, sent
+  // before the outage; answered after it, the runs were judged unrenewed at once, started, and
+  // stopped a moment later (a partial execution of a body that may not be idempotent).
+  it.live.skipIf(!postgresAvailable)(
+    "its run starts on a lease from the try that claimed it, and keeps running",
+    () =>
+      Effect.gen(function*() {
+        const { proxy, store, url } = yield* postgresThroughProxy({ maxPollInterval: 60_000 })
+        const direct = Context.get(yield* Layer.build(RunStore.postgres({ url })), RunStore.RunStore)
+        proxy.cutOffNow()
+        yield* Effect.forkScoped(
+          TaskWorker.serve([holds], {
+            workerId: "w",
+            lease: "3 seconds",
+            heartbeatInterval: "500 millis",
+            shutdownGracePeriod: 0
+          }).pipe(
+            // Its heartbeats answer a second late: only the claim's own lease keeps the run at first.
+            Effect.provideService(RunStore.RunStore, {
+              ...store,
+              heartbeat: (...args) => Effect.zipRight(Effect.sleep("1 second"), store.heartbeat(...args))
+            })
+          )
+        )
+        // The worker's first claim is sent into the outage and tried again; the run is made meanwhile.
+        const future = yield* holds.delay(1).pipe(Effect.provideService(RunStore.RunStore, direct))
+        while (proxy.refused() < 3) yield* Effect.sleep(50)
+        yield* Effect.sleep(3_000)
+        proxy.reconnect()
+        yield* Deferred.await(started)
+        // Longer than the worker's lease deadline (lease − a heartbeat) counted from the first try.
+        yield* Effect.sleep(1_500)
+        expect(interrupted).toBe(0)
+        const run = yield* direct.getRun(future.taskRunId)
+        expect([run.state.type, run.workerId, run.runCount]).toEqual(["RUNNING", "w", 1])
+      }).pipe(Effect.scoped),
+    20_000
+  )
 })
