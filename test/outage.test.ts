@@ -258,3 +258,31 @@ describe("a claim tried again through an outage, on PostgreSQL", () => {
     20_000
   )
 })
+
+describe("recovery after an outage", () => {
+  const idle = Task.make("outage-idle", (_: number) => Effect.void)
+
+  // The bug this catches: a store that stays slow (every heartbeat longer than an interval) kept the
+  // gate shut at every beat, and a dead worker's runs were never recovered.
+  it.scoped("a store that stays slow delays recovery once, not for ever", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const id = uuid()
+      yield* store.createRun(newRun(id, "outage-idle", State.scheduled()))
+      // A worker that died holding the run.
+      yield* store.claimRuns({ workerId: "dead", names: ["outage-idle"], limit: 1, lease: 30_000 })
+      const slow: RunStore.Service = {
+        ...store,
+        heartbeat: (...args) => Effect.zipRight(Effect.sleep("1500 millis"), store.heartbeat(...args))
+      }
+      yield* Effect.forkScoped(
+        TaskWorker.serve([idle], { workerId: "live", heartbeatInterval: "1 second" }).pipe(
+          Effect.provideService(RunStore.RunStore, slow)
+        )
+      )
+      yield* settle
+      for (let i = 0; i < 45; i++) yield* TestClock.adjust("1 second")
+      const history = (yield* store.getHistory(id)).map((state) => state.type)
+      expect(history.slice(0, 4)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "CRASHED"])
+    }))
+})

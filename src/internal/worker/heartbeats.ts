@@ -24,18 +24,26 @@ export interface HeartbeatOptions {
 const LONGEST_RECONNECT_WAIT = 2_000
 
 /**
- * When this worker may recover expired leases again (monotonic ms). After the store was away from
- * it (a heartbeat failed, or took longer than an interval), every lease may have expired meanwhile,
- * the live workers' too: they get the time of a heartbeat to reach the store and renew theirs (and
- * write the outcomes they kept) before anything is treated as dead.
+ * When this worker may recover expired leases. When the store comes back to it (a heartbeat answers
+ * after one failed, or one takes longer than an interval after one that did not), every lease may
+ * have expired meanwhile, the live workers' too: they get the time of a heartbeat to reach the store
+ * and renew theirs (and write the outcomes they kept) before anything is treated as dead. A store that
+ * stays slow closes the gate once, not at every slow beat: recovery must not starve.
  */
 class RecoveryGate {
   private notBefore = 0
+  private failedBefore = false
+  private slowBefore = false
   constructor(private readonly grace: number) {}
-  storeWasAway(now: number): void {
-    this.notBefore = Math.max(this.notBefore, now + this.grace)
+  /** A heartbeat failed: the store is away. */
+  failed(): void {
+    this.failedBefore = true
   }
-  open(now: number): boolean {
+  /** A heartbeat answered at `now`, slowly or not: whether recovery may run now. */
+  answered(now: number, slow: boolean): boolean {
+    if (this.failedBefore || (slow && !this.slowBefore)) this.notBefore = now + this.grace
+    this.failedBefore = false
+    this.slowBefore = slow
     return now >= this.notBefore
   }
 }
@@ -50,14 +58,14 @@ const beat = (
     const heldIds = held.ids()
     const answer = yield* store.heartbeat(workerId, heldIds, lease, names)
     const answeredAt = yield* monotonicMillis
-    if (answeredAt - sentAt > heartbeatEvery) gate.storeWasAway(answeredAt)
+    const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > heartbeatEvery)
     held.renewed(heldIds, answer.lost, sentAt)
     answer.cancelling.forEach(held.interrupt)
     for (const runId of answer.lost) held.lost(runId)
     // After the cancels and lost runs, and on its own: a failed give-back must not hold them, or the
     // recovery below, back.
     yield* giveBackStopped(store, held, workerId)
-    if (!gate.open(answeredAt)) return
+    if (!mayRecover) return
     const recovered = yield* store.recoverExpired()
     if (recovered.length > 0) {
       yield* Effect.logWarning(
@@ -93,7 +101,7 @@ export const forkHeartbeats = (options: HeartbeatOptions) => {
   return beat(options, gate).pipe(
     Effect.catchAll((error) =>
       Effect.zipRight(
-        Effect.map(monotonicMillis, (now) => gate.storeWasAway(now)),
+        Effect.sync(() => gate.failed()),
         Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)
       )
     ),
