@@ -101,19 +101,27 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOpt
       Effect.gen(function*() {
         const listing = listingOf(filter)
         if (listing.empty) return { runs: [], next: undefined }
-        const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
-        const clauses = listingClauses(sql, filter, listing)
-        const rows = yield* sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
-          LEFT JOIN taskflow_results res ON res.run_id = r.id
-          ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-          ORDER BY r.created_at ${direction}, r.id ${direction}
-          ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit + 1}`}`
+        const rows = yield* listingStatement(sql, filter, listing)
         const more = listing.limit !== undefined && rows.length > listing.limit
         const runs = yield* makeUnclaimed(sql, options)((more ? rows.slice(0, listing.limit) : rows).map(toListedRecord))
         return { runs, next: more ? encodeCursor(runs[runs.length - 1], listing.newestFirst) : undefined }
       })
     )
 })
+
+/**
+ * A listing's query: the page's rows (one more than `limit`, which says whether a next page
+ * exists), with their results. Exported for the planner tests, which EXPLAIN it.
+ */
+export const listingStatement = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
+  const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
+  const clauses = listingClauses(sql, filter, listing)
+  return sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+    LEFT JOIN taskflow_results res ON res.run_id = r.id
+    ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+    ORDER BY r.created_at ${direction}, r.id ${direction}
+    ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit + 1}`}`
+}
 
 /** The WHERE clauses of a listing: each one an index serves (migration 4_run_finding). */
 const listingClauses = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
