@@ -89,11 +89,14 @@ for (const store of storeCases) {
         Effect.gen(function*() {
           const s = yield* RunStore.RunStore
           // Two runs per millisecond: the id breaks ties.
-          const made = Array.from({ length: 25 }, (_, i) => run(uuid(), new Date(T0 + Math.floor(i / 2)), { name: "pages" }))
+          const made = Array.from({ length: 25 }, (_, i) =>
+            run(uuid(), new Date(T0 + Math.floor(i / 2)), { name: "pages" }))
           yield* s.createRuns(made)
           const oldest = [...made].sort((x, y) =>
             x.state.timestamp.getTime() - y.state.timestamp.getTime() || (x.id < y.id ? -1 : 1)
-          ).map((r) => r.id)
+          ).map((r) =>
+            r.id
+          )
           const extra: Array<string> = []
           for (const order of ["oldest", "newest"] as const) {
             const seen: Array<string> = []

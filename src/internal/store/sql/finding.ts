@@ -33,6 +33,11 @@ const startingPoints = (sql: SqlClient.SqlClient, { cutoff, states }: Pruning) =
     AND NOT EXISTS (SELECT 1 FROM taskflow_runs m WHERE m.flow_run_id = r.id AND m.state_type NOT IN ${final})`
 }
 
+/** A batch's starting points, oldest end first (exported for the planner tests). */
+export const startingPointsStatement = (sql: SqlClient.SqlClient, pruning: Pruning) =>
+  sql<{ id: string; kind: string }>`SELECT r.id, r.kind FROM taskflow_runs r
+    WHERE ${startingPoints(sql, pruning)} ORDER BY r.state_timestamp LIMIT ${PRUNE_BATCH}`
+
 /** Deletes the finished runs among `ids` (`andWhere`: a further condition), with their history, results and tags. */
 const deleteRuns = (sql: SqlClient.SqlClient, ids: ReadonlyArray<string>, andWhere = sql``) =>
   Effect.gen(function*() {
@@ -57,8 +62,7 @@ const deleteRuns = (sql: SqlClient.SqlClient, ids: ReadonlyArray<string>, andWhe
  */
 const pruneBatch = (sql: SqlClient.SqlClient, pruning: Pruning, emptying: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const starts = yield* sql<{ id: string; kind: string }>`SELECT r.id, r.kind FROM taskflow_runs r
-      WHERE ${startingPoints(sql, pruning)} ORDER BY r.state_timestamp LIMIT ${PRUNE_BATCH}`
+    const starts = yield* startingPointsStatement(sql, pruning)
     const flows = [...emptying, ...starts.filter((run) => run.kind === "flow").map((run) => run.id)]
     const inside = flows.length === 0 ? [] : yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
       WHERE ${sql.in("flow_run_id", flows)} AND state_type IN ${sql.literal(FINAL_SQL_LIST)} LIMIT ${PRUNE_BATCH}`
