@@ -5,10 +5,12 @@
  * rerun. The indexes behind the filters are checked in finding.plans.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Either, Exit, Schema } from "effect"
+import Database from "better-sqlite3"
+import { Cause, Effect, Either, Exit, Layer, Schema } from "effect"
 import { Errors, RunStore, State, Task } from "effect-taskflow"
+import pg from "pg"
 import { newRun, uuid } from "../support/storeRuns.js"
-import { storeCases, withStore } from "../support/stores.js"
+import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "../support/stores.js"
 
 /** A task whose parameters have a Schema: a rerun's copy must decode with it. */
 Task.make(
@@ -242,6 +244,35 @@ for (const store of storeCases) {
         })
       ))
 
+    it.live(
+      "prune goes in batches: thousands of runs, and a flow run whose subflow holds more than a batch",
+      () =>
+        withStore(
+          store,
+          Effect.gen(function*() {
+            const s = yield* RunStore.RunStore
+            const done = State.cancelled({ timestamp: at(1) })
+            const flow = uuid()
+            const sub = uuid()
+            yield* s.createRuns([
+              ...Array.from({ length: 2_100 }, () => run(uuid(), at(0), { state: done })),
+              run(flow, at(0), { kind: "flow", name: "big", state: done }),
+              run(sub, at(0), { kind: "flow", name: "big-sub", flowRunId: flow, state: done }),
+              ...Array.from({ length: 1_100 }, () => run(uuid(), at(0), { flowRunId: flow, state: done })),
+              ...Array.from({ length: 1_300 }, () => run(uuid(), at(0), { flowRunId: sub, state: done }))
+            ])
+            const kept = uuid()
+            yield* s.createRun(run(kept, at(0)))
+            expect(yield* s.countPrunable({ olderThan: "1 day" })).toBe(4_502)
+            const report = yield* s.prune({ olderThan: "1 day" })
+            // Each run was created finished: one state each, no result.
+            expect(report).toEqual({ runs: 4_502, states: 4_502, results: 0 })
+            expect(ids(yield* s.listRuns())).toEqual([kept])
+          })
+        ),
+      60_000
+    )
+
     it.live("rerun schedules a copy of the run, linked to it, that a worker claims with the same arguments", () =>
       withStore(
         store,
@@ -291,3 +322,99 @@ for (const store of storeCases) {
       ))
   })
 }
+
+/** A SQL store's file or schema, and a way to run SQL statements on it behind the store's back. */
+const sqlCases = [
+  {
+    name: "sqlite",
+    available: true,
+    open: () => {
+      const filename = freshSqliteFile()
+      return {
+        layer: () => RunStore.sqlite({ filename }),
+        exec: (texts: ReadonlyArray<string>) =>
+          Effect.sync(() => {
+            const db = new Database(filename)
+            try {
+              for (const text of texts) db.exec(text)
+            } finally {
+              db.close()
+            }
+          })
+      }
+    }
+  },
+  {
+    name: "postgres",
+    available: postgresAvailable,
+    open: () => {
+      const url = freshPostgresUrl()
+      return {
+        layer: () => RunStore.postgres({ url }),
+        exec: (texts: ReadonlyArray<string>) =>
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: url })
+            await client.connect()
+            try {
+              for (const text of texts) await client.query(text)
+            } finally {
+              await client.end()
+            }
+          })
+      }
+    }
+  }
+]
+
+for (const store of sqlCases) {
+  describe.skipIf(!store.available)(`finding runs: ${store.name}, a store made before migration 4`, () => {
+    it.live("migrating finds the tags of the runs already there; a corrupt row does not stop it", () => {
+      const { exec, layer } = store.open()
+      const row = (id: string, tags: string) =>
+        `INSERT INTO taskflow_runs (id, kind, name, parameters, tags, retries, run_count, state_seq, state_type,
+          state_name, state_timestamp, created_at) VALUES ('${id}', 'task', 'store-plain', '[]', '${tags}', 0, 0, 1,
+          'PENDING', 'Pending', ${T0}, ${T0})`
+      const [a, b, bad] = [uuid(), uuid(), uuid()]
+      return Effect.gen(function*() {
+        yield* Effect.provide(Effect.void, layer())
+        // The database as migration 3 left it.
+        yield* exec([
+          "DROP TRIGGER taskflow_runs_tags" + (store.name === "postgres" ? " ON taskflow_runs" : ""),
+          "DROP TABLE taskflow_run_tags",
+          ...["created", "name_created", "state_created", "state_name_created", "flows_created", "ended"].map((index) =>
+            `DROP INDEX taskflow_runs_${index}`
+          ),
+          ...(store.name === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
+          "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
+          "DELETE FROM taskflow_migrations WHERE migration_id = 4",
+          row(a, `["x", "x", "y"]`),
+          row(b, `["y"]`),
+          row(bad, "{not json")
+        ])
+        const s = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(layer()))
+        expect(ids(yield* s.listRuns({ tag: "x" }))).toEqual([a])
+        expect(ids(yield* s.listRuns({ tag: "y" })).sort()).toEqual([a, b].sort())
+        const listed = yield* s.listRuns()
+        expect(listed.find((r) => r.id === bad)?.corrupt?.message).toContain("tags")
+        expect(listed.every((r) => r.rerunOf === undefined)).toBe(true)
+      }).pipe(Effect.scoped)
+    })
+  })
+}
+
+describe("finding runs: the memory store", () => {
+  it.live("a store that keeps N finished runs still keeps N after a prune", () =>
+    Effect.gen(function*() {
+      const s = RunStore.makeMemory({ keepFinished: 3 })
+      const made = Array.from({ length: 5 }, () => uuid())
+      yield* s.createRuns(made.map((id, i) => run(id, at(i), { state: State.completed(i, { timestamp: at(i) }) })))
+      expect(ids(yield* s.listRuns())).toEqual(made.slice(2))
+      yield* s.prune({ olderThan: 0, states: ["COMPLETED"] })
+      expect(yield* s.listRuns()).toEqual([])
+      const later = Array.from({ length: 4 }, () => uuid())
+      yield* s.createRuns(
+        later.map((id, i) => run(id, at(10 + i), { state: State.cancelled({ timestamp: at(10 + i) }) }))
+      )
+      expect(ids(yield* s.listRuns())).toEqual(later.slice(1))
+    }))
+})
