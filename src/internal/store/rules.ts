@@ -190,7 +190,9 @@ const decodeCursor = (cursor: string, newestFirst: boolean): CursorPosition => {
   }
   if (decoded[3] !== (newestFirst ? "newest" : "oldest")) {
     throw illegal(
-      `this cursor goes on a listing in order "${decoded[3]}": pass the same order (and filter) as the page that gave it`
+      `this cursor goes on a listing in order "${
+        decoded[3]
+      }": pass the same order (and filter) as the page that gave it`
     )
   }
   return { createdAt: decoded[1], id: decoded[2] }

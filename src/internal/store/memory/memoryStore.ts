@@ -4,8 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as RunStore_ from "../../../RunStore.js"
-import type { AnyState } from "../../core/state.js"
 import { makeRunId } from "../../core/runId.js"
+import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running, scheduled } from "../../core/state.js"
 import {
   givenBackRunCount,
@@ -99,7 +99,8 @@ export const makeMemory = (
     getHistory: (runId) => found(runId, (run) => run.history()),
     listRuns: (filter) =>
       Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis)).runs),
-    listRunsPage: (filter) => Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis))),
+    listRunsPage: (filter) =>
+      Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis))),
     prune: (options) => Effect.map(now, (millis) => finding.prune(runs, pruningOf(options, millis))),
     countPrunable: (options) => Effect.map(now, (millis) => finding.countPrunable(runs, pruningOf(options, millis))),
     rerun: (runId) =>

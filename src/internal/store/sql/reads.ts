@@ -103,7 +103,9 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOpt
         if (listing.empty) return { runs: [], next: undefined }
         const rows = yield* listingStatement(sql, filter, listing)
         const more = listing.limit !== undefined && rows.length > listing.limit
-        const runs = yield* makeUnclaimed(sql, options)((more ? rows.slice(0, listing.limit) : rows).map(toListedRecord))
+        const runs = yield* makeUnclaimed(sql, options)(
+          (more ? rows.slice(0, listing.limit) : rows).map(toListedRecord)
+        )
         return { runs, next: more ? encodeCursor(runs[runs.length - 1], listing.newestFirst) : undefined }
       })
     )
@@ -113,7 +115,11 @@ export const makeReads = (sql: SqlClient.SqlClient, call: Call, options: ReadOpt
  * A listing's query: the page's rows (one more than `limit`, which says whether a next page
  * exists), with their results. Exported for the planner tests, which EXPLAIN it.
  */
-export const listingStatement = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
+export const listingStatement = (
+  sql: SqlClient.SqlClient,
+  filter: RunStore_.RunFilter | undefined,
+  listing: Listing
+) => {
   const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
   const clauses = listingClauses(sql, filter, listing)
   return sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
@@ -127,7 +133,9 @@ export const listingStatement = (sql: SqlClient.SqlClient, filter: RunStore_.Run
 const listingClauses = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
   const clauses: Array<Statement.Fragment> = []
   // As literals, so a generic plan still sees the partial indexes' predicates.
-  if (filter?.kind !== undefined) clauses.push(sql`r.kind = ${sql.literal(filter.kind === "flow" ? "'flow'" : "'task'")}`)
+  if (filter?.kind !== undefined) {
+    clauses.push(sql`r.kind = ${sql.literal(filter.kind === "flow" ? "'flow'" : "'task'")}`)
+  }
   if (filter?.flowRunId !== undefined) clauses.push(sql`r.flow_run_id = ${filter.flowRunId}`)
   if (filter?.name !== undefined) clauses.push(sql`r.name = ${filter.name}`)
   if (listing.stateTypes !== undefined) clauses.push(sql.in("r.state_type", listing.stateTypes))
