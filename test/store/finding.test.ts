@@ -197,6 +197,8 @@ for (const store of storeCases) {
           expect(error).toBeInstanceOf(Errors.RunNotFound)
           expect(yield* s.prune({ olderThan: "30 days" })).toEqual({ runs: 0, states: 0, results: 0 })
           expect(yield* s.countPrunable({ olderThan: 0 })).toBe(1)
+          expect(yield* s.countPrunable({ olderThan: Infinity })).toBe(0)
+          expect((yield* s.prune({ olderThan: "Infinity" })).runs).toBe(0)
         })
       ))
 

@@ -94,6 +94,7 @@ export const makeFinding = (
     Effect.gen(function*() {
       const pruning = pruningOf(options, yield* Clock.currentTimeMillis)
       const report = { runs: 0, states: 0, results: 0 }
+      if (!Number.isFinite(pruning.cutoff)) return report // olderThan: Infinity
       // Flow runs deleted whose own runs remain (subflows), emptied PRUNE_BATCH at a time.
       let emptying: Array<string> = []
       for (;;) {
@@ -110,6 +111,7 @@ export const makeFinding = (
   countPrunable: (options) =>
     Effect.gen(function*() {
       const pruning = pruningOf(options, yield* Clock.currentTimeMillis)
+      if (!Number.isFinite(pruning.cutoff)) return 0
       const rows = yield* call(
         "count prunable runs",
         sql<{ count: number | string }>`WITH RECURSIVE pruned (id) AS (
