@@ -62,6 +62,9 @@ const deleteRuns = (sql: SqlClient.SqlClient, ids: ReadonlyArray<string>, andWhe
  */
 const pruneBatch = (sql: SqlClient.SqlClient, pruning: Pruning, emptying: ReadonlyArray<string>) =>
   Effect.gen(function*() {
+    // SQLite: take the write lock first, waiting for it. A transaction that reads first cannot write
+    // once another process has committed since (SQLITE_BUSY_SNAPSHOT, at once, without waiting).
+    yield* sql.onDialectOrElse({ pg: () => Effect.void, orElse: () => sql`DELETE FROM taskflow_run_tags WHERE 0 = 1` })
     const starts = yield* startingPointsStatement(sql, pruning)
     const flows = [...emptying, ...starts.filter((run) => run.kind === "flow").map((run) => run.id)]
     const inside = flows.length === 0 ? [] : yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
