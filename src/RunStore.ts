@@ -113,6 +113,11 @@ export interface SetStateOptions {
   readonly runCount?: number
   /** Only write if this task worker still holds the run (its lease was not lost). */
   readonly workerId?: string
+  /**
+   * Only write if the run's count is still this: the attempt the writer ran. With `workerId`, the
+   * fence of a late write: a run taken over and claimed again (even by the same worker) has moved on.
+   */
+  readonly attempt?: number
   /** The run's task or flow name, when the caller knows it (saves SQL stores a read to pick the Schemas). */
   readonly name?: string
 }

@@ -38,6 +38,13 @@ export const notHeld = (runId: string, workerId: string) =>
     message: `Run ${runId} is not held by task worker ${workerId} (its lease expired or it was released).`
   })
 
+/** A late write of an attempt the run has moved on from (it was taken over, and claimed again). @internal */
+export const notAttempt = (runId: string, attempt: number, runCount: number) =>
+  new Errors.InvalidTransition({
+    runId,
+    message: `Run ${runId} is on its attempt ${runCount}, not ${attempt}: it was taken over, and this write is late.`
+  })
+
 /** What a run its worker gives back becomes (see `releaseRuns`). @internal */
 export const releasedState = (
   state: AnyState,

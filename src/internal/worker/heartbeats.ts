@@ -17,18 +17,47 @@ export interface HeartbeatOptions {
   readonly scheduled: () => void
 }
 
+/**
+ * The longest a SQL store's call waits between tries while the store is away (retry.ts): a live
+ * worker's heartbeat reaches a store that is back within that, plus its interval.
+ */
+const LONGEST_RECONNECT_WAIT = 2_000
+
+/**
+ * When this worker may recover expired leases again (monotonic ms). After the store was away from
+ * it (a heartbeat failed, or took longer than an interval), every lease may have expired meanwhile,
+ * the live workers' too: they get the time of a heartbeat to reach the store and renew theirs (and
+ * write the outcomes they kept) before anything is treated as dead.
+ */
+class RecoveryGate {
+  private notBefore = 0
+  constructor(private readonly grace: number) {}
+  storeWasAway(now: number): void {
+    this.notBefore = Math.max(this.notBefore, now + this.grace)
+  }
+  open(now: number): boolean {
+    return now >= this.notBefore
+  }
+}
+
 /** One heartbeat: keep the leases, learn about cancels and lost runs, recover runs of dead workers. */
-const beat = ({ held, lease, names, scheduled, store, workerId }: HeartbeatOptions) =>
+const beat = (
+  { heartbeatEvery, held, lease, names, scheduled, store, workerId }: HeartbeatOptions,
+  gate: RecoveryGate
+) =>
   Effect.gen(function*() {
     const sentAt = yield* monotonicMillis
     const heldIds = held.ids()
     const answer = yield* store.heartbeat(workerId, heldIds, lease, names)
+    const answeredAt = yield* monotonicMillis
+    if (answeredAt - sentAt > heartbeatEvery) gate.storeWasAway(answeredAt)
     held.renewed(heldIds, answer.lost, sentAt)
     answer.cancelling.forEach(held.interrupt)
     for (const runId of answer.lost) held.lost(runId)
     // After the cancels and lost runs, and on its own: a failed give-back must not hold them, or the
     // recovery below, back.
     yield* giveBackStopped(store, held, workerId)
+    if (!gate.open(answeredAt)) return
     const recovered = yield* store.recoverExpired()
     if (recovered.length > 0) {
       yield* Effect.logWarning(
@@ -59,12 +88,19 @@ const giveBackStopped = (store: RunStore_.Service, held: HeldRuns, workerId: str
 }
 
 /** The heartbeats, every `heartbeatEvery` ms until the worker's scope closes. */
-export const forkHeartbeats = (options: HeartbeatOptions) =>
-  beat(options).pipe(
-    Effect.catchAll((error) => Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)),
+export const forkHeartbeats = (options: HeartbeatOptions) => {
+  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + 2 * options.heartbeatEvery)
+  return beat(options, gate).pipe(
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Effect.map(monotonicMillis, (now) => gate.storeWasAway(now)),
+        Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)
+      )
+    ),
     Effect.repeat(Schedule.spaced(Duration.millis(options.heartbeatEvery))),
     Effect.forkScoped
   )
+}
 
 /**
  * The heartbeats' deadline: when the store stays out of reach of this worker (and only of this

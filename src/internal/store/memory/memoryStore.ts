@@ -92,7 +92,7 @@ export const makeMemory = (
       ),
     setState: (runId, state, options) =>
       Effect.suspend(() => {
-        const refused = runs.setState(runId, state, options?.runCount, options?.workerId)
+        const refused = runs.setState(runId, state, options?.runCount, options?.workerId, options?.attempt)
         return refused === undefined ? Effect.void : Effect.fail(refused)
       }),
     getRun: (runId) => Effect.flatMap(now, (millis) => found(runId, (run) => recordAt(run, millis))),

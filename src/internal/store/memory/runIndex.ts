@@ -2,7 +2,7 @@ import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { isFinal } from "../../core/state.js"
-import { checkTransition, notFound, notHeld } from "../rules.js"
+import { checkTransition, notAttempt, notFound, notHeld } from "../rules.js"
 import type { SyncRunHandle } from "../runStore.js"
 import { exactState } from "./exact.js"
 import { MemoryRun } from "./memoryRun.js"
@@ -88,11 +88,13 @@ export class RunIndex {
     runId: string,
     state: AnyState,
     runCount: number | undefined,
-    workerId?: string
+    workerId?: string,
+    attempt?: number
   ): Errors.RunNotFound | Errors.InvalidTransition | undefined {
     const run = this.find(runId)
     if (run === undefined) return notFound(runId)
     if (workerId !== undefined && run.workerId !== workerId) return notHeld(runId, workerId)
+    if (attempt !== undefined && run.runCount !== attempt) return notAttempt(runId, attempt, run.runCount)
     const refused = checkTransition(runId, run.state, state)
     if (refused !== undefined) return refused
     this.move(run, this.exact ? exactState(run.run!.name, runId, state) : state, runCount)

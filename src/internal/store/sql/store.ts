@@ -65,7 +65,8 @@ export const makeStore = (
         call(
           () => `move run ${runId} to ${state.type}`,
           transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-            workerId: setOptions?.workerId
+            workerId: setOptions?.workerId,
+            attempt: setOptions?.attempt
           })
         ),
       getRun,
