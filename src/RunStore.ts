@@ -323,7 +323,8 @@ export interface Service {
   /**
    * Schedules a new run of the same task or flow: same kind, name, parameters (copied as stored),
    * tags and retries, in no flow run, with `rerunOf` set to `runId`. A task worker serving the name
-   * claims it as any run. Returns the new run.
+   * claims it as any run. Returns the new run. (A run of this process, not `delay`ed, keeps arguments
+   * it could not store exactly as descriptions, `"<not stored: …>"`: its rerun gets those.)
    */
   readonly rerun: (runId: string) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError>
   /**
