@@ -25,6 +25,8 @@ export class RunIndex {
   /** Finished runs, oldest first from `finishedHead`, while the store keeps only `keepFinished` of them. */
   private finished: Array<MemoryRun> = []
   private finishedHead = 0
+  /** Runs in `finished` after `finishedHead` that were pruned (forgotten already). */
+  private finishedPruned = 0
   /** Placeholders made for subscribers to runs not created yet: none, and creation skips a look-up. */
   private placeholders = 0
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
@@ -132,11 +134,27 @@ export class RunIndex {
   private onFinished(run: MemoryRun): void {
     if (this.keepFinished === Number.POSITIVE_INFINITY) return
     this.finished.push(run)
-    if (this.finished.length - this.finishedHead <= this.keepFinished) return
-    this.forget(this.finished[this.finishedHead++])
+    while (this.finished.length - this.finishedHead - this.finishedPruned > this.keepFinished) {
+      const oldest = this.finished[this.finishedHead++]
+      if (oldest.forgotten) this.finishedPruned--
+      else this.forget(oldest)
+    }
     if (this.finishedHead > 64 && this.finishedHead * 2 > this.finished.length) {
       this.finished = this.finished.slice(this.finishedHead)
       this.finishedHead = 0
+    }
+  }
+
+  /** Deletes a finished run (`prune`): its id then reads as unknown. */
+  remove(run: MemoryRun): void {
+    if (run.forgotten) return
+    this.forget(run)
+    if (this.keepFinished === Number.POSITIVE_INFINITY) return
+    // Dropped from `finished` once they are half of it, as forgotten runs are from `unindexed`.
+    if (++this.finishedPruned > 64 && this.finishedPruned * 2 > this.finished.length - this.finishedHead) {
+      this.finished = this.finished.slice(this.finishedHead).filter((kept) => !kept.forgotten)
+      this.finishedHead = 0
+      this.finishedPruned = 0
     }
   }
 
