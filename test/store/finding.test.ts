@@ -2,12 +2,12 @@
  * Finding runs again (issue 23), on every store alike: the listing's filters (state name, tag, id
  * prefix, creation and end times), keyset pages that stay put while runs are created, bad input as a
  * defect that says what to do, prune (never a run that is not final; a flow run goes whole) and
- * rerun. The indexes behind the filters are checked in finding.plans.test.ts.
+ * rerun. The indexes behind the filters are checked in findingPlans.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Cause, Duration, Effect, Either, Exit, Layer, Schema } from "effect"
-import { Errors, RunStore, State, Task } from "effect-taskflow"
+import { Errors, Futures, RunStore, State, Task, TaskWorker } from "effect-taskflow"
 import pg from "pg"
 import { newRun, uuid } from "../support/storeRuns.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable, storeCases, withStore } from "../support/stores.js"
@@ -401,6 +401,33 @@ for (const store of sqlCases) {
         expect(listed.every((r) => r.rerunOf === undefined)).toBe(true)
       }).pipe(Effect.scoped)
     })
+  })
+}
+
+/** Fails its first call for each key, then returns the point's x: a rerun of a failed run completes. */
+const seen = new Set<string>()
+const flakyPoint = Task.make(
+  { name: "finding-flaky", parameters: Schema.Tuple(Schema.String, Schema.Struct({ x: Schema.Number })) },
+  (key: string, point: { readonly x: number }) =>
+    seen.has(key)
+      ? Effect.succeed(point.x)
+      : Effect.sync(() => seen.add(key)).pipe(Effect.zipRight(Effect.fail("first")))
+)
+
+for (const store of storeCases) {
+  describe.skipIf(!store.available)(`finding runs: ${store.name}, a task worker`, () => {
+    it.live("runs a rerun as any run: a failed run, rerun, completes with the same arguments", () =>
+      Effect.gen(function*() {
+        yield* Effect.forkScoped(TaskWorker.serve([flakyPoint], { heartbeatInterval: 50 }))
+        const first = yield* flakyPoint.delay(uuid(), { x: 5 })
+        const failed = yield* Effect.either(first.result({ timeout: "10 seconds" }))
+        expect(Either.isLeft(failed)).toBe(true)
+        const s = yield* RunStore.RunStore
+        const again = yield* s.rerun(first.taskRunId)
+        const future = yield* Futures.PrefectDistributedFuture.make<number, string>(again.id)
+        expect(yield* future.result({ timeout: "10 seconds" })).toBe(5)
+        expect((yield* s.getRun(again.id)).rerunOf).toBe(first.taskRunId)
+      }).pipe(Effect.scoped, Effect.provide(store.fresh())))
   })
 }
 
