@@ -1,0 +1,281 @@
+/**
+ * Chaos, bounded: thousands of short runs over three task worker processes while one of them is
+ * killed (SIGKILL) every ~2 s and a new one started in its place, on SQLite and on PostgreSQL. Each
+ * body writes its execution to the store's own database (chaosTasks.ts), and the test writes each run
+ * it created and each kill, so what is asserted is asserted there, afterwards: none lost, each run in
+ * the final state its plan and the kills allow, none twice at once; and every future resolved.
+ *
+ * The storm lasts STORM_MS from the moment the first three workers serve; runs are sent, a window of
+ * batches at a time, until it ends (or MAX_RUNS are sent), then the test waits for all of them. How
+ * many runs and kills that makes depends on the machine: the test prints the counts.
+ * `TASKFLOW_CHAOS_SEED=<n>` replays a plan (the kills' timing is the machine's).
+ */
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import { Futures, RunStore, State } from "effect-taskflow"
+import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
+import type { ChaosDb, Plan } from "./chaosTasks.js"
+import { chaosFail, chaosOnce, chaosRetry, openChaosDb } from "./chaosTasks.js"
+import type { WorkerProcess } from "./harness.js"
+import { startWorker, stopAll } from "./harness.js"
+import type { Target } from "./tasks.js"
+
+const MAX_RUNS = 3_000
+const BATCH = 100
+/** Batches in flight at once: the next is sent once the oldest is over, so the workers stay busy. */
+const WINDOW = 3
+const WORKERS = 3
+const CONCURRENCY = 10
+const LEASE = 2_000
+const STORM_MS = 25_000
+/** Between kills: 2 s ± 0.5 s. */
+const killPause = (random: () => number) => 1_500 + Math.floor(random() * 1_000)
+
+const seed = Number(process.env.TASKFLOW_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))
+
+/** mulberry32: a small seeded generator, so a plan can be replayed. */
+const generator = (state: number) => () => {
+  state = (state + 0x6D2B79F5) | 0
+  let t = Math.imul(state ^ (state >>> 15), 1 | state)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+}
+
+const tasks = {
+  "chaos-once": { task: chaosOnce, retries: 0, fail: 0 },
+  "chaos-retry": { task: chaosRetry, retries: 2, fail: 1 },
+  "chaos-fail": { task: chaosFail, retries: 1, fail: 99 }
+} as const
+type TaskName = keyof typeof tasks
+
+/** Which task, and what its body does: 0–20 ms; 70% without retries, 20% failing once, 10% failing. */
+const makePlan = (random: () => number) =>
+  Array.from({ length: MAX_RUNS }, (_, i) => {
+    const r = random()
+    const name: TaskName = r < 0.7 ? "chaos-once" : r < 0.9 ? "chaos-retry" : "chaos-fail"
+    return { name, plan: { key: `c${i}`, ms: Math.floor(random() * 21), fail: tasks[name].fail } satisfies Plan }
+  })
+
+const targets: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly make: () => Target }> = [
+  { name: "sqlite", available: true, make: () => ({ kind: "sqlite", location: freshSqliteFile() }) },
+  { name: "postgres", available: postgresAvailable, make: () => ({ kind: "postgres", location: freshPostgresUrl() }) }
+]
+
+const storeOf = (target: Target) =>
+  target.kind === "sqlite"
+    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
+    : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
+
+let workers: Array<WorkerProcess> = []
+afterEach(async () => {
+  await stopAll(workers)
+  workers = []
+})
+
+const query = <Row = Record<string, unknown>>(db: ChaosDb, sql: string, params?: ReadonlyArray<unknown>) =>
+  Effect.promise(() => db.query<Row>(sql, params))
+
+/**
+ * Three workers; once they serve, for STORM_MS, one of them (the one started longest ago) is killed
+ * every ~2 s and replaced, each kill recorded in `chaos_kills` once the process is gone. Never faster
+ * than the replacements come up: a kill waits until every live worker serves (a loaded machine takes
+ * seconds to start one, and killing workers before they serve would test nothing). A kill and its
+ * record are one step, so interrupting the storm never leaves a kill unrecorded.
+ */
+const storm = (target: Target, db: ChaosDb, random: () => number) =>
+  Effect.gen(function*() {
+    let started = 0
+    let kills = 0
+    const live: Array<WorkerProcess> = []
+    const spawn = () => {
+      const worker = startWorker(target, {
+        id: `chaos-w${String(++started).padStart(3, "0")}`,
+        lease: LEASE,
+        concurrency: CONCURRENCY,
+        script: "chaosWorker.ts"
+      })
+      // A worker stopped before it serves rejects `ready`: the test's end may do that.
+      worker.ready.catch(() => {})
+      workers.push(worker)
+      live.push(worker)
+    }
+    const allServing = Effect.promise(() => Promise.all(live.map((worker) => worker.ready)))
+    const kill = Effect.gen(function*() {
+      const victim = live.shift()!
+      victim.process.kill("SIGKILL")
+      const signal = yield* Effect.promise(() => victim.exited)
+      yield* query(db, "INSERT INTO chaos_kills (worker, killed_at, signal) VALUES (?, ?, ?)", [
+        victim.id,
+        Date.now(),
+        String(signal)
+      ])
+      kills++
+      spawn()
+    })
+    const over = yield* Deferred.make<void>()
+    for (let i = 0; i < WORKERS; i++) spawn()
+    const fiber = yield* Effect.fork(Effect.gen(function*() {
+      yield* allServing
+      const end = Date.now() + STORM_MS
+      for (let next = Date.now() + killPause(random); next < end; next = Date.now() + killPause(random)) {
+        yield* Effect.sleep(next - Date.now())
+        yield* allServing
+        yield* Effect.uninterruptible(kill)
+      }
+    }).pipe(Effect.ensuring(Deferred.succeed(over, undefined))))
+    return { fiber, over, live, kills: () => kills, started: () => started }
+  })
+
+interface Sent {
+  readonly name: TaskName
+  readonly key: string
+  readonly future: Futures.PrefectFuture<string, unknown>
+}
+
+/** Sends the plan's runs a batch at a time, WINDOW batches in flight, until the storm is over. */
+const send = (db: ChaosDb, plan: ReturnType<typeof makePlan>, over: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    const sent: Array<Sent> = []
+    const batches: Array<ReadonlyArray<Futures.PrefectFuture<string, unknown>>> = []
+    for (let start = 0; start < plan.length && !(yield* Deferred.isDone(over)); start += BATCH) {
+      if (batches.length >= WINDOW) yield* Futures.wait(batches[batches.length - WINDOW], { timeout: "60 seconds" })
+      const slice = plan.slice(start, start + BATCH)
+      const batch: Array<Futures.PrefectFuture<string, unknown>> = []
+      for (const name of Object.keys(tasks) as Array<TaskName>) {
+        const mine = slice.filter((p) => p.name === name)
+        if (mine.length === 0) continue
+        const list = yield* tasks[name].task.mapDelay(mine.map((p) => p.plan))
+        const rows = list.futures.map((future, i) => {
+          sent.push({ name, key: mine[i].plan.key, future })
+          batch.push(future)
+          return [future.taskRunId, mine[i].plan.key, name, tasks[name].retries, mine[i].plan.fail]
+        })
+        yield* query(
+          db,
+          `INSERT INTO chaos_plan (run_id, run_key, task, retries, fail) VALUES ${
+            rows.map(() => "(?, ?, ?, ?, ?)").join(", ")
+          }`,
+          rows.flat()
+        )
+      }
+      batches.push(batch)
+    }
+    return sent
+  })
+
+/** Every future the client holds resolved, to the final state the store holds, with its result. */
+const futuresAgree = (sent: ReadonlyArray<Sent>) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const mismatched: Array<string> = []
+    for (const { future, key, name } of sent) {
+      const state = yield* future.state
+      const stored = yield* store.getRun(future.taskRunId)
+      if (!State.isFinal(state) || state.type !== stored.state.type) {
+        mismatched.push(`${name} ${key} ${future.taskRunId}: future ${state.type}, store ${stored.state.type}`)
+      } else if (state.type === "COMPLETED") {
+        const result = yield* future.result()
+        if (result !== key) mismatched.push(`${name} ${key} ${future.taskRunId}: result ${result}`)
+      }
+    }
+    return mismatched
+  })
+
+/** The assertions, each a query of what is wrong: each must come back empty. */
+const violations = {
+  // None lost: every run created is in the store, in a final state.
+  lost: `SELECT p.run_id, p.run_key, r.state_type FROM chaos_plan p LEFT JOIN taskflow_runs r ON r.id = p.run_id
+    WHERE r.id IS NULL OR r.state_type NOT IN ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED')`,
+  // Each in the final state its plan and the kills allow. Completed: by an execution of its last
+  // attempt that succeeded, past its planned failures. Failed: its attempts ran out, the last one a
+  // planned failure. Crashed: its attempts ran out, its lease lost by a worker the test killed.
+  // Nothing else (no Cancelled: nobody cancels).
+  wrongState: `SELECT p.run_id, p.task, r.state_type, r.state_name, r.state_message, r.run_count
+    FROM chaos_plan p JOIN taskflow_runs r ON r.id = p.run_id
+    WHERE NOT (
+      (r.state_type = 'COMPLETED' AND r.run_count > p.fail AND EXISTS (SELECT 1 FROM chaos_exec e
+        WHERE e.run_id = p.run_id AND e.attempt = r.run_count AND e.outcome = 'ok'))
+      OR (r.state_type = 'FAILED' AND r.run_count = p.retries + 1 AND r.run_count <= p.fail
+        AND EXISTS (SELECT 1 FROM chaos_exec e WHERE e.run_id = p.run_id AND e.attempt = r.run_count AND e.outcome = 'fail'))
+      OR (r.state_type = 'CRASHED' AND r.run_count = p.retries + 1 AND EXISTS (SELECT 1 FROM chaos_kills k
+        WHERE k.signal = 'SIGKILL' AND r.state_message LIKE 'Its task worker ' || k.worker || ' stopped responding (lease expired)%'))
+    )`,
+  // No execution is left without an end but those on a killed worker (the kill ended them).
+  unended: `SELECT e.* FROM chaos_exec e WHERE e.ended_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM chaos_kills k WHERE k.worker = e.worker AND k.signal = 'SIGKILL')`,
+  // None twice at once: no two executions of a run overlap in time, a killed one ending at its kill.
+  twiceAtOnce: `WITH x AS (
+      SELECT e.exec_id, e.run_id, e.attempt, e.worker, e.started_at, COALESCE(e.ended_at, k.killed_at) AS ended_at
+      FROM chaos_exec e LEFT JOIN chaos_kills k ON k.worker = e.worker AND e.ended_at IS NULL)
+    SELECT a.run_id, a.worker AS worker_a, a.attempt AS attempt_a, a.started_at AS start_a, a.ended_at AS end_a,
+      b.worker AS worker_b, b.attempt AS attempt_b, b.started_at AS start_b, b.ended_at AS end_b
+    FROM x a JOIN x b ON a.run_id = b.run_id AND a.exec_id < b.exec_id
+    WHERE a.started_at < b.ended_at AND b.started_at < a.ended_at`,
+  // Nothing but the runs the test created.
+  others: "SELECT r.id, r.name FROM taskflow_runs r WHERE NOT EXISTS (SELECT 1 FROM chaos_plan p WHERE p.run_id = r.id)"
+}
+
+/** The counts, for the test's output. */
+const counts = (db: ChaosDb) =>
+  Effect.gen(function*() {
+    const states = yield* query<{ task: string; state_type: string; n: number }>(
+      db,
+      `SELECT p.task, r.state_type, COUNT(*) AS n FROM chaos_plan p JOIN taskflow_runs r ON r.id = p.run_id
+       GROUP BY p.task, r.state_type ORDER BY p.task, r.state_type`
+    )
+    const [execs] = yield* query<Record<string, number>>(
+      db,
+      `SELECT COUNT(*) AS executions, COUNT(DISTINCT run_id) AS runs,
+         SUM(CASE WHEN ended_at IS NULL THEN 1 ELSE 0 END) AS killed,
+         SUM(CASE WHEN outcome = 'interrupted' THEN 1 ELSE 0 END) AS interrupted FROM chaos_exec`
+    )
+    const [again] = yield* query<{ n: number }>(
+      db,
+      `SELECT COUNT(*) AS n FROM (SELECT run_id FROM chaos_exec WHERE outcome = 'ok'
+       GROUP BY run_id HAVING COUNT(*) > 1) t`
+    )
+    return `states ${states.map((s) => `${s.task} ${s.state_type} ${Number(s.n)}`).join(", ")}; ` +
+      `${Number(execs.executions)} executions of ${Number(execs.runs)} runs, ${Number(execs.killed)} killed ` +
+      `mid-body, ${Number(execs.interrupted)} interrupted; ${Number(again.n)} runs whose body succeeded twice ` +
+      `(at-least-once: a kill between a body's end and its final state's commit)`
+  })
+
+for (const target of targets) {
+  describe.skipIf(!target.available)(`chaos: ${target.name}`, () => {
+    it.live(
+      "thousands of runs while a worker of three is killed every ~2 s: none lost, none twice at once",
+      () => {
+        const where = target.make()
+        const random = generator(seed)
+        const plan = makePlan(random)
+        return Effect.gen(function*() {
+          const began = Date.now()
+          const db = yield* Effect.acquireRelease(
+            Effect.promise(() => openChaosDb(where)),
+            (db) => Effect.promise(() => db.close())
+          )
+          const chaos = yield* storm(where, db, random)
+          const sent = yield* send(db, plan, chaos.over)
+          const { notDone } = yield* Futures.wait(sent.map((s) => s.future), { timeout: "60 seconds" })
+          yield* Fiber.interrupt(chaos.fiber)
+          const seconds = ((Date.now() - began) / 1000).toFixed(1)
+          // The survivors stop as a user stops them: their bodies' ends are all written.
+          for (const worker of chaos.live) worker.process.kill("SIGTERM")
+          yield* Effect.promise(() => Promise.all(chaos.live.map((worker) => worker.exited)))
+
+          console.log(
+            `chaos ${target.name} (seed ${seed}): ${sent.length} runs, ${chaos.kills()} kills, ` +
+              `${chaos.started()} workers started, ${seconds} s; ${yield* counts(db)}`
+          )
+          expect(chaos.kills()).toBeGreaterThan(0)
+          expect(notDone.size).toBe(0)
+          expect(yield* futuresAgree(sent)).toEqual([])
+          for (const [name, sql] of Object.entries(violations)) {
+            expect({ [name]: yield* query(db, sql) }).toEqual({ [name]: [] })
+          }
+        }).pipe(Effect.scoped, Effect.provide(storeOf(where)))
+      },
+      120_000
+    )
+  })
+}
