@@ -20,14 +20,17 @@ import type { WorkerProcess } from "./harness.js"
 import { startWorker, stopAll } from "./harness.js"
 import type { Target } from "./tasks.js"
 
-const MAX_RUNS = 3_000
-const BATCH = 100
-/** Batches in flight at once: the next is sent once the oldest is over, so the workers stay busy. */
-const WINDOW = 3
+const MAX_RUNS = 5_000
+const BATCH = 50
+/**
+ * Batches in flight at once: the next is sent once the oldest is over, so the workers stay busy while
+ * the runs of a killed worker wait for its leases to end.
+ */
+const WINDOW = 6
 const WORKERS = 3
 const CONCURRENCY = 10
 const LEASE = 2_000
-const STORM_MS = 25_000
+const STORM_MS = 20_000
 /** Between kills: 2 s ± 0.5 s. */
 const killPause = (random: () => number) => 1_500 + Math.floor(random() * 1_000)
 
@@ -76,17 +79,20 @@ const query = <Row = Record<string, unknown>>(db: ChaosDb, sql: string, params?:
   Effect.promise(() => db.query<Row>(sql, params))
 
 /**
- * Three workers; once they serve, for STORM_MS, one of them (the one started longest ago) is killed
- * every ~2 s and replaced, each kill recorded in `chaos_kills` once the process is gone. Never faster
- * than the replacements come up: a kill waits until every live worker serves (a loaded machine takes
- * seconds to start one, and killing workers before they serve would test nothing). A kill and its
- * record are one step, so interrupting the storm never leaves a kill unrecorded.
+ * Three workers; once they serve, for STORM_MS, the one started longest ago of those
+ * serving is killed every ~2 s and replaced, each kill recorded in `chaos_kills` once the process is
+ * gone. A kill waits until another worker serves beside its victim, to recover its runs: a loaded
+ * machine takes seconds to start a worker, and killing the last one serving would test only that.
+ * A kill and its record are one step, so interrupting the storm never leaves a kill unrecorded.
  */
 const storm = (target: Target, db: ChaosDb, random: () => number) =>
   Effect.gen(function*() {
     let started = 0
     let kills = 0
+    /** The workers started and not killed, oldest first; those of them that serve. */
     const live: Array<WorkerProcess> = []
+    const serving = new Set<WorkerProcess>()
+    const servingChanged = { wake: () => {} }
     const spawn = () => {
       const worker = startWorker(target, {
         id: `chaos-w${String(++started).padStart(3, "0")}`,
@@ -94,19 +100,33 @@ const storm = (target: Target, db: ChaosDb, random: () => number) =>
         concurrency: CONCURRENCY,
         script: "chaosWorker.ts"
       })
-      // A worker stopped before it serves rejects `ready`: the test's end may do that.
-      worker.ready.catch(() => {})
       workers.push(worker)
       live.push(worker)
+      // (A worker stopped before it serves rejects `ready`: the test's end may do that.)
+      worker.ready.then(() => {
+        serving.add(worker)
+        servingChanged.wake()
+      }, () => {})
     }
-    const allServing = Effect.promise(() => Promise.all(live.map((worker) => worker.ready)))
+    /** Until the oldest serving worker has another serving beside it (which recovers its runs). */
+    const twoServing = Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        const look = () => live.filter((worker) => serving.has(worker)).length >= 2 ? resolve() : undefined
+        servingChanged.wake = look
+        look()
+      })
+    )
     const kill = Effect.gen(function*() {
-      const victim = live.shift()!
+      const victim = live.find((worker) => serving.has(worker))!
+      live.splice(live.indexOf(victim), 1)
+      serving.delete(victim)
+      // Taken before the signal: the victim runs nothing after it, so its executions end by then.
+      const killedAt = Date.now()
       victim.process.kill("SIGKILL")
       const signal = yield* Effect.promise(() => victim.exited)
       yield* query(db, "INSERT INTO chaos_kills (worker, killed_at, signal) VALUES (?, ?, ?)", [
         victim.id,
-        Date.now(),
+        killedAt,
         String(signal)
       ])
       kills++
@@ -114,16 +134,23 @@ const storm = (target: Target, db: ChaosDb, random: () => number) =>
     })
     const over = yield* Deferred.make<void>()
     for (let i = 0; i < WORKERS; i++) spawn()
-    const fiber = yield* Effect.fork(Effect.gen(function*() {
-      yield* allServing
-      const end = Date.now() + STORM_MS
-      for (let next = Date.now() + killPause(random); next < end; next = Date.now() + killPause(random)) {
-        yield* Effect.sleep(next - Date.now())
-        yield* allServing
-        yield* Effect.uninterruptible(kill)
-      }
-    }).pipe(Effect.ensuring(Deferred.succeed(over, undefined))))
-    return { fiber, over, live, kills: () => kills, started: () => started }
+    const times = { serving: 0, over: 0 }
+    const fiber = yield* Effect.fork(
+      Effect.gen(function*() {
+        yield* Effect.promise(() => Promise.all(live.map((worker) => worker.ready)))
+        times.serving = Date.now()
+        const end = Date.now() + STORM_MS
+        for (let next = Date.now() + killPause(random); next < end; next = Date.now() + killPause(random)) {
+          yield* Effect.sleep(next - Date.now())
+          yield* twoServing
+          yield* Effect.uninterruptible(kill)
+        }
+      }).pipe(Effect.ensuring(Effect.zipRight(
+        Effect.sync(() => times.over = Date.now()),
+        Deferred.succeed(over, undefined)
+      )))
+    )
+    return { fiber, over, live, times, kills: () => kills, started: () => started }
   })
 
 interface Sent {
@@ -166,13 +193,14 @@ const send = (db: ChaosDb, plan: ReturnType<typeof makePlan>, over: Deferred.Def
 /** Every future the client holds resolved, to the final state the store holds, with its result. */
 const futuresAgree = (sent: ReadonlyArray<Sent>) =>
   Effect.gen(function*() {
-    const store = yield* RunStore.RunStore
+    const stored = new Map((yield* (yield* RunStore.RunStore).listRuns()).map((run) => [run.id, run.state.type]))
     const mismatched: Array<string> = []
     for (const { future, key, name } of sent) {
       const state = yield* future.state
-      const stored = yield* store.getRun(future.taskRunId)
-      if (!State.isFinal(state) || state.type !== stored.state.type) {
-        mismatched.push(`${name} ${key} ${future.taskRunId}: future ${state.type}, store ${stored.state.type}`)
+      if (!State.isFinal(state) || state.type !== stored.get(future.taskRunId)) {
+        mismatched.push(
+          `${name} ${key} ${future.taskRunId}: future ${state.type}, store ${stored.get(future.taskRunId)}`
+        )
       } else if (state.type === "COMPLETED") {
         const result = yield* future.result()
         if (result !== key) mismatched.push(`${name} ${key} ${future.taskRunId}: result ${result}`)
@@ -258,21 +286,24 @@ for (const target of targets) {
           const sent = yield* send(db, plan, chaos.over)
           const { notDone } = yield* Futures.wait(sent.map((s) => s.future), { timeout: "60 seconds" })
           yield* Fiber.interrupt(chaos.fiber)
-          const seconds = ((Date.now() - began) / 1000).toFixed(1)
+          const done = Date.now()
+          const seconds = (from: number, to: number) => `${((to - from) / 1000).toFixed(1)} s`
           // The survivors stop as a user stops them: their bodies' ends are all written.
           for (const worker of chaos.live) worker.process.kill("SIGTERM")
           yield* Effect.promise(() => Promise.all(chaos.live.map((worker) => worker.exited)))
 
           console.log(
             `chaos ${target.name} (seed ${seed}): ${sent.length} runs, ${chaos.kills()} kills, ` +
-              `${chaos.started()} workers started, ${seconds} s; ${yield* counts(db)}`
+              `${chaos.started()} workers started; ${seconds(began, done)} (the first workers serving after ` +
+              `${seconds(began, chaos.times.serving)}, the storm ${seconds(chaos.times.serving, chaos.times.over)}); ` +
+              (yield* counts(db))
           )
           expect(chaos.kills()).toBeGreaterThan(0)
-          expect(notDone.size).toBe(0)
-          expect(yield* futuresAgree(sent)).toEqual([])
           for (const [name, sql] of Object.entries(violations)) {
             expect({ [name]: yield* query(db, sql) }).toEqual({ [name]: [] })
           }
+          expect(notDone.size).toBe(0)
+          expect(yield* futuresAgree(sent)).toEqual([])
         }).pipe(Effect.scoped, Effect.provide(storeOf(where)))
       },
       120_000

@@ -7,13 +7,13 @@
  * Light to load (Effect's modules by path, the one database driver it needs, loaded when first
  * used): under load a worker's start-up takes seconds, and the test replaces a worker every ~2 s.
  */
+import * as Task from "effect-taskflow/Task"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as Task from "effect-taskflow/Task"
 import { setTimeout as sleep } from "node:timers/promises"
 import { currentTaskRunId } from "../../src/internal/core/currentRun.js"
 import type { Target } from "./tasks.js"
@@ -42,6 +42,7 @@ const ddl = [
     ended_at DOUBLE PRECISION,
     outcome TEXT
   )`,
+  "CREATE INDEX IF NOT EXISTS chaos_exec_run ON chaos_exec (run_id)",
   "CREATE TABLE IF NOT EXISTS chaos_kills (worker TEXT PRIMARY KEY, killed_at DOUBLE PRECISION NOT NULL, signal TEXT NOT NULL)",
   "CREATE TABLE IF NOT EXISTS chaos_plan (run_id TEXT PRIMARY KEY, run_key TEXT NOT NULL, task TEXT NOT NULL, retries INTEGER NOT NULL, fail INTEGER NOT NULL)"
 ]

@@ -3,10 +3,10 @@
  * Light to start (no @effect/platform-node, Effect's modules by path, the one store it needs): the
  * test starts one every ~2 s on a loaded machine. SIGTERM or SIGINT stops it as `runMain` would.
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as RunStore from "effect-taskflow/RunStore"
 import * as TaskWorker from "effect-taskflow/TaskWorker"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { chaosTasks } from "./chaosTasks.js"
 import type { Target } from "./tasks.js"
 
