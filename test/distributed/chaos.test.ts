@@ -13,6 +13,7 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { Futures, RunStore, State } from "effect-taskflow"
+import * as fs from "node:fs"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { ChaosDb, Plan } from "./chaosTasks.js"
 import { chaosFail, chaosOnce, chaosRetry, openChaosDb } from "./chaosTasks.js"
@@ -299,9 +300,16 @@ for (const target of targets) {
               (yield* counts(db))
           )
           expect(chaos.kills()).toBeGreaterThan(0)
-          for (const [name, sql] of Object.entries(violations)) {
-            expect({ [name]: yield* query(db, sql) }).toEqual({ [name]: [] })
+          const found: Record<string, ReadonlyArray<unknown>> = {}
+          for (const [name, sql] of Object.entries(violations)) found[name] = yield* query(db, sql)
+          if (process.env.CHAOS_KEEP) {
+            const dump: Record<string, unknown> = { found }
+            for (const table of ["chaos_exec", "chaos_kills", "chaos_plan", "taskflow_runs", "taskflow_run_states"]) {
+              dump[table] = yield* query(db, `SELECT * FROM ${table}`)
+            }
+            fs.writeFileSync(`${process.env.CHAOS_KEEP}/${target.name}-${seed}.json`, JSON.stringify(dump))
           }
+          expect(found).toEqual(Object.fromEntries(Object.keys(violations).map((name) => [name, []])))
           expect(notDone.size).toBe(0)
           expect(yield* futuresAgree(sent)).toEqual([])
         }).pipe(Effect.scoped, Effect.provide(storeOf(where)))

@@ -137,31 +137,37 @@ const recordEnd = (exec: string, outcome: "ok" | "fail" | "interrupted" | "defec
     ])
   })
 
-/** The body every chaos task runs: record the start, fail or sleep as planned, record the end. */
+/**
+ * The body every chaos task runs: record the start, fail or sleep as planned, record the end. The
+ * start's write and the finalizer that records the end are one uninterruptible step: a run stopped
+ * while its start is being written (its worker could not renew its lease) still records its end.
+ */
 const body = (plan: Plan) =>
-  Effect.gen(function*() {
-    const runId = yield* FiberRef.get(currentTaskRunId)
-    if (runId === undefined) return yield* Effect.dieMessage("a chaos body ran outside a task run")
-    const { attempt, exec } = yield* recordStart(runId, plan.key)
-    return yield* Effect.gen(function*() {
-      if (attempt <= plan.fail) return yield* new ChaosFailure({ key: plan.key, attempt })
-      yield* Effect.sleep(plan.ms)
-      return plan.key
-    }).pipe(
-      Effect.onExit((exit) =>
-        recordEnd(
-          exec,
-          Exit.isSuccess(exit)
-            ? "ok"
-            : Option.isSome(Cause.failureOption(exit.cause))
-            ? "fail"
-            : Cause.isInterruptedOnly(exit.cause)
-            ? "interrupted"
-            : "defect"
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const runId = yield* FiberRef.get(currentTaskRunId)
+      if (runId === undefined) return yield* Effect.dieMessage("a chaos body ran outside a task run")
+      const { attempt, exec } = yield* recordStart(runId, plan.key)
+      return yield* restore(Effect.gen(function*() {
+        if (attempt <= plan.fail) return yield* new ChaosFailure({ key: plan.key, attempt })
+        yield* Effect.sleep(plan.ms)
+        return plan.key
+      })).pipe(
+        Effect.onExit((exit) =>
+          recordEnd(
+            exec,
+            Exit.isSuccess(exit)
+              ? "ok"
+              : Option.isSome(Cause.failureOption(exit.cause))
+              ? "fail"
+              : Cause.isInterruptedOnly(exit.cause)
+              ? "interrupted"
+              : "defect"
+          )
         )
       )
-    )
-  })
+    })
+  )
 
 /** No retries: a run whose worker is killed under it ends Crashed. */
 export const chaosOnce = Task.make({ name: "chaos-once", failure: ChaosFailure }, body)
