@@ -8,7 +8,8 @@
  * The storm lasts STORM_MS from the moment the first three workers serve; runs are sent, a window of
  * batches at a time, until it ends (or MAX_RUNS are sent), then the test waits for all of them. How
  * many runs and kills that makes depends on the machine: the test prints the counts.
- * `TASKFLOW_CHAOS_SEED=<n>` replays a plan (the kills' timing is the machine's).
+ * `TASKFLOW_CHAOS_SEED=<n>` replays a plan (the kills' timing is the machine's);
+ * `TASKFLOW_CHAOS_KEEP=<dir>` writes the tables, and what each assertion found, to a JSON file there.
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
@@ -27,7 +28,7 @@ const BATCH = 50
  * Batches in flight at once: the next is sent once the oldest is over, so the workers stay busy while
  * the runs of a killed worker wait for its leases to end.
  */
-const WINDOW = 6
+const WINDOW = 4
 const WORKERS = 3
 const CONCURRENCY = 10
 const LEASE = 2_000
@@ -217,7 +218,8 @@ const violations = {
     WHERE r.id IS NULL OR r.state_type NOT IN ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED')`,
   // Each in the final state its plan and the kills allow. Completed: by an execution of its last
   // attempt that succeeded, past its planned failures. Failed: its attempts ran out, the last one a
-  // planned failure. Crashed: its attempts ran out, its lease lost by a worker the test killed.
+  // planned failure. Crashed: its attempts ran out, its lease lost by a worker the test killed, or by
+  // a live one whose event loop stood still while it held the run (see recordStalls).
   // Nothing else (no Cancelled: nobody cancels).
   wrongState: `SELECT p.run_id, p.task, r.state_type, r.state_name, r.state_message, r.run_count
     FROM chaos_plan p JOIN taskflow_runs r ON r.id = p.run_id
@@ -226,8 +228,12 @@ const violations = {
         WHERE e.run_id = p.run_id AND e.attempt = r.run_count AND e.outcome = 'ok'))
       OR (r.state_type = 'FAILED' AND r.run_count = p.retries + 1 AND r.run_count <= p.fail
         AND EXISTS (SELECT 1 FROM chaos_exec e WHERE e.run_id = p.run_id AND e.attempt = r.run_count AND e.outcome = 'fail'))
-      OR (r.state_type = 'CRASHED' AND r.run_count = p.retries + 1 AND EXISTS (SELECT 1 FROM chaos_kills k
-        WHERE k.signal = 'SIGKILL' AND r.state_message LIKE 'Its task worker ' || k.worker || ' stopped responding (lease expired)%'))
+      OR (r.state_type = 'CRASHED' AND r.run_count = p.retries + 1 AND (
+        EXISTS (SELECT 1 FROM chaos_kills k WHERE k.signal = 'SIGKILL'
+          AND r.state_message LIKE 'Its task worker ' || k.worker || ' stopped responding (lease expired)%')
+        OR EXISTS (SELECT 1 FROM chaos_stalls s JOIN taskflow_run_states running ON running.run_id = r.id
+          WHERE r.state_message LIKE 'Its task worker ' || s.worker || ' stopped responding (lease expired)%'
+            AND running.seq = r.state_seq - 1 AND s.from_at < r.state_timestamp AND s.to_at > running.timestamp)))
     )`,
   // No execution is left without an end but those on a killed worker (the kill ended them).
   unended: `SELECT e.* FROM chaos_exec e WHERE e.ended_at IS NULL
@@ -258,6 +264,15 @@ const counts = (db: ChaosDb) =>
          SUM(CASE WHEN ended_at IS NULL THEN 1 ELSE 0 END) AS killed,
          SUM(CASE WHEN outcome = 'interrupted' THEN 1 ELSE 0 END) AS interrupted FROM chaos_exec`
     )
+    const [stalled] = yield* query<{ n: number }>(
+      db,
+      `SELECT COUNT(*) AS n FROM taskflow_runs r WHERE r.state_type = 'CRASHED' AND NOT EXISTS (SELECT 1 FROM chaos_kills k
+       WHERE k.signal = 'SIGKILL' AND r.state_message LIKE 'Its task worker ' || k.worker || ' stopped responding%')`
+    )
+    const [stalls] = yield* query<{ n: number; longest: number | null }>(
+      db,
+      "SELECT COUNT(*) AS n, MAX(to_at - from_at) AS longest FROM chaos_stalls"
+    )
     const [again] = yield* query<{ n: number }>(
       db,
       `SELECT COUNT(*) AS n FROM (SELECT run_id FROM chaos_exec WHERE outcome = 'ok'
@@ -266,7 +281,9 @@ const counts = (db: ChaosDb) =>
     return `states ${states.map((s) => `${s.task} ${s.state_type} ${Number(s.n)}`).join(", ")}; ` +
       `${Number(execs.executions)} executions of ${Number(execs.runs)} runs, ${Number(execs.killed)} killed ` +
       `mid-body, ${Number(execs.interrupted)} interrupted; ${Number(again.n)} runs whose body succeeded twice ` +
-      `(at-least-once: a kill between a body's end and its final state's commit)`
+      `(at-least-once: a kill between a body's end and its final state's commit); ${Number(stalls.n)} stalls of a ` +
+      `worker's event loop over ${LEASE / 4} ms (the longest ${Number(stalls.longest ?? 0)} ms), ` +
+      `${Number(stalled.n)} runs Crashed by a stalled live worker`
   })
 
 for (const target of targets) {
@@ -302,12 +319,21 @@ for (const target of targets) {
           expect(chaos.kills()).toBeGreaterThan(0)
           const found: Record<string, ReadonlyArray<unknown>> = {}
           for (const [name, sql] of Object.entries(violations)) found[name] = yield* query(db, sql)
-          if (process.env.CHAOS_KEEP) {
+          if (process.env.TASKFLOW_CHAOS_KEEP) {
             const dump: Record<string, unknown> = { found }
-            for (const table of ["chaos_exec", "chaos_kills", "chaos_plan", "taskflow_runs", "taskflow_run_states"]) {
+            for (
+              const table of [
+                "chaos_exec",
+                "chaos_kills",
+                "chaos_stalls",
+                "chaos_plan",
+                "taskflow_runs",
+                "taskflow_run_states"
+              ]
+            ) {
               dump[table] = yield* query(db, `SELECT * FROM ${table}`)
             }
-            fs.writeFileSync(`${process.env.CHAOS_KEEP}/${target.name}-${seed}.json`, JSON.stringify(dump))
+            fs.writeFileSync(`${process.env.TASKFLOW_CHAOS_KEEP}/${target.name}-${seed}.json`, JSON.stringify(dump))
           }
           expect(found).toEqual(Object.fromEntries(Object.keys(violations).map((name) => [name, []])))
           expect(notDone.size).toBe(0)

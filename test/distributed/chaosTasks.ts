@@ -40,9 +40,11 @@ const ddl = [
     pid INTEGER NOT NULL,
     started_at DOUBLE PRECISION NOT NULL,
     ended_at DOUBLE PRECISION,
-    outcome TEXT
+    outcome TEXT,
+    began_at DOUBLE PRECISION
   )`,
   "CREATE INDEX IF NOT EXISTS chaos_exec_run ON chaos_exec (run_id)",
+  "CREATE TABLE IF NOT EXISTS chaos_stalls (worker TEXT NOT NULL, from_at DOUBLE PRECISION NOT NULL, to_at DOUBLE PRECISION NOT NULL)",
   "CREATE TABLE IF NOT EXISTS chaos_kills (worker TEXT PRIMARY KEY, killed_at DOUBLE PRECISION NOT NULL, signal TEXT NOT NULL)",
   "CREATE TABLE IF NOT EXISTS chaos_plan (run_id TEXT PRIMARY KEY, run_key TEXT NOT NULL, task TEXT NOT NULL, retries INTEGER NOT NULL, fail INTEGER NOT NULL)"
 ]
@@ -113,7 +115,8 @@ const chaosDb = () => db ??= openChaosDb(JSON.parse(process.env.TASKFLOW_DIST_TA
 
 /**
  * Records an execution's start, with the attempt the store counts for the run (the claim or the
- * retry wrote it before the body started), and returns its id and attempt.
+ * retry wrote it before the body started), and returns its id and attempt. `started_at` is taken
+ * before the write, `began_at` (written with the end) once it is committed.
  */
 const recordStart = (runId: string, key: string) =>
   Effect.promise(async () => {
@@ -124,18 +127,39 @@ const recordStart = (runId: string, key: string) =>
        VALUES (?, ?, ?, (SELECT run_count FROM taskflow_runs WHERE id = ?), ?, ?, ?) RETURNING attempt`,
       [exec, runId, key, runId, worker, process.pid, started]
     )
-    return { exec, attempt: Number(rows[0]?.attempt ?? 0) }
+    return { exec, attempt: Number(rows[0]?.attempt ?? 0), began: Date.now() }
   })
 
-const recordEnd = (exec: string, outcome: "ok" | "fail" | "interrupted" | "defect") =>
+const recordEnd = (exec: string, began: number, outcome: "ok" | "fail" | "interrupted" | "defect") =>
   Effect.promise(async () => {
     const ended = Date.now()
-    await (await chaosDb()).query("UPDATE chaos_exec SET ended_at = ?, outcome = ? WHERE exec_id = ?", [
+    await (await chaosDb()).query("UPDATE chaos_exec SET ended_at = ?, outcome = ?, began_at = ? WHERE exec_id = ?", [
       ended,
       outcome,
+      began,
       exec
     ])
   })
+
+/**
+ * In a worker: records each time its event loop stood still for longer than `ms` (a loaded machine,
+ * or a synchronous wait for SQLite's lock), when it runs again. A worker that stood still longer than
+ * its lease allows loses its runs to recovery, though alive: the test tells such a loss by this.
+ */
+export const recordStalls = (ms: number) => {
+  const every = 100
+  let last = Date.now()
+  setInterval(() => {
+    const now = Date.now()
+    if (now - last - every > ms) {
+      const from = last + every
+      chaosDb().then((db) =>
+        db.query("INSERT INTO chaos_stalls (worker, from_at, to_at) VALUES (?, ?, ?)", [worker, from, now])
+      ).catch(() => {})
+    }
+    last = now
+  }, every).unref()
+}
 
 /**
  * The body every chaos task runs: record the start, fail or sleep as planned, record the end. The
@@ -147,7 +171,7 @@ const body = (plan: Plan) =>
     Effect.gen(function*() {
       const runId = yield* FiberRef.get(currentTaskRunId)
       if (runId === undefined) return yield* Effect.dieMessage("a chaos body ran outside a task run")
-      const { attempt, exec } = yield* recordStart(runId, plan.key)
+      const { attempt, began, exec } = yield* recordStart(runId, plan.key)
       return yield* restore(Effect.gen(function*() {
         if (attempt <= plan.fail) return yield* new ChaosFailure({ key: plan.key, attempt })
         yield* Effect.sleep(plan.ms)
@@ -156,6 +180,7 @@ const body = (plan: Plan) =>
         Effect.onExit((exit) =>
           recordEnd(
             exec,
+            began,
             Exit.isSuccess(exit)
               ? "ok"
               : Option.isSome(Cause.failureOption(exit.cause))

@@ -7,7 +7,7 @@ import * as RunStore from "effect-taskflow/RunStore"
 import * as TaskWorker from "effect-taskflow/TaskWorker"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { chaosTasks } from "./chaosTasks.js"
+import { chaosTasks, recordStalls } from "./chaosTasks.js"
 import type { Target } from "./tasks.js"
 
 const target = JSON.parse(process.env.TASKFLOW_DIST_TARGET!) as Target
@@ -15,6 +15,10 @@ const lease = Number(process.env.TASKFLOW_DIST_LEASE ?? 30_000)
 const store = target.kind === "sqlite"
   ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
   : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
+
+// Stalls of more than a quarter of the lease: the worker's guard stops runs a heartbeat before their
+// leases end, so a stall about that long may already cost it a run.
+recordStalls(lease / 4)
 
 const fiber = TaskWorker.serve(chaosTasks, {
   concurrency: Number(process.env.TASKFLOW_DIST_CONCURRENCY ?? 50),
