@@ -8,7 +8,7 @@
  * The storm lasts STORM_MS from the moment the first three workers serve; runs are sent, a window of
  * batches at a time, until it ends (or MAX_RUNS are sent), then the test waits for all of them. How
  * many runs and kills that makes depends on the machine: the test prints the counts. Measured on the
- * 2-core machine shared with other test runs (load average 10–14): 550–1,850 runs, 3–7 kills and
+ * 2-core machine shared with other test runs (load average 10–14): 500–1,850 runs, 3–7 kills and
  * 30–70 s per store, most of the spread in how long the first three workers take to start (5–31 s).
  * `TASKFLOW_CHAOS_SEED=<n>` replays a plan (the kills' timing is the machine's);
  * `TASKFLOW_CHAOS_KEEP=<dir>` writes the tables, and what each assertion found, to a JSON file there.
