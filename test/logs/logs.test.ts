@@ -204,3 +204,22 @@ describe("run logs without a RunStore", () => {
       expect(Option.isNone(yield* Task.currentRunId)).toBe(true)
     }))
 })
+
+describe("run logs: prune", () => {
+  const pruned = Flow.make("logs-pruned-flow", () => Effect.log("kept until pruned"))
+  for (const store of storeCases) {
+    it.live.skipIf(!store.available)(`prune deletes a run's lines and counts them (${store.name})`, () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          yield* pruned()
+          const runs = yield* RunStore.RunStore
+          const id = yield* flowRunIdOf("logs-pruned-flow")
+          expect((yield* runs.getLogs(id)).length).toBe(1)
+          const report = yield* runs.prune({ olderThan: 0 })
+          expect(report).toMatchObject({ runs: 1, logs: 1 })
+          expect((yield* Effect.flip(runs.getLogs(id)))._tag).toBe("RunNotFound")
+        })
+      ))
+  }
+})

@@ -17,18 +17,60 @@ export interface HeartbeatOptions {
   readonly scheduled: () => void
 }
 
+/**
+ * The longest a SQL store's call waits between tries while the store is away (retry.ts): a live
+ * worker's heartbeat reaches a store that is back within that, plus its interval.
+ */
+const LONGEST_RECONNECT_WAIT = 2_000
+
+/**
+ * When this worker may recover expired leases. When the store comes back to it (a heartbeat answers
+ * after one failed, or takes longer than an interval), every lease may have expired meanwhile, the
+ * live workers' too: they get `grace` to reach the store and renew theirs (and write the outcomes they
+ * kept) before anything is treated as dead. A worker starts with the gate shut: it may be starting as
+ * the store comes back (a restarted pod). Slow beats shut it at most once in two graces, so a store
+ * that is often slow still has dead workers' runs recovered.
+ */
+class RecoveryGate {
+  private notBefore: number | undefined
+  private failedBefore = true
+  private slowShutAt = Number.NEGATIVE_INFINITY
+  constructor(private readonly grace: number) {}
+  /** A heartbeat failed: the store is out of reach. */
+  failed(): void {
+    this.failedBefore = true
+  }
+  /** A heartbeat answered at `now`, slowly or not: whether recovery may run now. */
+  answered(now: number, slow: boolean): boolean {
+    if (this.failedBefore || this.notBefore === undefined) {
+      this.notBefore = now + this.grace
+    } else if (slow && now - this.slowShutAt >= 2 * this.grace) {
+      this.notBefore = now + this.grace
+      this.slowShutAt = now
+    }
+    this.failedBefore = false
+    return now >= this.notBefore
+  }
+}
+
 /** One heartbeat: keep the leases, learn about cancels and lost runs, recover runs of dead workers. */
-const beat = ({ held, lease, names, scheduled, store, workerId }: HeartbeatOptions) =>
+const beat = (
+  { heartbeatEvery, held, lease, names, scheduled, store, workerId }: HeartbeatOptions,
+  gate: RecoveryGate
+) =>
   Effect.gen(function*() {
     const sentAt = yield* monotonicMillis
     const heldIds = held.ids()
     const answer = yield* store.heartbeat(workerId, heldIds, lease, names)
+    const answeredAt = yield* monotonicMillis
+    const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > heartbeatEvery)
     held.renewed(heldIds, answer.lost, sentAt)
     answer.cancelling.forEach(held.interrupt)
     for (const runId of answer.lost) held.lost(runId)
     // After the cancels and lost runs, and on its own: a failed give-back must not hold them, or the
     // recovery below, back.
     yield* giveBackStopped(store, held, workerId)
+    if (!mayRecover) return
     const recovered = yield* store.recoverExpired()
     if (recovered.length > 0) {
       yield* Effect.logWarning(
@@ -59,12 +101,20 @@ const giveBackStopped = (store: RunStore_.Service, held: HeldRuns, workerId: str
 }
 
 /** The heartbeats, every `heartbeatEvery` ms until the worker's scope closes. */
-export const forkHeartbeats = (options: HeartbeatOptions) =>
-  beat(options).pipe(
-    Effect.catchAll((error) => Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)),
+export const forkHeartbeats = (options: HeartbeatOptions) => {
+  // Live workers renew within their heartbeat interval, at most a third of their lease by default.
+  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + Math.max(2 * options.heartbeatEvery, options.lease / 3))
+  return beat(options, gate).pipe(
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Effect.sync(() => gate.failed()),
+        Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)
+      )
+    ),
     Effect.repeat(Schedule.spaced(Duration.millis(options.heartbeatEvery))),
     Effect.forkScoped
   )
+}
 
 /**
  * The heartbeats' deadline: when the store stays out of reach of this worker (and only of this

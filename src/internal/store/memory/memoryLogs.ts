@@ -44,6 +44,14 @@ export class MemoryLogs implements RunLogSink {
     return entry.lines.slice(after, limit === Number.POSITIVE_INFINITY ? undefined : after + limit)
   }
 
+  /** Deletes the run's lines (it is pruned); returns how many there were. */
+  drop(runId: string): number {
+    const entry = this.byRun.get(runId)
+    if (entry === undefined) return 0
+    this.byRun.delete(runId)
+    return entry.run.forgotten ? 0 : entry.lines.length
+  }
+
   subscribe(runId: string, listener: () => void): () => void {
     let set = this.listeners.get(runId)
     if (set === undefined) this.listeners.set(runId, set = new Set())

@@ -17,6 +17,7 @@ import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
+import { makeFinding } from "./finding.js"
 import { makeGetLogs } from "./logs.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
@@ -59,7 +60,7 @@ export const makeStore = (
     })
     const transition = makeTransition(sql, writer)
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
-    const { getHistory, getRun, listRuns } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
+    const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const createRuns = makeCreateRuns({ call, dialect, subscriptions })
     const getLogs = makeGetLogs(sql, call)
     const unsafeSubscribe: RunStore_.Service["unsafeSubscribe"] = (runId, onChange) => {
@@ -77,12 +78,15 @@ export const makeStore = (
         call(
           () => `move run ${runId} to ${state.type}`,
           transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-            workerId: setOptions?.workerId
+            workerId: setOptions?.workerId,
+            attempt: setOptions?.attempt
           })
         ),
       getRun,
       getHistory,
-      listRuns,
+      listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
+      listRunsPage,
+      ...makeFinding({ sql, call, subscriptions }),
       cancelRun: makeCancelRun({ call, getRun, transition }),
       ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
       unsafeSubscribe,
