@@ -388,7 +388,8 @@ for (const store of sqlCases) {
           ),
           ...(store.name === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
           "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
-          "DELETE FROM taskflow_migrations WHERE migration_id = 4",
+          "DROP TABLE taskflow_run_logs",
+          "DELETE FROM taskflow_migrations WHERE migration_id >= 4",
           row(a, `["x", "x", "y"]`),
           row(b, `["y"]`),
           row(bad, "{not json")
