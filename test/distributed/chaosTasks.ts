@@ -11,11 +11,9 @@ import * as Task from "effect-taskflow/Task"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { setTimeout as sleep } from "node:timers/promises"
-import { currentTaskRunId } from "../../src/internal/core/currentRun.js"
 import type { Target } from "./tasks.js"
 
 /** What a run is asked to do: sleep `ms`, after failing its first `fail` attempts (typed failures). */
@@ -169,8 +167,9 @@ export const recordStalls = (ms: number) => {
 const body = (plan: Plan) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const runId = yield* FiberRef.get(currentTaskRunId)
-      if (runId === undefined) return yield* Effect.dieMessage("a chaos body ran outside a task run")
+      const current = yield* Task.currentRunId
+      if (Option.isNone(current)) return yield* Effect.dieMessage("a chaos body ran outside a task run")
+      const runId = current.value
       const { attempt, began, exec } = yield* recordStart(runId, plan.key)
       return yield* restore(Effect.gen(function*() {
         if (attempt <= plan.fail) return yield* new ChaosFailure({ key: plan.key, attempt })
