@@ -28,7 +28,20 @@ const cli = Command.run(command, { name: "taskflow", version })
 
 /** The subcommand path the user typed ("runs ls"), for the hint after bad usage. */
 export const commandPath = (args: ReadonlyArray<string>): string => {
-  const names = new Set(["worker", "runs", "store", "ls", "inspect", "logs", "cancel", "rerun", "watch", "prune", "info", "migrate"])
+  const names = new Set([
+    "worker",
+    "runs",
+    "store",
+    "ls",
+    "inspect",
+    "logs",
+    "cancel",
+    "rerun",
+    "watch",
+    "prune",
+    "info",
+    "migrate"
+  ])
   const path: Array<string> = []
   for (const arg of args) {
     if (arg.startsWith("-") || !names.has(arg)) break

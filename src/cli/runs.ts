@@ -74,7 +74,10 @@ const ls = Command.make("ls", {
   ...storeOptions,
   output: outputOption,
   state: stateOption,
-  name: Options.text("name").pipe(Options.withDescription("Only runs of the task or flow of this name."), Options.optional),
+  name: Options.text("name").pipe(
+    Options.withDescription("Only runs of the task or flow of this name."),
+    Options.optional
+  ),
   kind: Options.choice("kind", ["task", "flow"] as const).pipe(
     Options.withDescription("Only task runs, or only flow runs."),
     Options.optional
@@ -145,12 +148,20 @@ const cancel = Command.make("cancel", {
       "Cancel runs: one no worker holds ends Cancelled at once, a running one is stopped by its worker."
     ))
 
-const inspect = Command.make("inspect", {
-  ...storeOptions,
-  output: outputOption,
-  id: Args.text({ name: "id" }).pipe(Args.withDescription("The run (its id or a unique prefix of 6+ characters)."))
-}, (flags) =>
-  withStore(flags, (location) => Effect.flatMap(readInspected(location, flags.id), (inspected) => printInspected(inspected, flags.output))))
+const inspect = Command.make(
+  "inspect",
+  {
+    ...storeOptions,
+    output: outputOption,
+    id: Args.text({ name: "id" }).pipe(Args.withDescription("The run (its id or a unique prefix of 6+ characters)."))
+  },
+  (flags) =>
+    withStore(
+      flags,
+      (location) =>
+        Effect.flatMap(readInspected(location, flags.id), (inspected) => printInspected(inspected, flags.output))
+    )
+)
   .pipe(Command.withDescription(
     "Show a run: parameters, state history, result or failure, worker, and a flow run's task runs."
   ))
@@ -161,7 +172,10 @@ const watchRuns = Command.make("watch", {
     Args.withDescription("Watch this run (and its task runs) until it ends: exit 0 if it Completed, 1 otherwise."),
     Args.optional
   ),
-  limit: Options.integer("limit").pipe(Options.withDescription("How many of the newest runs to show."), Options.withDefault(20)),
+  limit: Options.integer("limit").pipe(
+    Options.withDescription("How many of the newest runs to show."),
+    Options.withDefault(20)
+  ),
   interval: ageOption("interval", "How often to read the store again (default 1s).").pipe(Options.withDefault(1_000))
 }, (flags) =>
   withStore(flags, (location) =>

@@ -36,7 +36,8 @@ export const StoreInfoJson = Schema.Struct({
 const readInfo = (location: StoreLocation) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const fail = (error: { readonly message: string }) => failed(`Could not read ${describeStore(location)}: ${error.message}`)
+    const fail = (error: { readonly message: string }) =>
+      failed(`Could not read ${describeStore(location)}: ${error.message}`)
     const tables = yield* (location.kind === "sqlite"
       ? sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
       : sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
@@ -53,7 +54,12 @@ const readInfo = (location: StoreLocation) =>
       : []
     const byState = counts.map((row) => ({ type: row.state_type, name: row.state_name, count: Number(row.n) }))
     return {
-      store: { kind: location.kind, location: location.display, chosenBy: location.chosenBy, schema: location.schema ?? null },
+      store: {
+        kind: location.kind,
+        location: location.display,
+        chosenBy: location.chosenBy,
+        schema: location.schema ?? null
+      },
       schemaVersion: Math.max(0, ...migrations.map((row) => Number(row.migration_id))),
       migrations: migrations.map((row) => ({ id: Number(row.migration_id), name: row.name })),
       runs: { total: byState.reduce((sum, row) => sum + row.count, 0), byState }
@@ -88,7 +94,10 @@ const info = Command.make("info", { ...storeOptions, output: outputOption }, (fl
           ? []
           : [
             "",
-            table(["STATE", "RUNS"], read.runs.byState.map((row) => [stateLabel(row.type, row.name), String(row.count)]))
+            table(
+              ["STATE", "RUNS"],
+              read.runs.byState.map((row) => [stateLabel(row.type, row.name), String(row.count)])
+            )
           ])
       ].join("\n")
     )

@@ -69,7 +69,8 @@ export const loadServables = (module: string) =>
     const [Task, Flow] = yield* Effect.promise(() => Promise.all([import("../Task.js"), import("../Flow.js")]))
     const exports = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(file).href) as Promise<Record<string, unknown>>,
-      catch: (error) => failed(`The module ${file} failed to load: ${error instanceof Error ? error.message : String(error)}`)
+      catch: (error) =>
+        failed(`The module ${file} failed to load: ${error instanceof Error ? error.message : String(error)}`)
     })
     const found = new Map<string, Servable>()
     for (const value of Object.values(exports)) {
@@ -119,7 +120,9 @@ export const workerCommand = Command.make("worker", {
     Options.mapEffect(positive("concurrency"))
   ),
   name: Options.text("name").pipe(
-    Options.withDescription("The worker's id in the store, unique among the workers that share it (default host:pid:random)."),
+    Options.withDescription(
+      "The worker's id in the store, unique among the workers that share it (default host:pid:random)."
+    ),
     Options.optional
   )
 }, (flags) =>

@@ -6,15 +6,18 @@ import { Effect, Exit, Layer } from "effect"
 import { RunStore, TaskRunner } from "effect-taskflow"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { boom, double, pipeline } from "./fixtures/tasks.js"
 
 export const root = fileURLToPath(new URL("../..", import.meta.url))
 export const bin = path.join(root, "src/bin/taskflow.ts")
 export const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url))
 
+/** tsx's loader by its path, so the command runs from any working directory. */
+const tsxLoader = pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).href
+
 /** The node arguments that run the command from its sources. */
-export const nodeArgs = ["--conditions=taskflow-source", "--import", "tsx", bin]
+export const nodeArgs = ["--conditions=taskflow-source", "--import", tsxLoader, bin]
 
 export interface CliResult {
   readonly code: number

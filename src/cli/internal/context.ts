@@ -33,7 +33,9 @@ export const storeFailed = (location: StoreLocation) => (error: { readonly messa
   failed(`${error.message} (${describeStore(location)})`)
 
 /** A run's history, or undefined when it does not read (a corrupt row is still listed). */
-export const historyOf = (runId: string): Effect.Effect<ReadonlyArray<State.State<unknown, unknown>> | undefined, never, RunStore.RunStore> =>
+export const historyOf = (
+  runId: string
+): Effect.Effect<ReadonlyArray<State.State<unknown, unknown>> | undefined, never, RunStore.RunStore> =>
   Effect.flatMap(RunStore.RunStore, (store) =>
     store.getHistory(runId).pipe(
       Effect.map((history): ReadonlyArray<State.State<unknown, unknown>> | undefined => history),
@@ -41,8 +43,13 @@ export const historyOf = (runId: string): Effect.Effect<ReadonlyArray<State.Stat
     ))
 
 /** Runs as views, each with its history read (a few at a time). */
-export const viewsOf = (runs: ReadonlyArray<RunStore.RunRecord>): Effect.Effect<Array<RunView>, never, RunStore.RunStore> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.forEach(runs, (run) => Effect.map(historyOf(run.id), (history) => runView(run, history, now)), {
-      concurrency: 8
-    }))
+export const viewsOf = (
+  runs: ReadonlyArray<RunStore.RunRecord>
+): Effect.Effect<Array<RunView>, never, RunStore.RunStore> =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) =>
+      Effect.forEach(runs, (run) => Effect.map(historyOf(run.id), (history) => runView(run, history, now)), {
+        concurrency: 8
+      })
+  )

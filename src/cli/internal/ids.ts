@@ -27,7 +27,9 @@ export const resolveRun = (
     const prefix = text.trim().toLowerCase()
     if (prefix.length < MIN_PREFIX) {
       return yield* badUsage(
-        `The run id ${JSON.stringify(text)} is too short: give the whole id or at least ${MIN_PREFIX} of its first characters.`
+        `The run id ${
+          JSON.stringify(text)
+        } is too short: give the whole id or at least ${MIN_PREFIX} of its first characters.`
       )
     }
     const store = yield* RunStore.RunStore

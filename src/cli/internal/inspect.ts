@@ -13,7 +13,15 @@ import { historyOf, storeFailed, viewsOf } from "./context.js"
 import { resolveRun } from "./ids.js"
 import type { OutputFormat, RunView } from "./output.js"
 import { jsonValue, printJson, RunJson, runView, showCause, showValue, StateJson, stateView } from "./output.js"
-import { formatDuration, formatTime, runTree, stateLabel, timeline, tree as renderTree, uniquePrefixes } from "./render.js"
+import {
+  formatDuration,
+  formatTime,
+  runTree,
+  stateLabel,
+  timeline,
+  tree as renderTree,
+  uniquePrefixes
+} from "./render.js"
 import type { StoreLocation } from "./store.js"
 
 /** `runs inspect -o json`. */

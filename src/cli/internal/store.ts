@@ -30,7 +30,9 @@ export const storeOptions = {
     Options.optional
   ),
   schema: Options.text("schema").pipe(
-    Options.withDescription("The PostgreSQL schema holding the store's tables (default: $TASKFLOW_SCHEMA, else the URL's search_path)."),
+    Options.withDescription(
+      "The PostgreSQL schema holding the store's tables (default: $TASKFLOW_SCHEMA, else the URL's search_path)."
+    ),
     Options.optional
   )
 }
@@ -97,8 +99,7 @@ export const resolveStore = (
   })
 
 /** "the store X (how it was chosen)": how every message names the store. */
-export const describeStore = (location: StoreLocation): string =>
-  `the store ${location.display} (${location.chosenBy})`
+export const describeStore = (location: StoreLocation): string => `the store ${location.display} (${location.chosenBy})`
 
 /** How long a command waits for an unreachable store before it says so (a worker keeps the default). */
 const COMMAND_RECONNECT: Duration.DurationInput = "3 seconds"

@@ -8,6 +8,7 @@ import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as RunStore from "../../RunStore.js"
+import { storeFailed, viewsOf } from "./context.js"
 import type { CliFailure } from "./failure.js"
 import { failed } from "./failure.js"
 import { resolveRun } from "./ids.js"
@@ -16,7 +17,6 @@ import { runRow } from "./output.js"
 import { formatTime, REDRAW, runsTable, SHORT_ID, stateLabel } from "./render.js"
 import type { StoreLocation } from "./store.js"
 import { describeStore } from "./store.js"
-import { storeFailed, viewsOf } from "./context.js"
 
 /** What `watch` was asked. */
 export interface WatchOptions {
@@ -65,7 +65,9 @@ export const watch = (
       if (options.tty) {
         const title = `taskflow runs watch — ${describeStore(location)} — ${formatTime(now)} UTC — Ctrl-C to stop`
         yield* Effect.sync(() =>
-          process.stdout.write(`${REDRAW}${title}\n\n${views.length === 0 ? "No runs." : runsTable(views.map(runRow))}\n`)
+          process.stdout.write(
+            `${REDRAW}${title}\n\n${views.length === 0 ? "No runs." : runsTable(views.map(runRow))}\n`
+          )
         )
       } else {
         for (const view of [...views].reverse()) {
