@@ -137,7 +137,9 @@ export const workerCommand = Command.make("worker", {
     const TaskWorker = yield* Effect.promise(() => import("../TaskWorker.js"))
     yield* Console.log(
       [
-        `Worker ${workerId} serving ${serving.length} from ${file} on ${describeStore(location)}, ` +
+        `Worker ${workerId} serving ${serving.length} ${
+          serving.length === 1 ? "task or flow" : "tasks and flows"
+        } from ${file} on ${describeStore(location)}, ` +
         `${flags.concurrency} at a time:`,
         ...serving.map((servable) => `  ${servable.kind} ${servable.name}`),
         "Ctrl-C to stop (running runs finish first; a second Ctrl-C gives them back at once)."

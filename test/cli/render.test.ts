@@ -1,7 +1,6 @@
 /** The command's rendering and parsing, as pure functions: no store, no process. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { commandPath } from "../../src/cli/main.js"
 import { jsonValue } from "../../src/cli/internal/output.js"
 import {
   formatDuration,
@@ -16,6 +15,7 @@ import {
   uniquePrefixes
 } from "../../src/cli/internal/render.js"
 import { resolveStore } from "../../src/cli/internal/store.js"
+import { commandPath } from "../../src/cli/main.js"
 
 describe("durations and ages", () => {
   it("formats durations with at most two units", () => {

@@ -26,7 +26,12 @@ interface RunJson {
   readonly id: string
   readonly kind: string
   readonly name: string
-  readonly state: { readonly type: string; readonly name: string; readonly message: string | null; readonly timestamp: string }
+  readonly state: {
+    readonly type: string
+    readonly name: string
+    readonly message: string | null
+    readonly timestamp: string
+  }
   readonly attempts: number
   readonly startedAt: string | null
   readonly durationMs: number | null
@@ -35,7 +40,11 @@ interface RunJson {
 
 describe("taskflow runs ls", () => {
   it("a table of the runs, newest first, and the same runs as json and jsonl", async () => {
-    const [text, json, jsonl] = await Promise.all([on("runs", "ls"), on("runs", "ls", "-o", "json"), on("runs", "ls", "-o", "jsonl")])
+    const [text, json, jsonl] = await Promise.all([
+      on("runs", "ls"),
+      on("runs", "ls", "-o", "json"),
+      on("runs", "ls", "-o", "jsonl")
+    ])
     expect(text.code).toBe(0)
     const lines = text.stdout.trim().split("\n")
     expect(lines[0]).toMatch(/^ID\s+KIND\s+NAME\s+STATE\s+STARTED\s+DURATION\s+ATTEMPTS$/)
@@ -54,8 +63,21 @@ describe("taskflow runs ls", () => {
       seeded.flowRunId
     ])
     expect(Object.keys(runs[1]!).sort()).toEqual([
-      "attempts", "corrupt", "createdAt", "durationMs", "endedAt", "flowRunId", "id", "kind", "name",
-      "parentTaskRunId", "retries", "startedAt", "state", "tags", "workerId"
+      "attempts",
+      "corrupt",
+      "createdAt",
+      "durationMs",
+      "endedAt",
+      "flowRunId",
+      "id",
+      "kind",
+      "name",
+      "parentTaskRunId",
+      "retries",
+      "startedAt",
+      "state",
+      "tags",
+      "workerId"
     ])
     expect(runs[1]!.state).toMatchObject({ type: "FAILED", name: "Failed" })
     expect(runs[0]!.startedAt).toBeNull()
@@ -71,7 +93,8 @@ describe("taskflow runs ls", () => {
       on("runs", "ls", "--flow-run", seeded.flowRunId.slice(0, 20), "-o", "json"),
       on("runs", "ls", "--limit", "2", "--name", "cli-double", "-o", "json")
     ])
-    const ids = (result: { readonly stdout: string }) => (JSON.parse(result.stdout) as ReadonlyArray<RunJson>).map((run) => run.id)
+    const ids = (result: { readonly stdout: string }) =>
+      (JSON.parse(result.stdout) as ReadonlyArray<RunJson>).map((run) => run.id)
     expect(ids(failed)).toEqual([seeded.failed])
     expect(ids(flows)).toEqual([seeded.flowRunId])
     expect(ids(ofFlow)).toHaveLength(3)
@@ -102,14 +125,19 @@ describe("taskflow runs inspect", () => {
     const result = await on("runs", "inspect", seeded.flowRunId.slice(0, 16))
     expect(result.code).toBe(0)
     expect(result.stdout).toContain(`Run:        ${seeded.flowRunId} (flow cli-pipeline)`)
-    expect(result.stdout).toMatch(/History\n\s+TIME\s+AFTER\s+STATE\s+MESSAGE\n.*PENDING\n.*\+\d+ms\s+RUNNING\n.*COMPLETED/)
+    expect(result.stdout).toMatch(
+      /History\n\s+TIME\s+AFTER\s+STATE\s+MESSAGE\n.*PENDING\n.*\+\d+ms\s+RUNNING\n.*COMPLETED/
+    )
     expect(result.stdout).toContain("Result\n  [2,4,6]")
     expect(result.stdout).toMatch(/Task runs \(3\)\n  cli-pipeline COMPLETED\n  ├─ \S+  cli-double  COMPLETED/)
     expect(result.stdout).toMatch(/└─ \S+  cli-double  COMPLETED/)
   }, 60_000)
 
   it("a failed run: its pretty Cause with the error's fields; -o json has every part", async () => {
-    const [text, json] = await Promise.all([on("runs", "inspect", seeded.failed), on("runs", "inspect", seeded.failed, "-o", "json")])
+    const [text, json] = await Promise.all([
+      on("runs", "inspect", seeded.failed),
+      on("runs", "inspect", seeded.failed, "-o", "json")
+    ])
     expect(text.code).toBe(0)
     expect(text.stdout).toContain("Failure\n  CliBoom")
     expect(text.stdout).toContain(`"reason":"no luck"`)
@@ -126,25 +154,31 @@ describe("taskflow runs inspect", () => {
     ])
   }, 60_000)
 
-  it("an unknown id exits 1 naming the store; a short or ambiguous prefix exits 2, listing the candidates", async () => {
-    let common = 0
-    while (seeded.failed[common] === seeded.completed[common]) common++
-    const ambiguousPrefix = seeded.failed.slice(0, common)
-    expect(ambiguousPrefix.length).toBeGreaterThanOrEqual(6)
-    const [unknown, short, ambiguous] = await Promise.all([
-      on("runs", "inspect", "ffffffff-ffff"),
-      on("runs", "inspect", "01a2"),
-      on("runs", "inspect", ambiguousPrefix)
-    ])
-    expect(unknown.code).toBe(1)
-    expect(unknown.stderr).toContain(`No run in the store ${file} (from --store) has an id starting with ffffffff-ffff`)
-    expect(short.code).toBe(2)
-    expect(short.stderr).toContain("at least 6")
-    expect(ambiguous.code).toBe(2)
-    expect(ambiguous.stderr).toContain(`The id prefix ${ambiguousPrefix} is ambiguous`)
-    expect(ambiguous.stderr).toContain(seeded.failed)
-    expect(ambiguous.stderr).toContain(seeded.completed)
-  }, 60_000)
+  it(
+    "an unknown id exits 1 naming the store; a short or ambiguous prefix exits 2, listing the candidates",
+    async () => {
+      let common = 0
+      while (seeded.failed[common] === seeded.completed[common]) common++
+      const ambiguousPrefix = seeded.failed.slice(0, common)
+      expect(ambiguousPrefix.length).toBeGreaterThanOrEqual(6)
+      const [unknown, short, ambiguous] = await Promise.all([
+        on("runs", "inspect", "ffffffff-ffff"),
+        on("runs", "inspect", "01a2"),
+        on("runs", "inspect", ambiguousPrefix)
+      ])
+      expect(unknown.code).toBe(1)
+      expect(unknown.stderr).toContain(
+        `No run in the store ${file} (from --store) has an id starting with ffffffff-ffff`
+      )
+      expect(short.code).toBe(2)
+      expect(short.stderr).toContain("at least 6")
+      expect(ambiguous.code).toBe(2)
+      expect(ambiguous.stderr).toContain(`The id prefix ${ambiguousPrefix} is ambiguous`)
+      expect(ambiguous.stderr).toContain(seeded.failed)
+      expect(ambiguous.stderr).toContain(seeded.completed)
+    },
+    60_000
+  )
 })
 
 describe("taskflow runs cancel and watch (not a terminal)", () => {
@@ -159,7 +193,10 @@ describe("taskflow runs cancel and watch (not a terminal)", () => {
   }, 60_000)
 
   it("watch <id> prints plain lines and exits 0 for a Completed run, 1 for a Failed one", async () => {
-    const [completed, failed] = await Promise.all([on("runs", "watch", seeded.completed), on("runs", "watch", seeded.failed)])
+    const [completed, failed] = await Promise.all([
+      on("runs", "watch", seeded.completed),
+      on("runs", "watch", seeded.failed)
+    ])
     expect(completed.code).toBe(0)
     expect(completed.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S+  task cli-double  COMPLETED\n$/)
     expect(completed.stdout).not.toContain("\x1b[")

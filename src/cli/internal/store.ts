@@ -85,6 +85,8 @@ export const resolveStore = (
     } catch {
       return Effect.fail(badUsage(`The store URL ${given} (${chosenBy}) is not a valid URL.`))
     }
+    const shown = new URL(url)
+    if (shown.password !== "") shown.password = "***"
     if (schema !== undefined) {
       if (!IDENTIFIER.test(schema)) {
         return Effect.fail(
@@ -93,9 +95,8 @@ export const resolveStore = (
       }
       url.searchParams.set("options", `-c search_path=${schema}`)
     }
-    const shown = new URL(url)
-    if (shown.password !== "") shown.password = "***"
-    return Effect.succeed({ kind: "postgres", target: url.toString(), display: shown.toString(), chosenBy, schema })
+    const display = schema === undefined ? shown.toString() : `${shown.toString()} (schema ${schema})`
+    return Effect.succeed({ kind: "postgres", target: url.toString(), display, chosenBy, schema })
   })
 
 /** "the store X (how it was chosen)": how every message names the store. */
@@ -131,9 +132,18 @@ export const storeLayer = (
 }
 
 const unreachable = (location: StoreLocation, cause: Cause.Cause<unknown>): CliFailure => {
-  const error = Cause.squash(cause)
-  const reason = error instanceof Error ? error.message : String(error)
-  return failed(`Could not open ${describeStore(location)}: ${reason}`)
+  return failed(`Could not open ${describeStore(location)}: ${reasonOf(Cause.squash(cause))}`)
+}
+
+/** An error's message, and its causes' (a driver's "connection refused" under "Failed to connect"). */
+const reasonOf = (error: unknown): string => {
+  const messages: Array<string> = []
+  for (let at = error, depth = 0; at !== undefined && depth < 4; depth++) {
+    const message = at instanceof Error ? at.message : String(at)
+    if (message !== "" && !messages.some((seen) => seen.includes(message))) messages.push(message)
+    at = at instanceof Error ? at.cause : undefined
+  }
+  return messages.join(": ")
 }
 
 /**
