@@ -1,6 +1,7 @@
 /** The command's rendering and parsing, as pure functions: no store, no process. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { resolveStore } from "../../src/cli/internal/location.js"
 import { jsonValue } from "../../src/cli/internal/output.js"
 import {
   formatDuration,
@@ -14,7 +15,6 @@ import {
   tree,
   uniquePrefixes
 } from "../../src/cli/internal/render.js"
-import { resolveStore } from "../../src/cli/internal/store.js"
 import { commandPath } from "../../src/cli/main.js"
 
 describe("durations and ages", () => {

@@ -9,10 +9,12 @@ import * as RunStore from "../../RunStore.js"
 import type * as State from "../../State.js"
 import type { CliFailure } from "./failure.js"
 import { failed } from "./failure.js"
+import type { StoreFlags } from "./flags.js"
+import type { StoreLocation } from "./location.js"
+import { describeStore, resolveStore } from "./location.js"
 import type { RunView } from "./output.js"
 import { runView } from "./output.js"
-import type { StoreFlags, StoreLocation } from "./store.js"
-import { describeStore, resolveStore, storeLayer } from "./store.js"
+import { storeLayer } from "./store.js"
 
 /** Runs `body` with the store the flags name, opened (a SQLite file must exist unless `create`). */
 export const withStore = <A, E, R>(

@@ -8,9 +8,9 @@ import * as Effect from "effect/Effect"
 import * as RunStore from "../../RunStore.js"
 import type { CliFailure } from "./failure.js"
 import { badUsage, failed } from "./failure.js"
+import type { StoreLocation } from "./location.js"
+import { describeStore } from "./location.js"
 import { formatTime, stateLabel } from "./render.js"
-import type { StoreLocation } from "./store.js"
-import { describeStore } from "./store.js"
 
 /** The shortest prefix accepted. */
 export const MIN_PREFIX = 6

@@ -11,6 +11,7 @@ import * as RunStore from "../../RunStore.js"
 import * as State from "../../State.js"
 import { historyOf, storeFailed, viewsOf } from "./context.js"
 import { resolveRun } from "./ids.js"
+import type { StoreLocation } from "./location.js"
 import type { OutputFormat, RunView } from "./output.js"
 import { jsonValue, printJson, RunJson, runView, showCause, showValue, StateJson, stateView } from "./output.js"
 import {
@@ -22,7 +23,6 @@ import {
   tree as renderTree,
   uniquePrefixes
 } from "./render.js"
-import type { StoreLocation } from "./store.js"
 
 /** `runs inspect -o json`. */
 export const InspectJson = Schema.Struct({

@@ -1,10 +1,9 @@
 /**
- * The `-o table|json|jsonl` option and the JSON shapes of the output: Schemas, so what is printed
+ * The JSON shapes of the output: Schemas, so what is printed
  * is encoded by the same definition docs/cli.md documents (dates as ISO strings, absent values as
  * null, never left out).
  * @internal
  */
-import * as Options from "@effect/cli/Options"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -13,15 +12,7 @@ import type * as RunStore from "../../RunStore.js"
 import * as State from "../../State.js"
 import type { RunRow } from "./render.js"
 
-/** How a command prints. */
-export type OutputFormat = "table" | "json" | "jsonl"
-
-/** `-o table|json|jsonl` (default table). */
-export const outputOption = Options.choice("output", ["table", "json", "jsonl"] as const).pipe(
-  Options.withAlias("o"),
-  Options.withDescription("How to print: a table for people, or json / jsonl (one object a line) for programs."),
-  Options.withDefault("table" as const)
-)
+export type { OutputFormat } from "./flags.js"
 
 /** A state as JSON. */
 export const StateJson = Schema.Struct({

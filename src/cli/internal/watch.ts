@@ -12,11 +12,11 @@ import { storeFailed, viewsOf } from "./context.js"
 import type { CliFailure } from "./failure.js"
 import { failed } from "./failure.js"
 import { resolveRun } from "./ids.js"
+import type { StoreLocation } from "./location.js"
+import { describeStore } from "./location.js"
 import type { RunView } from "./output.js"
 import { runRow } from "./output.js"
 import { formatTime, REDRAW, runsTable, SHORT_ID, stateLabel } from "./render.js"
-import type { StoreLocation } from "./store.js"
-import { describeStore } from "./store.js"
 
 /** What `watch` was asked. */
 export interface WatchOptions {
