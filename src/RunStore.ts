@@ -71,6 +71,8 @@ export interface RunRecord {
    * with `CrashedRun`.
    */
   readonly corrupt?: { readonly message: string }
+  /** The run this one is a rerun of (`rerun`), if any. */
+  readonly rerunOf: string | undefined
 }
 
 /**
@@ -111,6 +113,11 @@ export interface SetStateOptions {
   readonly runCount?: number
   /** Only write if this task worker still holds the run (its lease was not lost). */
   readonly workerId?: string
+  /**
+   * Only write if the run's count is still this: the attempt the writer ran. With `workerId`, the
+   * fence of a late write: a run taken over and claimed again (even by the same worker) has moved on.
+   */
+  readonly attempt?: number
   /** The run's task or flow name, when the caller knows it (saves SQL stores a read to pick the Schemas). */
   readonly name?: string
 }
@@ -156,7 +163,8 @@ export interface Heartbeat {
 }
 
 /**
- * Filters for `listRuns`: runs that match all of those given, in the order they were created.
+ * Filters for `listRuns` and `listRunsPage`: runs that match all of those given, in the order they
+ * were created (by creation time, then id). Every filter is served by an index on the SQL stores.
  *
  * @since 0.1.0
  * @category models
@@ -170,10 +178,70 @@ export interface RunFilter {
   readonly name?: string
   /** Only runs whose current state is of this type, or of one of these. */
   readonly stateType?: State.StateType | ReadonlyArray<State.StateType>
+  /** Only runs whose current state has this name ("TimedOut", "Retrying", …), or one of these. */
+  readonly stateName?: string | ReadonlyArray<string>
+  /** Only runs carrying this tag. */
+  readonly tag?: string
+  /** Only runs whose id starts with this (the command line resolves a unique prefix of 6 or more). */
+  readonly idPrefix?: string
+  /** Only runs created at or after this time. */
+  readonly createdAfter?: Date
+  /** Only runs created before this time. */
+  readonly createdBefore?: Date
+  /** Only finished runs that ended (reached their final state) at or after this time. */
+  readonly endedAfter?: Date
+  /** Only finished runs that ended before this time (a run not final has no end). */
+  readonly endedBefore?: Date
   /** Oldest first (the default) or newest first. */
   readonly order?: "oldest" | "newest"
   /** At most this many runs (a whole number, 0 or more), the first in `order`. */
   readonly limit?: number
+  /**
+   * Where to go on from: a page's `next` (see `listRunsPage`), with the same filter and `order`.
+   * Runs created meanwhile never shift a page: each page starts after the last run of the one before.
+   */
+  readonly cursor?: string
+}
+
+/**
+ * One page of a listing (`listRunsPage`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunPage {
+  /** The page's runs, in the filter's `order`. */
+  readonly runs: ReadonlyArray<RunRecord>
+  /** The cursor of the next page (an opaque string for `RunFilter.cursor`); undefined on the last page. */
+  readonly next: string | undefined
+}
+
+/**
+ * Options of `prune` and `countPrunable`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneOptions {
+  /** Prune runs that ended longer ago than this ("30 days", milliseconds, a Duration). */
+  readonly olderThan: Duration.DurationInput
+  /** Only runs that ended in one of these final state types (default all four). */
+  readonly states?: ReadonlyArray<State.StateType>
+}
+
+/**
+ * What a `prune` deleted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneReport {
+  /** Runs deleted. */
+  readonly runs: number
+  /** State history rows deleted (every state of those runs). */
+  readonly states: number
+  /** Kept results deleted. */
+  readonly results: number
 }
 
 /**
@@ -227,12 +295,38 @@ export interface Service {
   >
   /**
    * The runs that match `filter` (every run without one), with their current states. A `limit` that
-   * is not a whole number of 0 or more is a defect (`IllegalArgumentException`). SQL stores read
-   * the matching rows whole: filter by `flowRunId` (indexed) or keep a `limit` on large stores.
+   * is not a whole number of 0 or more is a defect (`IllegalArgumentException`). With a `limit`, the
+   * first page of `listRunsPage` (and `cursor` goes on from a page); keep one on large stores.
    */
   readonly listRuns: (
     filter?: RunFilter
   ) => Effect.Effect<ReadonlyArray<RunRecord>, Errors.RunStoreError | Errors.SerializationError>
+  /**
+   * One page of the runs that match `filter`: at most `limit` of them (all when no limit), and the
+   * cursor of the next page. A cursor that does not decode, an invalid Date or a bad `limit` is a
+   * defect (`IllegalArgumentException`) that says what to pass instead.
+   */
+  readonly listRunsPage: (
+    filter?: RunFilter
+  ) => Effect.Effect<RunPage, Errors.RunStoreError | Errors.SerializationError>
+  /**
+   * Deletes finished runs (Completed, Failed, Crashed, Cancelled) that ended longer ago than
+   * `olderThan`, with their state history and results, 1,000 runs a transaction; never a run that is
+   * not final. A flow run goes whole: with every run in it (its subflows' too), and only once those
+   * are all final; a run inside a flow run is pruned only with it. `states` picks flow runs and runs
+   * outside flows by their own state. A bad `olderThan` or a `states` entry that is not final is a
+   * defect (`IllegalArgumentException`).
+   */
+  readonly prune: (options: PruneOptions) => Effect.Effect<PruneReport, Errors.RunStoreError>
+  /** How many runs `prune(options)` would delete now (what the command line asks about first). */
+  readonly countPrunable: (options: PruneOptions) => Effect.Effect<number, Errors.RunStoreError>
+  /**
+   * Schedules a new run of the same task or flow: same kind, name, parameters (copied as stored),
+   * tags and retries, in no flow run, with `rerunOf` set to `runId`. A task worker serving the name
+   * claims it as any run. Returns the new run. (A run of this process, not `delay`ed, keeps arguments
+   * it could not store exactly as descriptions, `"<not stored: …>"`: its rerun gets those.)
+   */
+  readonly rerun: (runId: string) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError>
   /**
    * Asks for a run to be cancelled, from anywhere: a run no worker holds yet ends Cancelled at once;
    * a running one moves to Cancelling, and the worker holding it interrupts it (it ends Cancelled).

@@ -151,7 +151,8 @@ describe.skipIf(!postgresAvailable)("PostgreSQL store", () => {
       true,
       null,
       0,
-      false
+      false,
+      null
     ]
     return values("").map((_, column) => runIds.map((id) => values(id)[column]))
   }

@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 
@@ -78,3 +79,6 @@ export const secondsText = (duration: Duration.Duration): string => {
   const text = seconds(duration)
   return `${text} ${text === "1" ? "second" : "seconds"}`
 }
+
+/** Milliseconds of a monotonic clock, which times leases in a task worker: only differences of it are used. */
+export const monotonicMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos / 1_000_000n))

@@ -38,6 +38,13 @@ export const notHeld = (runId: string, workerId: string) =>
     message: `Run ${runId} is not held by task worker ${workerId} (its lease expired or it was released).`
   })
 
+/** A late write of an attempt the run has moved on from (it was taken over, and claimed again). @internal */
+export const notAttempt = (runId: string, attempt: number, runCount: number) =>
+  new Errors.InvalidTransition({
+    runId,
+    message: `Run ${runId} is on its attempt ${runCount}, not ${attempt}: it was taken over, and this write is late.`
+  })
+
 /** What a run its worker gives back becomes (see `releaseRuns`). @internal */
 export const releasedState = (
   state: AnyState,
@@ -97,25 +104,154 @@ export const subscribeTo = <L>(listeners: Set<L>) => (listener: L): () => void =
 /** A count the caller gives: a whole number of 0 or more. */
 export const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
 
-/**
- * A `listRuns` filter's state types, order and limit, checked: a bad limit is a defect.
- * @internal
- */
-export const listingOf = (filter: RunStore_.RunFilter | undefined): {
+/** Where a page starts: after the run created at `createdAt` with id `id`, in the listing's order. */
+export interface CursorPosition {
+  readonly createdAt: number
+  readonly id: string
+}
+
+/** A `listRuns` filter, checked: what every store's listing reads. @internal */
+export interface Listing {
   readonly stateTypes: ReadonlyArray<State.StateType> | undefined
+  readonly stateNames: ReadonlyArray<string> | undefined
   readonly newestFirst: boolean
   readonly limit: number | undefined
-} => {
+  /** Time bounds in milliseconds: `after` inclusive, `before` exclusive. */
+  readonly createdAfter: number | undefined
+  readonly createdBefore: number | undefined
+  readonly endedAfter: number | undefined
+  readonly endedBefore: number | undefined
+  /** The cursor's position: the listing goes on after it. */
+  readonly after: CursorPosition | undefined
+  /** No run can match (an empty list of state types or names, a limit of 0). */
+  readonly empty: boolean
+}
+
+const illegal = (message: string) => new Cause.IllegalArgumentException(`listRuns: ${message}`)
+
+const timeOf = (option: string, date: Date | undefined): number | undefined => {
+  if (date === undefined) return undefined
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
+    throw illegal(`${option} must be a valid Date (e.g. new Date(Date.now() - 3_600_000)), got ${String(date)}`)
+  }
+  return date.getTime()
+}
+
+const listOf = <A extends string>(value: A | ReadonlyArray<A> | undefined): ReadonlyArray<A> | undefined =>
+  value === undefined ? undefined : typeof value === "string" ? [value] : value
+
+/**
+ * A `listRuns` filter checked: a bad limit, kind, Date or cursor is a defect (IllegalArgumentException)
+ * whose message says what to pass instead.
+ * @internal
+ */
+export const listingOf = (filter: RunStore_.RunFilter | undefined): Listing => {
   const limit = filter?.limit
   if (limit !== undefined && !isCount(limit)) {
-    throw new Cause.IllegalArgumentException(`listRuns: limit must be a whole number of 0 or more, got ${limit}`)
+    throw illegal(`limit must be a whole number of 0 or more, got ${limit}`)
   }
-  const stateType = filter?.stateType
+  const kind = filter?.kind
+  if (kind !== undefined && kind !== "task" && kind !== "flow") {
+    throw illegal(`kind must be "task" or "flow", got ${JSON.stringify(kind)}`)
+  }
+  const newestFirst = filter?.order === "newest"
+  const stateTypes = listOf(filter?.stateType)
+  const stateNames = listOf(filter?.stateName)
   return {
-    stateTypes: stateType === undefined ? undefined : typeof stateType === "string" ? [stateType] : stateType,
-    newestFirst: filter?.order === "newest",
-    limit
+    stateTypes,
+    stateNames,
+    newestFirst,
+    limit,
+    createdAfter: timeOf("createdAfter", filter?.createdAfter),
+    createdBefore: timeOf("createdBefore", filter?.createdBefore),
+    endedAfter: timeOf("endedAfter", filter?.endedAfter),
+    endedBefore: timeOf("endedBefore", filter?.endedBefore),
+    after: filter?.cursor === undefined ? undefined : decodeCursor(filter.cursor, newestFirst),
+    empty: stateTypes?.length === 0 || stateNames?.length === 0 || limit === 0
   }
+}
+
+/** Cursors carry a version, the position and the order they were made for, as base64url JSON. */
+const CURSOR_VERSION = 1
+
+/** The cursor of the page after `last` (a page's `next`). @internal */
+export const encodeCursor = (last: RunStore_.RunRecord, newestFirst: boolean): string =>
+  Buffer.from(JSON.stringify([CURSOR_VERSION, last.createdAt.getTime(), last.id, newestFirst ? "newest" : "oldest"]))
+    .toString("base64url")
+
+const decodeCursor = (cursor: string, newestFirst: boolean): CursorPosition => {
+  let decoded: unknown
+  try {
+    decoded = typeof cursor === "string" ? JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) : undefined
+  } catch {
+    decoded = undefined
+  }
+  if (
+    !Array.isArray(decoded) || decoded.length !== 4 || decoded[0] !== CURSOR_VERSION ||
+    typeof decoded[1] !== "number" || !Number.isFinite(decoded[1]) || typeof decoded[2] !== "string"
+  ) {
+    throw illegal(
+      `cursor ${JSON.stringify(cursor)} is not a cursor this library made: pass a page's \`next\` as it came, ` +
+        "or no cursor for the first page"
+    )
+  }
+  if (decoded[3] !== (newestFirst ? "newest" : "oldest")) {
+    throw illegal(
+      `this cursor goes on a listing in order "${
+        decoded[3]
+      }": pass the same order (and filter) as the page that gave it`
+    )
+  }
+  return { createdAt: decoded[1], id: decoded[2] }
+}
+
+/**
+ * The least string greater than every string that starts with `prefix`, by code point (SQLite's
+ * BINARY order, PostgreSQL's `text_pattern_ops`): `id >= prefix AND id < bound` finds the ids that
+ * start with it by index. Undefined when there is none (every string is below the bound).
+ * @internal
+ */
+export const prefixBound = (prefix: string): string | undefined => {
+  const points = Array.from(prefix, (char) => char.codePointAt(0)!)
+  while (points.length > 0) {
+    let last = points.pop()! + 1
+    if (last >= 0xD800 && last <= 0xDFFF) last = 0xE000
+    if (last <= 0x10FFFF) return String.fromCodePoint(...points, last)
+  }
+  return undefined
+}
+
+/** The final state types, the only ones `prune` deletes. @internal */
+export const FINAL_TYPES: ReadonlyArray<State.StateType> = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
+
+/** `prune` options, checked, at `nowMillis`. @internal */
+export interface Pruning {
+  /** Runs that ended before this (milliseconds) may go. */
+  readonly cutoff: number
+  /** The final state types a run outside any flow run (or a flow run) must be in. */
+  readonly states: ReadonlyArray<State.StateType>
+}
+
+/**
+ * `prune` options checked: a missing or bad `olderThan`, or a `states` entry that is not a final type,
+ * is a defect (IllegalArgumentException).
+ * @internal
+ */
+export const pruningOf = (options: RunStore_.PruneOptions, nowMillis: number): Pruning => {
+  const olderThan = decodeDuration("olderThan", options?.olderThan)
+  if (olderThan === undefined) {
+    throw new Cause.IllegalArgumentException(`prune: 'olderThan' is required, e.g. { olderThan: "30 days" }`)
+  }
+  const states = options.states ?? FINAL_TYPES
+  for (const type of states) {
+    if (!FINAL_TYPES.includes(type)) {
+      throw new Cause.IllegalArgumentException(
+        `prune: states must be final state types (${FINAL_TYPES.join(", ")}), got ${JSON.stringify(type)}; ` +
+          "runs that are not final are never pruned"
+      )
+    }
+  }
+  return { cutoff: nowMillis - Duration.toMillis(olderThan), states }
 }
 
 /**

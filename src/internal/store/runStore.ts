@@ -62,7 +62,11 @@ export const ClaimThenKey: unique symbol = Symbol.for("effect-taskflow/RunStore/
 /** A claim that starts its runs (see `ClaimThenKey`). @internal */
 export type ClaimThen = (
   options: Parameters<RunStore_.Service["claimRuns"]>[0],
-  onClaimed: (runs: ReadonlyArray<RunStore_.ClaimedRun>) => void
+  /**
+   * Called with the claimed runs and when (monotonic ms) the try that claimed them was sent: their
+   * leases run from then, not from the first try (a claim tried again through an outage).
+   */
+  onClaimed: (runs: ReadonlyArray<RunStore_.ClaimedRun>, sentAt: number) => void
 ) => ReturnType<RunStore_.Service["claimRuns"]>
 
 /**

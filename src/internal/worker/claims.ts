@@ -57,7 +57,26 @@ export interface ClaimLoopOptions {
   readonly concurrency: number
   readonly lease: number
   readonly maxPoll: number
+  /** A claim answered later than this after it was sent renews its runs' leases before starting them. */
+  readonly heartbeatEvery: number
 }
+
+/**
+ * A claim answered late (a store that kept it through an outage): its runs' leases may be nearly
+ * over, so they are renewed before anything starts, and only those still this worker's start.
+ * (A store offering `ClaimThenKey` tells when the try that claimed them was sent: no renewal needed.)
+ */
+const renewLate = (
+  store: RunStore_.Service,
+  options: Parameters<RunStore_.Service["claimRuns"]>[0],
+  runs: ReadonlyArray<RunStore_.ClaimedRun>
+) =>
+  Effect.gen(function*() {
+    const renewSentAt = yield* monotonicMillis
+    const answer = yield* store.heartbeat(options.workerId, runs.map((run) => run.id), options.lease)
+    const lost = new Set(answer.lost)
+    return { kept: runs.filter((run) => !lost.has(run.id)), renewSentAt }
+  })
 
 /**
  * Claims runs and starts them in one uninterruptible step: a worker stopped while its claim is on
@@ -69,13 +88,24 @@ export interface ClaimLoopOptions {
 const claimAndStart = (
   store: RunStore_.Service & MaybeClaimThen,
   options: Parameters<RunStore_.Service["claimRuns"]>[0],
-  start: (runs: ReadonlyArray<RunStore_.ClaimedRun>) => void
+  claimSentAt: number,
+  lateAfter: number,
+  start: (runs: ReadonlyArray<RunStore_.ClaimedRun>, sentAt: number) => void
 ) => {
   const offered = store[ClaimThenKey]
   // (Not a wrapper's: one that replaced `claimRuns` is claimed from through it.)
   return offered !== undefined && offered.claimRuns === store.claimRuns
     ? offered.claimThen(options, start)
-    : Effect.uninterruptible(Effect.tap(store.claimRuns(options), (runs) => Effect.sync(() => start(runs))))
+    : Effect.uninterruptible(Effect.gen(function*() {
+      const runs = yield* store.claimRuns(options)
+      if (runs.length === 0 || (yield* monotonicMillis) - claimSentAt <= lateAfter) {
+        start(runs, claimSentAt)
+        return runs
+      }
+      const { kept, renewSentAt } = yield* renewLate(store, options, runs)
+      start(kept, renewSentAt)
+      return kept
+    }))
 }
 
 /** Claims runs for free slots and starts them, for as long as the worker serves. */
@@ -96,7 +126,9 @@ export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
         const claimed = yield* claimAndStart(
           store,
           { workerId, names, limit: free, lease, knows: held.knows },
-          (runs) => runs.forEach((run) => startRun(run, claimSentAt))
+          claimSentAt,
+          options.heartbeatEvery,
+          (runs, sentAt) => runs.forEach((run) => startRun(run, sentAt))
         ).pipe(
           Effect.catchAll((error) => {
             signal.mayHaveMore = true

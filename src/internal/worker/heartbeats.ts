@@ -17,18 +17,55 @@ export interface HeartbeatOptions {
   readonly scheduled: () => void
 }
 
+/**
+ * The longest a SQL store's call waits between tries while the store is away (retry.ts): a live
+ * worker's heartbeat reaches a store that is back within that, plus its interval.
+ */
+const LONGEST_RECONNECT_WAIT = 2_000
+
+/**
+ * When this worker may recover expired leases. When the store comes back to it (a heartbeat answers
+ * after one failed, or one takes longer than an interval after one that did not), every lease may
+ * have expired meanwhile, the live workers' too: they get the time of a heartbeat to reach the store
+ * and renew theirs (and write the outcomes they kept) before anything is treated as dead. A store that
+ * stays slow closes the gate once, not at every slow beat: recovery must not starve.
+ */
+class RecoveryGate {
+  private notBefore = 0
+  private failedBefore = false
+  private slowBefore = false
+  constructor(private readonly grace: number) {}
+  /** A heartbeat failed: the store is away. */
+  failed(): void {
+    this.failedBefore = true
+  }
+  /** A heartbeat answered at `now`, slowly or not: whether recovery may run now. */
+  answered(now: number, slow: boolean): boolean {
+    if (this.failedBefore || (slow && !this.slowBefore)) this.notBefore = now + this.grace
+    this.failedBefore = false
+    this.slowBefore = slow
+    return now >= this.notBefore
+  }
+}
+
 /** One heartbeat: keep the leases, learn about cancels and lost runs, recover runs of dead workers. */
-const beat = ({ held, lease, names, scheduled, store, workerId }: HeartbeatOptions) =>
+const beat = (
+  { heartbeatEvery, held, lease, names, scheduled, store, workerId }: HeartbeatOptions,
+  gate: RecoveryGate
+) =>
   Effect.gen(function*() {
     const sentAt = yield* monotonicMillis
     const heldIds = held.ids()
     const answer = yield* store.heartbeat(workerId, heldIds, lease, names)
+    const answeredAt = yield* monotonicMillis
+    const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > heartbeatEvery)
     held.renewed(heldIds, answer.lost, sentAt)
     answer.cancelling.forEach(held.interrupt)
     for (const runId of answer.lost) held.lost(runId)
     // After the cancels and lost runs, and on its own: a failed give-back must not hold them, or the
     // recovery below, back.
     yield* giveBackStopped(store, held, workerId)
+    if (!mayRecover) return
     const recovered = yield* store.recoverExpired()
     if (recovered.length > 0) {
       yield* Effect.logWarning(
@@ -59,12 +96,19 @@ const giveBackStopped = (store: RunStore_.Service, held: HeldRuns, workerId: str
 }
 
 /** The heartbeats, every `heartbeatEvery` ms until the worker's scope closes. */
-export const forkHeartbeats = (options: HeartbeatOptions) =>
-  beat(options).pipe(
-    Effect.catchAll((error) => Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)),
+export const forkHeartbeats = (options: HeartbeatOptions) => {
+  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + 2 * options.heartbeatEvery)
+  return beat(options, gate).pipe(
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Effect.sync(() => gate.failed()),
+        Effect.logWarning(`Task worker ${options.workerId}: heartbeat failed`, error)
+      )
+    ),
     Effect.repeat(Schedule.spaced(Duration.millis(options.heartbeatEvery))),
     Effect.forkScoped
   )
+}
 
 /**
  * The heartbeats' deadline: when the store stays out of reach of this worker (and only of this

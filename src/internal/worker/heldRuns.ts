@@ -1,15 +1,14 @@
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as RunStore_ from "../../RunStore.js"
 import * as state_ from "../core/state.js"
 import type { MaybeSyncWrites } from "../store/runStore.js"
 import { SyncWritesKey } from "../store/runStore.js"
 
-/** Milliseconds of a monotonic clock, which times leases here: only differences of it are used. */
-export const monotonicMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos / 1_000_000n))
+export { monotonicMillis } from "../core/duration.js"
 
 /**
  * The runs a task worker holds, from their claim until their fiber is over (for an interrupted task
@@ -28,6 +27,11 @@ export class HeldRuns {
    * so the next claim can ride in the same write as those final states.
    */
   private readonly finishing = new Set<string>()
+  /**
+   * The attempt (run count) each held run is on, as this worker last wrote it: its writes are fenced
+   * on it, so a late write of a run taken over and claimed again (here too) cannot land.
+   */
+  private readonly attempts = new Map<string, number>()
   /** Runs given back (lease lost, or released at shutdown): their late writes are dropped. */
   private readonly released = new Set<string>()
   /**
@@ -51,7 +55,14 @@ export class HeldRuns {
    */
   readonly store: RunStore_.Service & MaybeSyncWrites
 
-  constructor(running: FiberMap.FiberMap<string>, store: RunStore_.Service, workerId: string, slotFreed: () => void) {
+  constructor(
+    running: FiberMap.FiberMap<string>,
+    store: RunStore_.Service,
+    workerId: string,
+    slotFreed: () => void,
+    /** How long to wait between tries of a final state the store could not take. */
+    retryFinalEvery = 1_000
+  ) {
     this.running = running
     this.slotFreed = slotFreed
     // Built on `store` as its prototype: every other call is the store's own, whatever its shape (a
@@ -62,14 +73,45 @@ export class HeldRuns {
         const name = this.names.get(id)
         if (name === undefined) return store.setState(id, state, setOptions)
         if (this.released.has(id)) return Effect.void
-        if (state_.isFinal(state) && !this.finishing.has(id)) {
+        const attempt = this.attempts.get(id)
+        if (setOptions?.runCount !== undefined) this.attempts.set(id, setOptions.runCount)
+        const options = { ...setOptions, workerId, name, ...(attempt === undefined ? {} : { attempt }) }
+        if (!state_.isFinal(state)) return store.setState(id, state, options)
+        if (!this.finishing.has(id)) {
           this.finishing.add(id)
           this.slotFreed()
         }
-        return store.setState(id, state, { ...setOptions, workerId, name })
+        // Suspended: each try calls the store again (a store may build its answer when called).
+        return this.keepOutcome(id, workerId, Effect.suspend(() => store.setState(id, state, options)), retryFinalEvery)
       }
     }
     this.store = Object.assign(Object.create(store) as RunStore_.Service, guarded)
+  }
+
+  /**
+   * A finished run's outcome is kept until the store takes it, however long the store is away (not
+   * only `reconnectFor`): the body is not run again for want of a write. It stops only when the run
+   * is no longer this worker's (lost to another, or given back at shutdown); the store's fence on
+   * holder and attempt refuses it if the run was taken over meanwhile.
+   */
+  private keepOutcome(
+    runId: string,
+    workerId: string,
+    write: ReturnType<RunStore_.Service["setState"]>,
+    every: number
+  ): ReturnType<RunStore_.Service["setState"]> {
+    return write.pipe(
+      Effect.tapErrorTag("RunStoreError", (error) =>
+        this.released.has(runId) ? Effect.void : Effect.logWarning(
+          `Task worker ${workerId} keeps the outcome of run ${runId} and tries again: the store did not take it`,
+          error
+        )),
+      Effect.retry({
+        while: (error) => error._tag === "RunStoreError" && !this.released.has(runId),
+        schedule: Schedule.spaced(every)
+      }),
+      Effect.catchTag("RunStoreError", (error) => this.released.has(runId) ? Effect.void : Effect.fail(error))
+    )
   }
 
   /** How many more runs this worker may claim: a finishing run's slot already counts as free. */
@@ -105,8 +147,9 @@ export class HeldRuns {
   }
 
   /** A claimed run is held from now; its lease was renewed when the claim was sent. Call before its fiber starts. */
-  claimed(runId: string, name: string, claimSentAt: number): void {
+  claimed(runId: string, name: string, claimSentAt: number, runCount: number): void {
     this.names.set(runId, name)
+    this.attempts.set(runId, runCount)
     this.renewedAt.set(runId, claimSentAt)
   }
 
@@ -131,6 +174,7 @@ export class HeldRuns {
     const renewedAt = this.renewedAt.get(runId)
     this.renewedAt.delete(runId)
     this.names.delete(runId)
+    this.attempts.delete(runId)
     this.finishing.delete(runId)
     this.released.delete(runId)
     const next = this.startsAfterEnd.get(runId)
@@ -155,11 +199,14 @@ export class HeldRuns {
     this.interrupt(runId)
   }
 
-  /** The held runs, not yet given back, whose leases have gone unrenewed for `millis` at `now`. */
+  /**
+   * The held runs, not yet given back, whose leases have gone unrenewed for `millis` at `now`. Not
+   * the finishing ones: their bodies are over, nothing runs to be stopped, and they keep their outcomes.
+   */
   unrenewedFor(millis: number, now: number): Array<string> {
     const unrenewed: Array<string> = []
     for (const [runId, at] of this.renewedAt) {
-      if (now - at >= millis && !this.released.has(runId)) unrenewed.push(runId)
+      if (now - at >= millis && !this.released.has(runId) && !this.finishing.has(runId)) unrenewed.push(runId)
     }
     return unrenewed
   }

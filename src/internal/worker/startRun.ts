@@ -102,7 +102,7 @@ export const runStarter = (options: {
     held.startAfterEarlierClaim(run.id, (renewedAt) => start(run, Math.max(claimSentAt, renewedAt ?? claimSentAt)))
 
   function start(run: RunStore_.ClaimedRun, claimSentAt: number): void {
-    held.claimed(run.id, run.name, claimSentAt)
+    held.claimed(run.id, run.name, claimSentAt, run.runCount)
     const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
     const fiber = runFork(execute(run, cell))
     held.track(run.id, fiber)

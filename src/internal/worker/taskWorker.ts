@@ -181,7 +181,7 @@ export const serve = (
     // settings), each on its own; the FiberMap interrupts whatever is left when the worker stops.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const signal = yield* makeClaimSignal(names)
-    const held = new HeldRuns(yield* FiberMap.make<string>(), store, workerId, signal.signal)
+    const held = new HeldRuns(yield* FiberMap.make<string>(), store, workerId, signal.signal, heartbeatEvery)
     const unsubscribe = store.unsafeSubscribeScheduled(signal.scheduled)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
     const startRun = runStarter({
@@ -202,5 +202,16 @@ export const serve = (
     yield* Effect.addFinalizer(() => finishOrGiveBack(store, held, workerId, grace, signals))
 
     yield* Effect.logInfo(`Task worker ${workerId} serving ${names.join(", ")} (concurrency ${concurrency})`)
-    return yield* claimLoop({ store, held, signal, startRun, workerId, names, concurrency, lease, maxPoll })
+    return yield* claimLoop({
+      store,
+      held,
+      signal,
+      startRun,
+      workerId,
+      names,
+      concurrency,
+      lease,
+      maxPoll,
+      heartbeatEvery
+    })
   }))

@@ -23,8 +23,10 @@ export class MemoryRun {
   second: AnyState | undefined = undefined
   rest: Array<AnyState> | undefined = undefined
   listeners: Set<(state: AnyState) => void> | undefined = undefined
-  /** Forgotten by a store that keeps only its newest finished runs. */
+  /** Forgotten by a store that keeps only its newest finished runs, or pruned. */
   forgotten = false
+  /** The run this one reruns (`rerun`). */
+  rerunOf: string | undefined = undefined
   constructor(readonly run: RunStore_.NewRun | undefined, initial: AnyState) {
     this.state = initial
   }
@@ -43,8 +45,13 @@ export class MemoryRun {
       state: this.state,
       createdAt: (this.first ?? this.state).timestamp,
       workerId: this.workerId,
-      leaseExpiresAt: this.leaseExpiresAt === undefined ? undefined : new Date(this.leaseExpiresAt)
+      leaseExpiresAt: this.leaseExpiresAt === undefined ? undefined : new Date(this.leaseExpiresAt),
+      rerunOf: this.rerunOf
     }
+  }
+  /** When the run was created, in milliseconds (its first state's time). */
+  createdAt(): number {
+    return (this.first ?? this.state).timestamp.getTime()
   }
   history(): Array<AnyState> {
     const history: Array<AnyState> = []

@@ -4,13 +4,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as RunStore_ from "../../../RunStore.js"
+import { makeRunId } from "../../core/runId.js"
 import type { AnyState } from "../../core/state.js"
-import { cancelled, cancelling, isFinal, pending, running } from "../../core/state.js"
+import { cancelled, cancelling, isFinal, pending, running, scheduled } from "../../core/state.js"
 import {
   givenBackRunCount,
   isCount,
-  listingOf,
   notFound,
+  pruningOf,
   recoveredState,
   releasedState,
   subscribeTo,
@@ -21,6 +22,7 @@ import {
 import type { SyncWrites } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, RunStore, SyncWritesKey, UnclaimedAfterKey } from "../runStore.js"
 import { exactRun } from "./exact.js"
+import * as finding from "./finding.js"
 import type { MemoryRun } from "./memoryRun.js"
 import { RunIndex } from "./runIndex.js"
 
@@ -90,12 +92,33 @@ export const makeMemory = (
       ),
     setState: (runId, state, options) =>
       Effect.suspend(() => {
-        const refused = runs.setState(runId, state, options?.runCount, options?.workerId)
+        const refused = runs.setState(runId, state, options?.runCount, options?.workerId, options?.attempt)
         return refused === undefined ? Effect.void : Effect.fail(refused)
       }),
     getRun: (runId) => Effect.flatMap(now, (millis) => found(runId, (run) => recordAt(run, millis))),
     getHistory: (runId) => found(runId, (run) => run.history()),
-    listRuns: (filter) => Effect.map(now, (millis) => listRuns(runs, filter, (run) => recordAt(run, millis))),
+    listRuns: (filter) =>
+      Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis)).runs),
+    listRunsPage: (filter) =>
+      Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis))),
+    prune: (options) => Effect.map(now, (millis) => finding.prune(runs, pruningOf(options, millis))),
+    countPrunable: (options) => Effect.map(now, (millis) => finding.countPrunable(runs, pruningOf(options, millis))),
+    rerun: (runId) =>
+      Effect.flatMap(now, (millis) =>
+        found(runId, (old) => {
+          const run = old.run!
+          const handle = runs.create({
+            id: makeRunId(),
+            kind: run.kind,
+            name: run.name,
+            parameters: run.parameters ?? [],
+            tags: run.tags ?? [],
+            retries: run.retries ?? 0,
+            state: scheduled({ timestamp: new Date(millis) })
+          }) as unknown as MemoryRun
+          handle.rerunOf = run.id
+          return recordAt(handle, millis)
+        })),
     cancelRun: (runId) => Effect.flatMap(now, (millis) => cancelRun(runs, runId, millis)),
     claimRuns: (options) => Effect.map(now, (millis) => claimRuns(runs, options, millis)),
     heartbeat: (workerId, runIds, lease, served) =>
@@ -141,28 +164,6 @@ class WorkerPresence {
     }
     return false
   }
-}
-
-const listRuns = (
-  runs: RunIndex,
-  filter: RunStore_.RunFilter | undefined,
-  toRecord: (run: MemoryRun) => RunStore_.RunRecord
-): ReadonlyArray<RunStore_.RunRecord> => {
-  const listing = listingOf(filter)
-  const out: Array<RunStore_.RunRecord> = []
-  for (const memoryRun of runs.all().values()) {
-    const run = memoryRun.run
-    if (run === undefined) continue // a placeholder kept for a subscriber
-    if (filter?.kind !== undefined && run.kind !== filter.kind) continue
-    if (filter?.flowRunId !== undefined && run.flowRunId !== filter.flowRunId) continue
-    if (filter?.name !== undefined && run.name !== filter.name) continue
-    if (listing.stateTypes !== undefined && !listing.stateTypes.includes(memoryRun.state.type)) continue
-    out.push(toRecord(memoryRun))
-  }
-  // Creation order, as the SQL stores keep it (ids made at once are in creation order too).
-  out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  if (listing.newestFirst) out.reverse()
-  return listing.limit === undefined ? out : out.slice(0, listing.limit)
 }
 
 const cancelRun = (runs: RunIndex, runId: string, millis: number) => {

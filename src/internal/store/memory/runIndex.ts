@@ -2,7 +2,7 @@ import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { AnyState } from "../../core/state.js"
 import { isFinal } from "../../core/state.js"
-import { checkTransition, notFound, notHeld } from "../rules.js"
+import { checkTransition, notAttempt, notFound, notHeld } from "../rules.js"
 import type { SyncRunHandle } from "../runStore.js"
 import { exactState } from "./exact.js"
 import { MemoryRun } from "./memoryRun.js"
@@ -25,6 +25,8 @@ export class RunIndex {
   /** Finished runs, oldest first from `finishedHead`, while the store keeps only `keepFinished` of them. */
   private finished: Array<MemoryRun> = []
   private finishedHead = 0
+  /** Runs in `finished` after `finishedHead` that were pruned (forgotten already). */
+  private finishedPruned = 0
   /** Placeholders made for subscribers to runs not created yet: none, and creation skips a look-up. */
   private placeholders = 0
   /** Run ids in the order they became Scheduled; claims skip those no longer Scheduled. */
@@ -86,11 +88,13 @@ export class RunIndex {
     runId: string,
     state: AnyState,
     runCount: number | undefined,
-    workerId?: string
+    workerId?: string,
+    attempt?: number
   ): Errors.RunNotFound | Errors.InvalidTransition | undefined {
     const run = this.find(runId)
     if (run === undefined) return notFound(runId)
     if (workerId !== undefined && run.workerId !== workerId) return notHeld(runId, workerId)
+    if (attempt !== undefined && run.runCount !== attempt) return notAttempt(runId, attempt, run.runCount)
     const refused = checkTransition(runId, run.state, state)
     if (refused !== undefined) return refused
     this.move(run, this.exact ? exactState(run.run!.name, runId, state) : state, runCount)
@@ -130,11 +134,27 @@ export class RunIndex {
   private onFinished(run: MemoryRun): void {
     if (this.keepFinished === Number.POSITIVE_INFINITY) return
     this.finished.push(run)
-    if (this.finished.length - this.finishedHead <= this.keepFinished) return
-    this.forget(this.finished[this.finishedHead++])
+    while (this.finished.length - this.finishedHead - this.finishedPruned > this.keepFinished) {
+      const oldest = this.finished[this.finishedHead++]
+      if (oldest.forgotten) this.finishedPruned--
+      else this.forget(oldest)
+    }
     if (this.finishedHead > 64 && this.finishedHead * 2 > this.finished.length) {
       this.finished = this.finished.slice(this.finishedHead)
       this.finishedHead = 0
+    }
+  }
+
+  /** Deletes a finished run (`prune`): its id then reads as unknown. */
+  remove(run: MemoryRun): void {
+    if (run.forgotten) return
+    this.forget(run)
+    if (this.keepFinished === Number.POSITIVE_INFINITY) return
+    // Dropped from `finished` once they are half of it, as forgotten runs are from `unindexed`.
+    if (++this.finishedPruned > 64 && this.finishedPruned * 2 > this.finished.length - this.finishedHead) {
+      this.finished = this.finished.slice(this.finishedHead).filter((kept) => !kept.forgotten)
+      this.finishedHead = 0
+      this.finishedPruned = 0
     }
   }
 

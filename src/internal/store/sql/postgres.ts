@@ -157,7 +157,8 @@ const writeBatch = (
     batch.map((move) => move.releases),
     batch.map((move) => move.notice),
     noticeChunks(batch),
-    batch.map((move) => move.condition.givenBack === true)
+    batch.map((move) => move.condition.givenBack === true),
+    batch.map((move) => move.condition.attempt ?? null)
   ]
   return claim === undefined
     ? Effect.map(prepared<BatchRow>("taskflow_write_states", WRITE_STATES, moves), written)

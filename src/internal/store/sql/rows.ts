@@ -78,7 +78,7 @@ export const toRecord = (row: RunRow): Either.Either<RunStore_.RunRecord, Errors
   )
 
 /** A record's fields that always read (a listing shows a corrupt row with them). */
-const recordFields = (row: RunRow) => ({
+const recordFields = (row: RunRow & { readonly rerun_of?: string | null }) => ({
   id: row.id,
   kind: row.kind as RunStore_.RunKind,
   name: row.name,
@@ -90,7 +90,8 @@ const recordFields = (row: RunRow) => ({
   retries: Number(row.retries),
   createdAt: new Date(Number(row.created_at)),
   workerId: row.worker_id ?? undefined,
-  leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at))
+  leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(Number(row.lease_expires_at)),
+  rerunOf: row.rerun_of ?? undefined
 })
 
 /**

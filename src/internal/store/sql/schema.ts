@@ -33,6 +33,94 @@ export const CANCELLING_CHANNEL = "taskflow_run_cancelling"
 // Migrations: owned by the library, versioned, the same DDL on both dialects
 // ---------------------------------------------------------------------------------------------
 
+/** The final state types as a SQL list, the predicate of the index of ended runs (a run's end is its final state's time). */
+export const FINAL_SQL_LIST = `(${FINAL.map((type) => `'${type}'`).join(", ")})`
+
+/**
+ * Tags are kept in a side table too, one row per run and tag, for the tag filter's index. A trigger
+ * writes it in the statement that inserts the runs, whatever inserts them (the creates, a rerun);
+ * rows whose tags are not a JSON array of strings (only a hand-edited row) get none.
+ */
+const tagsTrigger = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    // Once per statement, over the rows it inserted: a `mapDelay` of 500 runs costs one call.
+    pg: () =>
+      Effect.all([
+        sql`CREATE OR REPLACE FUNCTION taskflow_runs_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            INSERT INTO taskflow_run_tags (run_id, tag)
+              SELECT DISTINCT n.id, t.tag FROM taskflow_new_runs n, jsonb_array_elements_text(n.tags::jsonb) AS t (tag)
+              WHERE n.tags <> '[]';
+            RETURN NULL;
+          END $$`,
+        sql`CREATE TRIGGER taskflow_runs_tags AFTER INSERT ON taskflow_runs
+          REFERENCING NEW TABLE AS taskflow_new_runs FOR EACH STATEMENT EXECUTE FUNCTION taskflow_runs_tags()`
+      ], { discard: true }),
+    orElse: () =>
+      sql`CREATE TRIGGER IF NOT EXISTS taskflow_runs_tags AFTER INSERT ON taskflow_runs
+        WHEN NEW.tags <> '[]' AND json_valid(NEW.tags) AND json_type(NEW.tags) = 'array'
+        BEGIN
+          INSERT OR IGNORE INTO taskflow_run_tags (run_id, tag)
+            SELECT NEW.id, value FROM json_each(NEW.tags) WHERE type = 'text';
+        END`
+  })
+
+/** The tags of the runs created before this migration, in the side table (a page of runs at a time). */
+const backfillTags = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    let after = ""
+    for (;;) {
+      const rows = yield* sql<{ readonly id: string; readonly tags: string }>`SELECT id, tags FROM taskflow_runs
+        WHERE id > ${after} AND tags <> '[]' ORDER BY id LIMIT 2000`
+      if (rows.length === 0) return
+      after = rows[rows.length - 1].id
+      const tagRows: Array<{ run_id: string; tag: string }> = []
+      for (const row of rows) {
+        let tags: unknown
+        try {
+          tags = JSON.parse(row.tags)
+        } catch {
+          continue // a corrupt row: the listing reports it
+        }
+        if (!Array.isArray(tags)) continue
+        for (const tag of new Set(tags)) if (typeof tag === "string") tagRows.push({ run_id: row.id, tag })
+      }
+      if (tagRows.length > 0) yield* sql`INSERT INTO taskflow_run_tags ${sql.insert(tagRows)} ON CONFLICT DO NOTHING`
+    }
+  })
+
+/**
+ * Migration 4: an index per filter of `listRuns` (each ordered by creation, so a page with a limit
+ * reads only its runs), the ended runs' index (prune), the tags' side table, and `rerun_of`.
+ */
+const runFinding = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.all([
+    sql`ALTER TABLE taskflow_runs ADD COLUMN rerun_of TEXT`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_created ON taskflow_runs (created_at, id)`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_name_created ON taskflow_runs (name, created_at, id)`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_state_created ON taskflow_runs (state_type, created_at, id)`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_state_name_created ON taskflow_runs (state_name, created_at, id)`,
+    // Flow runs are few: task runs are served by the creation index, flow runs by this small one.
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_flows_created ON taskflow_runs (created_at, id)
+      WHERE kind = 'flow'`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_runs_ended ON taskflow_runs (state_timestamp)
+      WHERE state_type IN ${sql.literal(FINAL_SQL_LIST)}`,
+    // An id prefix is a range of ids: SQLite's primary key compares bytes; PostgreSQL's compares by
+    // the database's collation, where a prefix is no range, so a byte-wise index serves it there.
+    sql.onDialectOrElse({
+      pg: () => sql`CREATE INDEX IF NOT EXISTS taskflow_runs_id_pattern ON taskflow_runs (id text_pattern_ops)`,
+      orElse: () => Effect.void
+    }),
+    sql`CREATE TABLE IF NOT EXISTS taskflow_run_tags (
+      run_id TEXT NOT NULL,
+      tag TEXT NOT NULL,
+      PRIMARY KEY (run_id, tag)
+    )`,
+    sql`CREATE INDEX IF NOT EXISTS taskflow_run_tags_tag ON taskflow_run_tags (tag, run_id)`,
+    tagsTrigger(sql),
+    backfillTags(sql)
+  ], { discard: true }))
+
 const migrations = {
   "1_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.all([
@@ -94,7 +182,9 @@ const migrations = {
       worker_id TEXT NOT NULL,
       live_until DOUBLE PRECISION NOT NULL,
       PRIMARY KEY (name, worker_id)
-    )`)
+    )`),
+  // Finding runs again (listRuns' filters, prune): see "Finding and pruning runs" in docs/design.md.
+  "4_run_finding": runFinding
 }
 
 /** The newest migration this version of the library has. */

@@ -107,7 +107,8 @@ const writeBatch = (sql: SqlClient.SqlClient, batch: ReadonlyArray<QueuedMove>, 
         move.condition.leaseExpiredBefore ?? null,
         move.final,
         move.releases,
-        move.condition.givenBack === true
+        move.condition.givenBack === true,
+        move.condition.attempt ?? null
       ]))
       const rows = yield* sql.unsafe<{ id: string }>(WRITE_STATES_SQLITE, [moves])
       moved = new Set(rows.map((row) => row.id))

@@ -207,7 +207,7 @@ export const CLAIM_HISTORY_SQLITE = claimHistory("taskflow_runs WHERE id IN (SEL
 
 /**
  * A state change of run `r` to the move `m` (id, type, name, message, ts, cause, run_count, worker,
- * unheld, lease_before, final, releases, given_back), on both dialects: the new columns, and the
+ * unheld, lease_before, final, releases, given_back, attempt), on both dialects: the new columns, and the
  * guards that enforce the orchestration rules in SQL (so two writers cannot both pass). A give-back
  * takes a Running run's count back one on the row as it is when written, not as it was read: an
  * attempt's AwaitingRetry that lands between the give-back's read and its write keeps its count.
@@ -224,7 +224,8 @@ const moveGuards = (r: string, m: string) =>
     AND (${m}.final OR ${r}.state_type <> 'CANCELLING')
     AND (${m}.worker IS NULL OR ${r}.worker_id = ${m}.worker)
     AND (NOT ${m}.unheld OR ${r}.worker_id IS NULL)
-    AND (${m}.lease_before IS NULL OR ${r}.lease_expires_at < ${m}.lease_before)`
+    AND (${m}.lease_before IS NULL OR ${r}.lease_expires_at < ${m}.lease_before)
+    AND (${m}.attempt IS NULL OR ${r}.run_count = ${m}.attempt)`
 
 /**
  * A batch of guarded state changes (one array per column; `chunk` numbers the final-state
@@ -235,9 +236,9 @@ const moveGuards = (r: string, m: string) =>
 const WRITE_STATES_CTES = `WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
       $8::int[], $9::text[], $10::boolean[], $11::float8[], $12::boolean[], $13::boolean[], $14::text[], $15::int[],
-      $16::boolean[])
+      $16::boolean[], $17::int[])
       AS v (id, type, name, message, ts, cause, result, run_count, worker, unheld, lease_before, final, releases, notice,
-        chunk, given_back)
+        chunk, given_back, attempt)
   ),
   u AS (
     UPDATE taskflow_runs r SET ${moveSet("r", "v")}
@@ -264,12 +265,12 @@ export const WRITE_STATES = `${WRITE_STATES_CTES}
 
 /**
  * WRITE_STATES, then a claim in the same statement and commit: a busy worker's finished runs and
- * its next runs in one round trip. $17–$21 are CLAIM_RUNS's $1–$5. The claim skips the rows this
+ * its next runs in one round trip. $18–$22 are CLAIM_RUNS's $1–$5. The claim skips the rows this
  * statement moves (a row updated twice in one statement keeps only one of the updates). Returns
  * one row: `moved` as in WRITE_STATES, `claimed` as in CLAIM_RUNS.
  */
 export const WRITE_STATES_AND_CLAIM = `${WRITE_STATES_CTES},
-  c AS (${claimUpdate("$17::text[]", "$18::int", "$19::float8", "$20::text", "$21::float8", "$1::text[]")}),
+  c AS (${claimUpdate("$18::text[]", "$19::int", "$20::float8", "$21::text", "$22::float8", "$1::text[]")}),
   ch AS (${claimHistory("c")})
   SELECT (SELECT json_agg(id) FROM u) AS moved, (SELECT json_agg(c) FROM c) AS claimed,
     (SELECT COUNT(*) FROM n) AS notified`
@@ -280,7 +281,7 @@ export const WRITE_STATES_SQLITE = `UPDATE taskflow_runs AS r SET ${moveSet("r",
     SELECT value ->> 0 AS id, value ->> 1 AS type, value ->> 2 AS name, value ->> 3 AS message,
       value ->> 4 AS ts, value ->> 5 AS cause, value ->> 6 AS run_count, value ->> 7 AS worker,
       value ->> 8 AS unheld, value ->> 9 AS lease_before, value ->> 10 AS final, value ->> 11 AS releases,
-      value ->> 12 AS given_back
+      value ->> 12 AS given_back, value ->> 13 AS attempt
     FROM json_each(?)
   ) AS m
   WHERE ${moveGuards("r", "m")}

@@ -14,6 +14,7 @@ import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
+import { makeFinding } from "./finding.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
@@ -53,7 +54,7 @@ export const makeStore = (
     })
     const transition = makeTransition(sql, writer)
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
-    const { getHistory, getRun, listRuns } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
+    const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const createRuns = makeCreateRuns({ call, dialect, subscriptions })
     const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen = {
       kind: dialect.kind,
@@ -64,12 +65,15 @@ export const makeStore = (
         call(
           () => `move run ${runId} to ${state.type}`,
           transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-            workerId: setOptions?.workerId
+            workerId: setOptions?.workerId,
+            attempt: setOptions?.attempt
           })
         ),
       getRun,
       getHistory,
-      listRuns,
+      listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
+      listRunsPage,
+      ...makeFinding({ sql, call, subscriptions }),
       cancelRun: makeCancelRun({ call, getRun, transition }),
       ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
       unsafeSubscribe: (runId, onChange) => {

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
+import { monotonicMillis } from "../../core/duration.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
 import { recoveredState, releasedState } from "../rules.js"
@@ -91,36 +92,62 @@ const makeClaimThen = ({ call, dialect, sql, writer }: WorkerCallParts): ClaimTh
    * next call) first takes the runs they hold and do not know of.
    */
   const claimsUnanswered = new Set<string>()
-  /** The Running runs `workerId` holds and does not know of (see `claimRuns`' `knows`). */
-  const heldUnknown = (workerId: string, knows: (runId: string) => boolean) =>
-    Effect.map(
-      sql<RunRow>`SELECT * FROM taskflow_runs WHERE worker_id = ${workerId} AND state_type = 'RUNNING'`,
-      (rows) => rows.filter((row) => !knows(row.id)).map((row) => claimedRun(row, Number(row.state_timestamp)))
-    )
+  const storeNow = sql.literal(dialect.storeNow)
+  /**
+   * The Running runs `workerId` holds and does not know of (see `claimRuns`' `knows`), at most
+   * `limit`, their leases renewed first: they were taken by a claim sent long ago, perhaps before an
+   * outage, and must not start on a lease that is about to end (or has).
+   */
+  const heldUnknown = (workerId: string, knows: (runId: string) => boolean, limit: number, lease: number) =>
+    Effect.gen(function*() {
+      const held = yield* sql<{ id: string }>`SELECT id FROM taskflow_runs
+        WHERE worker_id = ${workerId} AND state_type = 'RUNNING'`
+      const ids = held.map((row) => row.id).filter((id) => !knows(id)).slice(0, limit)
+      if (ids.length === 0) return []
+      const rows = yield* sql<RunRow>`UPDATE taskflow_runs SET lease_expires_at = ${storeNow} + ${lease}
+        WHERE ${dialect.heldBy(workerId, ids)} AND state_type = 'RUNNING' RETURNING *`
+      return rows.map((row) => claimedRun(row, Number(row.state_timestamp)))
+    })
   return ({ knows, lease, limit, names, workerId }, onClaimed) =>
     call(
       "claim runs",
       Effect.gen(function*() {
-        if (names.length === 0 || limit <= 0) return []
-        // The last claim's answer was lost: its runs are held by this worker, which does not
-        // know them. They are this claim's first.
-        const unanswered = claimsUnanswered.has(workerId) && knows !== undefined
-          ? (yield* heldUnknown(workerId, knows)).slice(0, limit)
-          : []
-        claimsUnanswered.delete(workerId)
-        const room = limit - unanswered.length
-        if (room <= 0) return unanswered
-        const millis = yield* Clock.currentTimeMillis
-        if (dialect.claimable !== undefined && (yield* dialect.claimable(names, room)).length === 0) return unanswered
-        // Through the write queue: it rides with the moves of this worker's finished runs.
-        claimsUnanswered.add(workerId)
-        const rows = yield* writer.claim({ names, limit: room, workerId, lease, millis })
-        claimsUnanswered.delete(workerId)
-        if (rows.length === 0) return unanswered
-        const claimed = rows.map((row) => claimedRun(row, millis))
-        return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
-      }).pipe(Effect.tap((runs) => Effect.sync(() => onClaimed(runs))))
+        // Each try's own: its leases run from when it was sent, not from the call's first try.
+        const sentAt = yield* monotonicMillis
+        const claimed = yield* claimTry(workerId, names, limit, lease, knows)
+        onClaimed(claimed, sentAt)
+        return claimed
+      })
     )
+
+  function claimTry(
+    workerId: string,
+    names: ReadonlyArray<string>,
+    limit: number,
+    lease: number,
+    knows: ((runId: string) => boolean) | undefined
+  ) {
+    return Effect.gen(function*() {
+      if (names.length === 0 || limit <= 0) return []
+      // The last claim's answer was lost: its runs are held by this worker, which does not
+      // know them. They are this claim's first.
+      const unanswered = claimsUnanswered.has(workerId) && knows !== undefined
+        ? yield* heldUnknown(workerId, knows, limit, lease)
+        : []
+      claimsUnanswered.delete(workerId)
+      const room = limit - unanswered.length
+      if (room <= 0) return unanswered
+      const millis = yield* Clock.currentTimeMillis
+      if (dialect.claimable !== undefined && (yield* dialect.claimable(names, room)).length === 0) return unanswered
+      // Through the write queue: it rides with the moves of this worker's finished runs.
+      claimsUnanswered.add(workerId)
+      const rows = yield* writer.claim({ names, limit: room, workerId, lease, millis })
+      claimsUnanswered.delete(workerId)
+      if (rows.length === 0) return unanswered
+      const claimed = rows.map((row) => claimedRun(row, millis))
+      return unanswered.length === 0 ? claimed : unanswered.concat(claimed)
+    })
+  }
 }
 
 /** How long after a worker's presence ends its rows are deleted (by any worker's presence write). */

@@ -31,6 +31,8 @@ export interface Condition {
    * taken back one (in SQL, on the row as it is then; see `moveSet` in statements.ts).
    */
   readonly givenBack?: boolean
+  /** Only if the run's count is still this: the attempt its holder ran (a run taken over and claimed again has a new one). */
+  readonly attempt?: number | undefined
 }
 
 /** One guarded state change, waiting in the write queue. */

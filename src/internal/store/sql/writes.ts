@@ -14,7 +14,7 @@ import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { checkTransition, notFound, notHeld } from "../rules.js"
+import { checkTransition, notAttempt, notFound, notHeld } from "../rules.js"
 import type { Dialect } from "./dialect.js"
 import { readRun } from "./reads.js"
 import type { Call } from "./retry.js"
@@ -29,6 +29,9 @@ export const refusal = (sql: SqlClient.SqlClient) => (runId: string, stored: Any
     if (current === undefined) return notFound(runId)
     if (condition.workerId !== undefined && current.worker_id !== condition.workerId) {
       return notHeld(runId, condition.workerId)
+    }
+    if (condition.attempt !== undefined && Number(current.run_count) !== condition.attempt) {
+      return notAttempt(runId, condition.attempt, Number(current.run_count))
     }
     const currentState = state_.make(current.state_type as State.StateType) as AnyState
     return checkTransition(runId, currentState, stored) ?? new Errors.InvalidTransition({
