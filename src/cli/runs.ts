@@ -29,6 +29,8 @@ const ls = Command.make("ls", {
     Options.withDescription("Only runs of the task or flow of this name."),
     Options.optional
   ),
+  tag: Options.text("tag").pipe(Options.withDescription("Only runs carrying this tag."), Options.optional),
+  since: ageOption("since", "Only runs created within this long (90s, 15m, 2h, 30d).").pipe(Options.optional),
   kind: Options.choice("kind", ["task", "flow"] as const).pipe(
     Options.withDescription("Only task runs, or only flow runs."),
     Options.optional
@@ -71,8 +73,27 @@ const watch = Command.make("watch", {
   "A live table of the newest runs, redrawn in place until Ctrl-C (plain lines of changes when not a terminal)."
 ))
 
+const rerun = Command.make(
+  "rerun",
+  { ...storeOptions, output: outputOption, id: idArg },
+  (flags) => lazy(handlers, (h) => h.rerun(flags))
+).pipe(Command.withDescription(
+  "Schedule a new run of the same task or flow with the same parameters, linked to the old one (rerunOf)."
+))
+
+const prune = Command.make("prune", {
+  ...storeOptions,
+  output: outputOption,
+  olderThan: ageOption("older-than", "Delete finished runs that ended longer ago than this (30d, 12h)."),
+  state: stateOption("Only runs that ended in this state (repeatable; default every final state)"),
+  yes: Options.boolean("yes").pipe(Options.withAlias("y"), Options.withDescription("Delete without asking."))
+}, (flags) => lazy(handlers, (h) => h.prune(flags))).pipe(Command.withDescription(
+  "Delete finished runs (with their history, results and logs) that ended longer ago than --older-than. " +
+    "Says how many first, and asks unless --yes; without a terminal and without --yes it refuses (exit 2)."
+))
+
 /** `taskflow runs`. */
 export const runsCommand = Command.make("runs").pipe(
-  Command.withDescription("List, inspect, cancel and watch runs."),
-  Command.withSubcommands([ls, inspect, cancel, watch])
+  Command.withDescription("List, inspect, cancel, rerun, watch and prune runs."),
+  Command.withSubcommands([ls, inspect, cancel, rerun, watch, prune])
 )

@@ -24,6 +24,8 @@ describe("durations and ages", () => {
     expect(formatDuration(4_250)).toBe("4.2s")
     expect(formatDuration(184_000)).toBe("3m 04s")
     expect(formatDuration(2 * 3_600_000 + 5 * 60_000)).toBe("2h 05m")
+    expect(formatDuration(2 * 3_600_000)).toBe("2h")
+    expect(formatDuration(30 * 86_400_000)).toBe("30d")
     expect(formatDuration(3 * 86_400_000 + 4 * 3_600_000)).toBe("3d 4h")
     expect(formatDuration(-1)).toBe("-")
     expect(formatDuration(Number.NaN)).toBe("-")

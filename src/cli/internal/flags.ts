@@ -80,17 +80,46 @@ export const STATE_TYPES = [
 /** A state type. */
 export type StateType = typeof STATE_TYPES[number]
 
-/** `--state` values: state types (any case, commas allowed), checked. */
+/** The state names that refine a type, as `--state` takes them. */
+export const STATE_NAMES = ["NotReady", "AwaitingRetry", "Retrying", "TimedOut", "Cached", "Late", "Corrupt"] as const
+
+/** What `--state` selects: state types, and state names (TimedOut, Retrying, …). */
+export interface StateSelection {
+  readonly types: ReadonlyArray<StateType>
+  readonly names: ReadonlyArray<string>
+}
+
+/**
+ * Splits `--state` values (any case, commas allowed) into types and names; anything else is bad
+ * usage. Left: the value that is neither.
+ */
+export const parseStates = (values: ReadonlyArray<string>): StateSelection | string => {
+  const types: Array<StateType> = []
+  const names: Array<string> = []
+  for (const value of values.flatMap((value) => value.split(",")).map((value) => value.trim())) {
+    const type = STATE_TYPES.find((type) => type === value.toUpperCase())
+    const name = STATE_NAMES.find((name) => name.toLowerCase() === value.toLowerCase())
+    if (type !== undefined) types.push(type)
+    else if (name !== undefined) names.push(name)
+    else return value
+  }
+  return { types, names }
+}
+
+/** `--state`, repeatable: types or names, checked. */
 export const stateOption = (description: string) =>
   Options.text("state").pipe(
-    Options.withDescription(`${description}: ${STATE_TYPES.join(", ")}.`),
+    Options.withDescription(
+      `${description}: a type (${STATE_TYPES.join(", ")}) or a name (${STATE_NAMES.join(", ")}).`
+    ),
     Options.repeated,
     Options.mapEffect((values) => {
-      const types = values.flatMap((value) => value.split(",")).map((value) => value.trim().toUpperCase())
-      const bad = types.find((type) => !(STATE_TYPES as ReadonlyArray<string>).includes(type))
-      return bad === undefined
-        ? Effect.succeed(types as ReadonlyArray<StateType>)
-        : invalid(`--state ${bad.toLowerCase()} is not a state: use one of ${STATE_TYPES.join(", ")}.`)
+      const parsed = parseStates(values)
+      return typeof parsed !== "string" ? Effect.succeed(parsed) : invalid(
+        `--state ${parsed} is not a state: use a type (${STATE_TYPES.join(", ")}) or a name (${
+          STATE_NAMES.join(", ")
+        }).`
+      )
     })
   )
 

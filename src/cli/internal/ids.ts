@@ -63,9 +63,7 @@ export const resolveRun = (
 
 /** The runs whose id starts with `prefix` (at most CANDIDATES + 1, enough to tell unique from ambiguous). */
 const withPrefix = (prefix: string) =>
-  Effect.flatMap(RunStore.RunStore, (store) =>
-    // A plain listing: stores without an id-prefix filter hold few enough runs to scan.
-    Effect.map(store.listRuns(), (runs) => runs.filter((run) => run.id.startsWith(prefix)).slice(0, CANDIDATES + 1)))
+  Effect.flatMap(RunStore.RunStore, (store) => store.listRuns({ idPrefix: prefix, limit: CANDIDATES + 1 }))
 
 /** Resolves each of `texts`, in order, failing at the first that does not resolve. */
 export const resolveRuns = (location: StoreLocation, texts: ReadonlyArray<string>) =>

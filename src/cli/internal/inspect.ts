@@ -87,6 +87,7 @@ export const inspectText = (inspected: Inspected, failure: string | null): strin
     ["Attempts", `${record.runCount} (retries allowed: ${record.retries})`],
     ["Worker", record.workerId ?? lastWorker(history)],
     ["Flow run", record.flowRunId ?? "-"],
+    ...(record.rerunOf === undefined ? [] : [["Rerun of", record.rerunOf] as [string, string]]),
     ["Tags", record.tags.length === 0 ? "-" : record.tags.join(", ")],
     ["Parameters", showValue(record.parameters)]
   ]

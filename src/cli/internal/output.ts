@@ -38,6 +38,7 @@ export const RunJson = Schema.Struct({
   endedAt: Schema.NullOr(Schema.Date),
   durationMs: Schema.NullOr(Schema.Number),
   workerId: Schema.NullOr(Schema.String),
+  rerunOf: Schema.NullOr(Schema.String),
   corrupt: Schema.NullOr(Schema.String)
 })
 
@@ -75,6 +76,7 @@ export const runView = (
     endedAt: ended ?? null,
     durationMs: started === undefined ? null : (ended?.getTime() ?? now) - started.getTime(),
     workerId: run.workerId ?? null,
+    rerunOf: run.rerunOf ?? null,
     corrupt: run.corrupt?.message ?? null
   }
 }

@@ -4,15 +4,17 @@
  * @internal
  */
 
-/** "850ms", "4.2s", "3m 04s", "2h 05m", "3d 4h": two units at most, the larger first. */
+/** "850ms", "4.2s", "3m 04s", "2h", "3d 4h": two units at most, the larger first, a zero second one left out. */
 export const formatDuration = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return "-"
   if (ms < 1_000) return `${Math.round(ms)}ms`
   if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`
   const seconds = Math.floor(ms / 1_000)
-  if (seconds < 3_600) return `${Math.floor(seconds / 60)}m ${pad2(seconds % 60)}s`
-  if (seconds < 86_400) return `${Math.floor(seconds / 3_600)}h ${pad2(Math.floor(seconds / 60) % 60)}m`
-  return `${Math.floor(seconds / 86_400)}d ${Math.floor(seconds / 3_600) % 24}h`
+  const two = (big: string, small: number, unit: string) => small === 0 ? big : `${big} ${pad2(small)}${unit}`
+  if (seconds < 3_600) return two(`${Math.floor(seconds / 60)}m`, seconds % 60, "s")
+  if (seconds < 86_400) return two(`${Math.floor(seconds / 3_600)}h`, Math.floor(seconds / 60) % 60, "m")
+  const hours = Math.floor(seconds / 3_600) % 24
+  return hours === 0 ? `${Math.floor(seconds / 86_400)}d` : `${Math.floor(seconds / 86_400)}d ${hours}h`
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, "0")
