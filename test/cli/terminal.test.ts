@@ -107,3 +107,17 @@ describe("taskflow runs watch", () => {
     expect(ended).toContain("EXIT=1")
   }, 120_000)
 })
+
+describe("taskflow runs prune on a terminal", () => {
+  it("says how many, asks, and deletes when the answer is yes", async () => {
+    const file = newFile()
+    await seed(RunStore.sqlite({ filename: file }))
+    const prune = terminal(["runs", "prune", "--older-than", "1ms", "--store", file])
+    const asked = await prune.until((screen) => screen.includes("Delete 6 runs?"))
+    expect(asked).toMatch(/^6 finished runs \(COMPLETED, FAILED, CRASHED, CANCELLED\) ended more than 1ms ago/)
+    prune.sendKeys("y")
+    const done = await prune.until((screen) => screen.includes("EXIT="))
+    expect(done).toContain("Deleted 6 runs")
+    expect(done).toContain("EXIT=0")
+  }, 120_000)
+})
