@@ -16,6 +16,7 @@ import { badUsage, failed } from "./failure.js"
 import type { StoreFlags } from "./flags.js"
 import { describeStore, resolveStore } from "./location.js"
 import { storeLayer } from "./store.js"
+import { ensureSchema } from "./storeHandlers.js"
 
 /** A task or flow found among a module's exports. */
 export interface Servable {
@@ -107,6 +108,8 @@ export const serve = (
 ) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
+    // A worker on a new PostgreSQL schema creates it, as `store migrate` does.
+    yield* ensureSchema(location)
     const { file, servables } = yield* loadServables(flags.module)
     const serving = yield* pickServables(file, servables, flags.task)
     const workerId = Option.getOrElse(
