@@ -51,7 +51,7 @@ describe("taskflow worker", () => {
       "2"
     ])
     const banner = await worker.until((screen) => screen.includes("Ctrl-C to stop"))
-    expect(banner).toContain(`Worker cli-w1 serving 4 tasks and flows from ${path.join(fixtures, "tasks.ts")}`)
+    expect(banner).toContain(`Worker cli-w1 serving 5 tasks and flows from ${path.join(fixtures, "tasks.ts")}`)
     expect(banner).toContain("2 at a time")
     expect(banner).toMatch(/task cli-double\n\s+flow cli-pipeline/)
     const result = await onStore(

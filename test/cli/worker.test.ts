@@ -21,7 +21,7 @@ describe("taskflow worker, refusing to start", () => {
     expect(empty.stderr).toContain("Task.make")
     expect(unknownTask.code).toBe(2)
     expect(unknownTask.stderr).toContain("--task nope")
-    expect(unknownTask.stderr).toContain("It exports: cli-boom, cli-double, cli-pipeline, cli-slow.")
+    expect(unknownTask.stderr).toContain("It exports: cli-boom, cli-chatty, cli-double, cli-pipeline, cli-slow.")
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain("does not exist")
     expect(concurrency.code).toBe(2)
