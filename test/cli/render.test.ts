@@ -5,6 +5,7 @@ import { resolveStore } from "../../src/cli/internal/location.js"
 import { jsonValue } from "../../src/cli/internal/output.js"
 import {
   formatDuration,
+  logLine,
   oneLine,
   parseAge,
   runsTable,
@@ -123,6 +124,23 @@ describe("tables", () => {
     ]
     const drawn = tree(runTree({ label: "flow", children: [] }, runs, (run) => run.name))
     expect(drawn.split("\n")).toEqual(["flow", "├─ first", "│  └─ child", "└─ orphan"])
+  })
+})
+
+describe("log lines", () => {
+  it("time, level, message, then annotations but the run's ids, and spans with how long they ran", () => {
+    const timestamp = new Date(Date.UTC(2026, 11, 6, 9, 0, 1, 250))
+    const line = logLine({
+      level: "Warning",
+      message: "slow\nanswer",
+      timestamp,
+      annotations: { "taskflow.run_id": "r1", "taskflow.flow_run_id": "f1", url: "https://x/3" },
+      spans: [{ label: "fetch", startTime: new Date(timestamp.getTime() - 250) }]
+    })
+    expect(line).toBe("2026-12-06 09:00:01.250  WARNING  slow\n    answer  url=https://x/3 fetch=250ms")
+    expect(logLine({ level: "Info", message: "hi", timestamp, annotations: {}, spans: [] })).toBe(
+      "2026-12-06 09:00:01.250  INFO     hi"
+    )
   })
 })
 

@@ -167,3 +167,31 @@ export const runTree = <R extends { readonly id: string; readonly parentTaskRunI
 
 /** ANSI: the cursor to the top left, and the screen below it cleared (a redraw in place). */
 export const REDRAW = "\x1b[H\x1b[J"
+
+/** A line a run logged, as `logLine` shows it. */
+export interface LogLineView {
+  readonly level: string
+  readonly message: string
+  readonly timestamp: Date
+  readonly annotations: Readonly<Record<string, string>>
+  readonly spans: ReadonlyArray<{ readonly label: string; readonly startTime: Date }>
+}
+
+/** The annotations every line of a run carries (its ids): the header says them once. */
+const RUN_ANNOTATIONS = /^taskflow\.(run_id|flow_run_id)$/
+
+/**
+ * One log line: time, level, message, then the annotations (but the run's own ids) and spans with
+ * how long each had run, as `key=value`. A message of several lines keeps its lines, indented.
+ */
+export const logLine = (line: LogLineView): string => {
+  const time = `${formatTime(line.timestamp)}.${String(line.timestamp.getUTCMilliseconds()).padStart(3, "0")}`
+  const extras = [
+    ...Object.entries(line.annotations).filter(([key]) => !RUN_ANNOTATIONS.test(key)).map(([key, value]) =>
+      `${key}=${value}`
+    ),
+    ...line.spans.map((span) => `${span.label}=${formatDuration(line.timestamp.getTime() - span.startTime.getTime())}`)
+  ]
+  const message = line.message.replace(/\n/g, "\n    ")
+  return `${time}  ${line.level.toUpperCase().padEnd(7)}  ${message}${extras.length === 0 ? "" : `  ${extras.join(" ")}`}`
+}
