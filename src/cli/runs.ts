@@ -73,6 +73,23 @@ const watch = Command.make("watch", {
   "A live table of the newest runs, redrawn in place until Ctrl-C (plain lines of changes when not a terminal)."
 ))
 
+const logs = Command.make("logs", {
+  ...storeOptions,
+  output: outputOption,
+  id: idArg,
+  follow: Options.boolean("follow").pipe(
+    Options.withAlias("f"),
+    Options.withDescription("Then print each new line as the run logs it, until the run is final.")
+  ),
+  tail: Options.integer("tail").pipe(
+    Options.withDescription("Only the last N lines logged so far."),
+    Options.mapEffect(positive("tail")),
+    Options.optional
+  )
+}, (flags) => lazy(() => import("./internal/logs.js"), (h) => h.logs(flags))).pipe(Command.withDescription(
+  "What a run logged (Effect.log* in its task or flow): time, level, message, annotations and spans."
+))
+
 const rerun = Command.make(
   "rerun",
   { ...storeOptions, output: outputOption, id: idArg },
@@ -94,6 +111,6 @@ const prune = Command.make("prune", {
 
 /** `taskflow runs`. */
 export const runsCommand = Command.make("runs").pipe(
-  Command.withDescription("List, inspect, cancel, rerun, watch and prune runs."),
-  Command.withSubcommands([ls, inspect, cancel, rerun, watch, prune])
+  Command.withDescription("List, inspect, follow the logs of, cancel, rerun, watch and prune runs."),
+  Command.withSubcommands([ls, inspect, logs, cancel, rerun, watch, prune])
 )

@@ -1,6 +1,6 @@
 /**
  * `taskflow runs inspect <id>`: a run's parameters, its history as a timeline, its result or its
- * failure's pretty `Cause`, the worker that held it, and a flow run's task runs as a tree.
+ * failure's pretty `Cause`, the worker that held it, a flow run's task runs as a tree, and its last log lines.
  * @internal
  */
 import * as Clock from "effect/Clock"
@@ -17,6 +17,7 @@ import { jsonValue, printJson, RunJson, runView, showCause, showValue, StateJson
 import {
   formatDuration,
   formatTime,
+  logLine,
   runTree,
   stateLabel,
   timeline,
@@ -31,8 +32,12 @@ export const InspectJson = Schema.Struct({
   history: Schema.Array(StateJson),
   result: Schema.Unknown,
   failure: Schema.NullOr(Schema.String),
-  taskRuns: Schema.Array(RunJson)
+  taskRuns: Schema.Array(RunJson),
+  logs: Schema.Array(RunStore.RunLog)
 })
+
+/** How many of its last log lines `inspect` shows. */
+export const INSPECT_LOG_LINES = 10
 
 /** Everything `inspect` shows of a run. */
 export interface Inspected {
@@ -40,6 +45,9 @@ export interface Inspected {
   readonly view: RunView
   readonly history: ReadonlyArray<State.State<unknown, unknown>>
   readonly taskRuns: ReadonlyArray<RunView>
+  /** The run's last lines, and how many it logged in all. */
+  readonly logs: ReadonlyArray<RunStore.RunLog>
+  readonly logCount: number
 }
 
 /** Reads the run `text` names, its history and (for a flow run) its task runs. */
@@ -54,7 +62,9 @@ export const readInspected = (location: StoreLocation, text: string) =>
         yield* store.listRuns({ flowRunId: record.id }).pipe(Effect.mapError(storeFailed(location)))
       )
       : []
-    return { record, view, history, taskRuns } satisfies Inspected
+    const lines = yield* store.getLogs(record.id).pipe(Effect.mapError(storeFailed(location)))
+    const logs = lines.slice(Math.max(0, lines.length - INSPECT_LOG_LINES))
+    return { record, view, history, taskRuns, logs, logCount: lines.length } satisfies Inspected
   })
 
 /** Prints what `readInspected` read. */
@@ -68,7 +78,8 @@ export const printInspected = (inspected: Inspected, format: OutputFormat) => {
       history: history.map(stateView),
       result: State.isCompleted(record.state) ? jsonValue(record.state.value) : null,
       failure,
-      taskRuns
+      taskRuns,
+      logs: inspected.logs
     }, format)
   }
   return Console.log(inspectText(inspected, failure))
@@ -111,6 +122,13 @@ export const inspectText = (inspected: Inspected, failure: string | null): strin
       }`.trimEnd())
     sections.push(`Task runs (${taskRuns.length})\n${indent(taskRuns.length === 0 ? "none" : renderTree(tree))}`)
   }
+  sections.push(
+    inspected.logCount === 0
+      ? "Logs\n  none"
+      : `Logs (${
+        inspected.logCount > inspected.logs.length ? `last ${inspected.logs.length} of ${inspected.logCount}; ` : ""
+      }taskflow runs logs ${record.id} for all)\n${indent(inspected.logs.map(logLine).join("\n"))}`
+  )
   return sections.join("\n\n")
 }
 
