@@ -160,14 +160,18 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
 }) {}
 
 /**
- * The run store could not be reached or answered with an error.
+ * The run store could not be reached or answered with an error. `unreachable` is true when the
+ * store stayed out of reach (refused or dropped connections, a restart, SQLite busy) for the whole
+ * of the SQL store's `reconnectFor`: the same call may succeed later. Other failures (a full disk,
+ * a read-only file, a statement the server refused) will not.
  *
  * @since 0.1.0
  * @category errors
  */
 export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStoreError", {
   message: Schema.String,
-  cause: Schema.optional(Schema.Defect)
+  cause: Schema.optional(Schema.Defect),
+  unreachable: Schema.optional(Schema.Boolean)
 }) {}
 
 /**

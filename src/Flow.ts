@@ -8,9 +8,11 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
+import * as currentRun from "./internal/core/currentRunId.js"
 import * as internal from "./internal/flow/flow.js"
 import type * as RunStore from "./RunStore.js"
 import type { TimeoutErrorOf } from "./Task.js"
@@ -165,3 +167,25 @@ export const make: {
  * @category guards
  */
 export const isFlow: (u: unknown) => u is Any = internal.isFlow
+
+/**
+ * The id of the flow run the current fiber works for: in the flow's own body, and in its task runs
+ * (in this process, or on a task worker running a run the flow delayed); `None` outside any flow.
+ * Lines logged in a flow run carry it as the annotation `taskflow.flow_run_id`.
+ *
+ * @example
+ * ```ts
+ * import * as Effect from "effect/Effect"
+ * import { Flow } from "effect-taskflow"
+ *
+ * const pipeline = Flow.make("current-flow-run-example", () =>
+ *   Effect.gen(function*() {
+ *     const flowRunId = yield* Flow.currentRunId // Option.some(<this flow run's id>)
+ *     yield* Effect.log("starting") // recorded with the flow run
+ *     return flowRunId
+ *   }))
+ * ```
+ * @since 0.1.0
+ * @category getters
+ */
+export const currentRunId: Effect.Effect<Option.Option<string>> = currentRun.currentFlowRunIdOption

@@ -9,6 +9,8 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
 import type * as Errors from "./Errors.js"
 import * as memoryStore from "./internal/store/memory/memoryStore.js"
 import * as internal from "./internal/store/runStore.js"
@@ -242,7 +244,55 @@ export interface PruneReport {
   readonly states: number
   /** Kept results deleted. */
   readonly results: number
+  /** Run log lines deleted (every line of those runs). */
+  readonly logs: number
 }
+
+/**
+ * A line a task or flow run logged with Effect's `Logger` (`Effect.log`, `Effect.logWarning`, …)
+ * while it ran, as the store keeps it: numbered from 1 in the order logged (`seq`), with its level
+ * (`LogLevel`'s tag: "Info", "Warning", …), its message rendered as Effect's own loggers render it (each part with
+ * `Inspectable.toStringUnknown`, then the cause, if any), the time it was logged, the fiber's log
+ * annotations (their values as text; a run's lines carry `taskflow.run_id`, and inside a flow run
+ * `taskflow.flow_run_id`) and its log spans. A message longer than 8 KiB is cut, with a marker; a
+ * run keeps at most 10,000 lines, then one line says how many were dropped.
+ *
+ * The Schema encodes a line as JSON (dates as ISO strings), the shape `-o json` prints.
+ *
+ * @example
+ * ```ts
+ * import * as Schema from "effect/Schema"
+ * import { RunStore } from "effect-taskflow"
+ *
+ * const toJson = (line: RunStore.RunLog) => Schema.encodeSync(RunStore.RunLog)(line)
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export const RunLog = Schema.Struct({
+  /** The run that logged the line. */
+  runId: Schema.String,
+  /** The line's place among the run's lines, from 1. */
+  seq: Schema.Number,
+  /** Effect's `LogLevel`, by its tag. */
+  level: Schema.Literal("Fatal", "Error", "Warning", "Info", "Debug", "Trace", "All", "None"),
+  /** The message as Effect's loggers render it (parts joined by a space, then the cause). */
+  message: Schema.String,
+  /** When it was logged. */
+  timestamp: Schema.Date,
+  /** The fiber's log annotations, their values as text. */
+  annotations: Schema.Record({ key: Schema.String, value: Schema.String }),
+  /** The fiber's log spans, innermost first, with when each began. */
+  spans: Schema.Array(Schema.Struct({ label: Schema.String, startTime: Schema.Date }))
+}).annotations({ identifier: "RunLog" })
+
+/**
+ * A line a run logged (see the `RunLog` Schema).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunLog extends Schema.Schema.Type<typeof RunLog> {}
 
 /**
  * The store's interface. Orchestration rules are enforced here, not by callers: no transition
@@ -387,6 +437,26 @@ export interface Service {
    * Cancelled. Returns the ids recovered.
    */
   readonly recoverExpired: () => Effect.Effect<ReadonlyArray<string>, Errors.RunStoreError>
+  /**
+   * The lines the run logged, oldest first: those after `after` (a `seq`; default 0, from the
+   * first), at most `limit` of them (default all). A run's lines are written before its final
+   * state, so once `getRun` reads a run final, this reads every line it logged. Fails with
+   * `RunNotFound` for an id the store does not know.
+   */
+  readonly getLogs: (
+    runId: string,
+    options?: { readonly after?: number; readonly limit?: number }
+  ) => Effect.Effect<ReadonlyArray<RunLog>, Errors.RunNotFound | Errors.RunStoreError>
+  /**
+   * The lines the run logged after `after` (default 0: all of them), then each new line as it is
+   * written, from this process or another (PostgreSQL `NOTIFY`; on SQLite, the database file's
+   * change events), ending once the run is final and its last lines are out. Fails with
+   * `RunNotFound` for an id the store does not know.
+   */
+  readonly followLogs: (
+    runId: string,
+    options?: { readonly after?: number }
+  ) => Stream.Stream<RunLog, Errors.RunNotFound | Errors.RunStoreError>
   /**
    * Calls `onChange` with the run's current state (soon after subscribing, once the run exists) and
    * with its later states. In this process every state is pushed; from other

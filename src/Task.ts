@@ -7,10 +7,12 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Errors from "./Errors.js"
 import type * as Futures from "./Futures.js"
 import * as annotations from "./internal/core/annotations.js"
+import * as currentRun from "./internal/core/currentRunId.js"
 import * as internal from "./internal/task/task.js"
 import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
@@ -99,6 +101,30 @@ export const unmapped: <T>(value: T) => Unmapped<T> = annotations.unmapped
  * @category constructors
  */
 export const allowFailure: <T>(value: T) => AllowFailure<T> = annotations.allowFailure
+
+/**
+ * The id of the run whose body is executing: the task run (inline, submitted, on a worker thread or
+ * on a task worker), or the flow run in a flow's own body; `None` outside any run. What the run logs
+ * with Effect's `Logger` carries it too, as the annotation `taskflow.run_id`, and is recorded with
+ * the run (`RunStore.Service.getLogs`).
+ *
+ * @example
+ * ```ts
+ * import * as Effect from "effect/Effect"
+ * import * as Option from "effect/Option"
+ * import { Task } from "effect-taskflow"
+ *
+ * const whoAmI = Task.make("who-am-i-example", () =>
+ *   Effect.gen(function*() {
+ *     const runId = yield* Task.currentRunId
+ *     yield* Effect.log("working") // recorded with the run, annotated taskflow.run_id
+ *     return Option.getOrElse(runId, () => "outside a run")
+ *   }))
+ * ```
+ * @since 0.1.0
+ * @category getters
+ */
+export const currentRunId: Effect.Effect<Option.Option<string>> = currentRun.currentRunId
 
 /**
  * A parameter given as its value, a future of it, or wrapped in `allowFailure`.

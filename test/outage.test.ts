@@ -10,7 +10,8 @@ import { postgresAvailable, storeCases, withStore } from "./support/stores.js"
 // what a worker holds survives, nothing runs twice at once, and nothing is treated as dead too soon.
 
 /** What a SQL store's call gives after `reconnectFor` while the store is away. */
-const away = () => new Errors.RunStoreError({ message: "The run store could not be reached (test outage)" })
+const away = () =>
+  new Errors.RunStoreError({ message: "The run store could not be reached (test outage)", unreachable: true })
 
 /**
  * `store` as a worker sees it through an outage: while `isAway()`, its heartbeats and final states
@@ -284,5 +285,94 @@ describe("recovery after an outage", () => {
       for (let i = 0; i < 45; i++) yield* TestClock.adjust("1 second")
       const history = (yield* store.getHistory(id)).map((state) => state.type)
       expect(history.slice(0, 4)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "CRASHED"])
+    }))
+})
+
+describe("the attempt fence and a cancel", () => {
+  let calls = 0
+  const retried = new Map<string, Deferred.Deferred<void>>()
+  const failsThenWaits = Task.make(
+    { name: "outage-fails-then-waits", retries: 2 },
+    (key: string) =>
+      Effect.suspend(() => {
+        calls++
+        return calls === 1 ? Effect.fail("first attempt fails") : Effect.zipRight(
+          Deferred.succeed(retried.get(key)!, undefined),
+          Effect.never
+        )
+      })
+  )
+
+  // The bug this catches: the worker fenced on attempt 2 as soon as it asked for it; a cancel that
+  // overtook the retry refused attempt 2's Running, and the Cancelled write, fenced on the unwritten
+  // attempt, was refused too: the run stayed Cancelling until its lease ended.
+  it.scoped("a cancel that overtakes a retry ends the run Cancelled at once", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const key = uuid()
+      calls = 0
+      retried.set(key, yield* Deferred.make<void>())
+      // The cancel lands between the failed attempt and the next one's Running.
+      let cancelled = false
+      let runId = ""
+      const cancelsAtRetry: RunStore.Service = {
+        ...store,
+        // The worker hears of no cancel by push: only its heartbeat would tell it.
+        unsafeSubscribeCancelling: () => () => {},
+        setState: (id, state, options) =>
+          Effect.suspend(() =>
+            !cancelled && state.type === "SCHEDULED" && id === runId
+              ? Effect.zipRight(
+                store.setState(id, state, options),
+                Effect.suspend(() => {
+                  cancelled = true
+                  return Effect.orDie(Effect.asVoid(store.cancelRun(id)))
+                })
+              )
+              : store.setState(id, state, options)
+          )
+      }
+      const future = yield* failsThenWaits.delay(key).pipe(Effect.provideService(RunStore.RunStore, store))
+      runId = future.taskRunId
+      yield* Effect.forkScoped(
+        TaskWorker.serve([failsThenWaits], { workerId: "w", heartbeatInterval: "1 second" }).pipe(
+          Effect.provideService(RunStore.RunStore, cancelsAtRetry)
+        )
+      )
+      yield* settle
+      for (let i = 0; i < 3 && !cancelled; i++) yield* TestClock.adjust("1 second")
+      expect(cancelled).toBe(true)
+      // The next heartbeat tells the worker; its Cancelled lands.
+      yield* TestClock.adjust("2 seconds")
+      const run = yield* store.getRun(future.taskRunId)
+      expect(run.state.type).toBe("CANCELLED")
+    }))
+})
+
+describe("a worker that starts as the store comes back", () => {
+  const idle = Task.make("outage-idle-start", (_: number) => Effect.void)
+
+  it.scoped("waits 2 s + a third of its lease before recovering expired leases", () =>
+    Effect.gen(function*() {
+      const store = RunStore.makeMemory()
+      const id = uuid()
+      yield* store.createRun(newRun(id, "outage-idle-start", State.scheduled()))
+      yield* store.claimRuns({ workerId: "dead", names: ["outage-idle-start"], limit: 1, lease: 1_000 })
+      yield* TestClock.adjust("2 seconds")
+      yield* Effect.forkScoped(
+        TaskWorker.serve([idle], { workerId: "new", lease: "30 seconds", heartbeatInterval: "1 second" }).pipe(
+          Effect.provideService(RunStore.RunStore, store)
+        )
+      )
+      yield* settle
+      for (let i = 0; i < 11; i++) yield* TestClock.adjust("1 second")
+      expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
+      for (let i = 0; i < 3; i++) yield* TestClock.adjust("1 second")
+      expect((yield* store.getHistory(id)).map((state) => state.type).slice(0, 4)).toEqual([
+        "SCHEDULED",
+        "PENDING",
+        "RUNNING",
+        "CRASHED"
+      ])
     }))
 })

@@ -30,13 +30,15 @@ export const startWorker = (
     readonly shutdownGracePeriod?: number
     /** How long its store tries again while out of reach, in ms (default: the store's, 30 seconds). */
     readonly reconnectFor?: number
+    /** The worker's script, a file of this folder (default worker.ts, which serves tasks.ts). */
+    readonly script?: string
   }
 ): WorkerProcess => {
   const child = spawn(process.execPath, [
     "--conditions=taskflow-source",
     "--import",
     "tsx",
-    path.join(here, "worker.ts")
+    path.join(here, options.script ?? "worker.ts")
   ], {
     cwd: root,
     env: {

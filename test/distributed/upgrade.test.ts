@@ -81,6 +81,15 @@ for (const target of targets) {
             "DROP INDEX taskflow_runs_flow_run",
             "CREATE INDEX taskflow_runs_flow ON taskflow_runs (flow_run_id)",
             "DROP TABLE taskflow_workers",
+            // Migration 4's tags, indexes and column (as test/store/finding.test.ts undoes them), and 5's table.
+            "DROP TRIGGER taskflow_runs_tags" + (target.kind === "postgres" ? " ON taskflow_runs" : ""),
+            "DROP TABLE taskflow_run_tags",
+            ...["created", "name_created", "state_created", "state_name_created", "flows_created", "ended"].map(
+              (index) => `DROP INDEX taskflow_runs_${index}`
+            ),
+            ...(target.kind === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
+            "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
+            "DROP TABLE taskflow_run_logs",
             "DELETE FROM taskflow_migrations WHERE migration_id > 1"
           ])
         )
@@ -95,7 +104,7 @@ for (const target of targets) {
         const migrations = yield* Effect.promise(() =>
           raw(["SELECT migration_id FROM taskflow_migrations ORDER BY migration_id"])
         )
-        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3])
+        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 4, 5])
       }))
   })
 }

@@ -184,18 +184,18 @@ for (const store of storeCases) {
 
           expect(yield* s.countPrunable({ olderThan: "30 days", states: ["FAILED"] })).toBe(1)
           const failedOnly = yield* s.prune({ olderThan: "30 days", states: ["FAILED"] })
-          expect(failedOnly).toEqual({ runs: 1, states: 2, results: 0 })
+          expect(failedOnly).toEqual({ runs: 1, states: 2, results: 0, logs: 0 })
           expect(Exit.isFailure(yield* Effect.exit(s.getRun(old[1])))).toBe(true)
 
           expect(yield* s.countPrunable({ olderThan: "30 days" })).toBe(3)
           const report = yield* s.prune({ olderThan: "30 days" })
           // Completed, Crashed, Cancelled: two states each, one kept result.
-          expect(report).toEqual({ runs: 3, states: 6, results: 1 })
+          expect(report).toEqual({ runs: 3, states: 6, results: 1, logs: 0 })
           const left = ids(yield* s.listRuns())
           expect(left.sort()).toEqual([old[4], old[5], scheduled, recent].sort())
           const error = yield* Effect.flip(s.getHistory(old[0]))
           expect(error).toBeInstanceOf(Errors.RunNotFound)
-          expect(yield* s.prune({ olderThan: "30 days" })).toEqual({ runs: 0, states: 0, results: 0 })
+          expect(yield* s.prune({ olderThan: "30 days" })).toEqual({ runs: 0, states: 0, results: 0, logs: 0 })
           expect(yield* s.countPrunable({ olderThan: 0 })).toBe(1)
           expect(yield* s.countPrunable({ olderThan: Infinity })).toBe(0)
           expect((yield* s.prune({ olderThan: Duration.infinity })).runs).toBe(0)
@@ -268,7 +268,7 @@ for (const store of storeCases) {
             expect(yield* s.countPrunable({ olderThan: "1 day" })).toBe(4_502)
             const report = yield* s.prune({ olderThan: "1 day" })
             // Each run was created finished: one state each, no result.
-            expect(report).toEqual({ runs: 4_502, states: 4_502, results: 0 })
+            expect(report).toEqual({ runs: 4_502, states: 4_502, results: 0, logs: 0 })
             expect(ids(yield* s.listRuns())).toEqual([kept])
           })
         ),
@@ -388,7 +388,8 @@ for (const store of sqlCases) {
           ),
           ...(store.name === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
           "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
-          "DELETE FROM taskflow_migrations WHERE migration_id = 4",
+          "DROP TABLE taskflow_run_logs",
+          "DELETE FROM taskflow_migrations WHERE migration_id >= 4",
           row(a, `["x", "x", "y"]`),
           row(b, `["y"]`),
           row(bad, "{not json")

@@ -4,11 +4,14 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
-import { currentTaskRunId } from "../core/currentRun.js"
+import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { secondsText } from "../core/duration.js"
 import * as state_ from "../core/state.js"
@@ -18,6 +21,7 @@ import { awaitDone, internals } from "../futures/future.js"
 import { collectFutures, replaceFutures } from "../futures/resolve.js"
 import type { RunCell } from "../run/runCell.js"
 import { withSlot } from "../run/slot.js"
+import { endRunLogs, FLOW_RUN_ID_ANNOTATION, RUN_ID_ANNOTATION } from "../store/runLogs.js"
 import type { SyncWrites } from "../store/runStore.js"
 import { syncWrites } from "../store/runStore.js"
 
@@ -72,6 +76,8 @@ const recordNow = (
   if (cell.done !== undefined || state_.isFinal(cell.state)) return Effect.succeed(cell.state)
   const state = make(state_.timestampAt(clock.unsafeCurrentTimeMillis()))
   cell.state = state
+  // The run's last log line (how many were dropped) is queued before its final state.
+  if (state_.isFinal(state)) endRunLogs(cell.id)
   if (store === undefined) return Effect.succeed(state)
   const stored = options?.persistResult === false && state.type === "COMPLETED"
     ? state_.completedWithoutResult({
@@ -102,10 +108,12 @@ export const writeSync = (
   cell: RunCell<any, any>,
   state: AnyState,
   runCount: number | undefined
-): Errors.RunNotFound | Errors.InvalidTransition | undefined =>
-  cell.storeHandle !== undefined
+): Errors.RunNotFound | Errors.InvalidTransition | undefined => {
+  if (state_.isFinal(state)) endRunLogs(cell.id)
+  return cell.storeHandle !== undefined
     ? sync.unsafeSetStateOf(cell.storeHandle, state, runCount)
     : sync.unsafeSetState(cell.id, state, runCount)
+}
 
 /**
  * Waits for the futures in a run's arguments and `waitFor`, then replaces them by their values. A
@@ -221,13 +229,42 @@ export const executeAttempts = <R>(
       def,
       cell,
       store,
-      timed: def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout),
+      timed: withFlowAnnotations(
+        def,
+        cell,
+        def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
+      ),
       recordFinal: options.recordFinal === true,
       claimed: options.claimed,
       setTaskRunId: options.setTaskRunId === true
     },
     options.claimed ?? 1
   ) as Effect.Effect<AnyState, never, R>
+
+/** A flow's own body logs with its run id (flows are few: a scoped annotation is cheap enough). */
+const withFlowAnnotations = <A, E, R>(def: TaskDefinition, cell: RunCell<any, any>, body: Effect.Effect<A, E, R>) =>
+  def.kind === "flow"
+    ? Effect.annotateLogs(body, { [RUN_ID_ANNOTATION]: cell.id, [FLOW_RUN_ID_ANNOTATION]: cell.id })
+    : body
+
+/**
+ * The log annotations of a task run's fiber: its run id, and its flow run's (a user's own Logger
+ * prints them; the run logs record them).
+ */
+const runAnnotations = (fiber: Fiber.RuntimeFiber<unknown, unknown>, runId: string) => {
+  const annotations = HashMap.set(fiber.getFiberRef(FiberRef.currentLogAnnotations), RUN_ID_ANNOTATION, runId)
+  const flowRunId = fiber.getFiberRef(currentFlowRunId)
+  return flowRunId === undefined ? annotations : HashMap.set(annotations, FLOW_RUN_ID_ANNOTATION, flowRunId)
+}
+
+/** An inline run (in its caller's fiber): its run id and annotations for the run's length. */
+const asInlineRun = <A, E, R>(effect: Effect.Effect<A, E, R>, runId: string): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) =>
+    effect.pipe(
+      Effect.locally(currentTaskRunId, runId),
+      Effect.locally(FiberRef.currentLogAnnotations, runAnnotations(fiber, runId))
+    )
+  )
 
 const withRunTimeout = <A, E, R>(
   def: TaskDefinition,
@@ -248,16 +285,38 @@ const withRunTimeout = <A, E, R>(
     }
   })
 
-/** `FiberRuntime.setFiberRef`: public on the class, not on the `RuntimeFiber` interface. */
+/**
+ * `FiberRuntime.setFiberRef`, public on the class, not on the `RuntimeFiber` interface, and its refs
+ * as they are (`getFiberRefs()` first writes the runtime flags into them: a copy of its own).
+ */
 interface FiberRuntimeSetter {
+  readonly _fiberRefs: FiberRefs.FiberRefs
   setFiberRef<A>(fiberRef: FiberRef.FiberRef<A>, value: A): void
+}
+
+/**
+ * Sets a run's log annotations on its own fiber, in the refs `setFiberRef` just made for its run id
+ * (a fresh copy no one else holds): a second `setFiberRef` would copy them again, and this is a step
+ * of every run (the annotations are not among the refs a fiber caches).
+ */
+const annotateInPlace = (runtime: FiberRuntimeSetter, fiber: Fiber.RuntimeFiber<unknown, unknown>, runId: string) => {
+  const locals = runtime._fiberRefs.locals
+  const stack = locals.get(FiberRef.currentLogAnnotations)
+  const id = fiber.id()
+  const value = runAnnotations(fiber, runId)
+  locals.set(
+    FiberRef.currentLogAnnotations,
+    stack === undefined ? [[id, value]] : [[id, value], ...(stack[0][0] === id ? stack.slice(1) : stack)]
+  )
 }
 
 const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
   Effect.withFiberRuntime((fiber) => {
     if (run.setTaskRunId && runCount === (run.claimed ?? 1)) {
       // The fiber is the run's own: set in place, one fiber step less than FiberRef.set.
-      ;(fiber as unknown as FiberRuntimeSetter).setFiberRef(currentTaskRunId, run.cell.id)
+      const runtime = fiber as unknown as FiberRuntimeSetter
+      runtime.setFiberRef(currentTaskRunId, run.cell.id)
+      annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
@@ -386,7 +445,7 @@ const executeResolved = <R>(run: TaskRun, inputs: ReadonlyArray<unknown>): Effec
     claimed: run.claimed,
     setTaskRunId: run.ownFiber
   })
-  const withRun = run.ownFiber ? attempts : Effect.locally(attempts, currentTaskRunId, cell.id)
+  const withRun = run.ownFiber ? attempts : asInlineRun(attempts, cell.id)
   return run.slots === undefined ? withRun : withSlot(run.slots, withRun)
 }
 

@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads"
 import type { TaskDefinition } from "../core/definition.js"
 import { RunCrashed } from "../engine/engine.js"
 import { cancelIfNotBegun, hasBegun, makeProgressBuffer } from "./runProgress.js"
-import type { FromPool, Run, ThreadData, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ThreadData, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
 
 /**
@@ -40,6 +40,8 @@ export interface Job {
   settled: boolean
   /** Completed once the job's thread answered or was replaced: a cancellation waits for it. */
   answered: Deferred.Deferred<void> | undefined
+  /** Logs the lines the run logged on its thread, on the run's own fiber. */
+  readonly relog: (lines: ReadonlyArray<ThreadLogLine>) => void
 }
 
 /** @internal */

@@ -21,6 +21,7 @@ import { executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
+import { endRunLogs, installRunLogs } from "../store/runLogs.js"
 import { RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */
@@ -91,6 +92,8 @@ export const makeRunner = (options: {
       yield* Effect.serviceOption(RunStore),
       () => makeMemory({ keepFinished: RUNNER_KEEPS_FINISHED }, false)
     )
+    // What runs log reaches the runner's store (its own, when no RunStore is provided).
+    yield* installRunLogs(store)
     const semaphore = options?.maxConcurrency === undefined
       ? undefined
       : yield* Effect.makeSemaphore(options.maxConcurrency)
@@ -117,7 +120,10 @@ export const makeRunner = (options: {
         })
         cell.state = state
         if (sync !== undefined) writeSync(sync, cell, state, undefined)
-        else runFork(Effect.ignore(store.setState(cell.id, state)))
+        else {
+          endRunLogs(cell.id) // its last log line, before its final state (writeSync does it too)
+          runFork(Effect.ignore(store.setState(cell.id, state)))
+        }
       }
       if (state.type !== "COMPLETED") unsuccessful?.push(cell)
       cell.complete(state)

@@ -5,20 +5,29 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashSet from "effect/HashSet"
+import * as Inspectable from "effect/Inspectable"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { parentPort, workerData } from "node:worker_threads"
 import * as Errors from "../../Errors.js"
 import { decodeArguments, encodeExit, encodeUncloneable } from "../codec/wire.js"
+import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
+import { cut, MAX_MESSAGE, renderMessage } from "../store/runLogs.js"
 import { beginRun } from "./runProgress.js"
-import type { FromPool, Run, ThreadData, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ThreadData, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
 
 const port = parentPort!
@@ -32,6 +41,64 @@ const send = (message: ToPool) => port.postMessage(message)
 
 const running = new Map<number, Fiber.RuntimeFiber<unknown, unknown>>()
 
+// Logs: a body's lines are kept by run and sent to the pool (before the run's Done, and every 50 ms
+// while it runs), which logs them on the run's own fiber: the user's Logger prints them there, with
+// the run's annotations, and the run logs record them. The thread's own loggers print nothing.
+
+/** Lines not yet sent, by run id. */
+const unsent = new Map<string, Array<ThreadLogLine>>()
+let flushTimer: ReturnType<typeof setTimeout> | undefined
+
+const sendLines = (runId: string) => {
+  const lines = unsent.get(runId)
+  if (lines === undefined) return
+  unsent.delete(runId)
+  send({ _tag: "Logs", runId, lines })
+}
+
+const flushAll = () => {
+  flushTimer = undefined
+  for (const runId of Array.from(unsent.keys())) sendLines(runId)
+}
+
+const threadLogger = Logger.make<unknown, void>((options) => {
+  const runId = FiberRefs.getOrDefault(options.context, currentTaskRunId)
+  if (runId === undefined) return
+  const annotations: Record<string, string> = {}
+  for (const [key, value] of options.annotations) annotations[key] = cut(Inspectable.toStringUnknown(value, 0), 1024)
+  let lines = unsent.get(runId)
+  if (lines === undefined) unsent.set(runId, lines = [])
+  lines.push({
+    level: options.logLevel._tag,
+    message: cut(renderMessage(options.message, options.cause), MAX_MESSAGE),
+    timestamp: options.date.getTime(),
+    annotations,
+    spans: Array.from(options.spans, (span) => ({ label: span.label, startTime: span.startTime }))
+  })
+  flushTimer ??= setTimeout(flushAll, 50)
+})
+
+/** The refs every body starts with: the thread logger alone. */
+const baseRefs = FiberRefs.unsafeMake(
+  new Map([[FiberRef.currentLoggers, [[FiberId.none, HashSet.make<[Logger.Logger<unknown, unknown>]>(threadLogger)]]]])
+)
+
+/** The runtime a run's body runs in: its run id (and flow run id, minimum log level) set, for its logs and `Task.currentRunId`. */
+const runtimeOf = (message: Run): Runtime.Runtime<never> => {
+  let refs = FiberRefs.updateAs(baseRefs, { fiberId: FiberId.none, fiberRef: currentTaskRunId, value: message.runId })
+  if (message.flowRunId !== undefined) {
+    refs = FiberRefs.updateAs(refs, { fiberId: FiberId.none, fiberRef: currentFlowRunId, value: message.flowRunId })
+  }
+  if (message.minLevel !== undefined) {
+    refs = FiberRefs.updateAs(refs, {
+      fiberId: FiberId.none,
+      fiberRef: FiberRef.currentMinimumLogLevel,
+      value: LogLevel.fromLiteral(message.minLevel as LogLevel.Literal)
+    })
+  }
+  return Runtime.make({ context: Context.empty(), runtimeFlags: Runtime.defaultRuntime.runtimeFlags, fiberRefs: refs })
+}
+
 const finish = (
   id: number,
   runId: string,
@@ -41,6 +108,8 @@ const finish = (
 ) => {
   running.delete(id)
   const micros = (performance.now() - begin) * 1000
+  // The run's lines go before its outcome: the pool records its final state after them.
+  if (unsent.size > 0) sendLines(runId)
   try {
     send({ _tag: "Done", id, exit: encodeExit(def, runId, exit), micros })
   } catch (error) {
@@ -72,7 +141,7 @@ const run = (message: Run) => {
   const args = decodeArguments(def, message.runId, message.args)
   if (Either.isLeft(args)) return finish(message.id, message.runId, def, Exit.die(args.left), begin)
   // Most bodies finish synchronously: run them so, and keep a fiber only for those that suspend.
-  const exit = Effect.runSyncExit(def.fn(...args.right) as Effect.Effect<unknown, unknown>)
+  const exit = Runtime.runSyncExit(runtimeOf(message))(def.fn(...args.right) as Effect.Effect<unknown, unknown>)
   const suspended = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
   if (!Runtime.isAsyncFiberException(suspended)) return finish(message.id, message.runId, def, exit, begin)
   const fiber = suspended.fiber

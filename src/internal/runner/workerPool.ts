@@ -13,8 +13,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import type * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
+import * as List from "effect/List"
+import type * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import type * as Scope from "effect/Scope"
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -22,6 +29,7 @@ import type { ResourceLimits } from "node:worker_threads"
 import * as Errors from "../../Errors.js"
 import type { Service as TaskRunnerService, WorkerPoolOptions } from "../../TaskRunner.js"
 import { decodeExit, encodeArguments } from "../codec/wire.js"
+import { currentFlowRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
@@ -38,7 +46,7 @@ import {
   threadLoader
 } from "./poolThread.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
-import type { FromPool, ToPool } from "./workerProtocol.js"
+import type { FromPool, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
 
 /** The pool's state, shared by the functions below. */
@@ -85,6 +93,12 @@ const onThreadMessage = (pool: Pool, thread: PoolThread, message: ToPool): void 
     }
     case "Done":
       return onRunDone(pool, thread, message)
+    case "Logs": {
+      // Sent before the run's Done: its job is still the thread's.
+      const job = thread.jobs.find((job) => job.message.runId === message.runId)
+      if (job !== undefined && !job.settled) job.relog(message.lines)
+      return
+    }
   }
 }
 
@@ -155,16 +169,71 @@ const encodeForThread = (
 const mayBeUncloneable = (arg: unknown) =>
   typeof arg === "object" || typeof arg === "function" || typeof arg === "symbol"
 
+/** The run's fiber's refs as they are (`getFiberRefs()` writes into them: a copy of its own). */
+interface FiberRefsOf {
+  readonly _fiberRefs: FiberRefs.FiberRefs
+}
+
+/**
+ * Logs lines a run logged on its thread on the run's own fiber (suspended, waiting for the thread):
+ * through its loggers, with its annotations and spans around the thread's, at its minimum level.
+ */
+const relogOn = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (lines: ReadonlyArray<ThreadLogLine>): void => {
+  const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+  const context = (fiber as unknown as FiberRefsOf)._fiberRefs
+  const annotations = fiber.getFiberRef(FiberRef.currentLogAnnotations)
+  const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
+  for (const line of lines) {
+    const options: Logger.Logger.Options<unknown> = {
+      fiberId: fiber.id(),
+      logLevel: LogLevel.fromLiteral(line.level as LogLevel.Literal),
+      message: line.message,
+      cause: Cause.empty,
+      context,
+      spans: line.spans.length === 0 ? spans : List.appendAll(List.fromIterable(line.spans), spans),
+      annotations: HashMap.union(annotations, HashMap.fromIterable(Object.entries(line.annotations))),
+      date: new Date(line.timestamp)
+    }
+    for (const logger of loggers) logger.log(options)
+  }
+}
+
+/** The run's fiber's minimum log level, when not the default: its body on the thread logs what it lets through. */
+const minLevelOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): string | undefined => {
+  const level = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+  return level === LogLevel.Info ? undefined : level._tag
+}
+
 /** The body a run's fiber executes on this runner: the run goes to a thread, its fiber waits for the outcome. */
 const runOnThread = (pool: Pool): TaskBody => (def, runId, args) =>
+  Effect.withFiberRuntime((fiber) => startOnThread(pool, fiber, def, runId, args))
+
+const startOnThread = (
+  pool: Pool,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  def: TaskDefinition,
+  runId: string,
+  args: ReadonlyArray<unknown>
+) =>
   Effect.async<unknown, unknown>((resume) => {
     const encoded = encodeForThread(def, runId, args)
     if (Either.isLeft(encoded)) return resume(Effect.die(encoded.left))
     const id = pool.nextJobId++
+    const flowRunId = fiber.getFiberRef(currentFlowRunId)
+    const minLevel = minLevelOf(fiber)
     const job: Job = {
       id,
       def,
-      message: { _tag: "Run", id, runId, name: def.name, args: encoded.right },
+      message: {
+        _tag: "Run",
+        id,
+        runId,
+        name: def.name,
+        args: encoded.right,
+        ...(flowRunId === undefined ? {} : { flowRunId }),
+        ...(minLevel === undefined ? {} : { minLevel })
+      },
+      relog: relogOn(fiber),
       resume,
       thread: undefined,
       seq: -1,

@@ -18,6 +18,19 @@ export interface Run {
   readonly runId: string
   readonly name: string
   readonly args: unknown
+  /** The flow run the run belongs to, if any (`Flow.currentRunId` in the body). */
+  readonly flowRunId?: string
+  /** The run's fiber's minimum log level (`LogLevel` tag), when not Info: the body logs what it lets through. */
+  readonly minLevel?: string
+}
+
+/** A line a run logged on a thread, sent to the pool, which logs it on the run's fiber (runLogs.ts). @internal */
+export interface ThreadLogLine {
+  readonly level: string
+  readonly message: string
+  readonly timestamp: number
+  readonly annotations: Readonly<Record<string, string>>
+  readonly spans: ReadonlyArray<{ readonly label: string; readonly startTime: number }>
 }
 
 /** From the pool to a thread. @internal */
@@ -33,6 +46,8 @@ export type ToPool =
   | { readonly _tag: "LoadFailed"; readonly message: string }
   /** `micros`: how long the run took on the thread, so the pool knows which tasks are fast. */
   | { readonly _tag: "Done"; readonly id: number; readonly exit: unknown; readonly micros: number }
+  /** Lines the run `runId` logged, sent before its Done (and every 50 ms while it runs). */
+  | { readonly _tag: "Logs"; readonly runId: string; readonly lines: ReadonlyArray<ThreadLogLine> }
 
 /** An error as one line of text, for a message or a crashed run's reason. @internal */
 export const describeError = (error: unknown): string =>

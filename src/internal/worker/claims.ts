@@ -90,7 +90,8 @@ const claimAndStart = (
   options: Parameters<RunStore_.Service["claimRuns"]>[0],
   claimSentAt: number,
   lateAfter: number,
-  start: (runs: ReadonlyArray<RunStore_.ClaimedRun>, sentAt: number) => void
+  start: (runs: ReadonlyArray<RunStore_.ClaimedRun>, sentAt: number) => void,
+  giveBackUnstarted: (runIds: ReadonlyArray<string>) => void
 ) => {
   const offered = store[ClaimThenKey]
   // (Not a wrapper's: one that replaced `claimRuns` is claimed from through it.)
@@ -102,7 +103,10 @@ const claimAndStart = (
         start(runs, claimSentAt)
         return runs
       }
-      const { kept, renewSentAt } = yield* renewLate(store, options, runs)
+      // Not renewed: they are held, unstarted, and given back at the next heartbeat.
+      const { kept, renewSentAt } = yield* renewLate(store, options, runs).pipe(
+        Effect.tapError(() => Effect.sync(() => giveBackUnstarted(runs.map((run) => run.id))))
+      )
       start(kept, renewSentAt)
       return kept
     }))
@@ -128,7 +132,8 @@ export const claimLoop = (options: ClaimLoopOptions): Effect.Effect<never> =>
           { workerId, names, limit: free, lease, knows: held.knows },
           claimSentAt,
           options.heartbeatEvery,
-          (runs, sentAt) => runs.forEach((run) => startRun(run, sentAt))
+          (runs, sentAt) => runs.forEach((run) => startRun(run, sentAt)),
+          (runIds) => held.giveBackUnstarted(runIds)
         ).pipe(
           Effect.catchAll((error) => {
             signal.mayHaveMore = true

@@ -25,25 +25,30 @@ const LONGEST_RECONNECT_WAIT = 2_000
 
 /**
  * When this worker may recover expired leases. When the store comes back to it (a heartbeat answers
- * after one failed, or one takes longer than an interval after one that did not), every lease may
- * have expired meanwhile, the live workers' too: they get the time of a heartbeat to reach the store
- * and renew theirs (and write the outcomes they kept) before anything is treated as dead. A store that
- * stays slow closes the gate once, not at every slow beat: recovery must not starve.
+ * after one failed, or takes longer than an interval), every lease may have expired meanwhile, the
+ * live workers' too: they get `grace` to reach the store and renew theirs (and write the outcomes they
+ * kept) before anything is treated as dead. A worker starts with the gate shut: it may be starting as
+ * the store comes back (a restarted pod). Slow beats shut it at most once in two graces, so a store
+ * that is often slow still has dead workers' runs recovered.
  */
 class RecoveryGate {
-  private notBefore = 0
-  private failedBefore = false
-  private slowBefore = false
+  private notBefore: number | undefined
+  private failedBefore = true
+  private slowShutAt = Number.NEGATIVE_INFINITY
   constructor(private readonly grace: number) {}
-  /** A heartbeat failed: the store is away. */
+  /** A heartbeat failed: the store is out of reach. */
   failed(): void {
     this.failedBefore = true
   }
   /** A heartbeat answered at `now`, slowly or not: whether recovery may run now. */
   answered(now: number, slow: boolean): boolean {
-    if (this.failedBefore || (slow && !this.slowBefore)) this.notBefore = now + this.grace
+    if (this.failedBefore || this.notBefore === undefined) {
+      this.notBefore = now + this.grace
+    } else if (slow && now - this.slowShutAt >= 2 * this.grace) {
+      this.notBefore = now + this.grace
+      this.slowShutAt = now
+    }
     this.failedBefore = false
-    this.slowBefore = slow
     return now >= this.notBefore
   }
 }
@@ -97,7 +102,8 @@ const giveBackStopped = (store: RunStore_.Service, held: HeldRuns, workerId: str
 
 /** The heartbeats, every `heartbeatEvery` ms until the worker's scope closes. */
 export const forkHeartbeats = (options: HeartbeatOptions) => {
-  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + 2 * options.heartbeatEvery)
+  // Live workers renew within their heartbeat interval, at most a third of their lease by default.
+  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + Math.max(2 * options.heartbeatEvery, options.lease / 3))
   return beat(options, gate).pipe(
     Effect.catchAll((error) =>
       Effect.zipRight(

@@ -74,8 +74,16 @@ export class HeldRuns {
         if (name === undefined) return store.setState(id, state, setOptions)
         if (this.released.has(id)) return Effect.void
         const attempt = this.attempts.get(id)
-        if (setOptions?.runCount !== undefined) this.attempts.set(id, setOptions.runCount)
         const options = { ...setOptions, workerId, name, ...(attempt === undefined ? {} : { attempt }) }
+        const runCount = setOptions?.runCount
+        if (runCount !== undefined) {
+          // A new attempt is fenced on once it is written. Refused (a cancel overtook it, or the
+          // answer to a try that landed was lost), the attempt is unknown: only the holder is fenced on.
+          return store.setState(id, state, options).pipe(
+            Effect.tap(() => this.attempts.set(id, runCount)),
+            Effect.tapError(() => Effect.sync(() => this.attempts.delete(id)))
+          )
+        }
         if (!state_.isFinal(state)) return store.setState(id, state, options)
         if (!this.finishing.has(id)) {
           this.finishing.add(id)
@@ -89,10 +97,12 @@ export class HeldRuns {
   }
 
   /**
-   * A finished run's outcome is kept until the store takes it, however long the store is away (not
-   * only `reconnectFor`): the body is not run again for want of a write. It stops only when the run
-   * is no longer this worker's (lost to another, or given back at shutdown); the store's fence on
-   * holder and attempt refuses it if the run was taken over meanwhile.
+   * A finished run's outcome is kept until the store takes it, however long the store is out of
+   * reach (not only `reconnectFor`) while the worker runs: the body is not run again for want of a
+   * write (a worker stopped first gives the run back, and it runs again). It stops when the
+   * run is no longer this worker's (lost to another, or at shutdown), or on any other failure (a full
+   * disk would fail every try); the store's fence on holder and attempt refuses it if the run was
+   * taken over meanwhile.
    */
   private keepOutcome(
     runId: string,
@@ -101,13 +111,16 @@ export class HeldRuns {
     every: number
   ): ReturnType<RunStore_.Service["setState"]> {
     return write.pipe(
-      Effect.tapErrorTag("RunStoreError", (error) =>
-        this.released.has(runId) ? Effect.void : Effect.logWarning(
-          `Task worker ${workerId} keeps the outcome of run ${runId} and tries again: the store did not take it`,
-          error
-        )),
+      Effect.tapErrorTag(
+        "RunStoreError",
+        (error) =>
+          this.released.has(runId) || error.unreachable !== true ? Effect.void : Effect.logWarning(
+            `Task worker ${workerId} keeps the outcome of run ${runId} and tries again: the store did not take it`,
+            error
+          )
+      ),
       Effect.retry({
-        while: (error) => error._tag === "RunStoreError" && !this.released.has(runId),
+        while: (error) => error._tag === "RunStoreError" && error.unreachable === true && !this.released.has(runId),
         schedule: Schedule.spaced(every)
       }),
       Effect.catchTag("RunStoreError", (error) => this.released.has(runId) ? Effect.void : Effect.fail(error))
@@ -235,7 +248,17 @@ export class HeldRuns {
   releaseAll(): Array<string> {
     this.startsAfterEnd.clear()
     const runIds = this.ids()
+    // A finishing run too (its outcome was not taken all through the grace period): given back, it
+    // runs again, which is better than its lease lapsing into Crashed. Delivery is at-least-once.
     for (const runId of runIds) this.released.add(runId)
     return runIds
+  }
+
+  /**
+   * Runs claimed and not started (a late claim whose leases could not be renewed): held only to be
+   * given back at the next heartbeat, as runs stopped unrenewed are.
+   */
+  giveBackUnstarted(runIds: ReadonlyArray<string>): void {
+    for (const runId of runIds) this.stoppedUnrenewed.add(runId)
   }
 }

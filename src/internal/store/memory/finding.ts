@@ -102,14 +102,20 @@ const prunable = (runs: RunIndex, { cutoff, states }: Pruning): Array<MemoryRun>
 export const countPrunable = (runs: RunIndex, pruning: Pruning): number => prunable(runs, pruning).length
 
 /** Deletes what `prune` deletes, and counts it. @internal */
-export const prune = (runs: RunIndex, pruning: Pruning): RunStore_.PruneReport => {
+export const prune = (
+  runs: RunIndex,
+  pruning: Pruning,
+  dropLogs: (runId: string) => number = () => 0
+): RunStore_.PruneReport => {
   let states = 0
   let results = 0
+  let logs = 0
   const pruned = prunable(runs, pruning)
   for (const run of pruned) {
     states += run.history().length
     if (run.state.type === "COMPLETED" && hasResult(run.state)) results++
+    logs += dropLogs(run.run!.id)
     runs.remove(run)
   }
-  return { runs: pruned.length, states, results }
+  return { runs: pruned.length, states, results, logs }
 }

@@ -19,10 +19,13 @@ import {
   unclaimedWait,
   withUnclaimedFor
 } from "../rules.js"
+import { followLogs, installRunLogs, logRange, RunLogsKey } from "../runLogs.js"
+import type { RunLogSink } from "../runLogs.js"
 import type { SyncWrites } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, RunStore, SyncWritesKey, UnclaimedAfterKey } from "../runStore.js"
 import { exactRun } from "./exact.js"
 import * as finding from "./finding.js"
+import { MemoryLogs } from "./memoryLogs.js"
 import type { MemoryRun } from "./memoryRun.js"
 import { RunIndex } from "./runIndex.js"
 
@@ -48,12 +51,17 @@ const now = Clock.currentTimeMillis
 export const makeMemory = (
   options?: RunStore_.MemoryOptions,
   exact = true
-): RunStore_.Service & { readonly [SyncWritesKey]: SyncWrites; readonly [UnclaimedAfterKey]: number } => {
+): RunStore_.Service & {
+  readonly [SyncWritesKey]: SyncWrites
+  readonly [UnclaimedAfterKey]: number
+  readonly [RunLogsKey]: RunLogSink
+} => {
   const keepFinished = options?.keepFinished ?? Number.POSITIVE_INFINITY
   validateKeepFinished(keepFinished)
   const unclaimedAfter = unclaimedAfterMillis(options?.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
   const runs = new RunIndex(keepFinished, exact)
   const workers = new WorkerPresence()
+  const logs = new MemoryLogs(runs)
   /** The run's record as read at `millis`, with `unclaimedFor` where it applies. */
   const recordAt = (run: MemoryRun, millis: number): RunStore_.RunRecord => {
     const record = run.toRecord()
@@ -68,7 +76,7 @@ export const makeMemory = (
       const run = runs.find(runId)
       return run === undefined ? Effect.fail(notFound(runId)) : Effect.succeed(read(run))
     })
-  return {
+  const service: ReturnType<typeof makeMemory> = {
     kind: "memory",
     [UnclaimedAfterKey]: unclaimedAfter,
     [SyncWritesKey]: {
@@ -101,7 +109,8 @@ export const makeMemory = (
       Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis)).runs),
     listRunsPage: (filter) =>
       Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis))),
-    prune: (options) => Effect.map(now, (millis) => finding.prune(runs, pruningOf(options, millis))),
+    prune: (options) =>
+      Effect.map(now, (millis) => finding.prune(runs, pruningOf(options, millis), (runId) => logs.drop(runId))),
     countPrunable: (options) => Effect.map(now, (millis) => finding.countPrunable(runs, pruningOf(options, millis))),
     rerun: (runId) =>
       Effect.flatMap(now, (millis) =>
@@ -138,8 +147,23 @@ export const makeMemory = (
     recoverExpired: () => Effect.map(now, (millis) => recoverExpired(runs, millis)),
     unsafeSubscribeScheduled: subscribeTo(runs.scheduledListeners),
     unsafeSubscribeCancelling: subscribeTo(runs.cancellingListeners),
-    unsafeSubscribe: (runId, onChange) => subscribe(runs, runId, onChange)
+    unsafeSubscribe: (runId, onChange) => subscribe(runs, runId, onChange),
+    [RunLogsKey]: logs,
+    getLogs: (runId, options) =>
+      Effect.suspend(() => {
+        const { after, limit } = logRange(options)
+        return runs.find(runId) === undefined
+          ? Effect.fail(notFound(runId))
+          : Effect.succeed(logs.read(runId, after, limit))
+      }),
+    followLogs: (runId, options) => followLogs(followable, runId, options)
   }
+  const followable = {
+    getLogs: service.getLogs,
+    unsafeSubscribe: service.unsafeSubscribe,
+    unsafeSubscribeLogs: (runId: string, onLines: () => void) => logs.subscribe(runId, onLines)
+  }
+  return service
 }
 
 /**
@@ -257,7 +281,14 @@ const subscribe = (runs: RunIndex, runId: string, onChange: (state: AnyState) =>
 
 /** @internal */
 export const memoryLayerWith = (options: RunStore_.MemoryOptions): Layer.Layer<RunStore> =>
-  Layer.sync(RunStore, () => makeMemory(options))
+  // The layer also records what runs log into the store (see runLogs.ts).
+  Layer.scoped(
+    RunStore,
+    Effect.suspend(() => {
+      const store = makeMemory(options)
+      return Effect.as(installRunLogs(store), store)
+    })
+  )
 
 /** @internal */
 export const memoryLayer: Layer.Layer<RunStore> = memoryLayerWith({})

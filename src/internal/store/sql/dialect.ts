@@ -10,7 +10,7 @@ import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { NoticeReader } from "./notices.js"
 import type { NewRunRow } from "./rows.js"
-import type { WriteBatch } from "./writer.js"
+import type { WriteBatch, WriteLogs } from "./writer.js"
 
 /** What differs between SQLite and PostgreSQL: one record each (sqlite.ts, postgres.ts). @internal */
 export interface Dialect {
@@ -37,6 +37,8 @@ export interface Dialect {
   readonly claimable?: (names: ReadonlyArray<string>, limit: number) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
   /** Writes a batch of the group commit: state changes and at most one claim (writer.ts). */
   readonly writeBatch: WriteBatch
+  /** Writes a batch of run log lines (logs.ts), and tells other processes which runs logged where it can. */
+  readonly writeLogs: WriteLogs
   /** Whether final states reach other processes as notification lines (notices.ts), built as each change is queued. */
   readonly finalNotices: boolean
   /** Follows the changes of other processes, for as long as the scope is open. */
@@ -53,6 +55,10 @@ export interface Followers extends NoticeReader {
   readonly pushScheduled: (name?: string) => void
   /** Run `runId` was asked to cancel. */
   readonly pushCancelling: (runId: string) => void
+  /** Whether anyone here follows a run's logs. */
+  readonly anyFollowingLogs: () => boolean
+  /** Lines of these runs were written (undefined: of any run). */
+  readonly pushLogs: (runIds: Iterable<string> | undefined) => void
   /** Reads every followed run's state number again: the changes missed are read and pushed. */
   readonly readAllAgain: Effect.Effect<void, SqlError>
   /** From now on, every change by another process is sure to be heard. */

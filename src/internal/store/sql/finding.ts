@@ -41,17 +41,28 @@ export const startingPointsStatement = (sql: SqlClient.SqlClient, pruning: Pruni
 /** Deletes the finished runs among `ids` (`andWhere`: a further condition), with their history, results and tags. */
 const deleteRuns = (sql: SqlClient.SqlClient, ids: ReadonlyArray<string>, andWhere = sql``) =>
   Effect.gen(function*() {
-    if (ids.length === 0) return { runs: [], states: 0, results: 0 }
+    if (ids.length === 0) return { runs: [], states: 0, results: 0, logs: 0 }
     // Checked again as it deletes: a run that is not final is never deleted, whatever was read before.
     const runs = yield* sql<{ id: string; kind: string }>`DELETE FROM taskflow_runs AS r
       WHERE ${sql.in("r.id", ids)} AND r.state_type IN ${sql.literal(FINAL_SQL_LIST)} ${andWhere}
       RETURNING id, kind`
-    if (runs.length === 0) return { runs, states: 0, results: 0 }
+    if (runs.length === 0) return { runs, states: 0, results: 0, logs: 0 }
     const deleted = runs.map((run) => run.id)
     const states = yield* sql`DELETE FROM taskflow_run_states WHERE ${sql.in("run_id", deleted)} RETURNING seq`
     const results = yield* sql`DELETE FROM taskflow_results WHERE ${sql.in("run_id", deleted)} RETURNING run_id`
     yield* sql`DELETE FROM taskflow_run_tags WHERE ${sql.in("run_id", deleted)}`
-    return { runs, states: states.length, results: results.length }
+    // Counted, not returned: a run may have 10,000 lines.
+    const logs = yield* sql.onDialectOrElse({
+      pg: () =>
+        sql<{ n: number | string }>`WITH d AS (DELETE FROM taskflow_run_logs WHERE ${sql.in("run_id", deleted)}
+          RETURNING 1) SELECT COUNT(*) AS n FROM d`,
+      orElse: () =>
+        Effect.zipRight(
+          sql`DELETE FROM taskflow_run_logs WHERE ${sql.in("run_id", deleted)}`,
+          sql<{ n: number | string }>`SELECT changes() AS n`
+        )
+    })
+    return { runs, states: states.length, results: results.length, logs: Number(logs[0]?.n ?? 0) }
   })
 
 /**
@@ -79,6 +90,7 @@ const pruneBatch = (sql: SqlClient.SqlClient, pruning: Pruning, emptying: Readon
       runs: members.runs.length + roots.runs.length,
       states: members.states + roots.states,
       results: members.results + roots.results,
+      logs: members.logs + roots.logs,
       // Subflows deleted with their flow run: the runs in them go next.
       subflows: members.runs.filter((run) => run.kind === "flow").map((run) => run.id),
       full: inside.length === PRUNE_BATCH
@@ -96,7 +108,7 @@ export const makeFinding = (
   prune: (options) =>
     Effect.gen(function*() {
       const pruning = pruningOf(options, yield* Clock.currentTimeMillis)
-      const report = { runs: 0, states: 0, results: 0 }
+      const report = { runs: 0, states: 0, results: 0, logs: 0 }
       if (!Number.isFinite(pruning.cutoff)) return report // olderThan: Infinity
       // Flow runs deleted whose own runs remain (subflows), emptied PRUNE_BATCH at a time.
       let emptying: Array<string> = []
@@ -106,6 +118,7 @@ export const makeFinding = (
         report.runs += batch.runs
         report.states += batch.states
         report.results += batch.results
+        report.logs += batch.logs
         // Not full: every finished run of the flow runs taken is gone.
         emptying = [...(batch.full ? emptying : emptying.slice(taken.length)), ...batch.subflows]
         if (batch.runs === 0 && (emptying.length === 0 || batch.full)) return report

@@ -17,6 +17,7 @@ import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { RunStore } from "../runStore.js"
 import type { Dialect, Followers, Following } from "./dialect.js"
+import { logNoticeIds, LOGS_CHANNEL, pgLogParameters, WRITE_LOGS_PG } from "./logs.js"
 import { noticeChunks, readFinalNotice } from "./notices.js"
 import type { Prepared } from "./prepared.js"
 import { makePrepared } from "./prepared.js"
@@ -99,6 +100,8 @@ export const postgresDialect = (pool: pg.Pool, url: string): Effect.Effect<Diale
         sql`id IN (SELECT id FROM taskflow_runs WHERE worker_id = ${workerId} AND ${sql.in("id", ids)}
           FOR UPDATE SKIP LOCKED)`,
       writeBatch: (batch, claim) => writeBatch(prepared, batch, claim),
+      // Its own statement, before the batch's: a line that fails never fails a state change.
+      writeLogs: (lines) => prepared("taskflow_write_logs", WRITE_LOGS_PG, pgLogParameters(lines)),
       finalNotices: true,
       follow: (followers) => listen(url, followers)
     }
@@ -211,14 +214,19 @@ const listenSession = (url: string, followers: Followers, listening: Deferred.De
       if (message.channel === FINAL_CHANNEL) readFinalNotice(message.payload, followers)
       else if (message.channel === SCHEDULED_CHANNEL) followers.pushScheduled(message.payload)
       else if (message.channel === CANCELLING_CHANNEL) followers.pushCancelling(message.payload)
+      else if (message.channel === LOGS_CHANNEL) followers.pushLogs(logNoticeIds(message.payload))
     })
     yield* Effect.tryPromise(() =>
-      client.query(`LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}; LISTEN ${CANCELLING_CHANNEL}`)
+      client.query(
+        `LISTEN ${FINAL_CHANNEL}; LISTEN ${SCHEDULED_CHANNEL}; LISTEN ${CANCELLING_CHANNEL}; LISTEN ${LOGS_CHANNEL}`
+      )
     )
     followers.startHearing()
     Deferred.unsafeDone(listening, Exit.void)
     yield* Effect.ignore(followers.readAllAgain)
     followers.pushScheduled()
+    // Lines written while no session listened: their followers read again.
+    followers.pushLogs(undefined)
     return yield* Deferred.await(lost)
   }).pipe(
     // Notifications sent while no session listens are gone: what was created meanwhile is read.

@@ -46,6 +46,7 @@ const isTransientSqlError = (error: unknown): boolean => isSqlError(error) && is
 
 const storeError = (error: SqlError, what: string) =>
   new Errors.RunStoreError({
+    ...(isTransient(error) ? { unreachable: true } : {}),
     message: `The run store could not ${what}: ${
       (error.cause as { message?: string } | undefined)?.message ?? error.message
     }`,

@@ -49,8 +49,10 @@ const tagsTrigger = (sql: SqlClient.SqlClient) =>
         sql`CREATE OR REPLACE FUNCTION taskflow_runs_tags() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN
             INSERT INTO taskflow_run_tags (run_id, tag)
-              SELECT DISTINCT n.id, t.tag FROM taskflow_new_runs n, jsonb_array_elements_text(n.tags::jsonb) AS t (tag)
-              WHERE n.tags <> '[]';
+              SELECT DISTINCT n.id, t.tag #>> '{}' FROM taskflow_new_runs n, jsonb_array_elements(
+                CASE WHEN jsonb_typeof(n.tags::jsonb) = 'array' THEN n.tags::jsonb ELSE '[]'::jsonb END
+              ) AS t (tag)
+              WHERE n.tags <> '[]' AND jsonb_typeof(t.tag) = 'string';
             RETURN NULL;
           END $$`,
         sql`CREATE TRIGGER taskflow_runs_tags AFTER INSERT ON taskflow_runs
@@ -85,7 +87,10 @@ const backfillTags = (sql: SqlClient.SqlClient) =>
         if (!Array.isArray(tags)) continue
         for (const tag of new Set(tags)) if (typeof tag === "string") tagRows.push({ run_id: row.id, tag })
       }
-      if (tagRows.length > 0) yield* sql`INSERT INTO taskflow_run_tags ${sql.insert(tagRows)} ON CONFLICT DO NOTHING`
+      // 500 rows (1,000 parameters) a statement: far under both dialects' bound on parameters.
+      for (let i = 0; i < tagRows.length; i += 500) {
+        yield* sql`INSERT INTO taskflow_run_tags ${sql.insert(tagRows.slice(i, i + 500))} ON CONFLICT DO NOTHING`
+      }
     }
   })
 
@@ -184,7 +189,19 @@ const migrations = {
       PRIMARY KEY (name, worker_id)
     )`),
   // Finding runs again (listRuns' filters, prune): see "Finding and pruning runs" in docs/design.md.
-  "4_run_finding": runFinding
+  "4_run_finding": runFinding,
+  // What runs logged (runLogs.ts): a row per line, numbered per run; read and followed by its key.
+  "5_run_logs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`CREATE TABLE IF NOT EXISTS taskflow_run_logs (
+      run_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      level TEXT NOT NULL,
+      message TEXT NOT NULL,
+      timestamp DOUBLE PRECISION NOT NULL,
+      annotations TEXT NOT NULL,
+      spans TEXT NOT NULL,
+      PRIMARY KEY (run_id, seq)
+    )`)
 }
 
 /** The newest migration this version of the library has. */

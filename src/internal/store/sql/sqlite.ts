@@ -21,6 +21,7 @@ import type * as RunStore_ from "../../../RunStore.js"
 import { RunStore } from "../runStore.js"
 import type { Dialect, Followers, Following } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
+import { sqliteLogParameter, WRITE_LOGS_SQLITE } from "./logs.js"
 import { openFailed } from "./retry.js"
 import { decodedOrCrashed } from "./rows.js"
 import type { CancelRow, ChangeRow, RunRow } from "./statements.js"
@@ -85,6 +86,8 @@ export const sqliteDialect = (
     // Look before queuing for the write lock: an idle worker's claim then costs no lock at all.
     claimable: (names, limit) => sql.unsafe<{ id: string }>(pickSqlite(names.length), pickParameters(names, limit)),
     writeBatch: (batch, claim) => writeBatch(sql, batch, claim),
+    // One statement, numbered inside it: SQLite has one writer at a time, across processes too.
+    writeLogs: (lines) => sql.unsafe(WRITE_LOGS_SQLITE, [sqliteLogParameter(lines)]),
     finalNotices: false,
     follow: (followers) => followChanges(sql, options.filename, maxPollIntervalOf(options), followers)
   }))
@@ -183,6 +186,8 @@ const followChanges = (
           Effect.as(Queue.take(walChanged), true)
         )
         if (followers.anyFollowed()) yield* Effect.ignore(changes.poll)
+        // Another process may have written lines of a followed run: its followers read them.
+        if (walWritten && followers.anyFollowingLogs()) followers.pushLogs(undefined)
         if (!followers.anyFollowingCancels()) continue
         const now = yield* Clock.currentTimeMillis
         // Without change events from the file system, the timer alone: every `maxPoll`.

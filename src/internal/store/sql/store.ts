@@ -10,11 +10,15 @@ import type * as Scope from "effect/Scope"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { unclaimedAfterMillis } from "../rules.js"
+import { installRunLogs, RunLogsKey } from "../runLogs.js"
+import type { MaybeRunLogs } from "../runLogs.js"
+import { followLogs } from "../runLogs.js"
 import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
 import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
+import { makeGetLogs } from "./logs.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
@@ -43,6 +47,8 @@ export const makeStore = (
     // to this process's subscribers from there.
     const writer = yield* makeWriter({
       writeBatch: dialect.writeBatch,
+      writeLogs: dialect.writeLogs,
+      onLogsWritten: subscriptions.pushLogs,
       finalNotices: dialect.finalNotices,
       refusal: refusal(sql),
       onWritten: (runId, stored, condition) => {
@@ -56,7 +62,14 @@ export const makeStore = (
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
     const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const createRuns = makeCreateRuns({ call, dialect, subscriptions })
-    const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen = {
+    const getLogs = makeGetLogs(sql, call)
+    const unsafeSubscribe: RunStore_.Service["unsafeSubscribe"] = (runId, onChange) => {
+      const unsubscribe = subscriptions.subscribe(runId, onChange)
+      following.subscribed?.()
+      return unsubscribe
+    }
+    const followable = { getLogs, unsafeSubscribe, unsafeSubscribeLogs: subscriptions.subscribeLogs }
+    const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen & MaybeRunLogs = {
       kind: dialect.kind,
       [UnclaimedAfterKey]: unclaimedAfter,
       createRun: (run) => createRuns([run]),
@@ -76,13 +89,15 @@ export const makeStore = (
       ...makeFinding({ sql, call, subscriptions }),
       cancelRun: makeCancelRun({ call, getRun, transition }),
       ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
-      unsafeSubscribe: (runId, onChange) => {
-        const unsubscribe = subscriptions.subscribe(runId, onChange)
-        following.subscribed?.()
-        return unsubscribe
-      },
+      unsafeSubscribe,
       unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
-      unsafeSubscribeCancelling: subscriptions.subscribeCancelling
+      unsafeSubscribeCancelling: subscriptions.subscribeCancelling,
+      // What runs log goes through the group-commit writer, before their state changes.
+      [RunLogsKey]: { append: writer.log },
+      getLogs,
+      followLogs: (runId, followOptions) => followLogs(followable, runId, followOptions)
     }
+    // The store's layer records what runs log into it (runLogs.ts).
+    yield* installRunLogs(service)
     return service
   })

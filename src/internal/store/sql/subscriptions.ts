@@ -111,6 +111,7 @@ type FollowedRuns = ReturnType<typeof makeFollowedRuns>
 const makePushes = (listeners: FollowedRuns["listeners"], log: (log: Effect.Effect<void>) => void) => {
   const scheduledListeners = new Set<(name?: string) => void>()
   const cancellingListeners = new Set<(runId: string) => void>()
+  const logListeners = new Map<string, Set<() => void>>()
   /**
    * Calls a subscriber. Subscribers are called from the store's own fibers (the writer, the
    * refresh) and its LISTEN connection: one that throws is reported, and stops nothing else.
@@ -125,6 +126,15 @@ const makePushes = (listeners: FollowedRuns["listeners"], log: (log: Effect.Effe
   return {
     scheduledListeners,
     cancellingListeners,
+    logListeners,
+    pushLogs: (runIds: Iterable<string> | undefined) => {
+      if (logListeners.size === 0) return
+      if (runIds === undefined) {
+        logListeners.forEach((set) => set.forEach((listener) => callSubscriber(listener)))
+        return
+      }
+      for (const runId of runIds) logListeners.get(runId)?.forEach((listener) => callSubscriber(listener))
+    },
     push: (runId: string, state: AnyState) => {
       listeners.get(runId)?.forEach((listener) => callSubscriber(() => listener(state)))
     },
@@ -153,6 +163,8 @@ export interface Subscriptions extends Followers {
   readonly subscribe: (runId: string, onChange: Listener) => () => void
   readonly subscribeScheduled: (listener: (name?: string) => void) => () => void
   readonly subscribeCancelling: (listener: (runId: string) => void) => () => void
+  /** Calls `listener` when lines of the run may have been written (here, or heard of from another process). */
+  readonly subscribeLogs: (runId: string, listener: () => void) => () => void
 }
 
 /**
@@ -186,6 +198,9 @@ export const makeSubscriptions = (
       push,
       pushScheduled: pushes.pushScheduled,
       pushCancelling: pushes.pushCancelling,
+      pushLogs: pushes.pushLogs,
+      anyFollowingLogs: () => pushes.logListeners.size > 0,
+      subscribeLogs: (runId, listener) => subscribeLogs(pushes.logListeners, runId, listener),
       anyFollowed: () => listeners.size > 0,
       anyFollowingCancels: () => pushes.cancellingListeners.size > 0,
       wants: (runId) => listeners.has(runId) || runs.createdHere.has(runId),
@@ -298,5 +313,17 @@ const subscribe = (runs: FollowedRuns, runId: string, onChange: Listener) => {
       runs.listeners.delete(runId)
       runs.pushedSeq.delete(runId)
     }
+  }
+}
+
+/** Adds a follower of a run's lines; returns the function that removes it. */
+const subscribeLogs = (logListeners: Map<string, Set<() => void>>, runId: string, listener: () => void) => {
+  let set = logListeners.get(runId)
+  if (set === undefined) logListeners.set(runId, set = new Set())
+  set.add(listener)
+  const listeners = set
+  return () => {
+    listeners.delete(listener)
+    if (listeners.size === 0 && logListeners.get(runId) === listeners) logListeners.delete(runId)
   }
 }

@@ -14,6 +14,7 @@ import type * as Errors from "../../../Errors.js"
 import { encodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
+import type { LogLine } from "../runLogs.js"
 import { noNotice, noticeOf } from "./notices.js"
 import type { RunRow } from "./statements.js"
 
@@ -88,9 +89,20 @@ export type WriteBatch = (
   claim: QueuedClaim | undefined
 ) => Effect.Effect<Written, SqlError>
 
+/** A log line with its place among its run's lines in this batch (from 1): the store adds the run's last seq. */
+export interface BatchLine extends LogLine {
+  readonly ordinal: number
+}
+
+/** Writes a batch of log lines, each numbered after its run's last line in the store. */
+export type WriteLogs = (lines: ReadonlyArray<BatchLine>) => Effect.Effect<void, SqlError>
+
 /** What the writer needs from its store. */
 export interface WriterOptions {
   readonly writeBatch: WriteBatch
+  readonly writeLogs: WriteLogs
+  /** Lines of these runs were written. Called from the writer fiber. */
+  readonly onLogsWritten: (runIds: ReadonlySet<string>) => void
   /** Whether final states carry a notification line (PostgreSQL's NOTIFY to other processes). */
   readonly finalNotices: boolean
   /** Why a guarded change changed nothing, read after its batch. */
@@ -115,6 +127,11 @@ export interface Writer {
   ) => Effect.Effect<void, Errors.RunNotFound | Errors.InvalidTransition | SqlError>
   /** Claims runs for a task worker, in the next batch. */
   readonly claim: (claim: ClaimRequest) => Effect.Effect<ReadonlyArray<RunRow>, SqlError>
+  /**
+   * Queues a run's log line: written with the next batch, before its state changes, so a run's
+   * lines are in the store before its final state. Nobody waits for it.
+   */
+  readonly log: (line: LogLine) => void
 }
 
 /**
@@ -138,21 +155,61 @@ export const makeWriter = (options: WriterOptions): Effect.Effect<Writer, never,
       claim: (claim) =>
         Effect.async((resume) => {
           queue.enqueue({ ...claim, _tag: "Claim", resume })
-        })
+        }),
+      log: queue.enqueueLog
     }
   })
+
+/** The most log lines written in one batch. */
+const LOG_BATCH = 2_000
+/** How many times a batch of lines is tried before it is dropped (a store that refuses it). */
+const LOG_TRIES = 5
+/** The most lines waiting: past it new lines are dropped rather than grow the heap while the store is away. */
+const MAX_QUEUED_LINES = 200_000
+
+interface QueuedLine {
+  readonly line: LogLine
+  tries: number
+}
 
 type Queued = QueuedMove | QueuedClaim
 
 /** The writes waiting for the writer fiber, which `wake` wakes when the first one arrives. */
 const makeWriteQueue = (wake: Queue.Queue<void>) => {
   let pending: Array<Queued> = []
+  let lines: Array<QueuedLine> = []
   return {
     enqueue: (item: Queued) => {
       pending.push(item)
-      if (pending.length === 1) Queue.unsafeOffer(wake, undefined)
+      if (pending.length === 1 && lines.length === 0) Queue.unsafeOffer(wake, undefined)
     },
-    isEmpty: () => pending.length === 0,
+    enqueueLog: (line: LogLine) => {
+      if (lines.length >= MAX_QUEUED_LINES) return
+      lines.push({ line, tries: 0 })
+      if (lines.length === 1 && pending.length === 0) Queue.unsafeOffer(wake, undefined)
+    },
+    isEmpty: () => pending.length === 0 && lines.length === 0,
+    /**
+     * The lines to write before the batch's moves: every line queued so far (so each move's earlier
+     * lines go first), or, past LOG_BATCH, the first LOG_BATCH alone, and `movesToo` false: the
+     * moves wait for the next turn, behind the lines queued before them.
+     */
+    takeLines: (): { readonly taken: Array<QueuedLine>; readonly movesToo: boolean } => {
+      if (lines.length <= LOG_BATCH) {
+        const taken = lines
+        lines = []
+        return { taken, movesToo: true }
+      }
+      const taken = lines.slice(0, LOG_BATCH)
+      lines = lines.slice(LOG_BATCH)
+      return { taken, movesToo: false }
+    },
+    /** Lines whose write failed: first in the next batch, until they were tried LOG_TRIES times. */
+    giveBackLines: (failed: Array<QueuedLine>) => {
+      const kept = failed.filter((queued) => ++queued.tries < LOG_TRIES)
+      if (kept.length > 0) lines = kept.concat(lines)
+      return failed.length - kept.length
+    },
     /** Taken once the first write is queued. */
     wake,
     /**
@@ -183,18 +240,29 @@ const makeWriteQueue = (wake: Queue.Queue<void>) => {
   }
 }
 
+const noBatch: { readonly batch: ReadonlyArray<QueuedMove>; readonly claim: QueuedClaim | undefined } = {
+  batch: [],
+  claim: undefined
+}
+
 /** The writer fiber: a batch at a time, each write's fiber resumed with its outcome. */
 const writeForever = (
   queue: ReturnType<typeof makeWriteQueue>,
-  { onWritten, refusal, writeBatch }: WriterOptions
+  options: WriterOptions
 ): Effect.Effect<never> =>
   Effect.gen(function*() {
+    const { onWritten, refusal, writeBatch } = options
     while (true) {
       while (queue.isEmpty()) yield* Queue.take(queue.wake)
       // One turn for the fibers woken with this batch: a task worker whose runs just finished
       // queues its next claim, which then rides in the same write as their final states.
       yield* Effect.yieldNow()
-      const { batch, claim } = queue.takeBatch()
+      // Lines and moves are taken at once: a line queued while the lines are written is behind
+      // the moves queued after it, and must not be left for the next turn while they go now.
+      const { movesToo, taken } = queue.takeLines()
+      const { batch, claim } = movesToo ? queue.takeBatch() : noBatch
+      if (taken.length > 0) yield* writeLines(queue, taken, options)
+      if (batch.length === 0 && claim === undefined) continue
       const outcome = yield* Effect.exit(Effect.uninterruptible(writeBatch(batch, claim)))
       if (Exit.isFailure(outcome)) {
         const failed = Exit.failCause(outcome.cause)
@@ -215,6 +283,33 @@ const writeForever = (
       claim?.resume(Exit.succeed(claimed))
     }
   })
+
+/**
+ * Writes log lines, numbered per run in the order queued. A failed write (the store away) is tried
+ * again with the next batches; the state changes go on meanwhile: logs never hold up a run.
+ */
+const writeLines = (
+  queue: ReturnType<typeof makeWriteQueue>,
+  taken: Array<QueuedLine>,
+  { onLogsWritten, writeLogs }: WriterOptions
+) => {
+  const ordinals = new Map<string, number>()
+  const lines = taken.map(({ line }): BatchLine => {
+    const ordinal = (ordinals.get(line.runId) ?? 0) + 1
+    ordinals.set(line.runId, ordinal)
+    return { ...line, ordinal }
+  })
+  return Effect.matchCauseEffect(Effect.uninterruptible(writeLogs(lines)), {
+    onSuccess: () => Effect.sync(() => onLogsWritten(new Set(ordinals.keys()))),
+    onFailure: (cause) => {
+      const dropped = queue.giveBackLines(taken)
+      return dropped === 0 ? Effect.void : Effect.logWarning(
+        `The run store could not write ${dropped} run log line(s) after ${LOG_TRIES} tries; they were dropped.`,
+        cause
+      )
+    }
+  })
+}
 
 /** Queues a guarded state change of run `runId` of task `name`; resumes once it is written or refused. */
 const makeMove = (enqueue: (item: Queued) => void, finalNotices: boolean): Writer["move"] =>
