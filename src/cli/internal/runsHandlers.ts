@@ -158,7 +158,9 @@ export const PruneJson = Schema.Struct({
   olderThanMs: Schema.Number,
   states: Schema.Array(Schema.String),
   matched: Schema.Number,
-  deleted: Schema.NullOr(Schema.Struct({ runs: Schema.Number, states: Schema.Number, results: Schema.Number }))
+  deleted: Schema.NullOr(
+    Schema.Struct({ runs: Schema.Number, states: Schema.Number, results: Schema.Number, logs: Schema.Number })
+  )
 })
 
 /**
@@ -207,6 +209,8 @@ export const prune = (
         if (!agreed) return yield* say("Nothing deleted.")
       }
       const deleted = yield* store.prune(options).pipe(Effect.mapError(storeFailed(location)))
-      yield* say(`Deleted ${deleted.runs} runs, ${deleted.states} states and ${deleted.results} results.`)
-      yield* report({ runs: deleted.runs, states: deleted.states, results: deleted.results })
+      yield* say(
+        `Deleted ${deleted.runs} runs, ${deleted.states} states, ${deleted.results} results and ${deleted.logs} log lines.`
+      )
+      yield* report({ runs: deleted.runs, states: deleted.states, results: deleted.results, logs: deleted.logs })
     }))
