@@ -48,14 +48,35 @@ describe("taskflow runs logs", () => {
     expect(tail.stdout.trim().split("\n")).toEqual([lines[2]])
     const parsed = JSON.parse(json.stdout) as ReadonlyArray<Record<string, unknown>>
     expect(parsed.map((line) => line.message)).toEqual(["line 0", "line 1", "line 2"])
-    expect(parsed[0]).toMatchObject({ runId, seq: 1, level: "Info", annotations: { step: "0", "taskflow.run_id": runId } })
-    expect(Object.keys(parsed[0]!).sort()).toEqual(["annotations", "level", "message", "runId", "seq", "spans", "timestamp"])
+    expect(parsed[0]).toMatchObject({
+      runId,
+      seq: 1,
+      level: "Info",
+      annotations: { step: "0", "taskflow.run_id": runId }
+    })
+    expect(Object.keys(parsed[0]!).sort()).toEqual([
+      "annotations",
+      "level",
+      "message",
+      "runId",
+      "seq",
+      "spans",
+      "timestamp"
+    ])
     expect(inspect.stdout).toMatch(/Logs \(taskflow runs logs \S+ for all\)\n  .*line 0.*\n  .*line 1.*\n  .*line 2/)
   }, 60_000)
 
   it("--follow prints the lines as a task worker runs the run, and ends when the run is final", async () => {
     const scheduled = await Effect.runPromise(Effect.provide(chatty.delay(4), store()))
-    const child = spawn(process.execPath, [...nodeArgs, "runs", "logs", scheduled.taskRunId, "--follow", "--store", file], {
+    const child = spawn(process.execPath, [
+      ...nodeArgs,
+      "runs",
+      "logs",
+      scheduled.taskRunId,
+      "--follow",
+      "--store",
+      file
+    ], {
       cwd: root,
       env: { ...process.env, TASKFLOW_STORE: "" }
     })

@@ -136,7 +136,15 @@ describe("taskflow runs inspect", () => {
     expect(text.stdout).toContain(`"reason":"no luck"`)
     expect(text.stdout).toContain(`Parameters: ["no luck"]`)
     const parsed = JSON.parse(json.stdout) as Record<string, unknown>
-    expect(Object.keys(parsed).sort()).toEqual(["failure", "history", "parameters", "result", "run", "taskRuns"])
+    expect(Object.keys(parsed).sort()).toEqual([
+      "failure",
+      "history",
+      "logs",
+      "parameters",
+      "result",
+      "run",
+      "taskRuns"
+    ])
     expect(parsed.parameters).toEqual(["no luck"])
     expect(parsed.result).toBeNull()
     expect(parsed.failure).toContain("CliBoom")

@@ -25,22 +25,30 @@ export const printLogs = (lines: ReadonlyArray<RunStore.RunLog>, format: OutputF
     )
     : Effect.forEach(
       lines,
-      (line) => Effect.flatMap(Effect.orDie(Schema.encode(RunStore.RunLog)(line)), (encoded) => Console.log(JSON.stringify(encoded))),
+      (line) =>
+        Effect.flatMap(Effect.orDie(Schema.encode(RunStore.RunLog)(line)), (encoded) =>
+          Console.log(JSON.stringify(encoded))),
       { discard: true }
     )
 
 /** The run's last `tail` lines (every line without one). */
 export const lastLines = (runId: string, tail: number | undefined) =>
-  Effect.flatMap(RunStore.RunStore, (store) =>
-    Effect.map(store.getLogs(runId), (lines) => tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail))))
+  Effect.flatMap(
+    RunStore.RunStore,
+    (store) =>
+      Effect.map(store.getLogs(runId), (lines) =>
+        tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail)))
+  )
 
 /** `runs logs`. With `--follow`, `-o json` prints one object a line (a stream has no end to close an array). */
-export const logs = (flags: StoreFlags & {
-  readonly output: OutputFormat
-  readonly id: string
-  readonly follow: boolean
-  readonly tail: Option.Option<number>
-}) =>
+export const logs = (
+  flags: StoreFlags & {
+    readonly output: OutputFormat
+    readonly id: string
+    readonly follow: boolean
+    readonly tail: Option.Option<number>
+  }
+) =>
   withStore(flags, (location) =>
     Effect.gen(function*() {
       const store = yield* RunStore.RunStore

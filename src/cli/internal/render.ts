@@ -193,5 +193,7 @@ export const logLine = (line: LogLineView): string => {
     ...line.spans.map((span) => `${span.label}=${formatDuration(line.timestamp.getTime() - span.startTime.getTime())}`)
   ]
   const message = line.message.replace(/\n/g, "\n    ")
-  return `${time}  ${line.level.toUpperCase().padEnd(7)}  ${message}${extras.length === 0 ? "" : `  ${extras.join(" ")}`}`
+  return `${time}  ${line.level.toUpperCase().padEnd(7)}  ${message}${
+    extras.length === 0 ? "" : `  ${extras.join(" ")}`
+  }`
 }
