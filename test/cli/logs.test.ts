@@ -84,13 +84,19 @@ describe("taskflow runs logs", () => {
     child.stdout.on("data", (chunk: Buffer) => output += chunk.toString())
     child.stderr.on("data", (chunk: Buffer) => output += chunk.toString())
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    // The worker starts once the command follows: the lines reach it live, not from the table.
+    await new Promise<void>((resolve) => {
+      const look = () => output.includes("Following the logs of") ? resolve() : child.stderr.once("data", look)
+      look()
+    })
     const worker = Effect.runFork(Effect.provide(TaskWorker.serve([chatty], { workerId: "cli-logs-worker" }), store()))
     try {
       expect(await exited).toBe(0)
     } finally {
       await Effect.runPromise(Fiber.interrupt(worker))
     }
-    expect(output.trim().split("\n").map((line) => / (line \d) /.exec(line)?.[1])).toEqual([
+    expect(output).toContain(`Following the logs of ${scheduled.taskRunId} (task cli-chatty) until it ends`)
+    expect(output.trim().split("\n").slice(1).map((line) => / (line \d) /.exec(line)?.[1])).toEqual([
       "line 0",
       "line 1",
       "line 2",

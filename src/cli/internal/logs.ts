@@ -62,6 +62,8 @@ export const logs = (
       }
       yield* printLogs(lines, format)
       if (!flags.follow) return
+      // On stderr: stdout stays the lines alone, for a pipe.
+      yield* Console.error(`Following the logs of ${run.id} (${run.kind} ${run.name}) until it ends; Ctrl-C to stop.`)
       yield* store.followLogs(run.id, { after: lines.at(-1)?.seq ?? 0 }).pipe(
         Stream.mapError(storeFailed(location)),
         Stream.runForEach((line) => printLogs([line], format))
