@@ -65,6 +65,20 @@ module.exports = {
       to: { circular: true }
     },
     {
+      name: "cli-on-top",
+      severity: "error",
+      comment: "The command (src/cli/, src/bin/) sits at the bottom: nothing else in src/ imports it.",
+      from: { path: "^src/", pathNot: "^src/(cli|bin)/" },
+      to: { path: "^src/(cli|bin)/" }
+    },
+    {
+      name: "cli-uses-public-modules",
+      severity: "error",
+      comment: "The command uses the library as users do, through its public modules (src/*.ts).",
+      from: { path: "^src/(cli|bin)/" },
+      to: { path: "^src/internal/" }
+    },
+    {
       name: "internal-stays-internal",
       severity: "error",
       comment: "Benchmarks and examples use the public modules, as users do; src/internal/ is not part of the API.",

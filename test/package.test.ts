@@ -64,7 +64,9 @@ const consumerLock = (
     resolved: tarball,
     integrity,
     dependencies: manifest.dependencies ?? {},
-    peerDependencies: manifest.peerDependencies ?? {}
+    peerDependencies: manifest.peerDependencies ?? {},
+    // `npm ci` links bins from the lock's entry, not the tarball's manifest.
+    ...(manifest.bin === undefined ? {} : { bin: manifest.bin })
   }
   const packages: Record<string, LockEntry> = { ...repoLock.packages, "node_modules/effect-taskflow": self }
   delete packages[""]
@@ -166,6 +168,43 @@ describe("the published package", () => {
     },
     120_000
   )
+
+  it("the taskflow bin runs on plain node: --help, runs ls on a SQLite file, a .ts module without tsx", async () => {
+    const help = await run("npx", ["--no-install", "taskflow", "--help"], { cwd: app, env: cleanEnv() })
+    expect(help.stdout).toContain("runs ls")
+    // A store with runs, made by the installed package.
+    fs.writeFileSync(
+      path.join(app, "cliRuns.mjs"),
+      `import { Effect } from "effect"
+import { Flow, RunStore, Task } from "effect-taskflow"
+const triple = Task.make("package-cli-triple", (n) => Effect.succeed(n * 3))
+const triples = Flow.make({ name: "package-cli-triples" }, (xs) => triple.map(xs))
+await Effect.runPromise(triples([1, 2]).pipe(Effect.provide(RunStore.sqlite({ filename: process.argv[2] }))))
+console.log("{}")`
+    )
+    const store = path.join(dir, "cli.db")
+    await run(process.execPath, [path.join(app, "cliRuns.mjs"), store], { cwd: app, env: cleanEnv() })
+    const ls = await run("npx", ["--no-install", "taskflow", "runs", "ls", "--store", store, "-o", "json"], {
+      cwd: app,
+      env: cleanEnv()
+    })
+    const runs = JSON.parse(ls.stdout) as ReadonlyArray<
+      { readonly name: string; readonly state: { readonly type: string } }
+    >
+    expect(runs.map((run) => run.name).sort()).toEqual([
+      "package-cli-triple",
+      "package-cli-triple",
+      "package-cli-triples"
+    ])
+    expect(runs.every((run) => run.state.type === "COMPLETED")).toBe(true)
+    const worker = await run("npx", ["--no-install", "taskflow", "worker", "tsTasks.ts", "--store", store], {
+      cwd: app,
+      env: cleanEnv()
+    }).then(() => ({ code: 0, stderr: "" }), (error: { readonly code?: number; readonly stderr?: string }) => error)
+    expect(worker.code).toBe(1)
+    expect(worker.stderr).toContain("tsTasks.ts is TypeScript")
+    expect(worker.stderr).toContain("install tsx")
+  }, 120_000)
 
   const typeCheck = (options: Record<string, unknown>) => {
     const tsconfig = {
