@@ -51,7 +51,8 @@ export const openTerminal = (
     "-c",
     shell
   )
-  const screen = () => tmux("capture-pane", "-p", "-t", "cli")
+  // -J: a line the pane wrapped reads as one (a long store path must not split what a test looks for).
+  const screen = () => tmux("capture-pane", "-p", "-J", "-t", "cli")
   return {
     screen,
     until: (test, timeoutMs = 60_000) =>
