@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { createRequire } from "node:module"
 import { CliFailure } from "./internal/failure.js"
+import { exitCodeOnInterrupt } from "./internal/interrupt.js"
 import { runsCommand } from "./runs.js"
 import { storeCommand } from "./store.js"
 import { workerCommand } from "./worker.js"
@@ -50,9 +51,13 @@ export const commandPath = (args: ReadonlyArray<string>): string => {
   return ["taskflow", ...path].join(" ")
 }
 
-/** The exit code of an outcome: 0 success or Ctrl-C, 2 bad usage, 1 anything else. */
+/**
+ * The exit code of an outcome: 0 success, 2 bad usage, 1 anything else; a Ctrl-C 0, or 130 for a
+ * command whose status says how a run ended (`runs watch <id>`, `runs logs --follow`).
+ */
 export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
+  if (Exit.isSuccess(exit)) return 0
+  if (Cause.isInterruptedOnly(exit.cause)) return exitCodeOnInterrupt()
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) {
     if (failure.value instanceof CliFailure) return failure.value.exitCode

@@ -8,6 +8,7 @@ import {
   logLine,
   oneLine,
   parseAge,
+  printable,
   runsTable,
   runTree,
   stateLabel,
@@ -204,5 +205,30 @@ describe("choosing the store", () => {
       const sqlite = yield* Effect.flip(resolveStore(flags("/tmp/x.db", "runs"), {}))
       expect(sqlite.exitCode).toBe(2)
       expect(sqlite.message).toContain("SQLite")
+      // Upper case would be quoted by CREATE SCHEMA and folded by the search_path: two schemas.
+      const upper = yield* Effect.flip(resolveStore(flags("postgres://db/app", "MyStore"), {}))
+      expect(upper.exitCode).toBe(2)
     }))
+
+  it.effect("a store URL that does not parse is not echoed: it may hold a password", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(resolveStore(flags("postgres://me:secret@db:port/app"), {}))
+      expect(bad.exitCode).toBe(2)
+      expect(bad.message).not.toContain("secret")
+    }))
+})
+
+// The bug this catches: a log line or a task name with an escape sequence reached the terminal raw
+// (it could set the title, write the clipboard, overwrite lines).
+describe("text a run controls", () => {
+  it("shows control characters as escapes, in tables, log lines and plain text", () => {
+    const hostile = "a\u001b]52;c;aGk=\u0007b\rc\u009bd"
+    expect(printable(hostile)).toBe("a\\u001b]52;c;aGk=\\u0007b\\u000dc\\u009bd")
+    expect(printable("two\nlines\tand tab")).toBe("two\nlines\tand tab")
+    const timestamp = new Date("2026-12-06T10:00:00.000Z")
+    const line = logLine({ level: "Info", message: hostile, timestamp, annotations: { k: "\u001b[2J" }, spans: [] })
+    expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
+    expect(line).toContain("a\\u001b]52")
+    expect(table(["NAME"], [[hostile]])).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
+  })
 })

@@ -106,6 +106,17 @@ describe("taskflow runs watch", () => {
     expect(ended).toContain(`Run ${cancelled.taskRunId} ended CANCELLED`)
     expect(ended).toContain("EXIT=1")
   }, 120_000)
+
+  // The bug this catches: Ctrl-C exited 0, so `taskflow runs watch $id && deploy` deployed a run
+  // that never completed.
+  it("with an id: Ctrl-C before the run ends exits 130", async () => {
+    const file = newFile()
+    const waiting = await onStore(file, slow.delay(3))
+    const watch = terminal(["runs", "watch", waiting.taskRunId, "--store", file, "--interval", "200ms"])
+    await watch.until((screen) => screen.includes("SCHEDULED"))
+    watch.sendKeys("C-c")
+    expect(await watch.until((screen) => screen.includes("EXIT="))).toContain("EXIT=130")
+  }, 120_000)
 })
 
 describe("taskflow runs prune on a terminal", () => {

@@ -18,6 +18,7 @@ import {
   formatDuration,
   formatTime,
   logLine,
+  printable,
   runTree,
   stateLabel,
   timeline,
@@ -82,7 +83,8 @@ export const printInspected = (inspected: Inspected, format: OutputFormat) => {
       logs: inspected.logs
     }, format)
   }
-  return Console.log(inspectText(inspected, failure))
+  // Printable as a whole: parameters, results and the failure's Cause are the run's own text.
+  return Console.log(printable(inspectText(inspected, failure)))
 }
 
 /** The table form of `inspect`: sections separated by blank lines. */

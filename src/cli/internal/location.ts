@@ -25,7 +25,8 @@ export interface StoreLocation {
   readonly schema: string | undefined
 }
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
+// Lower case only: the search_path folds an unquoted name to lower case, while CREATE SCHEMA quotes it.
+const IDENTIFIER = /^[a-z_][a-z0-9_$]{0,62}$/
 
 /** Resolves the store from the flags and the environment; a malformed URL or schema name is bad usage. */
 export const resolveStore = (
@@ -52,14 +53,21 @@ export const resolveStore = (
     try {
       url = new URL(given)
     } catch {
-      return Effect.fail(badUsage(`The store URL ${given} (${chosenBy}) is not a valid URL.`))
+      // Not echoed whole: it may hold a password.
+      return Effect.fail(
+        badUsage(
+          `The store URL given (${chosenBy}) is not a valid URL: check its form, postgres://user:password@host:port/database.`
+        )
+      )
     }
     const shown = new URL(url)
     if (shown.password !== "") shown.password = "***"
     if (schema !== undefined) {
       if (!IDENTIFIER.test(schema)) {
         return Effect.fail(
-          badUsage(`The schema name ${JSON.stringify(schema)} is not a plain SQL identifier (letters, digits, _).`)
+          badUsage(
+            `The schema name ${JSON.stringify(schema)} is not a plain SQL identifier (lower-case letters, digits, _).`
+          )
         )
       }
       url.searchParams.set("options", `-c search_path=${schema}`)

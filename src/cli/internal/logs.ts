@@ -12,7 +12,8 @@ import * as RunStore from "../../RunStore.js"
 import { storeFailed, withStore } from "./context.js"
 import type { OutputFormat, StoreFlags } from "./flags.js"
 import { resolveRun } from "./ids.js"
-import { logLine } from "./render.js"
+import { interruptMeansUnfinished } from "./interrupt.js"
+import { logLine, printable } from "./render.js"
 
 /** Prints lines as text, a JSON array, or one JSON object a line. */
 export const printLogs = (lines: ReadonlyArray<RunStore.RunLog>, format: OutputFormat) =>
@@ -58,12 +59,15 @@ export const logs = (
         Effect.mapError(storeFailed(location))
       )
       if (!flags.follow && lines.length === 0 && format === "table") {
-        return yield* Console.error(`Run ${run.id} (${run.kind} ${run.name}) logged nothing.`)
+        return yield* Console.error(`Run ${run.id} (${run.kind} ${printable(run.name)}) logged nothing.`)
       }
       yield* printLogs(lines, format)
       if (!flags.follow) return
+      yield* interruptMeansUnfinished
       // On stderr: stdout stays the lines alone, for a pipe.
-      yield* Console.error(`Following the logs of ${run.id} (${run.kind} ${run.name}) until it ends; Ctrl-C to stop.`)
+      yield* Console.error(
+        `Following the logs of ${run.id} (${run.kind} ${printable(run.name)}) until it ends; Ctrl-C to stop.`
+      )
       yield* store.followLogs(run.id, { after: lines.at(-1)?.seq ?? 0 }).pipe(
         Stream.mapError(storeFailed(location)),
         Stream.runForEach((line) => printLogs([line], format))

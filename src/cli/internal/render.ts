@@ -63,8 +63,21 @@ export const uniquePrefixes = (ids: ReadonlyArray<string>, min = SHORT_ID): Map<
   return prefixes
 }
 
+/**
+ * Text a run's code controls (names, messages, log lines, values) as the terminal may show it: C0
+ * and C1 control characters and DEL (but newline and tab) as visible `\u001b`-style escapes. Printed
+ * raw, an escape sequence in a log line could set the terminal's title, write its clipboard or
+ * overwrite lines.
+ */
+export const printable = (text: string): string =>
+  text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
 /** A table with a header row, columns padded to their widest cell, the last one not padded. */
-export const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+export const table = (headers: ReadonlyArray<string>, source: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const rows = source.map((row) => row.map(printable))
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)))
   const line = (cells: ReadonlyArray<string>) =>
     cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()
@@ -123,7 +136,7 @@ export const timeline = (states: ReadonlyArray<TimelineState>): string =>
 
 /** A message on one line, cut at `max` characters with a marker. */
 export const oneLine = (text: string, max = 120): string => {
-  const flat = text.replace(/\s*\n\s*/g, " ⏎ ")
+  const flat = printable(text).replace(/\s*\n\s*/g, " ⏎ ")
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`
 }
 
@@ -192,8 +205,8 @@ export const logLine = (line: LogLineView): string => {
     ),
     ...line.spans.map((span) => `${span.label}=${formatDuration(line.timestamp.getTime() - span.startTime.getTime())}`)
   ]
-  const message = line.message.replace(/\n/g, "\n    ")
+  const message = printable(line.message).replace(/\n/g, "\n    ")
   return `${time}  ${line.level.toUpperCase().padEnd(7)}  ${message}${
-    extras.length === 0 ? "" : `  ${extras.join(" ")}`
+    extras.length === 0 ? "" : `  ${printable(extras.join(" "))}`
   }`
 }

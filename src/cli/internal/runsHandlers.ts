@@ -16,7 +16,7 @@ import { printInspected, readInspected } from "./inspect.js"
 import { describeStore } from "./location.js"
 import type { RunView } from "./output.js"
 import { printJson, RunJson, runRow } from "./output.js"
-import { formatDuration, runsTable, stateLabel, uniquePrefixes } from "./render.js"
+import { formatDuration, printable, runsTable, stateLabel, uniquePrefixes } from "./render.js"
 import { watch as watchRuns } from "./watch.js"
 
 /** Prints views as the table, a JSON array, or one JSON object a line. */
@@ -100,7 +100,7 @@ export const cancel = (flags: StoreFlags & { readonly output: OutputFormat; read
             : state.type === "CANCELLING"
             ? "CANCELLING (the worker holding it stops it)"
             : label
-          yield* Console.log(`${prefixes.get(run.id)}  ${run.kind} ${run.name}: ${outcome}`)
+          yield* Console.log(`${prefixes.get(run.id)}  ${run.kind} ${printable(run.name)}: ${outcome}`)
         }
       } else {
         const after = yield* Effect.forEach(runs, (run) =>

@@ -12,11 +12,12 @@ import { storeFailed, viewsOf } from "./context.js"
 import type { CliFailure } from "./failure.js"
 import { failed } from "./failure.js"
 import { resolveRun } from "./ids.js"
+import { interruptMeansUnfinished } from "./interrupt.js"
 import type { StoreLocation } from "./location.js"
 import { describeStore } from "./location.js"
 import type { RunView } from "./output.js"
 import { runRow } from "./output.js"
-import { formatTime, REDRAW, runsTable, SHORT_ID, stateLabel } from "./render.js"
+import { formatTime, printable, REDRAW, runsTable, SHORT_ID, stateLabel } from "./render.js"
 
 /** What `watch` was asked. */
 export interface WatchOptions {
@@ -47,7 +48,7 @@ const readViews = (location: StoreLocation, runId: string | undefined, limit: nu
 
 /** A change as a plain line: time, id prefix, kind, name, state. */
 export const changeLine = (view: RunView, at: Date): string =>
-  `${formatTime(at)}  ${view.id.slice(0, SHORT_ID)}  ${view.kind} ${view.name}  ${
+  `${formatTime(at)}  ${view.id.slice(0, SHORT_ID)}  ${view.kind} ${printable(view.name)}  ${
     stateLabel(view.state.type, view.state.name)
   }`
 
@@ -58,6 +59,7 @@ export const watch = (
 ): Effect.Effect<void, CliFailure, RunStore.RunStore> =>
   Effect.gen(function*() {
     const runId = options.id === undefined ? undefined : (yield* resolveRun(location, options.id)).id
+    if (runId !== undefined) yield* interruptMeansUnfinished
     const seen = new Map<string, string>()
     for (;;) {
       const views = yield* readViews(location, runId, options.limit)

@@ -163,7 +163,7 @@ export const makeWriter = (options: WriterOptions): Effect.Effect<Writer, never,
 /** The most log lines written in one batch. */
 const LOG_BATCH = 2_000
 /** How many times a batch of lines is tried before it is dropped (a store that refuses it). */
-const LOG_TRIES = 5
+const LOG_TRIES = 20
 /** The most lines waiting: past it new lines are dropped rather than grow the heap while the store is away. */
 const MAX_QUEUED_LINES = 200_000
 
@@ -303,9 +303,16 @@ const writeLines = (
     onSuccess: () => Effect.sync(() => onLogsWritten(new Set(ordinals.keys()))),
     onFailure: (cause) => {
       const dropped = queue.giveBackLines(taken)
-      return dropped === 0 ? Effect.void : Effect.logWarning(
-        `The run store could not write ${dropped} run log line(s) after ${LOG_TRIES} tries; they were dropped.`,
-        cause
+      const tries = taken.reduce((most, queued) => Math.max(most, queued.tries), 0)
+      // Not at once: a store that refuses connections fails each try in a millisecond, and all
+      // tries would be spent before it is back. 100 ms doubling to 2 s: about 30 s in all.
+      const wait = Effect.sleep(Math.min(100 * 2 ** (tries - 1), 2_000))
+      return dropped === 0 ? wait : Effect.zipRight(
+        Effect.logWarning(
+          `The run store could not write ${dropped} run log line(s) after ${LOG_TRIES} tries; they were dropped.`,
+          cause
+        ),
+        wait
       )
     }
   })
