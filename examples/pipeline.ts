@@ -129,6 +129,7 @@ export const main = Effect.gen(function*() {
   )
   console.log(yield* summary)
   console.log(`\nEvery run is kept in ${STORE_FILE} (SQLite); run it again and the store grows.`)
+  console.log("See them again: npm run taskflow -- runs ls (or runs inspect <id>, runs logs <id>).")
   return results
 }).pipe(Effect.provide(RunStore.sqlite({ filename: STORE_FILE })))
 
