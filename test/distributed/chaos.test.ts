@@ -17,11 +17,10 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { Futures, RunStore, State } from "effect-taskflow"
 import * as fs from "node:fs"
-import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { ChaosDb, Plan } from "./chaosTasks.js"
 import { chaosFail, chaosOnce, chaosRetry, openChaosDb } from "./chaosTasks.js"
 import type { WorkerProcess } from "./harness.js"
-import { startWorker, stopAll } from "./harness.js"
+import { startWorker, stopAll, storeOf, targets } from "./harness.js"
 import type { Target } from "./tasks.js"
 
 const MAX_RUNS = 5_000
@@ -62,16 +61,6 @@ const makePlan = (random: () => number) =>
     const name: TaskName = r < 0.7 ? "chaos-once" : r < 0.9 ? "chaos-retry" : "chaos-fail"
     return { name, plan: { key: `c${i}`, ms: Math.floor(random() * 21), fail: tasks[name].fail } satisfies Plan }
   })
-
-const targets: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly make: () => Target }> = [
-  { name: "sqlite", available: true, make: () => ({ kind: "sqlite", location: freshSqliteFile() }) },
-  { name: "postgres", available: postgresAvailable, make: () => ({ kind: "postgres", location: freshPostgresUrl() }) }
-]
-
-const storeOf = (target: Target) =>
-  target.kind === "sqlite"
-    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
-    : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
 
 let workers: Array<WorkerProcess> = []
 afterEach(async () => {

@@ -1,7 +1,9 @@
+import { RunStore } from "effect-taskflow"
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 import type { Target } from "./tasks.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -100,3 +102,17 @@ export const stopAll = async (workers: ReadonlyArray<WorkerProcess>) => {
   }
   await Promise.all(workers.map((worker) => worker.exited))
 }
+
+/** The stores the multi-process tests run on: a fresh SQLite file, and a fresh PostgreSQL schema when it answers. */
+export const targets: ReadonlyArray<
+  { readonly name: string; readonly available: boolean; readonly make: () => Target }
+> = [
+  { name: "sqlite", available: true, make: () => ({ kind: "sqlite", location: freshSqliteFile() }) },
+  { name: "postgres", available: postgresAvailable, make: () => ({ kind: "postgres", location: freshPostgresUrl() }) }
+]
+
+/** The store layer of `target`, for this process (polling every 200 ms). */
+export const storeOf = (target: Target) =>
+  target.kind === "sqlite"
+    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
+    : RunStore.postgres({ url: target.location, maxPollInterval: 200 })

@@ -7,21 +7,11 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Futures, RunStore } from "effect-taskflow"
 import { dropProxy } from "../support/dropProxy.js"
-import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
+import { freshPostgresUrl, postgresAvailable } from "../support/stores.js"
 import type { WorkerProcess } from "./harness.js"
-import { startWorker, stopAll, untilOutput } from "./harness.js"
+import { startWorker, stopAll, storeOf, targets, untilOutput } from "./harness.js"
 import type { Target } from "./tasks.js"
 import { countRun, openExecutions, slowNoRetry, slowOnFirst } from "./tasks.js"
-
-const targets: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly make: () => Target }> = [
-  { name: "sqlite", available: true, make: () => ({ kind: "sqlite", location: freshSqliteFile() }) },
-  { name: "postgres", available: postgresAvailable, make: () => ({ kind: "postgres", location: freshPostgresUrl() }) }
-]
-
-const storeOf = (target: Target) =>
-  target.kind === "sqlite"
-    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 200 })
-    : RunStore.postgres({ url: target.location, maxPollInterval: 200 })
 
 let workers: Array<WorkerProcess> = []
 afterEach(async () => {
