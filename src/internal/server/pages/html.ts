@@ -37,9 +37,9 @@ export const escapeHtml = (text: string): string => text.replace(/[&<>"'`]/g, (c
 const render = (value: Interpolation): string => {
   if (value === null || value === undefined || value === false) return ""
   if (value instanceof Html) return value.value
-  if (typeof value === "number") return escapeHtml(String(value))
-  if (typeof value === "string") return escapeHtml(value)
-  return value.map(render).join("")
+  if (Array.isArray(value)) return (value as ReadonlyArray<Interpolation>).map(render).join("")
+  // Anything else (a number, a string, or what a cast let through) is text.
+  return escapeHtml(String(value))
 }
 
 /**
