@@ -11,7 +11,9 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Effect, Layer } from "effect"
 import { Flow, RunStore, State, Task, TaskRunner } from "effect-taskflow"
+import * as vm from "node:vm"
 import { PageContext } from "../../src/internal/server/pages/context.js"
+import { appJs } from "../../src/internal/server/pages/appJs.js"
 import { pagesRouter } from "../../src/internal/server/pages/router.js"
 
 const HOSTILE = "<img src=x onerror=alert(1)>"
@@ -88,7 +90,10 @@ layer(serverOf(false), { excludeTestServices: true })("pages", (it) => {
         expect(asset.status).toBe(200)
         expect(asset.headers["cache-control"]).toContain("immutable")
       }
-      expect((yield* get(js!)).text).not.toContain("innerHTML")
+      const script = (yield* get(js!)).text
+      expect(script).toBe(appJs)
+      expect(() => new vm.Script(script)).not.toThrow() // plain JavaScript, no build step
+      expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/)
       // No inline script or style: the server's CSP allows neither.
       expect(runs.text.match(/<script/g)).toHaveLength(1)
       expect(runs.text).not.toMatch(/<style|style="/)

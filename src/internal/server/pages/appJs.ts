@@ -92,9 +92,13 @@ export const appJs = String.raw`"use strict";
       const current = document.getElementById("logs");
       const lines = current === null ? null : current.querySelector("#log-lines");
       if (lines === null) return;
-      for (const line of fresh.querySelectorAll(".log-line")) lines.append(document.importNode(line, true));
+      // A page refresh may have swapped in lines this answer also holds: append only newer ones.
+      const shown = Number(current.dataset.after || "0");
+      for (const line of fresh.querySelectorAll(".log-line")) {
+        if (Number(line.dataset.seq) > shown) lines.append(document.importNode(line, true));
+      }
       const after = fresh.getElementById("logs");
-      if (after !== null && after.dataset.after) current.dataset.after = after.dataset.after;
+      if (after !== null) current.dataset.after = String(Math.max(shown, Number(after.dataset.after || "0")));
       if (after !== null && after.dataset.follow === undefined) delete current.dataset.follow;
       lines.scrollTop = lines.scrollHeight;
     } catch (e) {

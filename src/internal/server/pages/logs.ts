@@ -22,9 +22,9 @@ import { cut } from "./values.js"
 const WAIT = "20 seconds"
 
 const line = (log: RunStore.RunLog): Html =>
-  html`<div class="log-line" data-seq="${log.seq}" data-level="${log.level}"><span class="level">${log.level}</span><time datetime="${log.timestamp.toISOString()}">${
+  html`<div class="log-line" data-seq="${log.seq}" data-level="${log.level}"><span class="level">${log.level}</span><span class="time" title="${log.timestamp.toISOString()}">${
     log.timestamp.toISOString().slice(11, 23)
-  }</time> ${cut(log.message, false).text}</div>`
+  }</span> ${cut(log.message, false).text}</div>`
 
 const section = (
   run: RunStore.RunRecord,

@@ -55,8 +55,12 @@ ${flow}
 ${valueBlock("parameters", showValue(run.parameters), full === "parameters", run, basePath)}
 <section id="value" data-live>${resultOrFailure(run, full, basePath)}</section>
 ${yield* logsSection(run, basePath)}`
-  return page({ basePath, title: run.name, body, watch: run.kind === "flow" ? "all" : "ids" })
+  return page({ basePath, title: run.name, body, watch: watchOf(run) })
 })
+
+/** A running flow's page follows every change (its new task runs); other run pages follow the runs they show. */
+const watchOf = (run: RunStore.RunRecord): "all" | "ids" =>
+  run.kind === "flow" && !State.isFinal(run.state) ? "all" : "ids"
 
 const outcome = (done: string, run: RunStore.RunRecord, basePath: string): Html | null => {
   if (done === "cancel") {

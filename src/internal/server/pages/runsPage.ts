@@ -88,7 +88,7 @@ const filterForm = (query: RunsQuery): Html => {
 /** A table of runs (the runs page's, a flow run's task runs), rows by full id. */
 export const runsTable = (id: string, runs: ReadonlyArray<RunStore.RunRecord>, basePath: string, now: number): Html =>
   html`<div class="scroll"><table id="${id}" data-live>
-<thead><tr><th>State</th><th>Name</th><th>Kind</th><th>Id</th><th>Start</th><th>Duration</th><th>Attempts</th><th class="wide">Tags</th></tr></thead>
+<thead><tr><th>State</th><th>Name</th><th>Kind</th><th>Id</th><th>Created</th><th>Duration</th><th>Attempts</th><th class="wide">Tags</th></tr></thead>
 <tbody>${
     runs.length === 0 ?
       html`<tr><td colspan="8" class="muted">No runs.</td></tr>` :
