@@ -33,7 +33,8 @@ export const openUrl = (host: string, port: number, token: string | undefined): 
 export const serveUi = (flags: ServerFlags) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
-    const token = Option.getOrUndefined(flags.token)
+    // An empty TASKFLOW_SERVER_TOKEN is none.
+    const token = Option.getOrUndefined(Option.filter(flags.token, (t) => t !== ""))
     const server = Server.layer({
       host: flags.host,
       port: flags.port,
