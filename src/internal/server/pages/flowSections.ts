@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as RunStore from "../../../RunStore.js"
 import { countRuns } from "./counts.js"
 import type { RunCount } from "./counts.js"
-import { attempts, endedAt, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
+import { ACTIVE_TYPES, attempts, endedAt, formatDuration, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
 import { storeFailed } from "./layout.js"
@@ -158,7 +158,7 @@ const group = (
         stateBadge({ type: count.stateType, name: count.stateType })
       } <span class="count">${count.count}</span></span>`
     )
-  } <span class="muted">from ${new Date(from).toISOString().slice(11, 19)} to ${
-    new Date(to).toISOString().slice(11, 19)
-  } UTC</span></div></div>`
+  } <span class="muted">over ${formatDuration(to - from)}${
+    task.counts.some((count) => ACTIVE_TYPES.includes(count.stateType)) ? " so far" : ""
+  }</span></div></div>`
 }
