@@ -7,7 +7,6 @@
 import * as Effect from "effect/Effect"
 import * as RunStore from "../../../RunStore.js"
 import { countRuns } from "./counts.js"
-import type { RunCount } from "./counts.js"
 import { ACTIVE_TYPES, attempts, endedAt, formatDuration, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
@@ -27,12 +26,12 @@ const TABLE_PAGE = 50
 interface Task {
   readonly name: string
   readonly kind: RunStore.RunKind
-  readonly counts: ReadonlyArray<RunCount>
+  readonly counts: ReadonlyArray<RunStore.RunCount>
   readonly total: number
 }
 
-const tasksOf = (counts: ReadonlyArray<RunCount>): ReadonlyArray<Task> => {
-  const tasks = new Map<string, Array<RunCount>>()
+const tasksOf = (counts: ReadonlyArray<RunStore.RunCount>): ReadonlyArray<Task> => {
+  const tasks = new Map<string, Array<RunStore.RunCount>>()
   for (const count of counts) {
     const key = `${count.kind}\u0000${count.name}`
     tasks.set(key, [...(tasks.get(key) ?? []), count])
