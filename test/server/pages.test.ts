@@ -21,9 +21,13 @@ import { storeCases } from "../support/stores.js"
 const HOSTILE = "<img src=x onerror=alert(1)>"
 const CSRF = "test-csrf-token"
 
-const serverOf = (readOnly: boolean, store: Layer.Layer<RunStore.RunStore, unknown> = RunStore.memory) =>
+const serverOf = (
+  readOnly: boolean,
+  store: Layer.Layer<RunStore.RunStore, unknown> = RunStore.memory,
+  basePath = ""
+) =>
   HttpServer.serve(pagesRouter).pipe(
-    Layer.provide(Layer.succeed(PageContext, { readOnly, basePath: "" })),
+    Layer.provide(Layer.succeed(PageContext, { readOnly, basePath })),
     Layer.provideMerge(NodeHttpServer.layerTest),
     Layer.provideMerge(store)
   )
@@ -302,17 +306,60 @@ for (const store of storeCases.filter((store) => store.available)) {
   })
 }
 
-layer(serverOf(true), { excludeTestServices: true })("read-only pages", (it) => {
+layer(serverOf(true, RunStore.memory, "/ui"), { excludeTestServices: true })("read-only pages under /ui", (it) => {
   it.effect("show no action links, and refuse the confirmation pages and POSTs with 403", () =>
     Effect.gen(function*() {
       const id = yield* makeRun("pages-readonly", State.running())
       const page = yield* get(`/runs/${id}`)
       expect(page.status).toBe(200)
       expect(page.text).not.toMatch(/id="(cancel|rerun)-run"/)
+      // Every link of ours carries the prefix the pages are mounted under.
+      expect(page.text).toContain(`<a class="home" href="/ui/runs">`)
+      expect(page.text).toMatch(/<script src="\/ui\/assets\/app\.js\?v=/)
+      expect(page.text).toContain(`data-events="/ui/api/events"`)
+      expect((yield* get("/runs")).text).toContain(`<a class="run-name" href="/ui/runs/${id}">`)
       expect((yield* get(`/runs/${id}/cancel`)).status).toBe(403)
       expect((yield* post(`/runs/${id}/cancel`, CSRF)).status).toBe(403)
       expect((yield* post(`/runs/${id}/rerun`, CSRF)).status).toBe(403)
       const store = yield* RunStore.RunStore
       expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
+    }))
+})
+
+/** A memory store that counts the runs its listings return: what a page read. */
+const countingStore = (read: { runs: number }) =>
+  Layer.effect(
+    RunStore.RunStore,
+    Effect.map(RunStore.RunStore, (store): RunStore.Service => ({
+      ...store,
+      listRunsPage: (filter) => Effect.tap(store.listRunsPage(filter), (page) => void (read.runs += page.runs.length)),
+      listRuns: (filter) => Effect.tap(store.listRuns(filter), (runs) => void (read.runs += runs.length))
+    }))
+  ).pipe(Layer.provide(RunStore.memory))
+
+const read = { runs: 0 }
+layer(serverOf(false, countingStore(read)), { excludeTestServices: true })("a large flow run", (it) => {
+  it.effect("its page reads at most a few hundred of its 5,000 task runs", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const flow = crypto.randomUUID()
+      yield* store.createRun({ id: flow, kind: "flow", name: "pages-large", state: State.running() })
+      const run = (name: string, i: number): RunStore.NewRun => ({
+        id: crypto.randomUUID(),
+        kind: "task",
+        name,
+        flowRunId: flow,
+        parameters: [i],
+        state: i % 3 === 0 ? State.completed(i) : State.scheduled()
+      })
+      yield* store.createRuns(Array.from({ length: 4_990 }, (_, i) => run("pages-large-mapped", i)))
+      yield* store.createRuns(Array.from({ length: 10 }, (_, i) => run(`pages-large-step-${i}`, i)))
+      read.runs = 0
+      const page = yield* get(`/runs/${flow}`)
+      expect(page.status).toBe(200)
+      expect(page.text).toMatch(/<div class="group" data-task-name="pages-large-mapped">.*?×4990/)
+      expect(page.text.match(/<div class="bar"/g)).toHaveLength(10)
+      expect(rowIds(page.text, "task-runs")).toHaveLength(50)
+      expect(read.runs).toBeLessThanOrEqual(300)
     }))
 })
