@@ -10,7 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { expect, layer } from "@effect/vitest"
-import { Cause, Effect, Layer } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { Flow, RunStore, State, Task, TaskRunner } from "effect-taskflow"
 import * as vm from "node:vm"
 import { appJs } from "../../src/internal/server/pages/appJs.js"
@@ -326,19 +326,43 @@ layer(serverOf(true, RunStore.memory, "/ui"), { excludeTestServices: true })("re
     }))
 })
 
-/** A memory store that counts the runs its listings return: what a page read. */
-const countingStore = (read: { runs: number }) =>
+/** A memory store that counts the runs its listings return (what a page read), and tells when logs are followed. */
+const countingStore = (read: { runs: number; onFollow: () => void }) =>
   Layer.effect(
     RunStore.RunStore,
     Effect.map(RunStore.RunStore, (store): RunStore.Service => ({
       ...store,
       listRunsPage: (filter) => Effect.tap(store.listRunsPage(filter), (page) => void (read.runs += page.runs.length)),
-      listRuns: (filter) => Effect.tap(store.listRuns(filter), (runs) => void (read.runs += runs.length))
+      listRuns: (filter) => Effect.tap(store.listRuns(filter), (runs) => void (read.runs += runs.length)),
+      followLogs: (runId, options) => Stream.suspend(() => (read.onFollow(), store.followLogs(runId, options)))
     }))
   ).pipe(Layer.provide(RunStore.memory))
 
-const read = { runs: 0 }
-layer(serverOf(false, countingStore(read)), { excludeTestServices: true })("a large flow run", (it) => {
+const read = { runs: 0, onFollow: () => {} }
+const gate = Effect.runSync(Deferred.make<void>())
+const gated = Task.make("pages-gated", () =>
+  Effect.gen(function*() {
+    yield* Effect.log("first")
+    yield* Deferred.await(gate)
+    yield* Effect.log("second")
+  }))
+
+layer(serverOf(false, countingStore(read)), { excludeTestServices: true })("counted reads", (it) => {
+  it.effect("a logs request with wait=1 answers with the line that arrives while it waits", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const fiber = yield* Effect.fork(gated())
+      const [run] = yield* Effect.repeat(store.listRuns({ name: "pages-gated" }), { until: (runs) => runs.length > 0 })
+      yield* store.followLogs(run!.id).pipe(Stream.take(1), Stream.runDrain)
+      // The run logs its second line only once the page follows its logs.
+      read.onFollow = () => Deferred.unsafeDone(gate, Exit.void)
+      const page = yield* get(`/runs/${run!.id}`)
+      expect(page.text).toContain(`data-follow="/runs/${run!.id}/logs"`)
+      const logs = yield* get(`/runs/${run!.id}/logs?after=1&wait=1`)
+      expect(logs.text).toMatch(/<div class="log-line" data-seq="2" data-level="Info">.*second<\/div>/)
+      yield* Fiber.join(fiber)
+    }))
+
   it.effect("its page reads at most a few hundred of its 5,000 task runs", () =>
     Effect.gen(function*() {
       const store = yield* RunStore.RunStore
