@@ -160,7 +160,8 @@ for (const store of storeCases.filter((store) => store.available)) {
             ["kind=job", "kind &quot;job&quot; is not a kind"],
             ["from=yesterday", "from &quot;yesterday&quot; is not a time"],
             ["limit=0", "limit &quot;0&quot; is not a whole number"],
-            ["cursor=nope", "is not a cursor"]
+            ["cursor=nope", "is not a cursor"],
+            [`flow=${crypto.randomUUID()}`, "flow: no run has the id"]
           ]
         ) {
           const page = yield* get(`/runs?${query}`)
@@ -210,6 +211,8 @@ for (const store of storeCases.filter((store) => store.available)) {
         for (const run of loads) expect(page.text).toContain(`<div class="bar" data-run-id="${run.id}"`)
         expect(page.text.match(/<div class="bar"/g)).toHaveLength(2)
         expect(rowIds(page.text, "task-runs")).toHaveLength(32)
+        // The runs page's flow filter takes an id prefix too.
+        expect(rowIds((yield* get(`/runs?flow=${flow!.id.slice(0, 30)}&limit=500`)).text)).toHaveLength(32)
         expect(page.text).toContain(`<pre id="result">[\n  0,\n  2,`)
         // A task run: its flow run, its logs.
         const task = yield* get(`/runs/${loads[0]!.id.slice(0, 30)}`)

@@ -99,7 +99,9 @@ export const flowSections = (flow: RunStore.RunRecord, basePath: string, cursor:
     }</section>
 <h2>Task runs</h2>
 ${runsTable("task-runs", table.runs, basePath, now)}
-<nav class="pager">${cursor === undefined ? null : html`<a href="${runHref(basePath, flow.id)}">First page</a>`}${
+<nav class="pager" id="task-runs-pager" data-live>${
+      cursor === undefined ? null : html`<a href="${runHref(basePath, flow.id)}">First page</a>`
+    }${
       table.next === undefined
         ? null
         : html`<a id="next-task-runs" href="${
