@@ -104,6 +104,8 @@ for (const store of storeCases.filter((store) => store.available)) {
         // No inline script or style: the server's CSP allows neither.
         expect(runs.text.match(/<script/g)).toHaveLength(1)
         expect(runs.text).not.toMatch(/<style|style="/)
+      // Forms POST with their Origin: `no-referrer` (the server's header) would make it "null".
+      expect(runs.text).toContain(`<meta name="referrer" content="same-origin">`)
       }))
 
     it.effect("the default view: active runs and runs ended in 24 hours, with counts", () =>
