@@ -3,6 +3,7 @@
  * text, whatever it holds; only `raw` and fragments the template made are inserted as they are.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { runHref } from "../../src/internal/server/pages/format.js"
 import { escapeHtml, html, raw } from "../../src/internal/server/pages/html.js"
 
 const hostile = [
@@ -46,5 +47,15 @@ describe("html template", () => {
     // An object that looks like a fragment is not one.
     const fake = { value: "<script>" } as unknown as string
     expect(html`${fake}`.value).not.toContain("<script>")
+  })
+
+  it("links are our own paths: an id is one encoded path segment, never a scheme or another path", () => {
+    for (const id of ["javascript:alert(1)", "//evil.example/x", "../../assets/app.js", "a\"><script>"]) {
+      const href = runHref("/ui", id, "/cancel")
+      expect(href.startsWith("/ui/runs/")).toBe(true)
+      expect(href.endsWith("/cancel")).toBe(true)
+      expect(decodeURIComponent(href.slice("/ui/runs/".length, -"/cancel".length))).toBe(id)
+      expect(href.slice("/ui/runs/".length, -"/cancel".length)).not.toMatch(/[/:"<>]/)
+    }
   })
 })
