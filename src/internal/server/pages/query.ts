@@ -24,8 +24,9 @@ export interface RunsQuery {
   readonly isDefault: boolean
 }
 
-/** The page size when the query gives none, and the largest it takes. */
+/** The page size when the query gives none. */
 export const DEFAULT_LIMIT = 50
+/** The largest page size the query may ask for. */
 export const MAX_LIMIT = 500
 
 type Params = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
