@@ -6,12 +6,13 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Queue, type Scope, Stream, TestClock } from "effect"
+import { Chunk, Context, Effect, Fiber, Layer, Queue, type Scope, Stream, TestClock } from "effect"
 import { RunStore, State } from "effect-taskflow"
 import { appLayer } from "../../src/internal/server/app.js"
 import type { FeedEvent } from "../../src/internal/server/feed.js"
 import { changedRuns, connectionText, makeFeed } from "../../src/internal/server/feed.js"
 import { newRun, uuid } from "../support/storeRuns.js"
+import { freshSqliteFile } from "../support/stores.js"
 
 const snapshot = (active: Record<string, string>, ended: Record<string, number> = {}) => ({
   at: 0,
@@ -115,6 +116,22 @@ describe("the feed", () => {
       yield* TestClock.adjust("500 millis")
       expect(yield* next(events)).toMatchObject({ runs: [a] })
     }).pipe(Effect.provide(RunStore.memory)))
+})
+
+describe("the feed on SQLite", () => {
+  it.live("sees what another store on the same file (another process) does", () => {
+    const filename = freshSqliteFile()
+    return Effect.gen(function*() {
+      const feed = yield* makeFeed({ pollEvery: "100 millis", minGap: "50 millis" })
+      const events = yield* listening(feed.changes(undefined))
+      const other = Context.get(yield* Layer.build(RunStore.sqlite({ filename })), RunStore.RunStore)
+      const id = uuid()
+      yield* other.createRun({ ...newRun(id), state: State.scheduled() })
+      expect(yield* next(events)).toMatchObject({ _tag: "change", runs: [id] })
+      yield* other.setState(id, State.cancelled())
+      expect(yield* next(events)).toMatchObject({ _tag: "change", runs: [id] })
+    }).pipe(Effect.provide(RunStore.sqlite({ filename })), Effect.scoped, Effect.timeout("20 seconds"))
+  }, 30_000)
 })
 
 describe("a connection", () => {
