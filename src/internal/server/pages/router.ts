@@ -21,14 +21,17 @@ const asPage = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerRespon
   Effect.flatMap(PageContext, ({ basePath }) =>
     handler.pipe(
       Effect.catchAll((error) =>
-        Effect.succeed(
-          errorPage(
-            basePath,
-            error instanceof PageError
-              ? error
-              : new PageError({ status: 500, title: "Something went wrong", message: "The page could not be shown." })
+        error instanceof PageError && error.cause === undefined
+          ? Effect.succeed(errorPage(basePath, error))
+          : Effect.as(
+            Effect.logError("A page failed", error instanceof PageError ? error.cause : error),
+            errorPage(
+              basePath,
+              error instanceof PageError
+                ? error
+                : new PageError({ status: 500, title: "Something went wrong", message: "The page could not be shown." })
+            )
           )
-        )
       ),
       Effect.catchAllDefect((defect) =>
         Effect.as(
