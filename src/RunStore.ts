@@ -590,6 +590,14 @@ export interface SqlOptions {
    * `unclaimedFor` and a future waiting on it logs a warning (default 30 seconds).
    */
   readonly unclaimedAfter?: Duration.DurationInput
+  /**
+   * The lease of the runs this process runs itself on this store (submitted, called inline, flow
+   * runs; not those a task worker claims), renewed every third of it, at most every second (default
+   * 30 seconds, a task worker's default lease). A process that dies (`kill -9`) leaves its runs
+   * Running until their lease ends; then any live process or task worker on the store ends them
+   * Crashed, never runs them again (their waiters lived in that process).
+   */
+  readonly inProcessLease?: Duration.DurationInput
 }
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:

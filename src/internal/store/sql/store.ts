@@ -13,11 +13,12 @@ import { unclaimedAfterMillis } from "../rules.js"
 import { installRunLogs, RunLogsKey } from "../runLogs.js"
 import type { MaybeRunLogs } from "../runLogs.js"
 import { followLogs } from "../runLogs.js"
-import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
-import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
+import type { MaybeClaimThen, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
+import { DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
+import { inProcessTiming, makeInProcessHolds } from "./inProcess.js"
 import { makeGetLogs } from "./logs.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
@@ -61,7 +62,20 @@ export const makeStore = (
     const transition = makeTransition(sql, writer)
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
     const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
-    const createRuns = makeCreateRuns({ call, dialect, subscriptions })
+    const workerCalls = makeWorkerCalls({ sql, dialect, call, writer, transition })
+    const timing = inProcessTiming(options.inProcessLease)
+    const holds = yield* makeInProcessHolds({
+      ...timing,
+      heartbeat: workerCalls.heartbeat,
+      recoverExpired: workerCalls.recoverExpired,
+      subscribeCancelling: subscriptions.subscribeCancelling
+    })
+    const createRuns = makeCreateRuns({
+      call,
+      dialect,
+      subscriptions,
+      holds: { holder: holds.holder, lease: timing.lease, track: holds.track }
+    })
     const getLogs = makeGetLogs(sql, call)
     const unsafeSubscribe: RunStore_.Service["unsafeSubscribe"] = (runId, onChange) => {
       const unsubscribe = subscriptions.subscribe(runId, onChange)
@@ -69,34 +83,45 @@ export const makeStore = (
       return unsubscribe
     }
     const followable = { getLogs, unsafeSubscribe, unsafeSubscribeLogs: subscriptions.subscribeLogs }
-    const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen & MaybeRunLogs = {
-      kind: dialect.kind,
-      [UnclaimedAfterKey]: unclaimedAfter,
-      createRun: (run) => createRuns([run]),
-      createRuns,
-      setState: (runId, state, setOptions) =>
-        call(
-          () => `move run ${runId} to ${state.type}`,
-          transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-            workerId: setOptions?.workerId,
-            attempt: setOptions?.attempt
-          })
-        ),
-      getRun,
-      getHistory,
-      listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
-      listRunsPage,
-      ...makeFinding({ sql, call, subscriptions }),
-      cancelRun: makeCancelRun({ call, getRun, transition }),
-      ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
-      unsafeSubscribe,
-      unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
-      unsafeSubscribeCancelling: subscriptions.subscribeCancelling,
-      // What runs log goes through the group-commit writer, before their state changes.
-      [RunLogsKey]: { append: writer.log },
-      getLogs,
-      followLogs: (runId, followOptions) => followLogs(followable, runId, followOptions)
-    }
+    const service:
+      & RunStore_.Service
+      & MaybeUnclaimedAfter
+      & MaybeClaimThen
+      & MaybeRunLogs
+      & MaybeInProcessLeases = {
+        kind: dialect.kind,
+        [UnclaimedAfterKey]: unclaimedAfter,
+        createRun: (run) => createRuns([run]),
+        createRuns,
+        setState: (runId, state, setOptions) => {
+          // A run of this process: its writes carry its holder, so one after its lease was recovered is refused.
+          const hold = setOptions?.workerId === undefined ? holds.guard(runId, state) : undefined
+          const write = call(
+            () => `move run ${runId} to ${state.type}`,
+            transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
+              workerId: hold?.workerId ?? setOptions?.workerId,
+              attempt: setOptions?.attempt,
+              ...(hold?.release === true ? { release: true } : {})
+            })
+          )
+          return hold === undefined ? write : Effect.ensuring(write, Effect.sync(() => holds.settled(runId, state)))
+        },
+        getRun,
+        getHistory,
+        listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
+        listRunsPage,
+        ...makeFinding({ sql, call, subscriptions }),
+        cancelRun: makeCancelRun({ call, getRun, transition }),
+        ...workerCalls,
+        [InProcessLeasesKey]: holds,
+        unsafeSubscribe,
+        unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
+        unsafeSubscribeCancelling: subscriptions.subscribeCancelling,
+        // What runs log goes through the group-commit writer, before their state changes.
+        [RunLogsKey]: { append: writer.log },
+        getLogs,
+        followLogs: (runId, followOptions) => followLogs(followable, runId, followOptions)
+      }
     // The store's layer records what runs log into it (runLogs.ts).
     yield* installRunLogs(service)
     return service
