@@ -265,9 +265,9 @@ export const executeAttempts = <R>(
     setTaskRunId: options.setTaskRunId === true
   }
   const leases = store === undefined ? undefined : inProcessLeases(store)
-  return (leases !== undefined && leases.holds(cell.id)
-    ? stoppable(leases, run, options.claimed ?? 1)
-    : attempt(run, options.claimed ?? 1)) as Effect.Effect<AnyState, never, R>
+  return (leases === undefined
+    ? attempt(run, options.claimed ?? 1)
+    : stoppable(leases, run, options.claimed ?? 1)) as Effect.Effect<AnyState, never, R>
 }
 
 /**
@@ -277,6 +277,8 @@ export const executeAttempts = <R>(
  */
 const stoppable = (leases: InProcessLeases, run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
   Effect.suspend(() => {
+    // Asked when the attempts start: a runner builds them before it creates the run.
+    if (!leases.holds(run.cell.id)) return attempt(run, runCount)
     const stopped = Deferred.unsafeMake<never>(FiberId.none)
     const stopListening = leases.onCancel(run.cell.id, () => {
       Deferred.unsafeDone(stopped, Exit.interrupt(FiberId.none))
