@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Chunk, type Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
-import { Futures, RunStore, State, Task, TaskRunner } from "effect-taskflow"
+import { Flow, Futures, RunStore, State, Task, TaskRunner } from "effect-taskflow"
 import pg from "pg"
 import type { WorkerProcess } from "./distributed/harness.js"
 import { startWorker, stopAll, targets, untilOutput } from "./distributed/harness.js"
@@ -70,6 +70,8 @@ const waitUntil = Task.make("in-process-wait-until", (release: string) =>
     return "done"
   }).pipe(Effect.onInterrupt(() => Deferred.succeed(gates.get(release)!.interrupted, undefined))))
 
+const waitingFlow = Flow.make("in-process-waiting-flow", (key: string) => waitUntil(key))
+
 /** The Deferreds of the `waitUntil` runs, by key (a task's arguments are stored: Deferreds cannot be). */
 const gates = new Map<
   string,
@@ -91,12 +93,17 @@ const makeGate = (key: string) =>
     return gate
   })
 
+/** A concurrent runner over the store `store`, open for the test's scope. */
+const runnerOn = (store: Context.Context<RunStore.RunStore>) =>
+  Layer.build(Layer.provide(TaskRunner.concurrent(), Layer.succeedContext(store)))
+
 /** Submits a `waitUntil` run on a concurrent runner over the store `store`, both open for the test's scope. */
 const submitIn = (store: Context.Context<RunStore.RunStore>, key: string) =>
   Effect.gen(function*() {
-    const runner = yield* Layer.build(Layer.provide(TaskRunner.concurrent(), Layer.succeedContext(store)))
-    return yield* waitUntil.submit(key).pipe(Effect.provide(runner), Effect.provide(store))
+    return yield* waitUntil.submit(key).pipe(Effect.provide(yield* runnerOn(store)), Effect.provide(store))
   })
+
+const failNow = Task.make("in-process-fail-now", (): Effect.Effect<string, string> => Effect.fail("no"))
 
 for (const where of targets) {
   describe.skipIf(!where.available)(`in-process runs held under a lease: ${where.name}`, () => {
@@ -156,6 +163,59 @@ for (const where of targets) {
       },
       30_000
     )
+
+    it.live("cancelRun from another store handle on a flow run of this process: its body is interrupted", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const key = `flow-${where.name}`
+        const gate = yield* makeGate(key)
+        const running = yield* Effect.fork(Effect.exit(waitingFlow(key)).pipe(Effect.provide(here)))
+        yield* Deferred.await(gate.started)
+        const other = yield* Effect.provide(RunStore.RunStore, elsewhere)
+        const [flowRun] = yield* other.listRuns({ kind: "flow", name: "in-process-waiting-flow" })
+        expect(flowRun.workerId).toMatch(/^process:/)
+        yield* other.cancelRun(flowRun.id)
+        yield* Deferred.await(gate.interrupted).pipe(Effect.timeout("5 seconds"))
+        yield* Fiber.join(running).pipe(Effect.timeout("5 seconds"))
+        const seen = yield* Futures.PrefectFlowRunFuture.make(flowRun.id).pipe(Effect.provide(elsewhere))
+        yield* seen.wait({ timeout: "5 seconds" })
+        expect((yield* other.getRun(flowRun.id)).state.type).toBe("CANCELLED")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
+    it.live("a held run's lease is renewed while it runs; a NotReady run is let go of", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const key = `renewed-${where.name}`
+        const gate = yield* makeGate(key)
+        const future = yield* submitIn(here, key)
+        yield* Deferred.await(gate.started)
+        const other = yield* Effect.provide(RunStore.RunStore, elsewhere)
+        const first = (yield* other.getRun(future.taskRunId)).leaseExpiresAt!
+        // Real time, by the store's clock: the lease would have lapsed twice over without renewals.
+        yield* Effect.sleep(2.5 * LEASE)
+        expect(yield* other.recoverExpired()).not.toContain(future.taskRunId)
+        const later = yield* other.getRun(future.taskRunId)
+        expect(later.state.type).toBe("RUNNING")
+        expect(later.leaseExpiresAt!.getTime()).toBeGreaterThan(first.getTime() + LEASE)
+
+        const failing = yield* failNow.submit().pipe(Effect.provide(yield* runnerOn(here)), Effect.provide(here))
+        const downstream = yield* waitUntil.submit(failing).pipe(
+          Effect.provide(yield* runnerOn(here)),
+          Effect.provide(here)
+        )
+        yield* downstream.wait({ timeout: "5 seconds" })
+        const notReady = yield* other.getRun(downstream.taskRunId)
+        expect(notReady.state.name).toBe("NotReady")
+        expect(notReady.workerId).toBeUndefined()
+        yield* Effect.sleep(1.5 * LEASE)
+        expect(yield* other.recoverExpired()).not.toContain(downstream.taskRunId)
+        yield* Deferred.succeed(gate.release, undefined)
+        expect(yield* future.result({ timeout: "5 seconds" })).toBe("done")
+      }).pipe(Effect.scoped)
+    }, 30_000)
 
     it.live("a Running row that nothing holds and no lease covers is recovered Crashed; a NotReady one is left", () => {
       const target = where.make()
