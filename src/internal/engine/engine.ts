@@ -93,29 +93,25 @@ const recordNow = (
     const refused = writeSync(sync, cell, stored, options?.runCount)
     return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
   }
+  // Asked before the write, which ends the hold.
+  const heldHere = state_.isFinal(state) && inProcessLeases(store)?.holds(cell.id) === true
   // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
   return Effect.matchEffect(store.setState(cell.id, stored, options), {
     onFailure: (error) =>
       error._tag !== "InvalidTransition"
         ? Effect.die(error)
-        : Effect.succeed(state_.isFinal(state) ? refusedEnd(store, cell, state, error) : state),
+        : Effect.succeed(heldHere ? refusedEnd(cell, state, error) : state),
     onSuccess: () => Effect.succeed(state)
   })
 }
 
 /**
- * The end of a run whose final state the store refused. A run of this process on a store that keeps
- * in-process leases can only have been recovered (Crashed) there, its lease having lapsed (the process
- * stalled, or the store was away): it ends Crashed here too, saying so, rather than Completed here and
- * Crashed in the store. Elsewhere (the memory store) the refused move keeps the run's own state.
+ * The end of a run held under its store's in-process lease whose final state the store refused: it
+ * can only have been recovered (Crashed) there, its lease having lapsed (the process stalled, or the
+ * store was away). It ends Crashed here too, saying so, rather than Completed here and Crashed in the
+ * store. Other runs (the memory store's, a task worker's) keep their own state, as before.
  */
-const refusedEnd = (
-  store: RunStore_.Service,
-  cell: RunCell<any, any>,
-  state: AnyState,
-  refusal: Errors.InvalidTransition
-): AnyState => {
-  if (inProcessLeases(store) === undefined) return state
+const refusedEnd = (cell: RunCell<any, any>, state: AnyState, refusal: Errors.InvalidTransition): AnyState => {
   const crashed = state_.crashed(Cause.die(refusal), {
     timestamp: state.timestamp,
     message: `The run store refused the run's ${state.type} state, as the run was recovered there while it ran ` +
