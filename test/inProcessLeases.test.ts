@@ -164,6 +164,31 @@ for (const where of targets) {
       30_000
     )
 
+    it.live("cancelRun on a held run that nothing runs (made through the store by hand): it ends Cancelled", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const [mine, other] = [
+          yield* Effect.provide(RunStore.RunStore, here),
+          yield* Effect.provide(RunStore.RunStore, elsewhere)
+        ]
+        const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
+        for (const id of [a, b]) {
+          yield* mine.createRun({ id, kind: "task", name: "in-process-by-hand", state: State.pending() })
+          yield* mine.setState(id, State.running())
+        }
+        // From this handle: at once.
+        expect((yield* mine.cancelRun(a)).type).toBe("CANCELLED")
+        // From another: Cancelling, then the holder hears of it and ends it.
+        expect((yield* other.cancelRun(b)).type).toBe("CANCELLING")
+        const future = yield* Futures.PrefectDistributedFuture.make(b).pipe(Effect.provide(elsewhere))
+        yield* future.wait({ timeout: "5 seconds" })
+        const run = yield* other.getRun(b)
+        expect(run.state.type).toBe("CANCELLED")
+        expect(run.state.message).toContain("Cancelled before process")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
     it.live("cancelRun from another store handle on a flow run of this process: its body is interrupted", () => {
       const target = where.make()
       return Effect.gen(function*() {

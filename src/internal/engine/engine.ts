@@ -260,16 +260,18 @@ export const executeAttempts = <R>(
     claimed: options.claimed,
     setTaskRunId: options.setTaskRunId === true
   }
-  const leases = store === undefined ? undefined : inProcessLeases(store)
+  // A run with a fiber of its own is stopped by its runner, which interrupts that fiber.
+  const leases = store === undefined || run.setTaskRunId ? undefined : inProcessLeases(store)
   return (leases === undefined
     ? attempt(run, options.claimed ?? 1)
     : stoppable(leases, run, options.claimed ?? 1)) as Effect.Effect<AnyState, never, R>
 }
 
 /**
- * The attempts of a run of this process held under the store's lease: a cancel asked anywhere (heard
- * by the store, or seen by its lease renewal), or the run's loss to recovery, interrupts the body of
- * the attempt going on, or the next one, and the run ends Cancelled, as a task worker's runs do.
+ * The attempts of a run of this process held under the store's lease, in its caller's fiber (an
+ * inline call, a flow run): a cancel asked anywhere (heard by the store, or seen by its lease
+ * renewal), or the run's loss to recovery, interrupts the body of the attempt going on, or the next
+ * one, and the run ends Cancelled, as a task worker's runs do. (Racing the body forks it: only here.)
  */
 const stoppable = (leases: InProcessLeases, run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
   Effect.suspend(() => {

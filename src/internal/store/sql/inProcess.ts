@@ -8,6 +8,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { hostname } from "node:os"
 import type * as RunStore_ from "../../../RunStore.js"
@@ -42,6 +43,11 @@ export interface InProcessParts {
   readonly heartbeat: RunStore_.Service["heartbeat"]
   readonly recoverExpired: RunStore_.Service["recoverExpired"]
   readonly subscribeCancelling: (listener: (runId: string) => void) => () => void
+  /**
+   * Ends Cancelled a held run asked to cancel that nothing here runs (created through the store by
+   * hand, or not started yet): nothing else would ever finish it.
+   */
+  readonly cancelUnattached: (runId: string) => Effect.Effect<void, unknown>
 }
 
 /** A store's in-process leases, with what the store's writes ask of them. */
@@ -56,6 +62,8 @@ export interface InProcessHolds extends InProcessLeases {
     runId: string,
     state: AnyState
   ) => { readonly workerId: string; readonly release: boolean } | undefined
+  /** Whether something here runs the held run (it registered with `onCancel`). */
+  readonly attached: (runId: string) => boolean
   /** The change the guard was asked for is over (written, refused or failed): a final one ends the hold. */
   readonly settled: (runId: string, state: AnyState) => void
 }
@@ -71,13 +79,29 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
     const held = new Map<string, (() => void) | undefined>()
     const wake = yield* Queue.sliding<void>(1)
     let unsubscribe: (() => void) | undefined
-    const stop = (runId: string) => {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    /** Held runs being ended Cancelled by the store itself (see `cancelUnattached`): asked once. */
+    const ending = new Set<string>()
+    /** Stops a held run; one that nothing here runs is ended Cancelled if `orEnd` (asked to cancel, not lost). */
+    const stop = (runId: string, orEnd = true) => {
+      if (!held.has(runId)) return
       const stopRun = held.get(runId)
-      if (stopRun !== undefined) stopRun()
+      if (stopRun !== undefined) return stopRun()
+      if (!orEnd || ending.has(runId)) return
+      ending.add(runId)
+      runFork(
+        parts.cancelUnattached(runId).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`The run store could not end run ${runId}, asked to cancel, Cancelled`, cause)
+          ),
+          Effect.ensuring(Effect.sync(() => ending.delete(runId)))
+        )
+      )
     }
     const holds: InProcessHolds = {
       holder,
       holds: (runId) => held.has(runId),
+      attached: (runId) => held.get(runId) !== undefined,
       onCancel: (runId, stopRun) => {
         if (!held.has(runId)) return () => {}
         held.set(runId, stopRun)
@@ -92,7 +116,7 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
         if (!first) return
         // Only while runs are held: on SQLite a cancel listener makes the store look for cancels
         // after every change of the file.
-        unsubscribe = parts.subscribeCancelling(stop)
+        unsubscribe = parts.subscribeCancelling((runId) => stop(runId))
         Queue.unsafeOffer(wake, undefined)
       },
       guard: (runId, state) => held.has(runId) ? { workerId: holder, release: state.type === "PENDING" } : undefined,
@@ -116,7 +140,7 @@ const renewForever = (
   { holder }: InProcessHolds,
   held: Map<string, (() => void) | undefined>,
   wake: Queue.Queue<void>,
-  stop: (runId: string) => void
+  stop: (runId: string, orEnd?: boolean) => void
 ): Effect.Effect<never> =>
   Effect.gen(function*() {
     const gate = new RecoveryGate(recoveryGrace(renewEvery, lease))
@@ -135,8 +159,8 @@ const renewForever = (
       const answeredAt = yield* monotonicMillis
       const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > renewEvery)
       // A lost run was recovered (Crashed) while it ran here: stopped, its writes are refused.
-      answer.right.cancelling.forEach(stop)
-      answer.right.lost.forEach(stop)
+      for (const runId of answer.right.cancelling) stop(runId)
+      for (const runId of answer.right.lost) stop(runId, false)
       if (++renewals % RECOVER_EVERY !== 0 || !mayRecover) continue
       const recovered = yield* Effect.either(recoverExpired())
       if (recovered._tag === "Right" && recovered.right.length > 0) {

@@ -5,10 +5,12 @@
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
+import * as state_ from "../../core/state.js"
 import { unclaimedAfterMillis } from "../rules.js"
 import { installRunLogs, RunLogsKey } from "../runLogs.js"
 import type { MaybeRunLogs } from "../runLogs.js"
@@ -18,6 +20,7 @@ import { DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
+import type { InProcessHolds } from "./inProcess.js"
 import { inProcessTiming, makeInProcessHolds } from "./inProcess.js"
 import { makeGetLogs } from "./logs.js"
 import { makeReads } from "./reads.js"
@@ -64,11 +67,20 @@ export const makeStore = (
     const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
     const workerCalls = makeWorkerCalls({ sql, dialect, call, writer, transition })
     const timing = inProcessTiming(options.inProcessLease)
-    const holds = yield* makeInProcessHolds({
+    const holds: InProcessHolds = yield* makeInProcessHolds({
       ...timing,
       heartbeat: workerCalls.heartbeat,
       recoverExpired: workerCalls.recoverExpired,
-      subscribeCancelling: subscriptions.subscribeCancelling
+      subscribeCancelling: subscriptions.subscribeCancelling,
+      cancelUnattached: (runId): Effect.Effect<void, unknown> =>
+        Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+          service.setState(
+            runId,
+            state_.cancelled({
+              timestamp: new Date(millis),
+              message: `Cancelled before process ${holds.holder} started it.`
+            })
+          ))
     })
     const createRuns = makeCreateRuns({
       call,
@@ -111,7 +123,7 @@ export const makeStore = (
         listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
         listRunsPage,
         ...makeFinding({ sql, call, subscriptions }),
-        cancelRun: makeCancelRun({ call, getRun, transition }),
+        cancelRun: makeCancelRun({ call, getRun, holds, transition }),
         ...workerCalls,
         [InProcessLeasesKey]: holds,
         unsafeSubscribe,

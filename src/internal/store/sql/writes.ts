@@ -134,11 +134,15 @@ const partlyCreated = (created: number, total: number) => <E>(error: E): E | Err
     })
     : error
 
-/** Asks for a run to be cancelled: at once if no worker holds it, else through Cancelling. */
+/**
+ * Asks for a run to be cancelled: at once if no worker holds it, or if this store holds it and
+ * nothing here runs it yet (see `InProcessHolds.attached`); else through Cancelling.
+ */
 export const makeCancelRun = (
-  { call, getRun, transition }: {
+  { call, getRun, holds, transition }: {
     readonly call: Call
     readonly getRun: RunStore_.Service["getRun"]
+    readonly holds: Pick<InProcessHolds, "holder" | "holds" | "attached" | "settled">
     readonly transition: Transition
   }
 ): RunStore_.Service["cancelRun"] =>
@@ -149,8 +153,11 @@ export const makeCancelRun = (
       if (state_.isFinal(run.state) || run.state.type === "CANCELLING") return run.state
       const timestamp = new Date(yield* Clock.currentTimeMillis)
       const unheld = run.workerId === undefined
+      const unstarted = run.workerId === holds.holder && holds.holds(runId) && !holds.attached(runId)
       const next = unheld
         ? state_.cancelled({ timestamp, message: "Cancelled before a task worker started it." })
+        : unstarted
+        ? state_.cancelled({ timestamp, message: `Cancelled before process ${holds.holder} started it.` })
         : state_.cancelling({ timestamp })
       const moved = yield* call(
         `cancel run ${runId}`,
@@ -158,6 +165,7 @@ export const makeCancelRun = (
           transition(runId, next, { name: run.name }, unheld ? { unheld } : { workerId: run.workerId })
         )
       )
+      if (unstarted) holds.settled(runId, next)
       // Refused: a worker claimed or finished it meanwhile. Read again and decide again.
       if (Either.isRight(moved)) return next
     }
