@@ -82,7 +82,10 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     /** Held runs being ended Cancelled by the store itself (see `cancelUnattached`): asked once. */
     const ending = new Set<string>()
-    /** Stops a held run; one that nothing here runs is ended Cancelled if `orEnd` (asked to cancel, not lost). */
+    /**
+     * Stops a held run; one that nothing here runs is ended Cancelled if `orEnd` (it was asked to
+     * cancel a renewal ago, and is not lost).
+     */
     const stop = (runId: string, orEnd = true) => {
       if (!held.has(runId)) return
       const stopRun = held.get(runId)
@@ -116,7 +119,7 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
         if (!first) return
         // Only while runs are held: on SQLite a cancel listener makes the store look for cancels
         // after every change of the file.
-        unsubscribe = parts.subscribeCancelling((runId) => stop(runId))
+        unsubscribe = parts.subscribeCancelling((runId) => stop(runId, false))
         Queue.unsafeOffer(wake, undefined)
       },
       guard: (runId, state) => held.has(runId) ? { workerId: holder, release: state.type === "PENDING" } : undefined,
@@ -145,6 +148,11 @@ const renewForever = (
   Effect.gen(function*() {
     const gate = new RecoveryGate(recoveryGrace(renewEvery, lease))
     let renewals = 0
+    /**
+     * Held runs that nothing here runs, seen Cancelling by the last renewal: ended Cancelled if the
+     * next one sees them so too (a caller driving such a run by hand gets an interval to end it).
+     */
+    let unattachedCancelling = new Set<string>()
     while (true) {
       while (held.size === 0) yield* Queue.take(wake)
       yield* Effect.sleep(renewEvery)
@@ -159,7 +167,12 @@ const renewForever = (
       const answeredAt = yield* monotonicMillis
       const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > renewEvery)
       // A lost run was recovered (Crashed) while it ran here: stopped, its writes are refused.
-      for (const runId of answer.right.cancelling) stop(runId)
+      const seen = new Set<string>()
+      for (const runId of answer.right.cancelling) {
+        if (held.get(runId) !== undefined || unattachedCancelling.has(runId)) stop(runId)
+        else seen.add(runId)
+      }
+      unattachedCancelling = seen
       for (const runId of answer.right.lost) stop(runId, false)
       if (++renewals % RECOVER_EVERY !== 0 || !mayRecover) continue
       const recovered = yield* Effect.either(recoverExpired())
