@@ -166,13 +166,13 @@ const renewForever = (
       }
       const answeredAt = yield* monotonicMillis
       const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > renewEvery)
-      // A lost run was recovered (Crashed) while it ran here: stopped, its writes are refused.
       const seen = new Set<string>()
       for (const runId of answer.right.cancelling) {
         if (held.get(runId) !== undefined || unattachedCancelling.has(runId)) stop(runId)
         else seen.add(runId)
       }
       unattachedCancelling = seen
+      // A lost run was taken from this holder while it ran here: stopped, its writes are refused.
       for (const runId of answer.right.lost) stop(runId, false)
       if (++renewals % RECOVER_EVERY !== 0 || !mayRecover) continue
       const recovered = yield* Effect.either(recoverExpired())
