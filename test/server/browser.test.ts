@@ -5,7 +5,7 @@
  * task runs, and a task worker that holds a run until the test lets it go).
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Deferred, Effect, Layer } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer } from "effect"
 import { Flow, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
 import type { Page } from "playwright-core"
 import { browserAvailable, browserLayer, pw, ServerUrl, serverLayer, withPage } from "./browserHarness.js"
@@ -63,6 +63,19 @@ const countNavigations = (page: Page) => {
 }
 
 const runStateOf = (page: Page) => pw(() => page.getAttribute("#run-state", "data-state-type"))
+
+describe.skipIf(!browserAvailable)("the browser harness", () => {
+  layer(browserLayer, { excludeTestServices: true, timeout: 60_000 })("pages", (it) => {
+    it.effect("fails a test whose page opened a dialog or threw, even when its own checks pass", () =>
+      Effect.gen(function*() {
+        const misbehaving = (html: string) =>
+          withPage((page) => pw(() => page.setContent(html))).pipe(Effect.exit, Effect.map(Exit.isFailure))
+        expect(yield* misbehaving("<img src=x onerror=alert(1)>")).toBe(true)
+        expect(yield* misbehaving("<script>null.boom</script>")).toBe(true)
+        expect(yield* misbehaving("<p>fine</p>")).toBe(false)
+      }))
+  })
+})
 
 describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
   layer(Layer.mergeAll(browserLayer, serverLayer), { excludeTestServices: true, timeout: 60_000 })("pages", (it) => {
