@@ -163,7 +163,7 @@ const print = (label: string, figures: ReadonlyArray<Figure>) => {
 
 const main = async () => {
   console.log(`Web UI pages on a store of ${RUNS.toLocaleString("en-US")} runs (${os.cpus().length} cores); target: median < 100 ms`)
-  const only = (process.env.TASKFLOW_BENCH_ONLY ?? "sqlite,postgres").split(",")
+  const only = (process.env.TASKFLOW_BENCH_SERVER_ONLY ?? "sqlite,postgres").split(",")
   if (only.includes("sqlite")) {
     print("SQLite", await measure("SQLite", RunStore.sqlite({ filename: freshSqliteFile("tf-server-") })))
   }
