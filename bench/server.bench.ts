@@ -121,7 +121,11 @@ const measure = async (label: string, store: Layer.Layer<RunStore.RunStore, unkn
     const service = await runtime.runPromise(RunStore.RunStore)
     const seedStart = performance.now()
     const flowRunId = await runtime.runPromise(seed(service))
-    console.log(`${label}: seeded ${RUNS.toLocaleString("en-US")} runs in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`)
+    console.log(
+      `${label}: seeded ${RUNS.toLocaleString("en-US")} runs in ${
+        ((performance.now() - seedStart) / 1000).toFixed(1)
+      } s`
+    )
     const port = await runtime.runPromise(
       HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0))
     )
@@ -136,7 +140,10 @@ const measure = async (label: string, store: Layer.Layer<RunStore.RunStore, unkn
       ["static asset (/assets/app.css)", () => timeGet(agent, `${base}/assets/app.css`)],
       ["listRunsPage({ limit: 50 })", listPage],
       ["runs page, default view", () => timeGet(agent, `${base}/runs`)],
-      [`flow-run page, ${TASK_RUNS.toLocaleString("en-US")} task runs`, () => timeGet(agent, `${base}/runs/${flowRunId}`)]
+      [
+        `flow-run page, ${TASK_RUNS.toLocaleString("en-US")} task runs`,
+        () => timeGet(agent, `${base}/runs/${flowRunId}`)
+      ]
     ]
     const samples = timed.map((): Array<number> => [])
     for (const [, run] of timed) await run()
@@ -156,13 +163,19 @@ const print = (label: string, figures: ReadonlyArray<Figure>) => {
   for (const { median, name, p95 } of figures) {
     console.log(
       `  ${name.padEnd(36)} ${median.toFixed(1).padStart(7)} ${p95.toFixed(1).padStart(7)}` +
-        `  ${(median / asset.median).toFixed(1).padStart(6)}× static  ${(median / list.median).toFixed(1).padStart(6)}× listRunsPage`
+        `  ${(median / asset.median).toFixed(1).padStart(6)}× static  ${
+          (median / list.median).toFixed(1).padStart(6)
+        }× listRunsPage`
     )
   }
 }
 
 const main = async () => {
-  console.log(`Web UI pages on a store of ${RUNS.toLocaleString("en-US")} runs (${os.cpus().length} cores); target: median < 100 ms`)
+  console.log(
+    `Web UI pages on a store of ${
+      RUNS.toLocaleString("en-US")
+    } runs (${os.cpus().length} cores); target: median < 100 ms`
+  )
   const only = (process.env.TASKFLOW_BENCH_SERVER_ONLY ?? "sqlite,postgres").split(",")
   if (only.includes("sqlite")) {
     print("SQLite", await measure("SQLite", RunStore.sqlite({ filename: freshSqliteFile("tf-server-") })))

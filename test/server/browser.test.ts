@@ -8,7 +8,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Layer } from "effect"
 import { Flow, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
 import type { Page } from "playwright-core"
-import { browserAvailable, browserLayer, pw, ServerUrl, serverLayer, withPage } from "./browserHarness.js"
+import { browserAvailable, browserLayer, pw, serverLayer, ServerUrl, withPage } from "./browserHarness.js"
 
 /** How long a page may take to show what the test waits for (never a fixed sleep). */
 const SHOWN = { timeout: 10_000 }
@@ -27,7 +27,10 @@ const mapFlow = Flow.make(
 )
 
 /** The gates of `gated` runs, by key: started when its body runs, released by the test. */
-const gates = new Map<string, { readonly started: Deferred.Deferred<void>; readonly release: Deferred.Deferred<void> }>()
+const gates = new Map<
+  string,
+  { readonly started: Deferred.Deferred<void>; readonly release: Deferred.Deferred<void> }
+>()
 const gated = Task.make("browser-gated", (key: string) =>
   Effect.suspend(() => {
     const gate = gates.get(key)!
@@ -84,9 +87,17 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         const store = yield* RunStore.RunStore
         const base = yield* ServerUrl
         const name = `browser-listed-${crypto.randomUUID().slice(0, 8)}`
-        const run = (state: State.State<unknown, unknown>) => ({ id: crypto.randomUUID(), kind: "task" as const, name, state })
+        const run = (state: State.State<unknown, unknown>) => ({
+          id: crypto.randomUUID(),
+          kind: "task" as const,
+          name,
+          state
+        })
         const completed = [run(State.completed(1)), run(State.completed(2))]
-        const failed = [run(State.failed(Cause.fail("no"))), run(State.failed(Cause.fail("slow"), { name: "TimedOut" }))]
+        const failed = [
+          run(State.failed(Cause.fail("no"))),
+          run(State.failed(Cause.fail("slow"), { name: "TimedOut" }))
+        ]
         yield* store.createRuns([...completed, ...failed])
 
         yield* withPage((page) =>
@@ -107,12 +118,14 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
               Promise.all([page.waitForURL(/[?&]state=FAILED/, SHOWN), page.click("form#filters button[type=submit]")])
             )
             const states = yield* pw(() =>
-              page.$$eval("table#runs tr[data-run-id] .state", (badges) => badges.map((b) => b.getAttribute("data-state-type")))
+              page.$$eval("table#runs tr[data-run-id] .state", (badges) =>
+                badges.map((b) => b.getAttribute("data-state-type")))
             )
             expect(states.length).toBeGreaterThanOrEqual(2)
             expect(new Set(states)).toEqual(new Set(["FAILED"]))
             const ids = yield* pw(() =>
-              page.$$eval("table#runs tr[data-run-id]", (rows) => rows.map((row) => row.getAttribute("data-run-id")))
+              page.$$eval("table#runs tr[data-run-id]", (rows) =>
+                rows.map((row) => row.getAttribute("data-run-id")))
             )
             expect(ids).toEqual(expect.arrayContaining(failed.map(({ id }) => id)))
             expect(ids).not.toContain(completed[0].id)
@@ -178,7 +191,9 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         yield* withPage((page) =>
           Effect.gen(function*() {
             yield* pw(() => page.goto(`${base}/runs/${id}`))
-            yield* pw(() => Promise.all([page.waitForURL(`${base}/runs/${id}/cancel`, SHOWN), page.click("a#cancel-run")]))
+            yield* pw(() =>
+              Promise.all([page.waitForURL(`${base}/runs/${id}/cancel`, SHOWN), page.click("a#cancel-run")])
+            )
             // The confirmation page changes nothing: the run is still running.
             expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
             yield* pw(() =>
@@ -218,7 +233,9 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
             expect(yield* pw(() => page.textContent("h1#run-name"))).toBe(EVIL)
             expect(yield* pw(() => page.textContent("#parameters"))).toContain(script)
             expect(yield* pw(() => page.textContent("#result"))).toContain(EVIL)
-            const lines = yield* pw(() => page.$$eval("#logs .log-line", (lines) => lines.map((line) => line.textContent)))
+            const lines = yield* pw(() =>
+              page.$$eval("#logs .log-line", (lines) => lines.map((line) => line.textContent))
+            )
             expect(lines.join("\n")).toContain(EVIL)
             expect(lines.join("\n")).toContain(script)
             yield* noInjectedElements(page)
