@@ -219,6 +219,31 @@ export interface RunPage {
 }
 
 /**
+ * How many runs of one task or flow are in one state type (`countRuns`): what a page of counts per
+ * state, or a flow run's summary of its task runs, adds up.
+ *
+ * @example
+ * ```ts
+ * import type { RunStore } from "effect-taskflow"
+ *
+ * const running = (counts: ReadonlyArray<RunStore.RunCount>) =>
+ *   counts.filter((c) => c.stateType === "RUNNING").reduce((n, c) => n + c.count, 0)
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunCount {
+  /** The task or flow name. */
+  readonly name: string
+  /** Task runs or flow runs. */
+  readonly kind: RunKind
+  /** The current state type of the runs counted. */
+  readonly stateType: State.StateType
+  /** How many such runs match the filter (1 or more). */
+  readonly count: number
+}
+
+/**
  * Options of `prune` and `countPrunable`.
  *
  * @since 0.1.0
@@ -359,6 +384,12 @@ export interface Service {
   readonly listRunsPage: (
     filter?: RunFilter
   ) => Effect.Effect<RunPage, Errors.RunStoreError | Errors.SerializationError>
+  /**
+   * How many runs match `filter`, by name, kind and current state type (one group for each that has
+   * runs; `order`, `limit` and `cursor` are ignored). SQL stores count in one grouped statement over
+   * the filter's indexes, never reading the runs. Bad filters are defects, as for `listRunsPage`.
+   */
+  readonly countRuns: (filter?: RunFilter) => Effect.Effect<ReadonlyArray<RunCount>, Errors.RunStoreError>
   /**
    * Deletes finished runs (Completed, Failed, Crashed, Cancelled) that ended longer ago than
    * `olderThan`, with their state history and results, 1,000 runs a transaction; never a run that is

@@ -171,6 +171,17 @@ export const listingOf = (filter: RunStore_.RunFilter | undefined): Listing => {
   }
 }
 
+/**
+ * A `countRuns` filter checked: the listing's filter without its order, limit and cursor (a count
+ * covers every matching run).
+ * @internal
+ */
+export const countingOf = (filter: RunStore_.RunFilter | undefined): Listing => {
+  if (filter === undefined) return listingOf(undefined)
+  const { cursor: _cursor, limit: _limit, order: _order, ...counted } = filter
+  return listingOf(counted)
+}
+
 /** Cursors carry a version, the position and the order they were made for, as base64url JSON. */
 const CURSOR_VERSION = 1
 

@@ -6,7 +6,7 @@
 import type * as RunStore_ from "../../../RunStore.js"
 import { hasResult, isFinal } from "../../core/state.js"
 import type { Listing, Pruning } from "../rules.js"
-import { encodeCursor, listingOf } from "../rules.js"
+import { countingOf, encodeCursor, listingOf } from "../rules.js"
 import type { MemoryRun } from "./memoryRun.js"
 import type { RunIndex } from "./runIndex.js"
 
@@ -62,6 +62,21 @@ export const listPage = (
     runs: page,
     next: found.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1], listing.newestFirst) : undefined
   }
+}
+
+/** How many runs match `filter`, by name, kind and state type, as the SQL stores count them. @internal */
+export const countRuns = (runs: RunIndex, filter: RunStore_.RunFilter | undefined): Array<RunStore_.RunCount> => {
+  const listing = countingOf(filter)
+  if (listing.empty) return []
+  const counts = new Map<string, RunStore_.RunCount>()
+  for (const memoryRun of runs.all().values()) {
+    if (memoryRun.run === undefined || !matches(memoryRun, filter, listing)) continue
+    const { kind, name } = memoryRun.run
+    const stateType = memoryRun.state.type
+    const key = JSON.stringify([name, kind, stateType])
+    counts.set(key, { name, kind, stateType, count: (counts.get(key)?.count ?? 0) + 1 })
+  }
+  return [...counts.values()]
 }
 
 /**

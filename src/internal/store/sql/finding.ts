@@ -8,12 +8,13 @@ import type { SqlClient } from "@effect/sql"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as RunStore_ from "../../../RunStore.js"
+import type * as State from "../../../State.js"
 import { makeRunId } from "../../core/runId.js"
 import type { Pruning } from "../rules.js"
-import { FINAL_TYPES, notFound, pruningOf } from "../rules.js"
-import { readRun } from "./reads.js"
+import { countingOf, FINAL_TYPES, notFound, pruningOf } from "../rules.js"
+import { listingClauses, readRun } from "./reads.js"
 import type { Call } from "./retry.js"
-import { toListedRecord } from "./rows.js"
+import { STATE_TYPES, toListedRecord } from "./rows.js"
 import { FINAL_SQL_LIST, SCHEDULED_CHANNEL } from "./schema.js"
 import type { Subscriptions } from "./subscriptions.js"
 
@@ -97,14 +98,41 @@ const pruneBatch = (sql: SqlClient.SqlClient, pruning: Pruning, emptying: Readon
     }
   }).pipe(sql.withTransaction)
 
-/** The store's `prune`, `countPrunable` and `rerun`. */
+/**
+ * A count's statement: one grouped COUNT over the rows the filter's clauses find (exported for the
+ * planner tests).
+ */
+export const countingStatement = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined) => {
+  const clauses = listingClauses(sql, filter, countingOf(filter))
+  return sql<{ name: string; kind: string; state_type: string; count: number | string }>`SELECT r.name, r.kind,
+    r.state_type, COUNT(*) AS count FROM taskflow_runs r
+    ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+    GROUP BY r.name, r.kind, r.state_type`
+}
+
+/** The store's `prune`, `countPrunable`, `countRuns` and `rerun`. */
 export const makeFinding = (
   { call, sql, subscriptions }: {
     readonly sql: SqlClient.SqlClient
     readonly call: Call
     readonly subscriptions: Subscriptions
   }
-): Pick<RunStore_.Service, "prune" | "countPrunable" | "rerun"> => ({
+): Pick<RunStore_.Service, "prune" | "countPrunable" | "countRuns" | "rerun"> => ({
+  countRuns: (filter) =>
+    Effect.suspend(() => {
+      if (countingOf(filter).empty) return Effect.succeed([])
+      return Effect.map(
+        call("count runs", countingStatement(sql, filter)),
+        (rows) =>
+          // A corrupt row's state type is not a state type: it is not counted.
+          rows.filter((row) => STATE_TYPES.has(row.state_type)).map((row): RunStore_.RunCount => ({
+            name: row.name,
+            kind: row.kind as RunStore_.RunKind,
+            stateType: row.state_type as State.StateType,
+            count: Number(row.count)
+          }))
+      )
+    }),
   prune: (options) =>
     Effect.gen(function*() {
       const pruning = pruningOf(options, yield* Clock.currentTimeMillis)

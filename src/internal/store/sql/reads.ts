@@ -129,8 +129,8 @@ export const listingStatement = (
     ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit + 1}`}`
 }
 
-/** The WHERE clauses of a listing: each one an index serves (migration 4_run_finding). */
-const listingClauses = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
+/** The WHERE clauses of a listing (and of a count): each one an index serves (migration 4_run_finding). */
+export const listingClauses = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
   const clauses: Array<Statement.Fragment> = []
   // As literals, so a generic plan still sees the partial indexes' predicates.
   if (filter?.kind !== undefined) {

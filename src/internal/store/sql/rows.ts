@@ -23,7 +23,7 @@ export const stateRowOf = (row: RunRow): StateRow => ({
 })
 
 /** The state types a row may hold; any other is a corrupt row. */
-const STATE_TYPES: ReadonlySet<string> = new Set([
+export const STATE_TYPES: ReadonlySet<string> = new Set([
   "SCHEDULED",
   "PENDING",
   "RUNNING",

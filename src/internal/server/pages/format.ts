@@ -1,0 +1,73 @@
+/**
+ * Small pure helpers the pages share: state badges, times, durations, attempts, links.
+ * @internal
+ */
+import type * as RunStore from "../../../RunStore.js"
+import * as State from "../../../State.js"
+import type { Html } from "./html.js"
+import { html } from "./html.js"
+
+/** The state types that are not final: what "running now" means on the runs page. */
+export const ACTIVE_TYPES: ReadonlyArray<State.StateType> = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
+
+/** Every state type, as the filter offers them. */
+export const STATE_TYPES: ReadonlyArray<State.StateType> = [
+  ...ACTIVE_TYPES,
+  "COMPLETED",
+  "FAILED",
+  "CANCELLED",
+  "CRASHED"
+]
+
+/** The state names that refine a type, as the filter takes them. */
+export const STATE_NAMES: ReadonlyArray<string> = [
+  "NotReady",
+  "AwaitingRetry",
+  "Retrying",
+  "TimedOut",
+  "Cached",
+  "Late",
+  "Corrupt"
+]
+
+/** A state badge: its type (for the colour) and its name as text. */
+export const stateBadge = (state: { readonly type: string; readonly name: string }, id?: string): Html =>
+  html`<span class="state"${
+    id === undefined ? "" : html` id="${id}"`
+  } data-state-type="${state.type}">${state.name}</span>`
+
+/** A time in UTC, machine-readable for the script's relative times ("3 min ago"). */
+export const timeTag = (date: Date | undefined): Html =>
+  date === undefined || Number.isNaN(date.getTime())
+    ? html`<span class="muted">-</span>`
+    : html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 19).replace("T", " ")} UTC</time>`
+
+/** "850ms", "4.2s", "3m 04s", "2h 05m", "3d 4h". */
+export const formatDuration = (ms: number | undefined): string => {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return "-"
+  if (ms < 1_000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`
+  const s = Math.floor(ms / 1_000)
+  const pad = (n: number) => String(n).padStart(2, "0")
+  if (s < 3_600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`
+  if (s < 86_400) return `${Math.floor(s / 3_600)}h ${pad(Math.floor(s / 60) % 60)}m`
+  return `${Math.floor(s / 86_400)}d ${Math.floor(s / 3_600) % 24}h`
+}
+
+/** When a run ended: its final state's time, or undefined while it is not final. */
+export const endedAt = (run: RunStore.RunRecord): Date | undefined =>
+  State.isFinal(run.state) ? run.state.timestamp : undefined
+
+/** A run's duration as the runs table shows it (creation to end, or to now while it runs). */
+export const durationOf = (run: RunStore.RunRecord, now: number): number =>
+  (endedAt(run)?.getTime() ?? now) - run.createdAt.getTime()
+
+/** "2/4": the attempts used of those allowed (1 + retries). */
+export const attempts = (run: RunStore.RunRecord): string => `${run.runCount}/${run.retries + 1}`
+
+/** The link to a run's page: our own path, from an encoded id, never a URL a run supplied. */
+export const runHref = (basePath: string, id: string, rest = ""): string =>
+  `${basePath}/runs/${encodeURIComponent(id)}${rest}`
+
+/** The 8 first characters of an id, with the whole id as its title. */
+export const shortId = (id: string): Html => html`<code title="${id}">${id.slice(0, 8)}</code>`

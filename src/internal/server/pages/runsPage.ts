@@ -1,0 +1,117 @@
+/**
+ * GET /runs: counts per state, the filter form, and a table of runs newest first, one page at a
+ * time (the store's cursor in the URL). With no filter: what runs now and what ended in 24 hours.
+ * @internal
+ */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as RunStore from "../../../RunStore.js"
+import { PageContext } from "./context.js"
+import { countByState } from "./counts.js"
+import {
+  attempts,
+  durationOf,
+  formatDuration,
+  runHref,
+  shortId,
+  STATE_NAMES,
+  STATE_TYPES,
+  stateBadge,
+  timeTag
+} from "./format.js"
+import type { Html } from "./html.js"
+import { html } from "./html.js"
+import { page, PageError } from "./layout.js"
+import type { RunsQuery } from "./query.js"
+import { DEFAULT_LIMIT, filtersOf, parseRunsQuery } from "./query.js"
+import { resolveRun, runsPage } from "./reads.js"
+
+/** The runs page. */
+export const runsRoute = Effect.gen(function*() {
+  const { basePath } = yield* PageContext
+  const query = parseRunsQuery(yield* HttpServerRequest.ParsedSearchParams)
+  if (query instanceof PageError) return yield* Effect.fail(query)
+  const flowRunId = query.flow === "" ? undefined : (yield* resolveRun(basePath, query.flow)).id
+  const now = yield* Clock.currentTimeMillis
+  const filters = filtersOf(query, flowRunId, now)
+  const [found, counts] = yield* Effect.all([runsPage(filters, query.cursor, query.limit), countByState(filters)], {
+    concurrency: 2
+  })
+  const body = html`<h1>Runs</h1>
+<p class="muted">${query.isDefault ? "Running now, and ended in the last 24 hours." : "Filtered."} Newest first.</p>
+${countsList(counts)}
+${filterForm(query)}
+${runsTable("runs", found.runs, basePath, now)}
+<nav class="pager">${
+    query.cursor === undefined
+      ? null
+      : html`<a id="first-page" href="${basePath}/runs${queryString(query, undefined)}">First page</a>`
+  }${
+    found.next === undefined
+      ? null
+      : html`<a id="next-page" href="${basePath}/runs${queryString(query, found.next)}">Next page</a>`
+  }</nav>`
+  return page({ basePath, title: "Runs", body, watch: "all" })
+})
+
+const countsList = (counts: ReadonlyMap<string, number>): Html =>
+  html`<ul id="counts" data-live>${
+    STATE_TYPES.filter((type) => (counts.get(type) ?? 0) > 0).map((type) =>
+      html`<li data-state-type="${type}">${stateBadge({ type, name: type })} <span class="count">${
+        counts.get(type) ?? 0
+      }</span></li>`
+    )
+  }</ul>`
+
+const option = (value: string, label: string, selected: boolean): Html =>
+  html`<option value="${value}"${selected ? html` selected` : null}>${label}</option>`
+
+const filterForm = (query: RunsQuery): Html => {
+  const has = (v: string) => query.state.some((s) => s.toLowerCase() === v.toLowerCase())
+  return html`<form id="filters" method="get" action="">
+<label>State <select name="state"><option value="">any</option>${STATE_TYPES.map((t) => option(t, t, has(t)))}${
+    STATE_NAMES.map((n) => option(n, n, has(n)))
+  }</select></label>
+<label>Name <input name="name" value="${query.name}"></label>
+<label>Kind <select name="kind">${option("", "any", query.kind === "")}${
+    option("task", "task", query.kind === "task")
+  }${option("flow", "flow", query.kind === "flow")}</select></label>
+<label>Tag <input name="tag" value="${query.tag}"></label>
+<label>Flow run <input name="flow" value="${query.flow}" placeholder="id"></label>
+<label>From (UTC) <input name="from" value="${query.from}" placeholder="2026-12-06T09:00"></label>
+<label>To (UTC) <input name="to" value="${query.to}" placeholder="2026-12-06T18:00"></label>
+<button type="submit">Filter</button> <a href="?">Reset</a>
+</form>`
+}
+
+/** A table of runs (the runs page's, a flow run's task runs), rows by full id. */
+export const runsTable = (id: string, runs: ReadonlyArray<RunStore.RunRecord>, basePath: string, now: number): Html =>
+  html`<div class="scroll"><table id="${id}" data-live>
+<thead><tr><th>State</th><th>Name</th><th>Kind</th><th>Id</th><th>Created</th><th>Duration</th><th>Attempts</th><th class="wide">Tags</th></tr></thead>
+<tbody>${
+    runs.length === 0 ?
+      html`<tr><td colspan="8" class="muted">No runs.</td></tr>` :
+      runs.map((run) =>
+        html`<tr data-run-id="${run.id}"><td>${stateBadge(run.state)}</td><td class="name"><a class="run-name" href="${
+          runHref(basePath, run.id)
+        }">${run.name}</a></td><td>${run.kind}</td><td>${shortId(run.id)}</td><td>${timeTag(run.createdAt)}</td><td>${
+          formatDuration(durationOf(run, now))
+        }</td><td>${attempts(run)}</td><td class="wide">${
+          run.tags.map((tag) => html`<span class="tag">${tag}</span>`)
+        }</td></tr>`
+      )
+  }</tbody></table></div>`
+
+/** The query of this view, with another cursor. */
+const queryString = (query: RunsQuery, cursor: string | undefined): string => {
+  const params = new URLSearchParams()
+  for (const state of query.state) params.append("state", state)
+  for (const key of ["name", "kind", "tag", "flow", "from", "to"] as const) {
+    if (query[key] !== "") params.set(key, query[key])
+  }
+  if (query.limit !== DEFAULT_LIMIT) params.set("limit", String(query.limit))
+  if (cursor !== undefined) params.set("cursor", cursor)
+  const text = params.toString()
+  return text === "" ? "" : `?${text}`
+}

@@ -1,0 +1,95 @@
+/**
+ * `countRuns` (issue 24) on every store alike: counts by name, kind and state type over the runs a
+ * filter finds, ignoring order, limit and cursor.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit } from "effect"
+import { RunStore, State } from "effect-taskflow"
+import { newRun } from "../support/storeRuns.js"
+import { storeCases, withStore } from "../support/stores.js"
+
+const DAY = 86_400_000
+const T0 = Date.UTC(2024, 0, 1)
+const at = (days: number) => new Date(T0 + days * DAY)
+
+const run = (id: string, createdAt: Date, more: Partial<RunStore.NewRun> = {}): RunStore.NewRun => ({
+  ...newRun(id),
+  state: State.pending({ timestamp: createdAt }),
+  ...more
+})
+
+/** Counts in one order, so stores compare alike. */
+const sorted = (counts: ReadonlyArray<RunStore.RunCount>) =>
+  [...counts].sort((a, b) => `${a.name}/${a.kind}/${a.stateType}`.localeCompare(`${b.name}/${b.kind}/${b.stateType}`))
+
+for (const store of storeCases) {
+  describe.skipIf(!store.available)(`countRuns: ${store.name}`, () => {
+    it.live("counts by name, kind and state type, with every filter", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const flow = "aaaaaa00-0000-7000-8000-000000000001"
+          const a = "bbbbbb00-0000-7000-8000-000000000002"
+          const b = "bbbbbb11-0000-7000-8000-000000000003"
+          const c = "cccccc00-0000-7000-8000-000000000004"
+          const d = "dddddd00-0000-7000-8000-000000000005"
+          expect(yield* s.countRuns()).toEqual([])
+          yield* s.createRuns([
+            run(flow, at(0), { kind: "flow", name: "count-flow", tags: ["nightly"] }),
+            run(a, at(1), { name: "count-a", flowRunId: flow, tags: ["io", "nightly"] }),
+            run(b, at(2), { name: "count-a", flowRunId: flow, tags: ["io"] }),
+            run(c, at(3), { name: "count-c", state: State.scheduled({ timestamp: at(3) }) }),
+            run(d, at(4), { name: "count-c" })
+          ])
+          yield* s.setState(a, State.completed(1, { timestamp: at(5) }))
+          yield* s.setState(b, State.completed(2, { timestamp: at(6) }))
+          yield* s.setState(d, State.failed(Cause.fail("x"), { timestamp: at(7), name: "TimedOut" }))
+          yield* s.setState(flow, State.completed(0, { timestamp: at(8) }))
+
+          const count = (filter?: RunStore.RunFilter) => Effect.map(s.countRuns(filter), sorted)
+          expect(yield* count()).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 2 },
+            { name: "count-c", kind: "task", stateType: "FAILED", count: 1 },
+            { name: "count-c", kind: "task", stateType: "SCHEDULED", count: 1 },
+            { name: "count-flow", kind: "flow", stateType: "COMPLETED", count: 1 }
+          ])
+          expect(yield* count({ flowRunId: flow })).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 2 }
+          ])
+          expect(yield* count({ kind: "flow" })).toEqual([
+            { name: "count-flow", kind: "flow", stateType: "COMPLETED", count: 1 }
+          ])
+          expect(yield* count({ name: "count-c" })).toHaveLength(2)
+          expect(yield* count({ stateType: ["FAILED", "SCHEDULED"] })).toEqual([
+            { name: "count-c", kind: "task", stateType: "FAILED", count: 1 },
+            { name: "count-c", kind: "task", stateType: "SCHEDULED", count: 1 }
+          ])
+          expect(yield* count({ stateName: "TimedOut" })).toEqual([
+            { name: "count-c", kind: "task", stateType: "FAILED", count: 1 }
+          ])
+          expect(yield* count({ tag: "nightly" })).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 1 },
+            { name: "count-flow", kind: "flow", stateType: "COMPLETED", count: 1 }
+          ])
+          expect(yield* count({ idPrefix: "bbbbbb1" })).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 1 }
+          ])
+          expect(yield* count({ createdAfter: at(1), createdBefore: at(3) })).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 2 }
+          ])
+          expect(yield* count({ endedAfter: at(6), endedBefore: at(8) })).toEqual([
+            { name: "count-a", kind: "task", stateType: "COMPLETED", count: 1 },
+            { name: "count-c", kind: "task", stateType: "FAILED", count: 1 }
+          ])
+          // Order, limit and cursor do not narrow a count; an empty list of state types counts nothing.
+          const page = yield* s.listRunsPage({ limit: 2, order: "newest" })
+          expect(yield* count({ limit: 1, order: "newest", cursor: page.next! })).toEqual(yield* count())
+          expect(yield* count({ stateType: [] })).toEqual([])
+          // A bad filter is a defect, as for a listing.
+          const bad = yield* Effect.exit(s.countRuns({ createdAfter: new Date(Number.NaN) }))
+          expect(Exit.isFailure(bad) && Cause.isDie(bad.cause)).toBe(true)
+        })
+      ))
+  })
+}
