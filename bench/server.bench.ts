@@ -7,7 +7,6 @@
  * server sends (the floor of any request) and a bare `listRunsPage({ limit: 50 })` on the store.
  * Runs compiled JavaScript (`npm run bench:server` builds first). Not part of the tests.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Cause, Effect, Layer, ManagedRuntime } from "effect"
 import * as http from "node:http"
@@ -113,10 +112,7 @@ interface Figure {
 
 /** Seeds a store, serves it, and times each request N times, interleaved (after one warm-up each). */
 const measure = async (label: string, store: Layer.Layer<RunStore.RunStore, unknown>): Promise<Array<Figure>> => {
-  const http_ = NodeHttpServer.layer(() => http.createServer(), { port: 0, host: "127.0.0.1" })
-  const runtime = ManagedRuntime.make(
-    Layer.merge(Server.layer({}).pipe(Layer.provide(http_)), http_).pipe(Layer.provideMerge(store))
-  )
+  const runtime = ManagedRuntime.make(Server.layer({ port: 0 }).pipe(Layer.provideMerge(store)))
   try {
     const service = await runtime.runPromise(RunStore.RunStore)
     const seedStart = performance.now()

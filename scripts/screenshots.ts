@@ -6,13 +6,11 @@
  *
  * Run it with `npm run screenshots`.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
 import { RunStore } from "effect-taskflow"
 import * as Server from "effect-taskflow/Server"
 import * as fs from "node:fs"
-import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -47,8 +45,7 @@ const main = Effect.gen(function*() {
 })
 
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), "tf-screenshots-"))
-const http = NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })
-const served = Layer.merge(Server.layer({}).pipe(Layer.provide(http)), http).pipe(
+const served = Server.layer({ port: 0 }).pipe(
   Layer.provideMerge(RunStore.sqlite({ filename: path.join(directory, "runs.db") }))
 )
 

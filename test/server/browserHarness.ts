@@ -3,14 +3,12 @@
  * file, one page per test, each page watched for script errors and dialogs), and `taskflow server`
  * on a fresh SQLite store, served from the test process on a free port of 127.0.0.1.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import { RunStore } from "effect-taskflow"
 import * as Server from "effect-taskflow/Server"
 import * as fs from "node:fs"
-import { createServer } from "node:http"
 import type { Browser as PlaywrightBrowser, Page } from "playwright-core"
 import { CHROMIUM, HOW_TO_INSTALL, launchChromium } from "../../scripts/chromium.js"
 import { freshSqliteFile } from "../support/stores.js"
@@ -97,15 +95,14 @@ export class ServerUrl extends Context.Tag("test/server/ServerUrl")<ServerUrl, s
  * A fresh SQLite store, and the server (API and pages) over it on a free port of 127.0.0.1, for the
  * layer's life. The store is the one the tests write to and read back.
  */
-export const serverLayer: Layer.Layer<ServerUrl | RunStore.RunStore, unknown> = (() => {
-  const store = RunStore.sqlite({ filename: freshSqliteFile(), maxPollInterval: 100 })
-  const http = NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })
-  const url = Layer.effect(
-    ServerUrl,
-    HttpServer.addressWith((address) =>
-      Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "")
-    )
+export const serverLayer = Layer.effect(
+  ServerUrl,
+  HttpServer.addressWith((address) =>
+    address._tag === "TcpAddress"
+      ? Effect.succeed(`http://127.0.0.1:${address.port}`)
+      : Effect.dieMessage("The server listens on a Unix socket")
   )
-  const served = Server.layer({}).pipe(Layer.provide(http))
-  return Layer.mergeAll(served, url.pipe(Layer.provide(http))).pipe(Layer.provideMerge(store))
-})()
+).pipe(
+  Layer.provideMerge(Server.layer({ port: 0 })),
+  Layer.provideMerge(RunStore.sqlite({ filename: freshSqliteFile(), maxPollInterval: 100 }))
+)
