@@ -8,7 +8,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Layer } from "effect"
 import { Flow, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
 import type { Page } from "playwright-core"
-import { browserAvailable, browserLayer, pw, serverLayer, ServerUrl, withPage } from "./browserHarness.js"
+import { browserAvailable, browserLayer, navigateBy, pw, serverLayer, ServerUrl, withPage } from "./browserHarness.js"
 
 /** How long a page may take to show what the test waits for (never a fixed sleep). */
 const SHOWN = { timeout: 10_000 }
@@ -42,7 +42,7 @@ const startGated = Effect.gen(function*() {
   const key = crypto.randomUUID()
   const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
   gates.set(key, gate)
-  yield* Effect.forkScoped(TaskWorker.serve([gated], { heartbeatInterval: 100 }))
+  yield* Effect.forkScoped(TaskWorker.serve([gated], { heartbeatInterval: 100, shutdownGracePeriod: 0 }))
   const future = yield* gated.delay(key)
   yield* Deferred.await(gate.started)
   return { future, release: gate.release }
@@ -114,9 +114,7 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
             expect(Number(failedCount)).toBeGreaterThanOrEqual(2)
 
             yield* pw(() => page.selectOption("form#filters select[name=state]", "FAILED"))
-            yield* pw(() =>
-              Promise.all([page.waitForURL(/[?&]state=FAILED/, SHOWN), page.click("form#filters button[type=submit]")])
-            )
+            yield* navigateBy(page, /[?&]state=FAILED/, () => page.click("form#filters button[type=submit]"))
             const states = yield* pw(() =>
               page.$$eval("table#runs tr[data-run-id] .state", (badges) =>
                 badges.map((b) => b.getAttribute("data-state-type")))
@@ -145,11 +143,10 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         yield* withPage((page) =>
           Effect.gen(function*() {
             yield* pw(() => page.goto(`${base}/runs?kind=flow&name=browser-map-flow`))
-            yield* pw(() =>
-              Promise.all([
-                page.waitForURL(`${base}/runs/${flowRun.id}`, SHOWN),
-                page.click(`tr[data-run-id="${flowRun.id}"] a.run-name`)
-              ])
+            yield* navigateBy(
+              page,
+              `${base}/runs/${flowRun.id}`,
+              () => page.click(`tr[data-run-id="${flowRun.id}"] a.run-name`)
             )
             expect(yield* pw(() => page.textContent("h1#run-name"))).toBe("browser-map-flow")
             const bars = yield* pw(() =>
@@ -191,18 +188,14 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         yield* withPage((page) =>
           Effect.gen(function*() {
             yield* pw(() => page.goto(`${base}/runs/${id}`))
-            yield* pw(() =>
-              Promise.all([page.waitForURL(`${base}/runs/${id}/cancel`, SHOWN), page.click("a#cancel-run")])
-            )
+            yield* navigateBy(page, `${base}/runs/${id}/cancel`, () => page.click("a#cancel-run"))
             // The confirmation page changes nothing: the run is still running.
             expect((yield* store.getRun(id)).state.type).toBe("RUNNING")
+            yield* navigateBy(page, `${base}/runs/${id}?done=cancel`, () =>
+              page.click("form#confirm button[type=submit]"))
             yield* pw(() =>
-              Promise.all([
-                page.waitForURL(`${base}/runs/${id}?done=cancel`, SHOWN),
-                page.click("form#confirm button[type=submit]")
-              ])
+              page.waitForSelector("#outcome", SHOWN)
             )
-            yield* pw(() => page.waitForSelector("#outcome", SHOWN))
             yield* future.wait({ timeout: "10 seconds" })
             expect((yield* future.state).type).toBe("CANCELLED")
             yield* pw(() => page.waitForSelector(`#run-state[data-state-type="CANCELLED"]`, SHOWN))
@@ -215,8 +208,9 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         const store = yield* RunStore.RunStore
         const base = yield* ServerUrl
         const script = "<script>alert(2)</script>"
-        const future = yield* evil.submit(EVIL, script).pipe(Effect.provide(TaskRunner.concurrent()))
-        yield* future.wait()
+        const future = yield* Effect.tap(evil.submit(EVIL, script), (future) => future.wait()).pipe(
+          Effect.provide(TaskRunner.concurrent())
+        )
         expect((yield* store.getRun(future.taskRunId)).state.type).toBe("COMPLETED")
 
         const noInjectedElements = (page: Page) =>

@@ -64,7 +64,11 @@ export const openPage: Effect.Effect<PageWatch, never, Browser | Scope.Scope> = 
   const dialogs: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()} (${message.location().url})`)
+    // Chromium asks for /favicon.ico on its own; the pages never link it, so its 404 is not theirs.
+    const url = message.location().url
+    if (message.type() === "error" && !url.endsWith("/favicon.ico")) {
+      problems.push(`console error: ${message.text()} (${url})`)
+    }
   })
   page.on("dialog", (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`)
@@ -87,6 +91,22 @@ export const withPage = <A, E, R>(
     if (trouble.length > 0) return yield* Effect.dieMessage(`The page misbehaved:\n${trouble.join("\n")}`)
     return result
   }))
+
+/**
+ * Does `action` (a click) and waits until the page is at `url`. If it lands elsewhere, the failure
+ * says where, and what that page says (an error page's reason).
+ */
+export const navigateBy = (page: Page, url: string | RegExp, action: () => Promise<unknown>): Effect.Effect<void> =>
+  pw(async () => {
+    try {
+      await Promise.all([page.waitForURL(url, { timeout: 10_000 }), action()])
+    } catch (error) {
+      const text = await page.textContent("body").catch(() => "(no page)")
+      throw new Error(`Expected to land on ${url}; the page is ${page.url()} and says: ${text?.trim().slice(0, 500)}`, {
+        cause: error
+      })
+    }
+  })
 
 /** Where the test file's server listens, e.g. "http://127.0.0.1:39123". */
 export class ServerUrl extends Context.Tag("test/server/ServerUrl")<ServerUrl, string>() {}
