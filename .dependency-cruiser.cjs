@@ -11,7 +11,8 @@ const owners = {
   TaskRunner: "runner",
   Task: "task",
   Flow: "flow",
-  TaskWorker: "worker"
+  TaskWorker: "worker",
+  Server: "server"
 }
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
@@ -39,7 +40,7 @@ const ownedRules = Object.entries(owners).flatMap(([publicModule, folder]) => {
 const ownedFolders = Object.values(owners).join("|")
 
 /** The folders of src/internal/, lowest first: each may import only from itself and those before it. */
-const layers = ["core", "codec", "store", "run", "futures", "engine", "runner", "task", "flow", "worker"]
+const layers = ["core", "codec", "store", "run", "futures", "engine", "runner", "task", "flow", "worker", "server"]
 
 const layerRules = layers.slice(0, -1).map((layer, i) => ({
   name: `layer-${layer}`,
@@ -77,6 +78,13 @@ module.exports = {
       comment: "The command uses the library as users do, through its public modules (src/*.ts).",
       from: { path: "^src/(cli|bin)/" },
       to: { path: "^src/internal/" }
+    },
+    {
+      name: "server-opt-in",
+      severity: "error",
+      comment: "The main entry never loads the HTTP server: effect-taskflow/Server is imported on its own.",
+      from: { path: "^src/(index|State|Errors|Futures|Task|Flow|TaskRunner|TaskWorker|RunStore)\\.ts$" },
+      to: { path: "^src/(Server\\.ts$|internal/server/)" }
     },
     {
       name: "internal-stays-internal",

@@ -13,13 +13,16 @@ import { createRequire } from "node:module"
 import { CliFailure } from "./internal/failure.js"
 import { exitCodeOnInterrupt } from "./internal/interrupt.js"
 import { runsCommand } from "./runs.js"
+import { serverCommand } from "./server.js"
 import { storeCommand } from "./store.js"
 import { workerCommand } from "./worker.js"
 
 /** The command tree. */
 export const command = Command.make("taskflow").pipe(
-  Command.withDescription("Run task workers, and see, cancel and clean up the runs of an effect-taskflow store."),
-  Command.withSubcommands([workerCommand, runsCommand, storeCommand])
+  Command.withDescription(
+    "Run task workers, see, cancel and clean up the runs of an effect-taskflow store, and serve its web UI."
+  ),
+  Command.withSubcommands([workerCommand, runsCommand, storeCommand, serverCommand])
 )
 
 // From src/cli/ and from dist/cli/ alike, the package's manifest is two folders up.
@@ -33,6 +36,7 @@ export const commandPath = (args: ReadonlyArray<string>): string => {
     "worker",
     "runs",
     "store",
+    "server",
     "ls",
     "inspect",
     "logs",

@@ -10,6 +10,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { timingSafeEqual } from "node:crypto"
 import * as RunStore from "../../../RunStore.js"
 import * as State from "../../../State.js"
 import { PageContext } from "./context.js"
@@ -82,6 +83,14 @@ export const confirmRoute = (action: Action) =>
     })
   })
 
+/** Whether the form repeats the session's token, compared in constant time. */
+const sameToken = (cookie: string | undefined, field: string | undefined): boolean => {
+  if (cookie === undefined || cookie === "" || field === undefined) return false
+  const a = Buffer.from(cookie)
+  const b = Buffer.from(field)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
 const Form = Schema.Struct({ csrf: Schema.optional(Schema.String) })
 
 /** POST /runs/:id/cancel and /runs/:id/rerun. */
@@ -94,7 +103,7 @@ export const actionRoute = (action: Action) =>
       Effect.orElseSucceed(() => ({ csrf: undefined }))
     )
     const cookie = request.cookies[CSRF_COOKIE]
-    if (cookie === undefined || cookie === "" || form.csrf !== cookie) {
+    if (!sameToken(cookie, form.csrf)) {
       return yield* Effect.fail(
         new PageError({
           status: 403,

@@ -25,7 +25,7 @@ pre { background: var(--panel); border: 1px solid var(--line); padding: .6rem; o
 table { border-collapse: collapse; width: 100%; background: var(--panel); }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); white-space: nowrap; }
-td.name { overflow-wrap: anywhere; }
+td.name { min-width: 7rem; overflow-wrap: break-word; }
 .state { display: inline-block; padding: 0 .45rem; border-radius: .7rem; color: #fff; font-size: .8rem;
   font-weight: 600; white-space: nowrap; background: var(--scheduled); }
 [data-state-type="PENDING"].state { background: var(--pending); }
@@ -71,6 +71,7 @@ ol#history-list li { margin: .15rem 0; }
 #timeline rect[data-state-type="PAUSED"] { fill: var(--paused); }
 #timeline .group .summary { grid-column: 2 / 4; font-size: .85rem; display: flex; flex-wrap: wrap; gap: .3rem; }
 .attempts { font-size: .8rem; color: var(--muted); text-align: right; }
+#log-lines:empty { display: none; }
 #log-lines { background: var(--panel); border: 1px solid var(--line); max-height: 32rem; overflow: auto; padding: .4rem; }
 .log-line { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 .log-line .level { font-weight: 700; margin-right: .4rem; }

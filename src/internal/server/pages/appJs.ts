@@ -74,7 +74,11 @@ export const appJs = String.raw`"use strict";
   };
   const close = () => { if (source !== null) { source.close(); source = null; } };
   document.addEventListener("visibilitychange", () => {
-    if (document.hidden) { close(); } else { open(); followLogs(); }
+    if (document.hidden) { close(); return; }
+    // Without an event id to resume from, what changed while hidden is unknown: look again.
+    if (lastId === "" && eventsUrl !== undefined) refresh();
+    open();
+    followLogs();
   });
   if (!document.hidden) open();
 

@@ -7,8 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as RunStore from "../../../RunStore.js"
 import { countRuns } from "./counts.js"
-import type { RunCount } from "./counts.js"
-import { attempts, endedAt, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
+import { ACTIVE_TYPES, attempts, endedAt, formatDuration, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
 import { storeFailed } from "./layout.js"
@@ -27,12 +26,12 @@ const TABLE_PAGE = 50
 interface Task {
   readonly name: string
   readonly kind: RunStore.RunKind
-  readonly counts: ReadonlyArray<RunCount>
+  readonly counts: ReadonlyArray<RunStore.RunCount>
   readonly total: number
 }
 
-const tasksOf = (counts: ReadonlyArray<RunCount>): ReadonlyArray<Task> => {
-  const tasks = new Map<string, Array<RunCount>>()
+const tasksOf = (counts: ReadonlyArray<RunStore.RunCount>): ReadonlyArray<Task> => {
+  const tasks = new Map<string, Array<RunStore.RunCount>>()
   for (const count of counts) {
     const key = `${count.kind}\u0000${count.name}`
     tasks.set(key, [...(tasks.get(key) ?? []), count])
@@ -100,7 +99,9 @@ export const flowSections = (flow: RunStore.RunRecord, basePath: string, cursor:
     }</section>
 <h2>Task runs</h2>
 ${runsTable("task-runs", table.runs, basePath, now)}
-<nav class="pager">${cursor === undefined ? null : html`<a href="${runHref(basePath, flow.id)}">First page</a>`}${
+<nav class="pager" id="task-runs-pager" data-live>${
+      cursor === undefined ? null : html`<a href="${runHref(basePath, flow.id)}">First page</a>`
+    }${
       table.next === undefined
         ? null
         : html`<a id="next-task-runs" href="${
@@ -158,7 +159,7 @@ const group = (
         stateBadge({ type: count.stateType, name: count.stateType })
       } <span class="count">${count.count}</span></span>`
     )
-  } <span class="muted">from ${new Date(from).toISOString().slice(11, 19)} to ${
-    new Date(to).toISOString().slice(11, 19)
-  } UTC</span></div></div>`
+  } <span class="muted">over ${formatDuration(to - from)}${
+    task.counts.some((count) => ACTIVE_TYPES.includes(count.stateType)) ? " so far" : ""
+  }</span></div></div>`
 }

@@ -19,7 +19,10 @@ export interface PageOptions {
   readonly status?: number
 }
 
-/** A page as a response. */
+/**
+ * A page as a response. Its referrer policy is same-origin: under the server's `no-referrer`
+ * header a browser sends `Origin: null` with a same-origin form POST, which the Origin check refuses.
+ */
 export const page = (options: PageOptions): HttpServerResponse.HttpServerResponse => {
   const base = options.basePath
   const document = html`${raw("<!doctype html>")}
@@ -27,6 +30,7 @@ export const page = (options: PageOptions): HttpServerResponse.HttpServerRespons
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
 <title>${options.title} · taskflow</title>
 <link rel="stylesheet" href="${base + assetPaths.css}">
 <script src="${base + assetPaths.js}" defer></script>

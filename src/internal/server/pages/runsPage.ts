@@ -32,7 +32,7 @@ export const runsRoute = Effect.gen(function*() {
   const { basePath } = yield* PageContext
   const query = parseRunsQuery(yield* HttpServerRequest.ParsedSearchParams)
   if (query instanceof PageError) return yield* Effect.fail(query)
-  const flowRunId = query.flow === "" ? undefined : (yield* resolveRun(basePath, query.flow)).id
+  const flowRunId = query.flow === "" ? undefined : (yield* flowRun(basePath, query.flow)).id
   const now = yield* Clock.currentTimeMillis
   const filters = filtersOf(query, flowRunId, now)
   const [found, counts] = yield* Effect.all([runsPage(filters, query.cursor, query.limit), countByState(filters)], {
@@ -43,7 +43,7 @@ export const runsRoute = Effect.gen(function*() {
 ${countsList(counts)}
 ${filterForm(query)}
 ${runsTable("runs", found.runs, basePath, now)}
-<nav class="pager">${
+<nav class="pager" id="pager" data-live>${
     query.cursor === undefined
       ? null
       : html`<a id="first-page" href="${basePath}/runs${queryString(query, undefined)}">First page</a>`
@@ -54,6 +54,14 @@ ${runsTable("runs", found.runs, basePath, now)}
   }</nav>`
   return page({ basePath, title: "Runs", body, watch: "all" })
 })
+
+/** The `flow` filter's run: an id that names none is a bad filter (400), not a missing page. */
+const flowRun = (basePath: string, text: string) =>
+  Effect.catchIf(
+    resolveRun(basePath, text),
+    (error) => error.status === 404,
+    () => Effect.fail(new PageError({ status: 400, title: "Bad filter", message: `flow: no run has the id ${text}.` }))
+  )
 
 const countsList = (counts: ReadonlyMap<string, number>): Html =>
   html`<ul id="counts" data-live>${
