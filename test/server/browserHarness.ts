@@ -64,11 +64,7 @@ export const openPage: Effect.Effect<PageWatch, never, Browser | Scope.Scope> = 
   const dialogs: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("console", (message) => {
-    // Chromium asks for /favicon.ico on its own; the pages never link it, so its 404 is not theirs.
-    const url = message.location().url
-    if (message.type() === "error" && !url.endsWith("/favicon.ico")) {
-      problems.push(`console error: ${message.text()} (${url})`)
-    }
+    if (message.type() === "error") problems.push(`console error: ${message.text()} (${message.location().url})`)
   })
   page.on("dialog", (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`)
