@@ -162,6 +162,39 @@ describe.skipIf(!browserAvailable)("web UI in Chromium", () => {
         )
       }))
 
+    it.effect("a flow run's many runs of one task show as one group on the timeline, counted by state", () =>
+      Effect.gen(function*() {
+        const store = yield* RunStore.RunStore
+        const base = yield* ServerUrl
+        const flowRunId = crypto.randomUUID()
+        yield* store.createRuns([{
+          id: flowRunId,
+          kind: "flow",
+          name: "browser-wide-flow",
+          state: State.completed(null)
+        }])
+        const mapped = Array.from({ length: 30 }, (_, i) => ({
+          id: crypto.randomUUID(),
+          kind: "task" as const,
+          name: "browser-mapped",
+          flowRunId,
+          state: i < 26 ? State.completed(i) : State.failed(Cause.fail("no"))
+        }))
+        yield* store.createRuns(mapped)
+
+        yield* withPage((page) =>
+          Effect.gen(function*() {
+            yield* pw(() => page.goto(`${base}/runs/${flowRunId}`))
+            const group = page.locator(`#timeline .group[data-task-name="browser-mapped"]`)
+            expect(yield* pw(() => group.count())).toBe(1)
+            expect(yield* pw(() => page.locator("#timeline .bar[data-run-id]").count())).toBe(0)
+            const count = (type: string) => pw(() => group.locator(`[data-state-type="${type}"] .count`).textContent())
+            expect(yield* count("COMPLETED")).toBe("26")
+            expect(yield* count("FAILED")).toBe("4")
+          })
+        )
+      }))
+
     it.effect("a running run's page turns Completed live, without a reload", () =>
       Effect.scoped(Effect.gen(function*() {
         const base = yield* ServerUrl

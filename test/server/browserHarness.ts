@@ -64,7 +64,11 @@ export const openPage: Effect.Effect<PageWatch, never, Browser | Scope.Scope> = 
   const dialogs: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()} (${message.location().url})`)
+    // Chromium asks for /favicon.ico on its own unless a page links an icon: that 404 says nothing of the page.
+    const url = message.location().url
+    if (message.type() === "error" && !url.endsWith("/favicon.ico")) {
+      problems.push(`console error: ${message.text()} (${url})`)
+    }
   })
   page.on("dialog", (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`)
