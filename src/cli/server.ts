@@ -26,6 +26,10 @@ export const serverCommand = Command.make("server", {
   readOnly: Options.boolean("read-only").pipe(
     Options.withDescription("Refuse every action (cancel, rerun): the UI only shows runs.")
   ),
+  basePath: Options.text("base-path").pipe(
+    Options.withDescription("The path the UI is reached under behind a proxy (e.g. /taskflow); links carry it."),
+    Options.withDefault("")
+  ),
   token: Options.text("token").pipe(
     Options.withDescription(
       "A secret of 16 characters or more every request must carry (default: $TASKFLOW_SERVER_TOKEN). " +

@@ -76,6 +76,11 @@ const mapped = Flow.make(
       return yield* futures.result()
     })
 )
+const chatty = Task.make(
+  "pages-chatty",
+  (n: number) =>
+    Effect.forEach(Array.from({ length: n }, (_, i) => i + 1), (i) => Effect.log(`line ${i}`), { discard: true })
+)
 const hostile = Task.make(
   HOSTILE,
   (text: string) => Effect.zipRight(Effect.log(`${text} "><script>alert(2)</script>`), Effect.fail(new Error(text)))
@@ -104,8 +109,8 @@ for (const store of storeCases.filter((store) => store.available)) {
         // No inline script or style: the server's CSP allows neither.
         expect(runs.text.match(/<script/g)).toHaveLength(1)
         expect(runs.text).not.toMatch(/<style|style="/)
-      // Forms POST with their Origin: `no-referrer` (the server's header) would make it "null".
-      expect(runs.text).toContain(`<meta name="referrer" content="same-origin">`)
+        // Forms POST with their Origin: `no-referrer` (the server's header) would make it "null".
+        expect(runs.text).toContain(`<meta name="referrer" content="same-origin">`)
       }))
 
     it.effect("the default view: active runs and runs ended in 24 hours, with counts", () =>
@@ -224,6 +229,21 @@ for (const store of storeCases.filter((store) => store.available)) {
         const logs = yield* get(`/runs/${loads[0]!.id}/logs?after=1`)
         expect(logs.text).not.toContain(`class="log-line"`)
         expect(task.text).toContain(`<a id="rerun-run" href="/runs/${loads[0]!.id}/rerun">`)
+      }))
+
+    it.effect("a run page shows the last 500 of a run's 1,234 log lines", () =>
+      Effect.gen(function*() {
+        yield* chatty(1_234)
+        const store = yield* RunStore.RunStore
+        const [run] = yield* store.listRuns({ name: "pages-chatty", order: "newest", limit: 1 })
+        const page = (yield* get(`/runs/${run!.id}`)).text
+        const seqs = [...page.matchAll(/<div class="log-line" data-seq="(\d+)"/g)].map((m) => Number(m[1]))
+        expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => 735 + i))
+        expect(page).toContain("The last 500 of 1234 lines.")
+        expect(page).toContain(`data-after="1234"`)
+        const more = yield* get(`/runs/${run!.id}/logs?after=0`)
+        expect(more.text.match(/class="log-line"/g)).toHaveLength(500)
+        expect(hrefOf(more.text, "more-logs")).toBe(`/runs/${run!.id}/logs?after=500`)
       }))
 
     it.effect("hostile names, parameters, failures and log lines are text", () =>

@@ -2,11 +2,14 @@
  * `countRuns` (issue 24) on every store alike: counts by name, kind and state type over the runs a
  * filter finds, ignoring order, limit and cursor.
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
 import { RunStore, State } from "effect-taskflow"
+import { countingStatement } from "../../src/internal/store/sql/finding.js"
 import { newRun } from "../support/storeRuns.js"
-import { storeCases, withStore } from "../support/stores.js"
+import { freshSqliteFile, storeCases, withStore } from "../support/stores.js"
 
 const DAY = 86_400_000
 const T0 = Date.UTC(2024, 0, 1)
@@ -93,3 +96,41 @@ for (const store of storeCases) {
       ))
   })
 }
+
+describe("countRuns' plan (SQLite, 20,000 runs)", () => {
+  it.live("a filtered count searches an index, never reads every run", () => {
+    const filename = freshSqliteFile()
+    const t0 = Date.UTC(2024, 0, 1)
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Effect.provide(Effect.void, RunStore.sqlite({ filename })) // its migrations
+      yield* sql.unsafe(`INSERT INTO taskflow_runs (id, kind, name, flow_run_id, parameters, tags, retries, run_count,
+          state_seq, state_type, state_name, state_timestamp, created_at)
+        SELECT printf('%08x', i) || '-0000-7000-8000-000000000000', 'task', 'plan-' || (i % 100),
+          CASE WHEN i % 100 < 10 THEN printf('%08x', i - i % 100) || '-0000-7000-8000-000000000000' END,
+          '[]', '[]', 0, 1, 1,
+          CASE WHEN i % 100 < 95 THEN 'COMPLETED' ELSE 'RUNNING' END,
+          CASE WHEN i % 100 < 95 THEN 'Completed' ELSE 'Running' END,
+          ${t0} + i * 1000 + 1000, ${t0} + i * 1000
+        FROM (WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i FROM n)`)
+      yield* sql`INSERT INTO taskflow_run_tags (run_id, tag) SELECT id, 'urgent' FROM taskflow_runs
+        WHERE name = 'plan-7'`
+      const filters: ReadonlyArray<readonly [string, RunStore.RunFilter]> = [
+        ["active", { stateType: ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"] }],
+        ["flow run", { flowRunId: "00004e00-0000-7000-8000-000000000000" }],
+        ["name", { name: "plan-42" }],
+        ["tag", { tag: "urgent" }],
+        ["ended after", { endedAfter: new Date(t0 + 19_000_000) }],
+        ["created between", { createdAfter: new Date(t0 + 1_000_000), createdBefore: new Date(t0 + 2_000_000) }]
+      ]
+      const scans: Array<string> = []
+      for (const [what, filter] of filters) {
+        const [text, params] = countingStatement(sql, filter).compile()
+        const plan = yield* sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)
+        // "SCAN r", with an index or not, reads every run; "SEARCH r USING INDEX …" only the matching ones.
+        for (const { detail } of plan) if (/^SCAN r\b/.test(detail)) scans.push(`${what}: ${detail}`)
+      }
+      expect(scans).toEqual([])
+    }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.scoped)
+  }, 60_000)
+})

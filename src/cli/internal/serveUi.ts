@@ -20,13 +20,15 @@ export interface ServerFlags extends StoreFlags {
   readonly host: string
   readonly port: number
   readonly readOnly: boolean
+  readonly basePath: string
   readonly token: Option.Option<string>
 }
 
 /** The URL a browser opens: the token rides along once (the server swaps it for a cookie). */
-export const openUrl = (host: string, port: number, token: string | undefined): string => {
+export const openUrl = (host: string, port: number, basePath: string, token: string | undefined): string => {
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
-  return `http://${shown}:${port}/${token === undefined ? "" : `?token=${encodeURIComponent(token)}`}`
+  const path = `${basePath.replace(/\/+$/, "")}/`
+  return `http://${shown}:${port}${path}${token === undefined ? "" : `?token=${encodeURIComponent(token)}`}`
 }
 
 /** Serves until interrupted (Ctrl-C: exit 0). */
@@ -39,6 +41,7 @@ export const serveUi = (flags: ServerFlags) =>
       host: flags.host,
       port: flags.port,
       readOnly: flags.readOnly,
+      basePath: flags.basePath,
       ...(token === undefined ? {} : { token })
     }).pipe(
       Layer.provide(storeLayer(location)),
@@ -56,7 +59,7 @@ export const serveUi = (flags: ServerFlags) =>
       const { address } = yield* HttpServer.HttpServer
       const port = address._tag === "TcpAddress" ? address.port : flags.port
       yield* Console.log(`Serving ${describeStore(location)}${flags.readOnly ? ", read-only" : ""}.`)
-      yield* Console.log(`Open ${openUrl(flags.host, port, token)}  (Ctrl-C to stop)`)
+      yield* Console.log(`Open ${openUrl(flags.host, port, flags.basePath, token)}  (Ctrl-C to stop)`)
       return yield* Effect.never
     }).pipe(Effect.provide(server))
   })

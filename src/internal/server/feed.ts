@@ -8,6 +8,7 @@
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -43,10 +44,11 @@ export interface FeedOptions {
 /** The server's change feed. */
 export class ChangeFeed extends Context.Tag("effect-taskflow/server/ChangeFeed")<ChangeFeed, {
   /**
-   * The events after `lastEventId` (replayed, or one `reset` when they are no longer kept), then
-   * every new batch, for as long as the stream runs. The loop runs while any such stream does.
+   * Starts listening (the loop runs, its first look at the store taken, until the scope closes) and
+   * gives the events after `lastEventId` (replayed, or one `reset` when they are no longer kept),
+   * then every new batch.
    */
-  readonly changes: (lastEventId: number | undefined) => Stream.Stream<FeedEvent>
+  readonly changes: (lastEventId: number | undefined) => Effect.Effect<Stream.Stream<FeedEvent>, never, Scope.Scope>
 }>() {}
 
 /** A run state type that is not final: what "running now" covers. */
@@ -138,38 +140,46 @@ export const makeFeed = (
       Stream.throttle({ cost: () => 1, units: 1, duration: options.minGap ?? "500 millis", strategy: "shape" })
     )
 
-    const loop = Effect.gen(function*() {
-      const unsubscribe = [
-        store.unsafeSubscribeScheduled(() => Queue.unsafeOffer(wakes, undefined)),
-        store.unsafeSubscribeCancelling(() => Queue.unsafeOffer(wakes, undefined))
-      ]
-      yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribe.forEach((stop) => stop())))
-      let last = yield* look(store, yield* Clock.currentTimeMillis, watched)
-      yield* ticks.pipe(
-        Stream.runForEach(() =>
-          look(store, last.at, watched).pipe(
-            Effect.flatMap((next) => {
-              const changed = changedRuns(last, next)
-              last = next
-              return changed.length === 0 ? Effect.void : publish(changed)
-            }),
-            // A store that does not answer now may later: the next tick tries again.
-            Effect.catchAllCause((cause) => Effect.logDebug("change feed: the store did not answer", cause))
+    const loop = (looked: Deferred.Deferred<void>) =>
+      Effect.gen(function*() {
+        const unsubscribe = [
+          store.unsafeSubscribeScheduled(() => Queue.unsafeOffer(wakes, undefined)),
+          store.unsafeSubscribeCancelling(() => Queue.unsafeOffer(wakes, undefined))
+        ]
+        yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribe.forEach((stop) => stop())))
+        // A store that does not answer now: everything it shows later counts as changed.
+        let last = yield* look(store, yield* Clock.currentTimeMillis, watched).pipe(
+          Effect.orElseSucceed((): Snapshot => ({ at: 0, active: new Map(), ended: new Map() }))
+        )
+        yield* Deferred.succeed(looked, undefined)
+        yield* ticks.pipe(
+          Stream.runForEach(() =>
+            look(store, last.at, watched).pipe(
+              Effect.flatMap((next) => {
+                const changed = changedRuns(last, next)
+                last = next
+                return changed.length === 0 ? Effect.void : publish(changed)
+              }),
+              // A store that does not answer now may later: the next tick tries again.
+              Effect.catchAllCause((cause) => Effect.logDebug("change feed: the store did not answer", cause))
+            )
           )
         )
-      )
-    })
+      })
     const running = yield* RcRef.make({
-      acquire: Effect.zipRight(
+      acquire: Effect.gen(function*() {
         // Changes while no loop ran went unseen: no earlier batch can be replayed whole.
-        Ref.update(replay, (r) => ({ ...r, seq: r.seq + 1, floor: r.seq + 1 })),
-        Effect.asVoid(Effect.forkScoped(Effect.scoped(loop)))
-      ),
+        yield* Ref.update(replay, (r) => ({ ...r, seq: r.seq + 1, floor: r.seq + 1 }))
+        const looked = yield* Deferred.make<void>()
+        yield* Effect.forkScoped(Effect.scoped(loop(looked)))
+        // Listeners start from the loop's first look: what changes after they listen is reported.
+        yield* Deferred.await(looked)
+      }),
       idleTimeToLive: options.idleTimeToLive ?? "30 seconds"
     })
 
-    const changes = (lastEventId: number | undefined): Stream.Stream<FeedEvent> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+    const changes = (lastEventId: number | undefined) =>
+      Effect.gen(function*() {
         yield* RcRef.get(running)
         const subscription = yield* PubSub.subscribe(hub)
         const now = yield* Ref.get(replay)
@@ -182,7 +192,7 @@ export const makeFeed = (
           Stream.fromIterable(head),
           Stream.fromQueue(subscription).pipe(Stream.filter((event) => event.seq > now.seq))
         )
-      }))
+      })
     return { changes }
   })
 

@@ -158,7 +158,9 @@ export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
       Effect.gen(function*() {
         const lastEventId = yield* lastEventIdOf(urlParams.lastEventId ?? request.headers["last-event-id"])
         const feed = yield* ChangeFeed
-        return HttpServerResponse.stream(Stream.encodeText(connectionText(feed.changes(lastEventId))), {
+        // The first bytes go out once the feed listens: a change after them is reported.
+        const text = Stream.unwrapScoped(Effect.map(feed.changes(lastEventId), (events) => connectionText(events)))
+        return HttpServerResponse.stream(Stream.encodeText(text), {
           contentType: "text/event-stream",
           // No proxy buffering or caching: each event goes out as it comes.
           headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }

@@ -134,7 +134,10 @@ export const secure = (settings: ServerSettings) => <E, R>(app: HttpApp.Default<
   Effect.gen(function*() {
     const original = yield* HttpServerRequest.HttpServerRequest
     const url = withoutBase(original.url, settings.basePath)
-    const newCsrf = original.cookies[CSRF_COOKIE] === undefined ? randomBytes(24).toString("base64url") : undefined
+    // A page's GET that has no CSRF token yet gets one (the forms it renders carry it).
+    const newCsrf = original.method === "GET" && original.cookies[CSRF_COOKIE] === undefined
+      ? randomBytes(24).toString("base64url")
+      : undefined
     // The pages read the CSRF token from the request: a first visit gets the one its response sets.
     const request = original.modify({
       url,

@@ -31,6 +31,7 @@ export const page = (options: PageOptions): HttpServerResponse.HttpServerRespons
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
+<link rel="icon" href="data:,">
 <title>${options.title} · taskflow</title>
 <link rel="stylesheet" href="${base + assetPaths.css}">
 <script src="${base + assetPaths.js}" defer></script>

@@ -24,8 +24,9 @@ export interface RunsQuery {
   readonly isDefault: boolean
 }
 
-/** The page size when the query gives none, and the largest it takes. */
+/** The page size when the query gives none. */
 export const DEFAULT_LIMIT = 50
+/** The largest page size the query may ask for. */
 export const MAX_LIMIT = 500
 
 type Params = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
@@ -87,11 +88,15 @@ export const parseRunsQuery = (params: Params): RunsQuery | PageError => {
   }
 }
 
-/** An ISO time, or a form's `datetime-local` value (no zone: read as UTC). */
+/**
+ * An ISO time ("2026-12-06T09:30:00Z"), a day, or a time without a zone ("2026-12-06T09:30", a
+ * form's `datetime-local`, or with a space for the T): read as UTC, never the server's local time.
+ */
 export const timeOf = (text: string): Date | undefined => {
-  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) || !/T\d/.test(text) ? text : `${text}Z`
-  const date = new Date(zoned)
-  return Number.isNaN(date.getTime()) || !/^\d{4}-\d\d-\d\d/.test(text) ? undefined : date
+  const match = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(Z|[+-]\d\d:?\d\d)?)?$/i.exec(text)
+  if (match === null) return undefined
+  const date = new Date(`${match[1]}T${match[2] ?? "00:00"}${match[3] ?? "Z"}`)
+  return Number.isNaN(date.getTime()) ? undefined : date
 }
 
 /**

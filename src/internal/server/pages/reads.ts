@@ -79,16 +79,19 @@ export const resolveRun = (basePath: string, text: string) =>
 export const LOG_LINES = 500
 
 /**
- * A run's last `LOG_LINES` lines without reading the others: lines are numbered from 1 with no
- * gaps, so the count is found by probing one line at a time (doubling, then halving), O(log n) reads.
+ * A run's last `LOG_LINES` lines without reading the others. Most runs log fewer: one read. Past
+ * that, lines are numbered from 1 with no gaps, so the last number is found by probing one line at
+ * a time (doubling, then halving): O(log n) small reads.
  */
 export const lastLogs = (runId: string) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
+    const first = yield* store.getLogs(runId, { limit: LOG_LINES })
+    if (first.length < LOG_LINES) return { lines: first, total: first.length }
     const exists = (seq: number) =>
       Effect.map(store.getLogs(runId, { after: seq - 1, limit: 1 }), (lines) => lines.length > 0)
-    let low = 0 // a line number known to exist (0: none needed)
-    let high = LOG_LINES
+    let low = first[first.length - 1]!.seq // the highest line number known to exist
+    let high = low * 2
     while (yield* exists(high)) {
       low = high
       high *= 2
@@ -98,6 +101,8 @@ export const lastLogs = (runId: string) =>
       if (yield* exists(mid)) low = mid
       else high = mid
     }
-    const lines = yield* store.getLogs(runId, { after: Math.max(0, low - LOG_LINES), limit: LOG_LINES })
+    const lines = low === first[first.length - 1]!.seq
+      ? first
+      : yield* store.getLogs(runId, { after: low - LOG_LINES, limit: LOG_LINES })
     return { lines, total: low }
   }).pipe(Effect.mapError(storeFailed))

@@ -46,8 +46,11 @@ const asPage = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerRespon
  * confirms, POST does), and the /assets/ the pages link.
  *
  * @example
- * import * as HttpRouter from "@effect/platform/HttpRouter"
- * const app = HttpRouter.concat(pagesRouter, apiRouter)
+ * import * as HttpServer from "@effect/platform/HttpServer"
+ * import * as Layer from "effect/Layer"
+ * const serve = HttpServer.serve(pagesRouter).pipe(
+ *   Layer.provide(Layer.succeed(PageContext, { readOnly: true, basePath: "" }))
+ * )
  */
 export const pagesRouter: HttpRouter.HttpRouter<never, RunStore.RunStore | PageContext> = HttpRouter.empty.pipe(
   HttpRouter.get(

@@ -89,6 +89,7 @@ const filterForm = (query: RunsQuery): Html => {
 <label>Flow run <input name="flow" value="${query.flow}" placeholder="id"></label>
 <label>From (UTC) <input name="from" value="${query.from}" placeholder="2026-12-06T09:00"></label>
 <label>To (UTC) <input name="to" value="${query.to}" placeholder="2026-12-06T18:00"></label>
+${query.limit === DEFAULT_LIMIT ? null : html`<input type="hidden" name="limit" value="${query.limit}">`}
 <button type="submit">Filter</button> <a href="?">Reset</a>
 </form>`
 }
