@@ -170,6 +170,19 @@ describe("the feed", () => {
       expect(reads).toBe(stopped)
     }).pipe(Effect.provide(RunStore.memory)))
 
+  it.scoped("runs that end together are all reported, past one page of `watched` runs", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const ids = Array.from({ length: 7 }, () => uuid())
+      for (const id of ids) yield* store.createRun({ ...newRun(id), state: State.scheduled() })
+      const feed = yield* makeFeed({ watched: 2 })
+      const events = yield* listening(feed.changes(undefined))
+      for (const id of ids) yield* store.setState(id, State.cancelled())
+      yield* TestClock.adjust("1 second")
+      const batch = yield* next(events)
+      expect(batch._tag === "change" ? [...batch.runs].sort() : batch).toEqual([...ids].sort())
+    }).pipe(Effect.provide(RunStore.memory)))
+
   it.scoped("a new run wakes the loop before its tick, never more than twice a second", () =>
     Effect.gen(function*() {
       const store = yield* RunStore.RunStore

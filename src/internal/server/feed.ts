@@ -94,16 +94,34 @@ interface Snapshot {
 const stateKey = (run: RunStore.RunRecord) =>
   `${run.state.type}/${run.state.name}/${run.state.timestamp.getTime()}/${run.runCount}`
 
-/** Reads the active runs and those ended since `since`, bounded pages both. */
+/** The most pages of ended runs a poll reads: runs that end together are all reported, up to this many pages. */
+const ENDED_PAGES = 10
+
+/** The runs ended since `since`, page after page (`watched` a page, at most `ENDED_PAGES` pages). */
+const endedSince = (store: RunStore.Service, since: number, watched: number) =>
+  Effect.iterate({ runs: [] as ReadonlyArray<RunStore.RunRecord>, next: undefined as string | undefined, pages: 0 }, {
+    while: (read) => read.pages === 0 || (read.next !== undefined && read.pages < ENDED_PAGES),
+    body: (read) =>
+      Effect.map(
+        store.listRunsPage({
+          endedAfter: new Date(since - ENDED_SLACK),
+          order: "newest",
+          limit: watched,
+          ...(read.next === undefined ? {} : { cursor: read.next })
+        }),
+        (page) => ({ runs: [...read.runs, ...page.runs], next: page.next, pages: read.pages + 1 })
+      )
+  })
+
+/**
+ * Reads the active runs (the newest `watched` of them: docs/ui.md says what that bound means) and
+ * every run ended since `since` (paged, up to `ENDED_PAGES` pages).
+ */
 const look = (store: RunStore.Service, since: number, watched: number) =>
   Effect.gen(function*() {
     const at = yield* Clock.currentTimeMillis
     const active = yield* store.listRunsPage({ stateType: ACTIVE_TYPES, order: "newest", limit: watched })
-    const ended = yield* store.listRunsPage({
-      endedAfter: new Date(since - ENDED_SLACK),
-      order: "newest",
-      limit: watched
-    })
+    const ended = yield* endedSince(store, since, watched)
     return {
       at,
       active: new Map(active.runs.map((run) => [run.id, stateKey(run)])),
