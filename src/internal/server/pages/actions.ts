@@ -109,4 +109,11 @@ export const actionRoute = (action: Action) =>
       ? yield* Effect.as(store.cancelRun(run.id), run.id)
       : yield* Effect.map(store.rerun(run.id), (rerun) => rerun.id)
     return HttpServerResponse.redirect(runHref(basePath, next, `?done=${action}`), { status: 303 })
-  }).pipe(Effect.catchTag("RunNotFound", "RunStoreError", "SerializationError", (e) => Effect.fail(storeFailed(e))))
+  }).pipe(
+    // Gone between its page and the action (pruned): a 404, as its page would now be.
+    Effect.catchTag("RunNotFound", (e) =>
+      Effect.fail(
+        new PageError({ status: 404, title: "Run not found", message: `No run has the id ${e.runId ?? ""}.` })
+      )),
+    Effect.catchTag("RunStoreError", "SerializationError", (e) => Effect.fail(storeFailed(e)))
+  )
