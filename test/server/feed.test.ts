@@ -137,9 +137,12 @@ describe("the feed", () => {
       const feed = yield* makeFeed({ backlog: 2, idleTimeToLive: "1 minute" })
       // Listening, but not read while four batches (2 to 5) are published.
       const stalled = yield* feed.changes(undefined)
+      // Beside it, a connection that keeps up gets every batch.
+      const keepsUp = yield* listening(feed.changes(undefined))
       for (let i = 0; i < 4; i++) {
         yield* store.createRun({ ...newRun(uuid()), state: State.scheduled() })
         yield* TestClock.adjust("1 second")
+        expect(yield* next(keepsUp)).toMatchObject({ _tag: "change", seq: i + 2 })
       }
       const events = yield* pulled(stalled)
       // Its queue kept the last two (4, 5): the gap before them is a reset, then it goes on.
