@@ -53,9 +53,12 @@ export interface RunRecord {
   readonly state: State.State<unknown, unknown>
   /** When the run was created. */
   readonly createdAt: Date
-  /** The task worker holding the run, while one does. */
+  /**
+   * The task worker holding the run, while one does; for a run a process runs itself on a SQL store,
+   * that process (`process:<host>:<pid>:<random>`, see `SqlOptions.inProcessLease`).
+   */
   readonly workerId: string | undefined
-  /** When the holding worker's lease ends unless it heartbeats. */
+  /** When the holder's lease ends unless it renews it. */
   readonly leaseExpiresAt: Date | undefined
   /**
    * Set only on a Scheduled run that has waited at least the store's `unclaimedAfter` (30 seconds by
@@ -442,7 +445,8 @@ export interface Service {
   readonly rerun: (runId: string) => Effect.Effect<RunRecord, Errors.RunNotFound | Errors.RunStoreError>
   /**
    * Asks for a run to be cancelled, from anywhere: a run no worker holds yet ends Cancelled at once;
-   * a running one moves to Cancelling, and the worker holding it interrupts it (it ends Cancelled).
+   * a running one moves to Cancelling, and the worker holding it interrupts it (it ends Cancelled),
+   * as does the process running it for a run of its own on a SQL store.
    * A finished run is left as it is. Returns the run's state after the request.
    */
   readonly cancelRun: (
@@ -497,7 +501,10 @@ export interface Service {
   /**
    * Recovers runs whose worker's lease expired (the worker died): each is Scheduled again
    * (AwaitingRetry) while it has retries left, else it ends Crashed; a Cancelling one ends
-   * Cancelled. Returns the ids recovered.
+   * Cancelled. A run a process ran itself (held by `process:…`) ends Crashed, never Scheduled
+   * again. SQL stores also end Crashed the unfinished runs nothing holds (Pending, Running or
+   * Cancelling with no worker and no lease: written by an older version, or corrupt). Returns the
+   * ids recovered.
    */
   readonly recoverExpired: () => Effect.Effect<ReadonlyArray<string>, Errors.RunStoreError>
   /**
@@ -653,6 +660,14 @@ export interface SqlOptions {
    * `unclaimedFor` and a future waiting on it logs a warning (default 30 seconds).
    */
   readonly unclaimedAfter?: Duration.DurationInput
+  /**
+   * The lease of the runs this process runs itself on this store (submitted, called inline, flow
+   * runs; not those a task worker claims), renewed every third of it, at most every second (default
+   * 30 seconds, a task worker's default lease). A process that dies (`kill -9`) leaves its runs
+   * Running until their lease ends; then any live process or task worker on the store ends them
+   * Crashed, never runs them again (their waiters lived in that process).
+   */
+  readonly inProcessLease?: Duration.DurationInput
 }
 
 // The SQL stores' code, with @effect/sql, pg and better-sqlite3, loads when a SQL store is built:

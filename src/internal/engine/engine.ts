@@ -1,10 +1,12 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
@@ -22,8 +24,8 @@ import { collectFutures, replaceFutures } from "../futures/resolve.js"
 import type { RunCell } from "../run/runCell.js"
 import { withSlot } from "../run/slot.js"
 import { endRunLogs, FLOW_RUN_ID_ANNOTATION, RUN_ID_ANNOTATION } from "../store/runLogs.js"
-import type { SyncWrites } from "../store/runStore.js"
-import { syncWrites } from "../store/runStore.js"
+import type { InProcessLeases, SyncWrites } from "../store/runStore.js"
+import { inProcessLeases, syncWrites } from "../store/runStore.js"
 
 /**
  * The defect a runner raises when the place a run executed on died under it (a worker thread
@@ -91,11 +93,32 @@ const recordNow = (
     const refused = writeSync(sync, cell, stored, options?.runCount)
     return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
   }
+  // Asked before the write, which ends the hold.
+  const heldHere = state_.isFinal(state) && inProcessLeases(store)?.holds(cell.id) === true
   // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
   return Effect.matchEffect(store.setState(cell.id, stored, options), {
-    onFailure: (error) => error._tag === "InvalidTransition" ? Effect.succeed(state) : Effect.die(error),
+    onFailure: (error) =>
+      error._tag !== "InvalidTransition"
+        ? Effect.die(error)
+        : Effect.succeed(heldHere ? refusedEnd(cell, state, error) : state),
     onSuccess: () => Effect.succeed(state)
   })
+}
+
+/**
+ * The end of a run held under its store's in-process lease whose final state the store refused: it
+ * can only have been recovered (Crashed) there, its lease having lapsed (the process stalled, or the
+ * store was away). It ends Crashed here too, saying so, rather than Completed here and Crashed in the
+ * store. Other runs (the memory store's, a task worker's) keep their own state, as before.
+ */
+const refusedEnd = (cell: RunCell<any, any>, state: AnyState, refusal: Errors.InvalidTransition): AnyState => {
+  const crashed = state_.crashed(Cause.die(refusal), {
+    timestamp: state.timestamp,
+    message: `The run store refused the run's ${state.type} state, as the run was recovered there while it ran ` +
+      `in this process (its lease lapsed): ${refusal.message}`
+  })
+  cell.state = crashed
+  return crashed
 }
 
 /**
@@ -223,23 +246,44 @@ export const executeAttempts = <R>(
     readonly claimed?: number | undefined
     readonly setTaskRunId?: boolean
   } = {}
-): Effect.Effect<AnyState, never, R> =>
-  attempt(
-    {
+): Effect.Effect<AnyState, never, R> => {
+  const run: AttemptsRun = {
+    def,
+    cell,
+    store,
+    timed: withFlowAnnotations(
       def,
       cell,
-      store,
-      timed: withFlowAnnotations(
-        def,
-        cell,
-        def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
-      ),
-      recordFinal: options.recordFinal === true,
-      claimed: options.claimed,
-      setTaskRunId: options.setTaskRunId === true
-    },
-    options.claimed ?? 1
-  ) as Effect.Effect<AnyState, never, R>
+      def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
+    ),
+    recordFinal: options.recordFinal === true,
+    claimed: options.claimed,
+    setTaskRunId: options.setTaskRunId === true
+  }
+  // A run with a fiber of its own is stopped by its runner, which interrupts that fiber.
+  const leases = store === undefined || run.setTaskRunId ? undefined : inProcessLeases(store)
+  return (leases === undefined
+    ? attempt(run, options.claimed ?? 1)
+    : stoppable(leases, run, options.claimed ?? 1)) as Effect.Effect<AnyState, never, R>
+}
+
+/**
+ * The attempts of a run of this process held under the store's lease, in its caller's fiber (an
+ * inline call, a flow run): a cancel asked anywhere (heard by the store, or seen by its lease
+ * renewal), or the run's loss to recovery, interrupts the body of the attempt going on, or the next
+ * one, and the run ends Cancelled, as a task worker's runs do. (Racing the body forks it: only here.)
+ */
+const stoppable = (leases: InProcessLeases, run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
+  Effect.suspend(() => {
+    // Asked when the attempts start: a runner builds them before it creates the run.
+    if (!leases.holds(run.cell.id)) return attempt(run, runCount)
+    const stopped = Deferred.unsafeMake<never>(FiberId.none)
+    const stopListening = leases.onCancel(run.cell.id, () => {
+      Deferred.unsafeDone(stopped, Exit.interrupt(FiberId.none))
+    })
+    const timed = Effect.raceFirst(run.timed, Deferred.await(stopped))
+    return Effect.ensuring(attempt({ ...run, timed }, runCount), Effect.sync(stopListening))
+  })
 
 /** A flow's own body logs with its run id (flows are few: a scoped annotation is cheap enough). */
 const withFlowAnnotations = <A, E, R>(def: TaskDefinition, cell: RunCell<any, any>, body: Effect.Effect<A, E, R>) =>

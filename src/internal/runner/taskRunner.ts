@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -22,7 +23,7 @@ import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
 import { endRunLogs, installRunLogs } from "../store/runLogs.js"
-import { RunStore, syncWrites } from "../store/runStore.js"
+import { inProcessLeases, RunStore, syncWrites } from "../store/runStore.js"
 
 /** @internal */
 export class TaskRunner extends Context.Tag("effect-taskflow/TaskRunner")<TaskRunner, TaskRunner_.Service>() {}
@@ -101,6 +102,7 @@ export const makeRunner = (options: {
     let unsuccessful: Array<RunCell<any, any>> | undefined
 
     const sync = syncWrites(store)
+    const leases = inProcessLeases(store)
     // A write made from a fiber's observer runs on the runtime the runner was built in: its logs reach the user's Logger.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const onFiberEnd = (cell: RunCell<any, any>, exit: Exit.Exit<AnyState>) => {
@@ -149,7 +151,13 @@ export const makeRunner = (options: {
         (fiber) => {
           cell.fiber = fiber
           active.add(cell)
-          fiber.addObserver((exit) => onFiberEnd(cell, exit))
+          // Held under a SQL store's lease: a cancel asked anywhere interrupts the run's fiber (it
+          // ends Cancelled), whether it waits for its inputs, for a slot, or runs its body.
+          const stopListening = leases?.onCancel(cell.id, () => fiber.unsafeInterruptAsFork(FiberId.none))
+          fiber.addObserver((exit) => {
+            stopListening?.()
+            onFiberEnd(cell, exit)
+          })
           return new ConcurrentFuture(cell)
         }
       )

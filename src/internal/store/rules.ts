@@ -6,6 +6,7 @@ import type * as State from "../../State.js"
 import { decodeDuration } from "../core/duration.js"
 import type { AnyState } from "../core/state.js"
 import { cancelled, crashed, isFinal, scheduled } from "../core/state.js"
+import { PROCESS_HOLDER_PREFIX } from "./runStore.js"
 
 /** @internal */
 export const notFound = (runId: string) =>
@@ -74,6 +75,7 @@ export const recoveredState = (
   workerId: string | undefined,
   timestamp: Date
 ): AnyState => {
+  if (workerId?.startsWith(PROCESS_HOLDER_PREFIX) === true) return recoveredInProcess(state, workerId, timestamp)
   if (state.type === "CANCELLING") {
     return cancelled({ timestamp, message: `Its task worker ${workerId} stopped before the run was cancelled.` })
   }
@@ -87,6 +89,33 @@ export const recoveredState = (
   return crashed(Cause.die(new Error(`task worker ${workerId} stopped responding (lease expired)`)), {
     timestamp,
     message: `Its task worker ${workerId} stopped responding (lease expired) while the run was ${state.type}.`
+  })
+}
+
+/**
+ * What a run of a process that stopped responding becomes: Crashed, never Scheduled again, whatever
+ * its retries (its body and whoever waited on it lived in that process); a Cancelling one, Cancelled.
+ */
+const recoveredInProcess = (state: AnyState, holder: string, timestamp: Date): AnyState => {
+  if (state.type === "CANCELLING") {
+    return cancelled({ timestamp, message: `Its process ${holder} stopped before the run was cancelled.` })
+  }
+  return crashed(Cause.die(new Error(`process ${holder} stopped responding (lease expired)`)), {
+    timestamp,
+    message: `Its process ${holder} stopped responding (lease expired) while the run was ${state.type}.`
+  })
+}
+
+/**
+ * What an unfinished run that nothing holds and no lease covers becomes (written by a version that
+ * kept no leases for runs of its own process, or corrupt): nothing would ever finish it. @internal
+ */
+export const unleasedState = (state: AnyState, timestamp: Date): AnyState => {
+  const what = `was ${state.type} with no process or task worker holding it and no lease (written by an older ` +
+    `version of effect-taskflow, or corrupt)`
+  return crashed(Cause.die(new Error(`The run ${what}.`)), {
+    timestamp,
+    message: `The run ${what}: recovered as Crashed.`
   })
 }
 

@@ -99,3 +99,36 @@ export const DEFAULT_UNCLAIMED_AFTER = 30_000
 /** A store's `unclaimedAfter` in milliseconds (the default for a store that does not say). @internal */
 export const unclaimedAfterOf = (store: RunStore_.Service & MaybeUnclaimedAfter): number =>
   store[UnclaimedAfterKey] ?? DEFAULT_UNCLAIMED_AFTER
+
+/**
+ * The key a SQL store offers its leases of in-process runs under: runs of this process (submitted,
+ * called inline, flow runs; not claimed by a task worker) are held by the store's holder under a
+ * lease its renewal loop keeps, so a process that dies leaves nothing Running for ever.
+ * @internal
+ */
+export const InProcessLeasesKey: unique symbol = Symbol.for("effect-taskflow/RunStore/InProcessLeases")
+
+/** What the engine needs of a store's in-process leases. @internal */
+export interface InProcessLeases {
+  /** The holder of this store's in-process runs: `process:<host>:<pid>:<random>`. */
+  readonly holder: string
+  /** Whether the store holds this run for this process (it created it, and it is not over). */
+  readonly holds: (runId: string) => boolean
+  /**
+   * Calls `stop` once when the run is asked to cancel (its Cancelling heard, or seen by a renewal).
+   * Returns the function that stops listening.
+   */
+  readonly onCancel: (runId: string, stop: () => void) => () => void
+}
+
+/** A store that may hold its in-process runs under leases. @internal */
+export interface MaybeInProcessLeases {
+  readonly [InProcessLeasesKey]?: InProcessLeases | undefined
+}
+
+/** A store's in-process leases, if it keeps them (the SQL stores). @internal */
+export const inProcessLeases = (store: RunStore_.Service & MaybeInProcessLeases): InProcessLeases | undefined =>
+  store[InProcessLeasesKey]
+
+/** The prefix of an in-process holder's id: recovery ends such runs Crashed, never Scheduled again. @internal */
+export const PROCESS_HOLDER_PREFIX = "process:"

@@ -2,6 +2,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as RunStore_ from "../../RunStore.js"
+import { RecoveryGate, recoveryGrace } from "../store/recoveryGate.js"
 import { type HeldRuns, monotonicMillis } from "./heldRuns.js"
 
 /** What the heartbeat fibers need of the worker. */
@@ -15,42 +16,6 @@ export interface HeartbeatOptions {
   readonly heartbeatEvery: number
   /** Runs may be claimable again (some were recovered). */
   readonly scheduled: () => void
-}
-
-/**
- * The longest a SQL store's call waits between tries while the store is away (retry.ts): a live
- * worker's heartbeat reaches a store that is back within that, plus its interval.
- */
-const LONGEST_RECONNECT_WAIT = 2_000
-
-/**
- * When this worker may recover expired leases. When the store comes back to it (a heartbeat answers
- * after one failed, or takes longer than an interval), every lease may have expired meanwhile, the
- * live workers' too: they get `grace` to reach the store and renew theirs (and write the outcomes they
- * kept) before anything is treated as dead. A worker starts with the gate shut: it may be starting as
- * the store comes back (a restarted pod). Slow beats shut it at most once in two graces, so a store
- * that is often slow still has dead workers' runs recovered.
- */
-class RecoveryGate {
-  private notBefore: number | undefined
-  private failedBefore = true
-  private slowShutAt = Number.NEGATIVE_INFINITY
-  constructor(private readonly grace: number) {}
-  /** A heartbeat failed: the store is out of reach. */
-  failed(): void {
-    this.failedBefore = true
-  }
-  /** A heartbeat answered at `now`, slowly or not: whether recovery may run now. */
-  answered(now: number, slow: boolean): boolean {
-    if (this.failedBefore || this.notBefore === undefined) {
-      this.notBefore = now + this.grace
-    } else if (slow && now - this.slowShutAt >= 2 * this.grace) {
-      this.notBefore = now + this.grace
-      this.slowShutAt = now
-    }
-    this.failedBefore = false
-    return now >= this.notBefore
-  }
 }
 
 /** One heartbeat: keep the leases, learn about cancels and lost runs, recover runs of dead workers. */
@@ -102,8 +67,7 @@ const giveBackStopped = (store: RunStore_.Service, held: HeldRuns, workerId: str
 
 /** The heartbeats, every `heartbeatEvery` ms until the worker's scope closes. */
 export const forkHeartbeats = (options: HeartbeatOptions) => {
-  // Live workers renew within their heartbeat interval, at most a third of their lease by default.
-  const gate = new RecoveryGate(LONGEST_RECONNECT_WAIT + Math.max(2 * options.heartbeatEvery, options.lease / 3))
+  const gate = new RecoveryGate(recoveryGrace(options.heartbeatEvery, options.lease))
   return beat(options, gate).pipe(
     Effect.catchAll((error) =>
       Effect.zipRight(

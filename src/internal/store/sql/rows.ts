@@ -138,9 +138,11 @@ export type NewRunRow = Record<(typeof CREATE_COLUMNS)[number], unknown>
 
 /**
  * Encodes new runs' rows; parameters that cannot be encoded refuse the whole batch. Tags as stored:
- * the runs of one `mapDelay` share their task's tags array, encoded once.
+ * the runs of one `mapDelay` share their task's tags array, encoded once. A run of this process (not
+ * Scheduled for a task worker, not already final) is held by `hold.holder` from its first write,
+ * its `lease_expires_at` the lease in ms, which the dialect's insert adds to the store's clock.
  */
-export const makeNewRow = () => {
+export const makeNewRow = (hold?: { readonly holder: string; readonly lease: number }) => {
   let lastTags: ReadonlyArray<string> | undefined
   let lastTagsJson = "[]"
   const tagsJson = (tags: ReadonlyArray<string>) => {
@@ -179,8 +181,14 @@ export const makeNewRow = () => {
           state_message: run.state.message ?? null,
           state_timestamp: timestamp,
           state_cause: cause,
-          created_at: timestamp
+          created_at: timestamp,
+          ...(hold !== undefined && heldInProcess(run.state)
+            ? { worker_id: hold.holder, lease_expires_at: hold.lease }
+            : { worker_id: null, lease_expires_at: null })
         }
       }
     )
 }
+
+/** Whether a new run in this state is a run of this process, held under its lease. @internal */
+export const heldInProcess = (state: AnyState): boolean => state.type !== "SCHEDULED" && !state_.isFinal(state)

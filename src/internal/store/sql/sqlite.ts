@@ -75,9 +75,16 @@ export const sqliteDialect = (
     storeNow: STORE_NOW_SQLITE,
     insertRuns: (chunk) =>
       Effect.gen(function*() {
-        const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(chunk)}
+        // A run of this process carries its lease in ms (rows.ts): set by the store's clock below.
+        const lease = chunk.find((row) => row.lease_expires_at !== null)?.lease_expires_at
+        const rows = lease === undefined ? chunk : chunk.map((row) => ({ ...row, lease_expires_at: null }))
+        const inserted = yield* sql<{ id: string }>`INSERT INTO taskflow_runs ${sql.insert(rows)}
           ON CONFLICT (id) DO NOTHING RETURNING id`
         if (inserted.length === 0) return
+        if (lease !== undefined) {
+          yield* sql`UPDATE taskflow_runs SET lease_expires_at = ${sql.literal(STORE_NOW_SQLITE)} + ${lease}
+            WHERE worker_id IS NOT NULL AND ${sql.in("id", inserted.map((row) => row.id))}`
+        }
         yield* sql`INSERT INTO taskflow_run_states (run_id, seq, type, name, message, timestamp, cause)
           SELECT id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause
           FROM taskflow_runs WHERE ${sql.in("id", inserted.map((row) => row.id))}`

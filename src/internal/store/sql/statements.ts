@@ -10,6 +10,16 @@ import { CANCELLING_CHANNEL, FINAL, FINAL_CHANNEL, SCHEDULED_CHANNEL } from "./s
 // The hot PostgreSQL statements: fixed texts, run as prepared statements (see `prepared`)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The store's clock, in milliseconds since the epoch, as SQL: leases are set and judged by it, never
+ * by the clocks of the workers' machines, which may be minutes apart (a worker whose clock ran behind
+ * would lose its runs to another while it still ran them; one ahead would hold a dead worker's runs
+ * for as long). On SQLite every process shares one machine, and so its clock.
+ */
+export const STORE_NOW_PG = "(extract(epoch FROM clock_timestamp()) * 1000)::float8"
+/** See STORE_NOW_PG. */
+export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
+
 const FINAL_LIST = `(${FINAL.map((type) => `'${type}'`).join(", ")})`
 
 /** The columns of a new run, in the order CREATE_RUNS takes them as arrays. */
@@ -29,18 +39,22 @@ export const CREATE_COLUMNS = [
   "state_message",
   "state_timestamp",
   "state_cause",
-  "created_at"
+  "created_at",
+  "worker_id",
+  "lease_expires_at"
 ] as const
 
 /**
- * Inserts new runs from `rows` (a query of the CREATE_COLUMNS, in their order), with their first
+ * Inserts new runs from `rows` (a query of the CREATE_COLUMNS, in their order, `lease_expires_at` as
+ * a lease in ms from now by the store's clock, or null: see `makeNewRow`), with their first
  * history row and one NOTIFY per task name scheduled; a retried insert finds its own rows. (The
  * history insert runs whether or not it is read: it is a data-modifying CTE.)
  */
 const createRuns = (rows: string) =>
   `WITH ins AS (
     INSERT INTO taskflow_runs (${CREATE_COLUMNS.join(", ")})
-    ${rows}
+    SELECT ${CREATE_COLUMNS.slice(0, -1).join(", ")}, ${STORE_NOW_PG} + lease_expires_at
+    FROM (${rows}) AS n (${CREATE_COLUMNS.join(", ")})
     ON CONFLICT (id) DO NOTHING
     RETURNING id, state_seq, state_type, state_name, state_message, state_timestamp, state_cause, name
   ),
@@ -57,7 +71,8 @@ const createRuns = (rows: string) =>
 /** New runs, one array per column of CREATE_COLUMNS. */
 export const CREATE_RUNS = createRuns(
   `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[])`
+      $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[],
+      $17::text[], $18::float8[])`
 )
 
 /** The columns CREATE_RUNS_ALIKE takes once for the whole batch: all but the id and the parameters. */
@@ -65,24 +80,14 @@ export const SHARED_COLUMNS = CREATE_COLUMNS.filter((column) => column !== "id" 
 
 /**
  * CREATE_RUNS for a batch whose runs differ only in their ids and parameters (a `mapDelay`): those
- * two as arrays, every other column once ($3–$16, in SHARED_COLUMNS's order). Two arrays to encode
- * and parse rather than sixteen.
+ * two as arrays, every other column once ($3–$18, in SHARED_COLUMNS's order). Two arrays to encode
+ * and parse rather than eighteen.
  */
 export const CREATE_RUNS_ALIKE = createRuns(
   `SELECT u.id, $3::text, $4::text, $5::text, $6::text, u.parameters, $7::text, $8::int, $9::int, $10::int,
-      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8
+      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8, $17::text, $18::float8
     FROM unnest($1::text[], $2::text[]) AS u (id, parameters)`
 )
-
-/**
- * The store's clock, in milliseconds since the epoch, as SQL: leases are set and judged by it, never
- * by the clocks of the workers' machines, which may be minutes apart (a worker whose clock ran behind
- * would lose its runs to another while it still ran them; one ahead would hold a dead worker's runs
- * for as long). On SQLite every process shares one machine, and so its clock.
- */
-export const STORE_NOW_PG = "(extract(epoch FROM clock_timestamp()) * 1000)::float8"
-/** See STORE_NOW_PG. */
-export const STORE_NOW_SQLITE = "(unixepoch('subsec') * 1000)"
 
 /**
  * The planner settings of a PostgreSQL store's connections, sent on each before its first hot

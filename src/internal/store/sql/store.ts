@@ -5,19 +5,23 @@
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
+import * as state_ from "../../core/state.js"
 import { unclaimedAfterMillis } from "../rules.js"
 import { installRunLogs, RunLogsKey } from "../runLogs.js"
 import type { MaybeRunLogs } from "../runLogs.js"
 import { followLogs } from "../runLogs.js"
-import type { MaybeClaimThen, MaybeUnclaimedAfter } from "../runStore.js"
-import { DEFAULT_UNCLAIMED_AFTER, UnclaimedAfterKey } from "../runStore.js"
+import type { MaybeClaimThen, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
+import { DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
+import type { InProcessHolds } from "./inProcess.js"
+import { inProcessTiming, makeInProcessHolds } from "./inProcess.js"
 import { makeGetLogs } from "./logs.js"
 import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
@@ -61,7 +65,29 @@ export const makeStore = (
     const transition = makeTransition(sql, writer)
     const unclaimedAfter = unclaimedAfterMillis(options.unclaimedAfter, DEFAULT_UNCLAIMED_AFTER)
     const { getHistory, getRun, listRunsPage } = makeReads(sql, call, { storeNow: dialect.storeNow, unclaimedAfter })
-    const createRuns = makeCreateRuns({ call, dialect, subscriptions })
+    const workerCalls = makeWorkerCalls({ sql, dialect, call, writer, transition })
+    const timing = inProcessTiming(options.inProcessLease)
+    const holds: InProcessHolds = yield* makeInProcessHolds({
+      ...timing,
+      heartbeat: workerCalls.heartbeat,
+      recoverExpired: workerCalls.recoverExpired,
+      subscribeCancelling: subscriptions.subscribeCancelling,
+      cancelUnattached: (runId): Effect.Effect<void, unknown> =>
+        Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+          service.setState(
+            runId,
+            state_.cancelled({
+              timestamp: new Date(millis),
+              message: `Cancelled before process ${holds.holder} started it.`
+            })
+          ))
+    })
+    const createRuns = makeCreateRuns({
+      call,
+      dialect,
+      subscriptions,
+      holds: { holder: holds.holder, lease: timing.lease, track: holds.track }
+    })
     const getLogs = makeGetLogs(sql, call)
     const unsafeSubscribe: RunStore_.Service["unsafeSubscribe"] = (runId, onChange) => {
       const unsubscribe = subscriptions.subscribe(runId, onChange)
@@ -69,34 +95,45 @@ export const makeStore = (
       return unsubscribe
     }
     const followable = { getLogs, unsafeSubscribe, unsafeSubscribeLogs: subscriptions.subscribeLogs }
-    const service: RunStore_.Service & MaybeUnclaimedAfter & MaybeClaimThen & MaybeRunLogs = {
-      kind: dialect.kind,
-      [UnclaimedAfterKey]: unclaimedAfter,
-      createRun: (run) => createRuns([run]),
-      createRuns,
-      setState: (runId, state, setOptions) =>
-        call(
-          () => `move run ${runId} to ${state.type}`,
-          transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-            workerId: setOptions?.workerId,
-            attempt: setOptions?.attempt
-          })
-        ),
-      getRun,
-      getHistory,
-      listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
-      listRunsPage,
-      ...makeFinding({ sql, call, subscriptions }),
-      cancelRun: makeCancelRun({ call, getRun, transition }),
-      ...makeWorkerCalls({ sql, dialect, call, writer, transition }),
-      unsafeSubscribe,
-      unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
-      unsafeSubscribeCancelling: subscriptions.subscribeCancelling,
-      // What runs log goes through the group-commit writer, before their state changes.
-      [RunLogsKey]: { append: writer.log },
-      getLogs,
-      followLogs: (runId, followOptions) => followLogs(followable, runId, followOptions)
-    }
+    const service:
+      & RunStore_.Service
+      & MaybeUnclaimedAfter
+      & MaybeClaimThen
+      & MaybeRunLogs
+      & MaybeInProcessLeases = {
+        kind: dialect.kind,
+        [UnclaimedAfterKey]: unclaimedAfter,
+        createRun: (run) => createRuns([run]),
+        createRuns,
+        setState: (runId, state, setOptions) => {
+          // A run of this process: its writes carry its holder, so one after its lease was recovered is refused.
+          const hold = setOptions?.workerId === undefined ? holds.guard(runId, state) : undefined
+          const write = call(
+            () => `move run ${runId} to ${state.type}`,
+            transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
+              workerId: hold?.workerId ?? setOptions?.workerId,
+              attempt: setOptions?.attempt,
+              ...(hold?.release === true ? { release: true } : {})
+            })
+          )
+          return hold === undefined ? write : Effect.ensuring(write, Effect.sync(() => holds.settled(runId, state)))
+        },
+        getRun,
+        getHistory,
+        listRuns: (filter) => Effect.map(listRunsPage(filter), (page) => page.runs),
+        listRunsPage,
+        ...makeFinding({ sql, call, subscriptions }),
+        cancelRun: makeCancelRun({ call, getRun, holds, transition }),
+        ...workerCalls,
+        [InProcessLeasesKey]: holds,
+        unsafeSubscribe,
+        unsafeSubscribeScheduled: subscriptions.subscribeScheduled,
+        unsafeSubscribeCancelling: subscriptions.subscribeCancelling,
+        // What runs log goes through the group-commit writer, before their state changes.
+        [RunLogsKey]: { append: writer.log },
+        getLogs,
+        followLogs: (runId, followOptions) => followLogs(followable, runId, followOptions)
+      }
     // The store's layer records what runs log into it (runLogs.ts).
     yield* installRunLogs(service)
     return service

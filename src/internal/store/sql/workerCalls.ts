@@ -12,7 +12,7 @@ import type * as State from "../../../State.js"
 import { monotonicMillis } from "../../core/duration.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { recoveredState, releasedState } from "../rules.js"
+import { recoveredState, releasedState, unleasedState } from "../rules.js"
 import type { ClaimThen, MaybeClaimThen } from "../runStore.js"
 import { ClaimThenKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
@@ -211,8 +211,32 @@ const makeHeartbeat = (parts: WorkerCallParts): WorkerCalls["heartbeat"] => {
     )
 }
 
-const makeRecoverExpired = ({ call, dialect, sql, transition }: WorkerCallParts): WorkerCalls["recoverExpired"] => {
+/**
+ * Ends Crashed the unfinished runs that nothing holds and no lease covers: written by a version that
+ * kept no leases for a process's own runs, or corrupt; nothing else would ever finish them. (A run
+ * Pending named NotReady is over: it never starts, and holds nothing.) Read by the state index.
+ */
+const makeRecoverUnleased = ({ sql, transition }: WorkerCallParts) => (timestamp: Date) =>
+  Effect.gen(function*() {
+    const rows = yield* sql<Pick<RunRow, "id" | "name" | "state_type">>`SELECT id, name, state_type
+      FROM taskflow_runs WHERE state_type IN ('PENDING', 'RUNNING', 'CANCELLING') AND worker_id IS NULL
+      AND state_name <> 'NotReady'`
+    const recovered: Array<string> = []
+    for (const row of rows) {
+      const current = state_.make(row.state_type as State.StateType) as AnyState
+      // Guarded on still being unheld: a run claimed or finished meanwhile is left alone.
+      const moved = yield* Effect.either(
+        transition(row.id, unleasedState(current, timestamp), { name: row.name }, { unheld: true })
+      )
+      if (Either.isRight(moved)) recovered.push(row.id)
+    }
+    return recovered
+  })
+
+const makeRecoverExpired = (parts: WorkerCallParts): WorkerCalls["recoverExpired"] => {
+  const { call, dialect, sql, transition } = parts
   const storeNow = sql.literal(dialect.storeNow)
+  const recoverUnleased = makeRecoverUnleased(parts)
   return () =>
     call(
       "recover runs of stopped workers",
@@ -242,6 +266,7 @@ const makeRecoverExpired = ({ call, dialect, sql, transition }: WorkerCallParts)
           )
           if (Either.isRight(moved)) recovered.push(row.id)
         }
+        for (const runId of yield* recoverUnleased(new Date(millis))) recovered.push(runId)
         return recovered
       })
     )

@@ -16,10 +16,11 @@ import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
 import { checkTransition, notAttempt, notFound, notHeld } from "../rules.js"
 import type { Dialect } from "./dialect.js"
+import type { InProcessHolds } from "./inProcess.js"
 import { readRun } from "./reads.js"
 import type { Call } from "./retry.js"
 import type { NewRunRow } from "./rows.js"
-import { makeNewRow } from "./rows.js"
+import { heldInProcess, makeNewRow } from "./rows.js"
 import type { Subscriptions } from "./subscriptions.js"
 import type { Condition, Writer } from "./writer.js"
 
@@ -69,13 +70,15 @@ export const makeTransition = (sql: SqlClient.SqlClient, writer: Writer): Transi
 
 /** Many runs in few statements (500 a statement): how `mapDelay` schedules thousands at once. */
 export const makeCreateRuns = (
-  { call, dialect, subscriptions }: {
+  { call, dialect, holds, subscriptions }: {
     readonly call: Call
     readonly dialect: Dialect
     readonly subscriptions: Subscriptions
+    /** The holder of runs of this process, and their lease in ms. */
+    readonly holds: { readonly holder: string; readonly lease: number; readonly track: InProcessHolds["track"] }
   }
 ) => {
-  const newRow = makeNewRow()
+  const newRow = makeNewRow(holds)
   return (runs: ReadonlyArray<RunStore_.NewRun>) =>
     Effect.gen(function*() {
       const createdIn = subscriptions.creatingIn()
@@ -110,6 +113,9 @@ export const makeCreateRuns = (
           i === 0 ? identity : Effect.mapError(partlyCreated(i, rows.length))
         )
       }
+      // Created held (rows.ts): renewed from now on. A batch that failed part-way leaves its runs
+      // of this process unstarted and unrenewed: recovered, Crashed, once their leases end.
+      holds.track(runs.filter((run) => heldInProcess(run.state)).map((run) => run.id))
       for (const run of runs) subscriptions.push(run.id, run.state)
       scheduled.forEach((name) => subscriptions.pushScheduled(name))
     })
@@ -128,11 +134,15 @@ const partlyCreated = (created: number, total: number) => <E>(error: E): E | Err
     })
     : error
 
-/** Asks for a run to be cancelled: at once if no worker holds it, else through Cancelling. */
+/**
+ * Asks for a run to be cancelled: at once if no worker holds it, or if this store holds it and
+ * nothing here runs it yet (see `InProcessHolds.attached`); else through Cancelling.
+ */
 export const makeCancelRun = (
-  { call, getRun, transition }: {
+  { call, getRun, holds, transition }: {
     readonly call: Call
     readonly getRun: RunStore_.Service["getRun"]
+    readonly holds: Pick<InProcessHolds, "holder" | "holds" | "attached" | "settled">
     readonly transition: Transition
   }
 ): RunStore_.Service["cancelRun"] =>
@@ -143,8 +153,11 @@ export const makeCancelRun = (
       if (state_.isFinal(run.state) || run.state.type === "CANCELLING") return run.state
       const timestamp = new Date(yield* Clock.currentTimeMillis)
       const unheld = run.workerId === undefined
+      const unstarted = run.workerId === holds.holder && holds.holds(runId) && !holds.attached(runId)
       const next = unheld
         ? state_.cancelled({ timestamp, message: "Cancelled before a task worker started it." })
+        : unstarted
+        ? state_.cancelled({ timestamp, message: `Cancelled before process ${holds.holder} started it.` })
         : state_.cancelling({ timestamp })
       const moved = yield* call(
         `cancel run ${runId}`,
@@ -152,6 +165,7 @@ export const makeCancelRun = (
           transition(runId, next, { name: run.name }, unheld ? { unheld } : { workerId: run.workerId })
         )
       )
+      if (unstarted) holds.settled(runId, next)
       // Refused: a worker claimed or finished it meanwhile. Read again and decide again.
       if (Either.isRight(moved)) return next
     }

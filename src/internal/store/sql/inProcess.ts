@@ -1,0 +1,186 @@
+/**
+ * Leases of a SQL store's in-process runs: the runs this process runs itself (submitted, called
+ * inline, flow runs) are held by the store's holder under a lease, which one renewal per interval
+ * keeps for all of them, as a task worker's heartbeat does for its runs. A process that dies leaves
+ * runs whose leases end, and any live process or worker recovers them (Crashed: see `recoveredState`).
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import { hostname } from "node:os"
+import type * as RunStore_ from "../../../RunStore.js"
+import { decodeDuration, monotonicMillis } from "../../core/duration.js"
+import { makeRunId } from "../../core/runId.js"
+import type { AnyState } from "../../core/state.js"
+import * as state_ from "../../core/state.js"
+import { RecoveryGate, recoveryGrace } from "../recoveryGate.js"
+import type { InProcessLeases } from "../runStore.js"
+import { PROCESS_HOLDER_PREFIX } from "../runStore.js"
+
+/** The default lease of an in-process run: a task worker's default (30 s). */
+const DEFAULT_LEASE = 30_000
+/**
+ * Renewals between two recoveries of expired leases: recovery then runs without any task worker, at
+ * a tenth of the renewals' rate (every 10 s by default), so a dead process's runs end Crashed within
+ * about its lease and 10 s, while live processes add one indexed read per 10 s each.
+ */
+const RECOVER_EVERY = 10
+
+/** The lease of in-process runs in ms, and how often it is renewed (a third of it, at most every second). */
+export const inProcessTiming = (option: Duration.DurationInput | undefined) => {
+  const decoded = decodeDuration("inProcessLease", option)
+  const lease = decoded === undefined ? DEFAULT_LEASE : Duration.toMillis(decoded)
+  return { lease, renewEvery: Math.max(1, Math.min(1_000, lease / 3)) }
+}
+
+/** What the leases need of their store. */
+export interface InProcessParts {
+  readonly lease: number
+  readonly renewEvery: number
+  readonly heartbeat: RunStore_.Service["heartbeat"]
+  readonly recoverExpired: RunStore_.Service["recoverExpired"]
+  readonly subscribeCancelling: (listener: (runId: string) => void) => () => void
+  /**
+   * Ends Cancelled a held run asked to cancel that nothing here runs (created through the store by
+   * hand, or not started yet): nothing else would ever finish it.
+   */
+  readonly cancelUnattached: (runId: string) => Effect.Effect<void, unknown>
+}
+
+/** A store's in-process leases, with what the store's writes ask of them. */
+export interface InProcessHolds extends InProcessLeases {
+  /** These runs were created here, held by `holder`: renew their leases from now on. */
+  readonly track: (runIds: ReadonlyArray<string>) => void
+  /**
+   * The guard of a state change of run `runId` written without a worker's id: the holder, when this
+   * process holds the run (a recovered run then refuses it), and whether the change ends the hold.
+   */
+  readonly guard: (
+    runId: string,
+    state: AnyState
+  ) => { readonly workerId: string; readonly release: boolean } | undefined
+  /** Whether something here runs the held run (it registered with `onCancel`). */
+  readonly attached: (runId: string) => boolean
+  /** The change the guard was asked for is over (written, refused or failed): a final one ends the hold. */
+  readonly settled: (runId: string, state: AnyState) => void
+}
+
+/** Whether a change ends the hold: a final state, or a Pending one (NotReady: the run never starts). */
+const endsHold = (state: AnyState) => state_.isFinal(state) || state.type === "PENDING"
+
+/** The store's holder and its renewal fiber, for as long as the scope is open. */
+export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProcessHolds, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const holder = `${PROCESS_HOLDER_PREFIX}${hostname()}:${process.pid}:${makeRunId().slice(-12)}`
+    /** The runs held, each with the function that stops it when it is asked to cancel (once registered). */
+    const held = new Map<string, (() => void) | undefined>()
+    const wake = yield* Queue.sliding<void>(1)
+    let unsubscribe: (() => void) | undefined
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    /** Held runs being ended Cancelled by the store itself (see `cancelUnattached`): asked once. */
+    const ending = new Set<string>()
+    /**
+     * Stops a held run; one that nothing here runs is ended Cancelled if `orEnd` (it was asked to
+     * cancel a renewal ago, and is not lost).
+     */
+    const stop = (runId: string, orEnd = true) => {
+      if (!held.has(runId)) return
+      const stopRun = held.get(runId)
+      if (stopRun !== undefined) return stopRun()
+      if (!orEnd || ending.has(runId)) return
+      ending.add(runId)
+      runFork(
+        parts.cancelUnattached(runId).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`The run store could not end run ${runId}, asked to cancel, Cancelled`, cause)
+          ),
+          Effect.ensuring(Effect.sync(() => ending.delete(runId)))
+        )
+      )
+    }
+    const holds: InProcessHolds = {
+      holder,
+      holds: (runId) => held.has(runId),
+      attached: (runId) => held.get(runId) !== undefined,
+      onCancel: (runId, stopRun) => {
+        if (!held.has(runId)) return () => {}
+        held.set(runId, stopRun)
+        return () => {
+          if (held.get(runId) === stopRun) held.set(runId, undefined)
+        }
+      },
+      track: (runIds) => {
+        if (runIds.length === 0) return
+        const first = held.size === 0
+        for (const runId of runIds) held.set(runId, undefined)
+        if (!first) return
+        // Only while runs are held: on SQLite a cancel listener makes the store look for cancels
+        // after every change of the file.
+        unsubscribe = parts.subscribeCancelling((runId) => stop(runId, false))
+        Queue.unsafeOffer(wake, undefined)
+      },
+      guard: (runId, state) => held.has(runId) ? { workerId: holder, release: state.type === "PENDING" } : undefined,
+      settled: (runId, state) => {
+        if (!endsHold(state) || !held.delete(runId) || held.size > 0) return
+        unsubscribe?.()
+        unsubscribe = undefined
+      }
+    }
+    yield* Effect.forkScoped(renewForever(parts, holds, held, wake, stop))
+    return holds
+  })
+
+/**
+ * Renews the held runs' leases every `renewEvery` ms while there are any, in one statement for all
+ * (the store's `heartbeat`, which also says which were asked to cancel or were lost), and recovers
+ * other holders' expired leases every RECOVER_EVERY renewals, once the gate allows it.
+ */
+const renewForever = (
+  { heartbeat, lease, recoverExpired, renewEvery }: InProcessParts,
+  { holder }: InProcessHolds,
+  held: Map<string, (() => void) | undefined>,
+  wake: Queue.Queue<void>,
+  stop: (runId: string, orEnd?: boolean) => void
+): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    const gate = new RecoveryGate(recoveryGrace(renewEvery, lease))
+    let renewals = 0
+    /**
+     * Held runs that nothing here runs, seen Cancelling by the last renewal: ended Cancelled if the
+     * next one sees them so too (a caller driving such a run by hand gets an interval to end it).
+     */
+    let unattachedCancelling = new Set<string>()
+    while (true) {
+      while (held.size === 0) yield* Queue.take(wake)
+      yield* Effect.sleep(renewEvery)
+      if (held.size === 0) continue
+      const sentAt = yield* monotonicMillis
+      const answer = yield* Effect.either(heartbeat(holder, Array.from(held.keys()), lease))
+      if (answer._tag === "Left") {
+        gate.failed()
+        yield* Effect.logWarning(`The run store could not renew the leases of process ${holder}'s runs`, answer.left)
+        continue
+      }
+      const answeredAt = yield* monotonicMillis
+      const mayRecover = gate.answered(answeredAt, answeredAt - sentAt > renewEvery)
+      const seen = new Set<string>()
+      for (const runId of answer.right.cancelling) {
+        if (held.get(runId) !== undefined || unattachedCancelling.has(runId)) stop(runId)
+        else seen.add(runId)
+      }
+      unattachedCancelling = seen
+      // A lost run was taken from this holder while it ran here: stopped, its writes are refused.
+      for (const runId of answer.right.lost) stop(runId, false)
+      if (++renewals % RECOVER_EVERY !== 0 || !mayRecover) continue
+      const recovered = yield* Effect.either(recoverExpired())
+      if (recovered._tag === "Right" && recovered.right.length > 0) {
+        yield* Effect.logWarning(
+          `Process ${holder} recovered ${recovered.right.length} run(s) of stopped processes or workers: ` +
+            recovered.right.join(", ")
+        )
+      }
+    }
+  })

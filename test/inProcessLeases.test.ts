@@ -1,0 +1,313 @@
+/**
+ * Runs of this process on a SQL store (submitted on the in-process runner, not claimed by a task
+ * worker) are held under a lease (issue 22): a process killed with `kill -9` leaves them to be
+ * recovered Crashed, with whoever waits on them seeing the end; a cancel asked from another store
+ * handle interrupts the body; a Running row nothing holds is recovered; a write after recovery is
+ * refused. Real processes where a process dies, SQLite and PostgreSQL (a schema of its own).
+ */
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Chunk, type Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
+import { Flow, Futures, RunStore, State, Task, TaskRunner } from "effect-taskflow"
+import pg from "pg"
+import type { WorkerProcess } from "./distributed/harness.js"
+import { startWorker, stopAll, targets, untilOutput } from "./distributed/harness.js"
+import type { Target } from "./distributed/tasks.js"
+
+let children: Array<WorkerProcess> = []
+afterEach(async () => {
+  await stopAll(children)
+  children = []
+})
+
+/** The lease of the in-process runs in these tests, in ms: short, so a dead process's runs end soon. */
+const LEASE = 1_000
+
+/** A handle on the target's store, with a short in-process lease. */
+const storeOf = (target: Target) =>
+  target.kind === "sqlite"
+    ? RunStore.sqlite({ filename: target.location, maxPollInterval: 100, inProcessLease: LEASE })
+    : RunStore.postgres({ url: target.location, maxPollInterval: 100, inProcessLease: LEASE })
+
+/** Runs SQL on the target's database through a connection of its own (rows changed behind the store's back). */
+const exec = (target: Target, text: string, values: ReadonlyArray<unknown>): Effect.Effect<void> =>
+  target.kind === "sqlite"
+    ? Effect.sync(() => {
+      const db = new Database(target.location, { timeout: 10_000 })
+      try {
+        db.prepare(text.replace(/\$\d+/g, "?")).run(...values)
+      } finally {
+        db.close()
+      }
+    })
+    : Effect.promise(async () => {
+      const client = new pg.Client({ connectionString: target.location })
+      await client.connect()
+      try {
+        await client.query(text, values as Array<unknown>)
+      } finally {
+        await client.end()
+      }
+    })
+
+/** Calls `recoverExpired` every 100 ms until it recovers `runId` (at most `within` ms). */
+const recoverUntil = (runId: string, within: number) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const startedAt = Date.now()
+    while (Date.now() - startedAt < within) {
+      if ((yield* store.recoverExpired()).includes(runId)) return Date.now() - startedAt
+      yield* Effect.sleep(100)
+    }
+    return yield* Effect.dieMessage(`run ${runId} was not recovered within ${within} ms`)
+  })
+
+const waitUntil = Task.make("in-process-wait-until", (release: string) =>
+  Effect.gen(function*() {
+    const gate = gates.get(release)!
+    yield* Deferred.succeed(gate.started, undefined)
+    yield* Deferred.await(gate.release)
+    return "done"
+  }).pipe(Effect.onInterrupt(() => Deferred.succeed(gates.get(release)!.interrupted, undefined))))
+
+const waitingFlow = Flow.make("in-process-waiting-flow", (key: string) => waitUntil(key))
+
+/** The Deferreds of the `waitUntil` runs, by key (a task's arguments are stored: Deferreds cannot be). */
+const gates = new Map<
+  string,
+  {
+    readonly started: Deferred.Deferred<void>
+    readonly release: Deferred.Deferred<void>
+    readonly interrupted: Deferred.Deferred<void>
+  }
+>()
+
+const makeGate = (key: string) =>
+  Effect.gen(function*() {
+    const gate = {
+      started: yield* Deferred.make<void>(),
+      release: yield* Deferred.make<void>(),
+      interrupted: yield* Deferred.make<void>()
+    }
+    gates.set(key, gate)
+    return gate
+  })
+
+/** A concurrent runner over the store `store`, open for the test's scope. */
+const runnerOn = (store: Context.Context<RunStore.RunStore>) =>
+  Layer.build(Layer.provide(TaskRunner.concurrent(), Layer.succeedContext(store)))
+
+/** Submits a `waitUntil` run on a concurrent runner over the store `store`, both open for the test's scope. */
+const submitIn = (store: Context.Context<RunStore.RunStore>, key: string) =>
+  Effect.gen(function*() {
+    return yield* waitUntil.submit(key).pipe(Effect.provide(yield* runnerOn(store)), Effect.provide(store))
+  })
+
+const failNow = Task.make("in-process-fail-now", (): Effect.Effect<string, string> => Effect.fail("no"))
+
+for (const where of targets) {
+  describe.skipIf(!where.available)(`in-process runs held under a lease: ${where.name}`, () => {
+    it.live("kill -9 of the process running it: the run ends Crashed within its lease, and waiters see it", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const child = startWorker(target, { id: "in-process", lease: LEASE, script: "inProcessChild.ts" })
+        children.push(child)
+        yield* Effect.promise(() => untilOutput(child, "in-process body started"))
+        const runId = /serving run (\S+)/.exec(child.output())![1]
+        const store = yield* RunStore.RunStore
+        const held = yield* store.getRun(runId)
+        expect(held.state.type).toBe("RUNNING")
+        expect(held.workerId).toMatch(/^process:/)
+        expect(held.leaseExpiresAt).toBeDefined()
+
+        const future = yield* Futures.PrefectDistributedFuture.make(runId)
+        const waiting = yield* Effect.fork(future.wait())
+        const logs = yield* Effect.fork(Stream.runCollect(store.followLogs(runId)))
+        child.process.kill("SIGKILL")
+        yield* Effect.promise(() => child.exited)
+        // Recovered once the lease ends (renewed every third of it: at most LEASE after the kill).
+        const tookMs = yield* recoverUntil(runId, 10_000)
+        expect(tookMs).toBeLessThan(LEASE + 1_000)
+
+        const run = yield* store.getRun(runId)
+        expect(run.state.type).toBe("CRASHED")
+        expect(run.state.message).toContain(`Its process ${held.workerId} stopped responding (lease expired)`)
+        expect(run.workerId).toBeUndefined()
+        yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
+        expect(State.isCrashed(yield* future.state)).toBe(true)
+        const lines = yield* Fiber.join(logs).pipe(Effect.timeout("5 seconds"))
+        expect(Chunk.toReadonlyArray(lines).map((line) => line.message)).toContain("in-process body started")
+      }).pipe(Effect.provide(storeOf(target)))
+    }, 30_000)
+
+    it.live(
+      "cancelRun from another store handle: the in-process run's body is interrupted and it ends Cancelled",
+      () => {
+        const target = where.make()
+        return Effect.gen(function*() {
+          const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+          const gate = yield* makeGate(`cancel-${where.name}`)
+          const future = yield* submitIn(here, `cancel-${where.name}`)
+          yield* Deferred.await(gate.started)
+          const other = yield* Effect.provide(RunStore.RunStore, elsewhere)
+          const asked = yield* other.cancelRun(future.taskRunId)
+          expect(asked.type).toBe("CANCELLING")
+          // The body's finalizer ran: it was interrupted, not left to run on.
+          yield* Deferred.await(gate.interrupted).pipe(Effect.timeout("5 seconds"))
+          yield* future.wait({ timeout: "5 seconds" })
+          expect((yield* future.state).type).toBe("CANCELLED")
+          const seen = yield* Futures.PrefectDistributedFuture.make(future.taskRunId).pipe(Effect.provide(elsewhere))
+          yield* seen.wait({ timeout: "5 seconds" })
+          expect((yield* other.getRun(future.taskRunId)).state.type).toBe("CANCELLED")
+        }).pipe(Effect.scoped)
+      },
+      30_000
+    )
+
+    it.live("cancelRun on a held run that nothing runs (made through the store by hand): it ends Cancelled", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const [mine, other] = [
+          yield* Effect.provide(RunStore.RunStore, here),
+          yield* Effect.provide(RunStore.RunStore, elsewhere)
+        ]
+        const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
+        for (const id of [a, b]) {
+          yield* mine.createRun({ id, kind: "task", name: "in-process-by-hand", state: State.pending() })
+          yield* mine.setState(id, State.running())
+        }
+        // From this handle: at once.
+        expect((yield* mine.cancelRun(a)).type).toBe("CANCELLED")
+        // From another: Cancelling, then the holder hears of it and ends it.
+        expect((yield* other.cancelRun(b)).type).toBe("CANCELLING")
+        const future = yield* Futures.PrefectDistributedFuture.make(b).pipe(Effect.provide(elsewhere))
+        yield* future.wait({ timeout: "5 seconds" })
+        const run = yield* other.getRun(b)
+        expect(run.state.type).toBe("CANCELLED")
+        expect(run.state.message).toContain("Cancelled before process")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
+    it.live("cancelRun from another store handle on a flow run of this process: its body is interrupted", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const key = `flow-${where.name}`
+        const gate = yield* makeGate(key)
+        const running = yield* Effect.fork(Effect.exit(waitingFlow(key)).pipe(Effect.provide(here)))
+        yield* Deferred.await(gate.started)
+        const other = yield* Effect.provide(RunStore.RunStore, elsewhere)
+        const [flowRun] = yield* other.listRuns({ kind: "flow", name: "in-process-waiting-flow" })
+        expect(flowRun.workerId).toMatch(/^process:/)
+        yield* other.cancelRun(flowRun.id)
+        yield* Deferred.await(gate.interrupted).pipe(Effect.timeout("5 seconds"))
+        yield* Fiber.join(running).pipe(Effect.timeout("5 seconds"))
+        const seen = yield* Futures.PrefectFlowRunFuture.make(flowRun.id).pipe(Effect.provide(elsewhere))
+        yield* seen.wait({ timeout: "5 seconds" })
+        expect((yield* other.getRun(flowRun.id)).state.type).toBe("CANCELLED")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
+    it.live("a held run's lease is renewed while it runs; a NotReady run is let go of", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+        const key = `renewed-${where.name}`
+        const gate = yield* makeGate(key)
+        const future = yield* submitIn(here, key)
+        yield* Deferred.await(gate.started)
+        const other = yield* Effect.provide(RunStore.RunStore, elsewhere)
+        const first = (yield* other.getRun(future.taskRunId)).leaseExpiresAt!
+        // Real time, by the store's clock: the lease would have lapsed twice over without renewals.
+        yield* Effect.sleep(2.5 * LEASE)
+        expect(yield* other.recoverExpired()).not.toContain(future.taskRunId)
+        const later = yield* other.getRun(future.taskRunId)
+        expect(later.state.type).toBe("RUNNING")
+        expect(later.leaseExpiresAt!.getTime()).toBeGreaterThan(first.getTime() + LEASE)
+
+        const failing = yield* failNow.submit().pipe(Effect.provide(yield* runnerOn(here)), Effect.provide(here))
+        const downstream = yield* waitUntil.submit(failing).pipe(
+          Effect.provide(yield* runnerOn(here)),
+          Effect.provide(here)
+        )
+        yield* downstream.wait({ timeout: "5 seconds" })
+        const notReady = yield* other.getRun(downstream.taskRunId)
+        expect(notReady.state.name).toBe("NotReady")
+        expect(notReady.workerId).toBeUndefined()
+        yield* Effect.sleep(1.5 * LEASE)
+        expect(yield* other.recoverExpired()).not.toContain(downstream.taskRunId)
+        yield* Deferred.succeed(gate.release, undefined)
+        expect(yield* future.result({ timeout: "5 seconds" })).toBe("done")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
+    it.live("a Running row that nothing holds and no lease covers is recovered Crashed; a NotReady one is left", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const store = yield* RunStore.RunStore
+        const [orphan, notReady] = [crypto.randomUUID(), crypto.randomUUID()]
+        for (const id of [orphan, notReady]) {
+          yield* store.createRun({ id, kind: "task", name: "in-process-orphan", state: State.scheduled() })
+        }
+        // As an older version left its in-process runs: Running, no worker, no lease.
+        yield* exec(
+          target,
+          "UPDATE taskflow_runs SET state_type = 'RUNNING', state_name = 'Running' WHERE id = $1",
+          [orphan]
+        )
+        yield* exec(
+          target,
+          "UPDATE taskflow_runs SET state_type = 'PENDING', state_name = 'NotReady' WHERE id = $1",
+          [notReady]
+        )
+        const future = yield* Futures.PrefectDistributedFuture.make(orphan)
+        const waiting = yield* Effect.fork(future.wait())
+        const recovered = yield* store.recoverExpired()
+        expect(recovered).toContain(orphan)
+        expect(recovered).not.toContain(notReady)
+        const run = yield* store.getRun(orphan)
+        expect(run.state.type).toBe("CRASHED")
+        expect(run.state.message).toContain("no process or task worker holding it and no lease")
+        yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
+        expect((yield* future.state).type).toBe("CRASHED")
+        expect((yield* store.getRun(notReady)).state.type).toBe("PENDING")
+      }).pipe(Effect.provide(storeOf(target)))
+    }, 30_000)
+
+    it.live(
+      "a write after the run was recovered is refused: the store keeps Crashed, and the run ends Crashed here",
+      () => {
+        const target = where.make()
+        return Effect.gen(function*() {
+          const [here, elsewhere] = [yield* Layer.build(storeOf(target)), yield* Layer.build(storeOf(target))]
+          const key = `late-${where.name}`
+          const gate = yield* makeGate(key)
+          const future = yield* submitIn(here, key)
+          yield* Deferred.await(gate.started)
+          // Its lease lapses (as if this process stalled): another handle recovers it. The renewal may
+          // land between the two statements and renew it; then try again.
+          const recoverer = yield* Effect.provide(RunStore.RunStore, elsewhere)
+          let recovered = false
+          for (let i = 0; i < 20 && !recovered; i++) {
+            yield* exec(target, "UPDATE taskflow_runs SET lease_expires_at = 0 WHERE id = $1", [future.taskRunId])
+            recovered = (yield* recoverer.recoverExpired()).includes(future.taskRunId)
+          }
+          expect(recovered).toBe(true)
+          // The body ends after that: its Completed is refused, never resurrecting the run.
+          yield* Deferred.succeed(gate.release, undefined)
+          yield* future.wait({ timeout: "5 seconds" })
+          const here_ = yield* future.state
+          expect(here_.type).toBe("CRASHED")
+          expect(here_.message).toContain("recovered there while it ran in this process")
+          const stored = yield* recoverer.getRun(future.taskRunId)
+          expect(stored.state.type).toBe("CRASHED")
+          expect(stored.state.message).toContain("stopped responding (lease expired)")
+          const history = yield* recoverer.getHistory(future.taskRunId)
+          expect(history.map((state) => state.type)).not.toContain("COMPLETED")
+        }).pipe(Effect.scoped)
+      },
+      30_000
+    )
+  })
+}
