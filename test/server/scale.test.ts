@@ -146,6 +146,7 @@ describe("pages at scale", () => {
       const live = yield* get("/runs?name=scale-live", true)
       expect(live).toContain(`data-run-id="${idOf(2)}"`)
       expect(countText(live, "RUNNING")).toBe("1")
+      expect(live).toContain(`<ul id="counts" data-live data-counted-at="0"`) // when they were counted
       yield* get("/runs?name=scale-live", true)
       expect(asked.counts).toHaveLength(1)
       // Another view has its own counts.

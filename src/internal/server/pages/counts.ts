@@ -22,8 +22,12 @@ const KEPT_VIEWS = 100
 export const countRuns = (filter: RunStore.RunFilter, options?: RunStore.CountOptions) =>
   Effect.flatMap(RunStore.RunStore, (store) => Effect.mapError(store.countRuns(filter, options), storeFailed))
 
-/** Counts per state type, summed over names; above `COUNT_CAP`: "more than that". */
-export type StateCounts = ReadonlyMap<string, number>
+/** Counts per state type, summed over names (above `COUNT_CAP`: "more than that"), and when counted. */
+export interface StateCounts {
+  readonly byType: ReadonlyMap<string, number>
+  /** When they were counted, in milliseconds (a live refresh may show counts a few seconds old). */
+  readonly at: number
+}
 
 const byState = (counts: ReadonlyArray<RunStore.RunCount>): Map<string, number> => {
   const byType = new Map<string, number>()
@@ -65,7 +69,7 @@ const countUnion = (filters: ReadonlyArray<RunStore.RunFilter>) =>
   })
 
 /** A store's kept counts: per view, when they were counted. A WeakMap, so they go with the store. */
-const kept = new WeakMap<RunStore.Service, Map<string, { readonly at: number; readonly counts: StateCounts }>>()
+const kept = new WeakMap<RunStore.Service, Map<string, StateCounts>>()
 
 /**
  * Counts per state type over `filters` (see `countUnion`), for the view `view` (the page's filters
@@ -79,10 +83,10 @@ export const countByState = (view: string, filters: ReadonlyArray<RunStore.RunFi
     let views = kept.get(store)
     if (views === undefined) kept.set(store, views = new Map())
     const found = views.get(view)
-    if (reuse && found !== undefined && now - found.at < COUNTS_FRESH_FOR) return found.counts
-    const counts = yield* countUnion(filters)
+    if (reuse && found !== undefined && now - found.at < COUNTS_FRESH_FOR) return found
+    const counts: StateCounts = { byType: yield* countUnion(filters), at: now }
     views.delete(view) // re-inserted last: the oldest view is the first dropped
-    views.set(view, { at: now, counts })
+    views.set(view, counts)
     if (views.size > KEPT_VIEWS) views.delete(views.keys().next().value!)
     return counts
   })

@@ -75,14 +75,14 @@ const flowRun = (basePath: string, text: string) =>
     () => Effect.fail(new PageError({ status: 400, title: "Bad filter", message: `flow: no run has the id ${text}.` }))
   )
 
-/** Counts per state: capped (see counts.ts), and a few seconds old at most. */
-const countsList = (counts: StateCounts): Html =>
-  html`<ul id="counts" data-live title="Counted every few seconds; above ${
+/** Counts per state: capped (see counts.ts), a few seconds old at most (`data-counted-at`, ms). */
+const countsList = ({ at, byType }: StateCounts): Html =>
+  html`<ul id="counts" data-live data-counted-at="${at}" title="Counted every few seconds; above ${
     formatCount(COUNT_CAP)
   } runs of a state, not counted further.">${
-    STATE_TYPES.filter((type) => (counts.get(type) ?? 0) > 0).map((type) =>
+    STATE_TYPES.filter((type) => (byType.get(type) ?? 0) > 0).map((type) =>
       html`<li data-state-type="${type}">${stateBadge({ type, name: type })} <span class="count">${
-        formatCount(counts.get(type) ?? 0)
+        formatCount(byType.get(type) ?? 0)
       }</span></li>`
     )
   }</ul>`
