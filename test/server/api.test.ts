@@ -198,6 +198,53 @@ describe("a store that fails", () => {
   })
 })
 
+describe("counts on a large store", () => {
+  const asked: Array<RunStore.CountOptions | undefined> = []
+  /** A store whose counts say 25,000 completed runs and 3 failed ones (as a capped count would: 10,001). */
+  const large = Layer.effect(
+    RunStore.RunStore,
+    Effect.map(RunStore.RunStore, (store): RunStore.Service => ({
+      ...store,
+      countRuns: (_filter, options) =>
+        Effect.sync(() => {
+          asked.push(options)
+          const at = new Date()
+          const cap = options?.cap ?? Infinity
+          return [
+            {
+              name: "big",
+              kind: "task",
+              stateType: "COMPLETED",
+              count: Math.min(25_000, cap + 1),
+              firstCreatedAt: at,
+              lastEndedAt: at
+            },
+            { name: "big", kind: "task", stateType: "FAILED", count: 3, firstCreatedAt: at, lastEndedAt: at }
+          ]
+        })
+    }))
+  ).pipe(Layer.provide(RunStore.memory))
+  layer(
+    appLayer({ host: "127.0.0.1", port: 0, readOnly: false, token: undefined, basePath: "" }).pipe(
+      Layer.provide(large),
+      Layer.provideMerge(NodeHttpServer.layerTest)
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("GET /api/runs/counts asks the store for capped counts, and says which are over the cap", () =>
+      Effect.gen(function*() {
+        const answer = yield* get("/api/runs/counts")
+        expect(answer.status).toBe(200)
+        expect(asked).toEqual([{ cap: 10_000 }])
+        expect(answer.body).toMatchObject({
+          counts: { COMPLETED: 10_001, FAILED: 3 },
+          capped: ["COMPLETED"],
+          cap: 10_000
+        })
+      }))
+  })
+})
+
 describe("server API", () => {
   layer(serverOn({}), { excludeTestServices: true })((it) => {
     it.effect("GET /api/runs: every run, newest first, as RunJson", () =>
@@ -288,7 +335,9 @@ describe("server API", () => {
             CRASHED: 0,
             PAUSED: 0,
             CANCELLING: 0
-          }
+          },
+          capped: [],
+          cap: 10_000
         })
         const flows = yield* get("/api/runs/counts?kind=flow&limit=1")
         expect((flows.body as { counts: Record<string, number> }).counts).toMatchObject({ COMPLETED: 1, FAILED: 0 })

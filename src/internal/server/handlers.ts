@@ -19,6 +19,7 @@ import { ChangeFeed, connectionText, parseEventId } from "./feed.js"
 import type { QueryParams } from "./filters.js"
 import { disjointFilters, filtersOf, limitOf, MAX_API_LIMIT, parseRunsQuery } from "./filters.js"
 import { runDetailJson, runJson, stateJson } from "./json.js"
+import { COUNT_CAP } from "./pages/counts.js"
 import type { BadFilter } from "./runs.js"
 import { refusedFilter, resolveRun as resolveShared, runsPage, STATE_TYPES } from "./runs.js"
 
@@ -99,12 +100,16 @@ export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
       Effect.gen(function*() {
         const { filters } = yield* filtersOfQuery({ ...urlParams, limit: undefined, cursor: undefined })
         const store = yield* RunStore.RunStore
-        const counts = yield* Effect.forEach(disjointFilters(filters), (filter) => store.countRuns(filter)).pipe(
-          storeErrors
-        )
+        // Capped as the page's: a state type's count reads at most COUNT_CAP + 1 runs, whatever the store's size.
+        const counts = yield* Effect.forEach(
+          disjointFilters(filters),
+          (filter) => store.countRuns(filter, { cap: COUNT_CAP })
+        ).pipe(storeErrors)
         const byType: Record<string, number> = Object.fromEntries(STATE_TYPES.map((type) => [type, 0]))
         for (const count of counts.flat()) byType[count.stateType] = (byType[count.stateType] ?? 0) + count.count
-        return { counts: byType }
+        const capped = STATE_TYPES.filter((type) => byType[type]! > COUNT_CAP)
+        for (const type of capped) byType[type] = COUNT_CAP + 1
+        return { counts: byType, capped, cap: COUNT_CAP }
       }))
     .handle("get", ({ path }) => Effect.map(resolveRun(path.id), runDetailJson))
     .handle("history", ({ path }) =>
