@@ -27,7 +27,7 @@ import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
 import { makeSubscriptions } from "./subscriptions.js"
-import { makeWorkerCalls } from "./workerCalls.js"
+import { makeRenewInProcess, makeWorkerCalls } from "./workerCalls.js"
 import { makeWriter } from "./writer.js"
 import { makeCancelRun, makeCreateRuns, makeTransition, refusal } from "./writes.js"
 
@@ -69,7 +69,7 @@ export const makeStore = (
     const timing = inProcessTiming(options.inProcessLease)
     const holds: InProcessHolds = yield* makeInProcessHolds({
       ...timing,
-      heartbeat: workerCalls.heartbeat,
+      heartbeat: makeRenewInProcess({ sql, dialect, call, writer, transition }),
       recoverExpired: workerCalls.recoverExpired,
       subscribeCancelling: subscriptions.subscribeCancelling,
       cancelUnattached: (runId): Effect.Effect<void, unknown> =>
