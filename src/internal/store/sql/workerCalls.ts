@@ -254,14 +254,14 @@ const SWEEP_EVERY = 60_000
 const SWEEP_LIMIT = 500
 
 /**
- * The unleased unfinished runs whose state is older than `before` (ms), oldest first, at most
- * `limit`: read by the partial index of migration 6_unleased_sweep, whose predicate this repeats
- * word for word (a planner uses a partial index only for a WHERE that implies it). @internal
+ * The unleased unfinished runs whose state is older than `before` (ms), at most `limit` (in no
+ * order: the next look takes the rest): read by the partial index of migration 6_unleased_sweep,
+ * whose predicate this repeats word for word (a planner uses a partial index only for a WHERE that
+ * implies it). @internal
  */
 export const unleasedStatement = (sql: SqlClient.SqlClient, before: number, limit: number) =>
   sql<Pick<RunRow, "id" | "name" | "state_type">>`SELECT id, name, state_type FROM taskflow_runs
-    WHERE ${sql.literal(UNLEASED_PREDICATE)} AND state_timestamp < ${before}
-    ORDER BY state_timestamp LIMIT ${limit}`
+    WHERE ${sql.literal(UNLEASED_PREDICATE)} AND state_timestamp < ${before} LIMIT ${limit}`
 
 /**
  * Ends Crashed the unfinished runs that nothing holds and no lease covers: written by a version that
