@@ -242,8 +242,35 @@ export interface RunCount {
   readonly kind: RunKind
   /** The current state type of the runs counted. */
   readonly stateType: State.StateType
-  /** How many such runs match the filter (1 or more). */
+  /** How many such runs match the filter (1 or more; with `CountOptions.cap`, of the runs counted). */
   readonly count: number
+  /** When the first of them (of those counted) was created. */
+  readonly firstCreatedAt: Date
+  /** When the last of them ended (of those counted); undefined for a state type that is not final. */
+  readonly lastEndedAt: Date | undefined
+}
+
+/**
+ * Options of `countRuns`. With `cap`, each state type counts at most `cap + 1` runs: a count of the
+ * runs of one state type (summed over names) above `cap` means "more than `cap`", and reads no more
+ * than that many runs, however many match (what a page of counts per state shows as "10,000+").
+ *
+ * @example
+ * ```ts
+ * import type { RunStore } from "effect-taskflow"
+ *
+ * const options: RunStore.CountOptions = { cap: 10_000 }
+ * const shown = (counts: ReadonlyArray<RunStore.RunCount>, type: string) => {
+ *   const n = counts.filter((c) => c.stateType === type).reduce((sum, c) => sum + c.count, 0)
+ *   return n > options.cap! ? `${options.cap!.toLocaleString("en")}+` : String(n)
+ * }
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export interface CountOptions {
+  /** Count at most this many runs of each state type, and one more (a whole number, 0 or more). */
+  readonly cap?: number
 }
 
 /**
@@ -389,10 +416,15 @@ export interface Service {
   ) => Effect.Effect<RunPage, Errors.RunStoreError | Errors.SerializationError>
   /**
    * How many runs match `filter`, by name, kind and current state type (one group for each that has
-   * runs; `order`, `limit` and `cursor` are ignored). SQL stores count in one grouped statement over
-   * the filter's indexes, never reading the runs. Bad filters are defects, as for `listRunsPage`.
+   * runs; `order`, `limit` and `cursor` are ignored), with when the first was created and the last
+   * ended. SQL stores count in one grouped statement over the filter's indexes. Uncapped, a count
+   * reads every matching run's index entry: give `options.cap` to bound it on a large store. Bad
+   * filters (and a bad cap) are defects, as for `listRunsPage`.
    */
-  readonly countRuns: (filter?: RunFilter) => Effect.Effect<ReadonlyArray<RunCount>, Errors.RunStoreError>
+  readonly countRuns: (
+    filter?: RunFilter,
+    options?: CountOptions
+  ) => Effect.Effect<ReadonlyArray<RunCount>, Errors.RunStoreError>
   /**
    * Deletes finished runs (Completed, Failed, Crashed, Cancelled) that ended longer ago than
    * `olderThan`, with their state history and results, 1,000 runs a transaction; never a run that is

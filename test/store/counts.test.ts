@@ -50,7 +50,17 @@ for (const store of storeCases) {
           yield* s.setState(d, State.failed(Cause.fail("x"), { timestamp: at(7), name: "TimedOut" }))
           yield* s.setState(flow, State.completed(0, { timestamp: at(8) }))
 
-          const count = (filter?: RunStore.RunFilter) => Effect.map(s.countRuns(filter), sorted)
+          // When the first was created, and the last ended (not for a state type that is not final).
+          expect(sorted(yield* s.countRuns()).map((c) => [c.name, c.stateType, c.firstCreatedAt, c.lastEndedAt]))
+            .toEqual([
+              ["count-a", "COMPLETED", at(1), at(6)],
+              ["count-c", "FAILED", at(4), at(7)],
+              ["count-c", "SCHEDULED", at(3), undefined],
+              ["count-flow", "COMPLETED", at(0), at(8)]
+            ])
+          const count = (filter?: RunStore.RunFilter) =>
+            Effect.map(s.countRuns(filter), (counts) =>
+              sorted(counts).map(({ count, kind, name, stateType }) => ({ name, kind, stateType, count })))
           expect(yield* count()).toEqual([
             { name: "count-a", kind: "task", stateType: "COMPLETED", count: 2 },
             { name: "count-c", kind: "task", stateType: "FAILED", count: 1 },
@@ -92,6 +102,48 @@ for (const store of storeCases) {
           // A bad filter is a defect, as for a listing.
           const bad = yield* Effect.exit(s.countRuns({ createdAfter: new Date(Number.NaN) }))
           expect(Exit.isFailure(bad) && Cause.isDie(bad.cause)).toBe(true)
+          const badCap = yield* Effect.exit(s.countRuns({}, { cap: -1 }))
+          expect(Exit.isFailure(badCap) && Cause.isDie(badCap.cause)).toBe(true)
+        })
+      ))
+  })
+}
+
+for (const store of storeCases) {
+  describe.skipIf(!store.available)(`countRuns with a cap: ${store.name}`, () => {
+    it.live("counts each state type's runs up to the cap and one more, with every filter", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const id = (i: number) => `eeeeee${i.toString(16).padStart(2, "0")}-0000-7000-8000-000000000000`
+          // 5 Completed (2 named x, 3 named y), 2 Failed, 1 Running.
+          yield* s.createRuns([0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
+            run(id(i), at(i), {
+              name: i < 2 ? "cap-x" : "cap-y",
+              state: i < 5
+                ? State.completed(i, { timestamp: at(i + 1) })
+                : i < 7
+                ? State.failed(Cause.fail("x"), { timestamp: at(i + 1) })
+                : State.running({ timestamp: at(i) })
+            })
+          ))
+          const byType = (filter: RunStore.RunFilter, cap: number) =>
+            Effect.map(s.countRuns(filter, { cap }), (counts) => {
+              const out: Record<string, number> = {}
+              for (const c of counts) out[c.stateType] = (out[c.stateType] ?? 0) + c.count
+              return out
+            })
+          expect(yield* byType({}, 2)).toEqual({ COMPLETED: 3, FAILED: 2, RUNNING: 1 })
+          expect(yield* byType({}, 10)).toEqual({ COMPLETED: 5, FAILED: 2, RUNNING: 1 })
+          expect(yield* byType({}, 0)).toEqual({ COMPLETED: 1, FAILED: 1, RUNNING: 1 })
+          expect(yield* byType({ stateType: "COMPLETED" }, 1)).toEqual({ COMPLETED: 2 })
+          expect(yield* byType({ name: "cap-x" }, 1)).toEqual({ COMPLETED: 2 })
+          expect(yield* byType({ endedAfter: at(3) }, 1)).toEqual({ COMPLETED: 2, FAILED: 2 })
+          expect(yield* byType({ stateType: [] }, 1)).toEqual({})
+          // Uncapped and capped above every count: the same groups.
+          const all = yield* s.countRuns()
+          expect(sorted(yield* s.countRuns({}, { cap: 100 }))).toEqual(sorted(all))
         })
       ))
   })

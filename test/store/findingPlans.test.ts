@@ -1,7 +1,7 @@
 /**
  * Every filter of a listing, and prune's search, is served by an index on a table of 100,000 runs
- * (migration 4_run_finding), and so is the recovery of unleased runs (6_unleased_sweep): the plans of the store's own statements, read with EXPLAIN on SQLite
- * and PostgreSQL, never scan a table whole.
+ * (migration 4_run_finding), and so is the recovery of unleased runs (6_unleased_sweep): the plans
+ * of the store's own statements, read with EXPLAIN on SQLite and PostgreSQL, never scan a table whole.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { RunStore } from "effect-taskflow"
 import pg from "pg"
 import { listingOf, pruningOf } from "../../src/internal/store/rules.js"
-import { startingPointsStatement } from "../../src/internal/store/sql/finding.js"
+import { countingStatement, startingPointsStatement } from "../../src/internal/store/sql/finding.js"
 import { listingStatement } from "../../src/internal/store/sql/reads.js"
 import { PLANNER_SETTINGS } from "../../src/internal/store/sql/statements.js"
 import { unleasedStatement } from "../../src/internal/store/sql/workerCalls.js"
@@ -72,12 +72,22 @@ const listings: ReadonlyArray<readonly [string, RunStore.RunFilter]> = [
   ["tag and state", { tag: "urgent", stateType: "COMPLETED" }]
 ]
 
-/** The store's statements to EXPLAIN: each listing, and prune's search for its starting points. */
-const statements = (sql: SqlClient.SqlClient, cursor: string) => [
+/**
+ * The store's statements to EXPLAIN: each listing, prune's search for its starting points, and the
+ * runs page's counts, capped per state type, with each filter (`counts`: "all") or "ended after" only.
+ * A capped count stops at the cap when its state type leads the index it searches. With statistics
+ * the planners may rather scan the table for a type most runs have (the cap stops that scan too):
+ * "all" is checked where they have none (SQLite before ANALYZE).
+ */
+const statements = (sql: SqlClient.SqlClient, cursor: string, counts: "all" | "ended after") => [
   ...listings.map(([what, filter]) => {
     const full: RunStore.RunFilter = { order: "newest", limit: 50, ...filter, ...(what === "cursor" ? { cursor } : {}) }
     return [what, listingStatement(sql, full, listingOf(full)).compile()] as const
   }),
+  ...listings.filter(([what]) => what !== "cursor" && (counts === "all" || what === counts)).map(([what, filter]) =>
+    [`capped count, ${what}`, countingStatement(sql, filter, 10_000).compile()] as const
+  ),
+  ["count, ended after", countingStatement(sql, { endedAfter: at(99_000) }).compile()] as const,
   ["prune", startingPointsStatement(sql, pruningOf({ olderThan: "30 days" }, T0 + 5_000_000)).compile()] as const,
   [
     "prune failed",
@@ -119,13 +129,23 @@ describe("the plans of finding runs, on 100,000 runs", () => {
       for (const analyzed of [false, true]) {
         if (analyzed) yield* sql`ANALYZE`
         const scans: Array<string> = []
-        for (const [what, [text, params]] of statements(sql, cursor)) {
+        const ended: Array<string> = []
+        for (const [what, [text, params]] of statements(sql, cursor, analyzed ? "ended after" : "all")) {
           const plan = yield* sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)
           // "SCAN r" reads the table whole; "SCAN r USING INDEX …" walks an index in order (the limit stops it).
-          for (const { detail } of plan) if (/^SCAN \w+$/.test(detail)) scans.push(`${what}: ${detail}`)
+          // (Not "SCAN c": a capped count's subquery, its cap's rows at most.)
+          for (const { detail } of plan) if (/^SCAN (?!c$)\w+$/.test(detail)) scans.push(`${what}: ${detail}`)
+          if (what.endsWith("ended after")) {
+            ended.push(...plan.filter(({ detail }) => / r\b/.test(detail)).map(({ detail }) => `${what}: ${detail}`))
+          }
           if (!ownIndexUsed(what, JSON.stringify(plan))) scans.push(`${what}: not by its own index`)
         }
         expect(scans).toEqual([])
+        // "Ended after" reads the runs ended since, through their index, not every final run by state.
+        expect(ended.length).toBeGreaterThan(0)
+        for (const line of ended) {
+          expect(line).toMatch(/SEARCH r USING INDEX taskflow_runs_ended \(state_timestamp>\?\)/)
+        }
       }
       // The statements are the store's own: the cursor's page follows on from the first.
       const rows = yield* listingStatement(
@@ -148,6 +168,17 @@ describe("the plans of finding runs, on 100,000 runs", () => {
     return out
   }
 
+  /** The indexes an `EXPLAIN (FORMAT JSON)` plan reads the runs table through, by each node that reads it. */
+  const runsIndexes = (plan: unknown): Array<string> => {
+    const out: Array<string> = []
+    const walk = (node: { "Relation Name"?: string; "Index Name"?: string; Plans?: Array<never> }) => {
+      if (node["Relation Name"] === "taskflow_runs") out.push(node["Index Name"] ?? "(no index)")
+      for (const child of node.Plans ?? []) walk(child)
+    }
+    walk((plan as Array<{ Plan: never }>)[0].Plan)
+    return out
+  }
+
   it.live.skipIf(!postgresAvailable)("PostgreSQL: every listing filter and prune's search read by index", () => {
     const url = freshPostgresUrl()
     const pool = new pg.Pool({ connectionString: url, max: 1 })
@@ -161,10 +192,14 @@ describe("the plans of finding runs, on 100,000 runs", () => {
       expect(Number((yield* sql<{ n: string }>`SELECT COUNT(*) AS n FROM taskflow_run_tags`)[0].n)).toBe(RUNS * 1.01)
       yield* sql`ANALYZE`
       const scans: Array<string> = []
-      for (const [what, [text, params]] of statements(sql, cursor)) {
+      const ended: Array<string> = []
+      for (const [what, [text, params]] of statements(sql, cursor, "ended after")) {
         // As planned for these values (a custom plan) …
         const custom = yield* sql.unsafe<{ "QUERY PLAN": unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params)
         scans.push(...seqScans(custom[0]["QUERY PLAN"]).map((scan) => `${what}: ${scan}`))
+        if (what.endsWith("ended after")) {
+          ended.push(...runsIndexes(custom[0]["QUERY PLAN"]).map((index) => `${what}: ${index}`))
+        }
         if (!ownIndexUsed(what, JSON.stringify(custom))) scans.push(`${what}: not by its own index`)
         // … and as a generic plan, on a connection with the planner settings a store's connection gets
         // with its first hot statement (plan_cache_mode = force_generic_plan, among others).
@@ -180,6 +215,14 @@ describe("the plans of finding runs, on 100,000 runs", () => {
         yield* sql`DEALLOCATE plan_check`
       }
       expect(scans).toEqual([])
+      // Counts read the ended runs' index; the listing may rather walk creation backwards, which its
+      // statistics say ends the recent runs soon (here: they end a second after they start).
+      expect(ended.filter((line) => line.includes("count")).length).toBeGreaterThan(0)
+      for (const line of ended) {
+        expect(line, line).toMatch(
+          line.includes("count") ? /: taskflow_runs_ended$/ : /: taskflow_runs_(ended|created)$/
+        )
+      }
       const page = yield* listingStatement(
         sql,
         { order: "newest", limit: 50, cursor },

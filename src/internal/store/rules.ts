@@ -211,6 +211,18 @@ export const countingOf = (filter: RunStore_.RunFilter | undefined): Listing => 
   return listingOf(counted)
 }
 
+/**
+ * A `countRuns` cap checked: a bad one is a defect (IllegalArgumentException); undefined counts all.
+ * @internal
+ */
+export const countCapOf = (options: RunStore_.CountOptions | undefined): number | undefined => {
+  const cap = options?.cap
+  if (cap !== undefined && !isCount(cap)) {
+    throw new Cause.IllegalArgumentException(`countRuns: cap must be a whole number of 0 or more, got ${cap}`)
+  }
+  return cap
+}
+
 /** Cursors carry a version, the position and the order they were made for, as base64url JSON. */
 const CURSOR_VERSION = 1
 

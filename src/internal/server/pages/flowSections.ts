@@ -1,10 +1,12 @@
 /**
  * A flow run's task runs: a timeline (one bar per run, or one summary per task with many runs) and
- * a paginated table. Reads are bounded whatever the flow's size: one grouped count, at most
- * `MAX_BARS` runs for the bars, two runs per summarised task, one page for the table.
+ * a paginated table. Reads are bounded whatever the flow's size: one grouped count (with each
+ * task's first creation and last end, for its summary), at most `MAX_BARS` runs for the bars, one
+ * page for the table.
  * @internal
  */
 import * as Effect from "effect/Effect"
+import type * as Errors from "../../../Errors.js"
 import * as RunStore from "../../../RunStore.js"
 import { countRuns } from "./counts.js"
 import { ACTIVE_TYPES, attempts, endedAt, formatDuration, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
@@ -46,51 +48,54 @@ const tasksOf = (counts: ReadonlyArray<RunStore.RunCount>): ReadonlyArray<Task> 
 
 type Row =
   | { readonly _tag: "bars"; readonly runs: ReadonlyArray<RunStore.RunRecord> }
-  | {
-    readonly _tag: "group"
-    readonly task: Task
-    readonly first: RunStore.RunRecord | undefined
-    readonly last: RunStore.RunRecord | undefined
-  }
+  | { readonly _tag: "group"; readonly task: Task }
 
-/** The timeline's rows: the runs of small tasks while the bar budget lasts, a summary for the others. */
-const rowsOf = (flowRunId: string, tasks: ReadonlyArray<Task>) =>
+const byCreation = (a: RunStore.RunRecord, b: RunStore.RunRecord) =>
+  a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1)
+
+/**
+ * The timeline's rows: the runs of small tasks while the bar budget lasts, a summary (from the
+ * counts alone) for the others. A flow of `MAX_BARS` runs or fewer is read in one page; a larger
+ * one, task by small task.
+ */
+const rowsOf = (flowRunId: string, tasks: ReadonlyArray<Task>, total: number) =>
   Effect.gen(function*() {
     const store = yield* RunStore.RunStore
+    const all = total <= MAX_BARS
+      ? (yield* store.listRunsPage({ flowRunId, order: "oldest", limit: MAX_BARS })).runs
+      : undefined
     let budget = MAX_BARS
-    const one = (task: Task, order: "oldest" | "newest") =>
-      Effect.map(store.listRunsPage({ flowRunId, name: task.name, kind: task.kind, order, limit: 1 }), (p) => p.runs[0])
-    return yield* Effect.forEach(tasks, (task) => {
-      if (task.total <= GROUP_OVER && task.total <= budget) {
+    return yield* Effect.forEach(
+      tasks,
+      (task): Effect.Effect<Row, Errors.RunStoreError | Errors.SerializationError> => {
+        if (task.total > GROUP_OVER || task.total > budget) return Effect.succeed({ _tag: "group", task })
         budget -= task.total
+        if (all !== undefined) {
+          const runs = all.filter((run) => run.name === task.name && run.kind === task.kind).sort(byCreation)
+          return Effect.succeed({ _tag: "bars", runs })
+        }
         return Effect.map(
           store.listRunsPage({ flowRunId, name: task.name, kind: task.kind, order: "oldest", limit: GROUP_OVER }),
-          (page): Row => ({ _tag: "bars", runs: page.runs })
+          (page) => ({ _tag: "bars", runs: page.runs })
         )
       }
-      return Effect.map(Effect.all([one(task, "oldest"), one(task, "newest")]), ([first, last]): Row => ({
-        _tag: "group",
-        task,
-        first,
-        last
-      }))
-    })
+    )
   }).pipe(Effect.mapError(storeFailed))
 
 /** The flow run's timeline and task runs table. */
 export const flowSections = (flow: RunStore.RunRecord, basePath: string, cursor: string | undefined, now: number) =>
   Effect.gen(function*() {
     const tasks = tasksOf(yield* countRuns({ flowRunId: flow.id }))
-    const rows = yield* rowsOf(flow.id, tasks.slice(0, MAX_TASKS))
-    const table = yield* runsPage([{ flowRunId: flow.id }], cursor, TABLE_PAGE)
     const total = tasks.reduce((sum, task) => sum + task.total, 0)
+    const rows = yield* rowsOf(flow.id, tasks.slice(0, MAX_TASKS), total)
+    const table = yield* runsPage([{ flowRunId: flow.id }], cursor, TABLE_PAGE)
     const scale = scaleOf(flow, rows, now)
     return html`<h2>Task runs timeline <span class="muted">(${total} runs)</span></h2>
 <section id="timeline" data-live>${
       rows.length === 0 ? html`<p class="muted">No task runs.</p>` : rows.map((row) =>
         row._tag === "bars"
           ? row.runs.map((run) => bar(run, basePath, scale, now))
-          : group(row.task, row.first, row.last, flow, basePath, scale, now)
+          : group(row.task, flow, basePath, scale, now)
       )
     }${
       tasks.length > MAX_TASKS
@@ -114,12 +119,19 @@ ${runsTable("task-runs", table.runs, basePath, now)}
 type Scale = (t: number) => number
 
 const scaleOf = (flow: RunStore.RunRecord, rows: ReadonlyArray<Row>, now: number): Scale => {
-  const times = rows.flatMap((row) =>
-    row._tag === "bars" ? row.runs.map((run) => endOf(run, now)) : row.last === undefined ? [] : [endOf(row.last, now)]
+  const times = rows.map((row) =>
+    row._tag === "bars" ? Math.max(...row.runs.map((run) => endOf(run, now))) : spanOf(row.task, flow, now).to
   )
   const start = flow.createdAt.getTime()
   const end = Math.max(endOf(flow, now), ...times, start + 1)
   return (t) => Math.min(1000, Math.max(0, ((t - start) / (end - start)) * 1000))
+}
+
+/** A summarised task's span: its first run's creation to its last run's end (now while any runs). */
+const spanOf = (task: Task, flow: RunStore.RunRecord, now: number) => {
+  const first = Math.min(...task.counts.map((count) => count.firstCreatedAt.getTime()))
+  const from = Number.isFinite(first) ? first : flow.createdAt.getTime()
+  return { from, to: Math.max(from, ...task.counts.map((count) => count.lastEndedAt?.getTime() ?? now)) }
 }
 
 const endOf = (run: RunStore.RunRecord, now: number): number => endedAt(run)?.getTime() ?? now
@@ -137,19 +149,10 @@ const bar = (run: RunStore.RunRecord, basePath: string, scale: Scale, now: numbe
     track(scale(run.createdAt.getTime()), scale(endOf(run, now)), run.state.type, run.state.name)
   }<span class="attempts" title="attempts used / allowed">${attempts(run)}</span></div>`
 
-const group = (
-  task: Task,
-  first: RunStore.RunRecord | undefined,
-  last: RunStore.RunRecord | undefined,
-  flow: RunStore.RunRecord,
-  basePath: string,
-  scale: Scale,
-  now: number
-): Html => {
+const group = (task: Task, flow: RunStore.RunRecord, basePath: string, scale: Scale, now: number): Html => {
   const byType = STATE_TYPES.flatMap((type) => task.counts.filter((count) => count.stateType === type))
   const main = [...task.counts].sort((a, b) => b.count - a.count)[0]?.stateType ?? "SCHEDULED"
-  const from = first?.createdAt.getTime() ?? flow.createdAt.getTime()
-  const to = last === undefined ? from : endOf(last, now)
+  const { from, to } = spanOf(task, flow, now)
   const link = `${basePath}/runs?${new URLSearchParams({ flow: flow.id, name: task.name }).toString()}`
   return html`<div class="group" data-task-name="${task.name}"><a class="label" href="${link}">${task.name} ×${task.total}</a>${
     track(scale(from), scale(to), main, `${task.total} runs`)

@@ -8,7 +8,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as RunStore from "../../../RunStore.js"
 import { PageContext } from "./context.js"
-import { countByState } from "./counts.js"
+import type { StateCounts } from "./counts.js"
+import { COUNT_CAP, countByState, formatCount } from "./counts.js"
 import {
   attempts,
   durationOf,
@@ -35,9 +36,11 @@ export const runsRoute = Effect.gen(function*() {
   const flowRunId = query.flow === "" ? undefined : (yield* flowRun(basePath, query.flow)).id
   const now = yield* Clock.currentTimeMillis
   const filters = filtersOf(query, flowRunId, now)
-  const [found, counts] = yield* Effect.all([runsPage(filters, query.cursor, query.limit), countByState(filters)], {
-    concurrency: 2
-  })
+  const view = `${queryString(query, undefined)}#${flowRunId ?? ""}`
+  const [found, counts] = yield* Effect.all([
+    runsPage(filters, query.cursor, query.limit),
+    countByState(view, filters, isLiveRefresh(yield* HttpServerRequest.HttpServerRequest))
+  ], { concurrency: 2 })
   const body = html`<h1>Runs</h1>
 <p class="muted">${query.isDefault ? "Running now, and ended in the last 24 hours." : "Filtered."} Newest first.</p>
 ${countsList(counts)}
@@ -55,6 +58,15 @@ ${runsTable("runs", found.runs, basePath, now)}
   return page({ basePath, title: "Runs", body, watch: "all" })
 })
 
+/**
+ * Whether the request is the page's script re-fetching it (a live refresh), not a page load: a
+ * browser says a fetch's mode, "cors" or "same-origin", and a navigation's, "navigate".
+ */
+const isLiveRefresh = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const mode = request.headers["sec-fetch-mode"]
+  return mode !== undefined && mode !== "navigate"
+}
+
 /** The `flow` filter's run: an id that names none is a bad filter (400), not a missing page. */
 const flowRun = (basePath: string, text: string) =>
   Effect.catchIf(
@@ -63,11 +75,14 @@ const flowRun = (basePath: string, text: string) =>
     () => Effect.fail(new PageError({ status: 400, title: "Bad filter", message: `flow: no run has the id ${text}.` }))
   )
 
-const countsList = (counts: ReadonlyMap<string, number>): Html =>
-  html`<ul id="counts" data-live>${
-    STATE_TYPES.filter((type) => (counts.get(type) ?? 0) > 0).map((type) =>
+/** Counts per state: capped (see counts.ts), a few seconds old at most (`data-counted-at`, ms). */
+const countsList = ({ at, byType }: StateCounts): Html =>
+  html`<ul id="counts" data-live data-counted-at="${at}" title="Counted every few seconds; above ${
+    formatCount(COUNT_CAP)
+  } runs of a state, not counted further.">${
+    STATE_TYPES.filter((type) => (byType.get(type) ?? 0) > 0).map((type) =>
       html`<li data-state-type="${type}">${stateBadge({ type, name: type })} <span class="count">${
-        counts.get(type) ?? 0
+        formatCount(byType.get(type) ?? 0)
       }</span></li>`
     )
   }</ul>`

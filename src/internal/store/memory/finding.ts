@@ -6,7 +6,7 @@
 import type * as RunStore_ from "../../../RunStore.js"
 import { hasResult, isFinal } from "../../core/state.js"
 import type { Listing, Pruning } from "../rules.js"
-import { countingOf, encodeCursor, listingOf } from "../rules.js"
+import { countCapOf, countingOf, encodeCursor, listingOf } from "../rules.js"
 import type { MemoryRun } from "./memoryRun.js"
 import type { RunIndex } from "./runIndex.js"
 
@@ -65,16 +65,37 @@ export const listPage = (
 }
 
 /** How many runs match `filter`, by name, kind and state type, as the SQL stores count them. @internal */
-export const countRuns = (runs: RunIndex, filter: RunStore_.RunFilter | undefined): Array<RunStore_.RunCount> => {
+export const countRuns = (
+  runs: RunIndex,
+  filter: RunStore_.RunFilter | undefined,
+  options?: RunStore_.CountOptions
+): Array<RunStore_.RunCount> => {
   const listing = countingOf(filter)
+  const cap = countCapOf(options) ?? Infinity
   if (listing.empty) return []
   const counts = new Map<string, RunStore_.RunCount>()
+  const perType = new Map<string, number>()
   for (const memoryRun of runs.all().values()) {
     if (memoryRun.run === undefined || !matches(memoryRun, filter, listing)) continue
     const { kind, name } = memoryRun.run
-    const stateType = memoryRun.state.type
-    const key = JSON.stringify([name, kind, stateType])
-    counts.set(key, { name, kind, stateType, count: (counts.get(key)?.count ?? 0) + 1 })
+    const state = memoryRun.state
+    const counted = perType.get(state.type) ?? 0
+    if (counted > cap) continue // this state type has cap + 1 already: "more than cap"
+    perType.set(state.type, counted + 1)
+    const key = JSON.stringify([name, kind, state.type])
+    const before = counts.get(key)
+    const created = new Date(memoryRun.createdAt())
+    const ended = isFinal(state) ? state.timestamp : undefined
+    counts.set(key, {
+      name,
+      kind,
+      stateType: state.type,
+      count: (before?.count ?? 0) + 1,
+      firstCreatedAt: before === undefined || created < before.firstCreatedAt ? created : before.firstCreatedAt,
+      lastEndedAt: before?.lastEndedAt === undefined || (ended !== undefined && ended > before.lastEndedAt)
+        ? ended
+        : before.lastEndedAt
+    })
   }
   return [...counts.values()]
 }

@@ -109,7 +109,7 @@ export const makeMemory = (
       Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis)).runs),
     listRunsPage: (filter) =>
       Effect.map(now, (millis) => finding.listPage(runs, filter, (run) => recordAt(run, millis))),
-    countRuns: (filter) => Effect.sync(() => finding.countRuns(runs, filter)),
+    countRuns: (filter, options) => Effect.sync(() => finding.countRuns(runs, filter, options)),
     prune: (options) =>
       Effect.map(now, (millis) => finding.prune(runs, pruningOf(options, millis), (runId) => logs.drop(runId))),
     countPrunable: (options) => Effect.map(now, (millis) => finding.countPrunable(runs, pruningOf(options, millis))),

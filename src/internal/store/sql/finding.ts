@@ -10,9 +10,9 @@ import * as Effect from "effect/Effect"
 import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import { makeRunId } from "../../core/runId.js"
-import type { Pruning } from "../rules.js"
-import { countingOf, FINAL_TYPES, notFound, pruningOf } from "../rules.js"
-import { listingClauses, readRun } from "./reads.js"
+import type { Listing, Pruning } from "../rules.js"
+import { countCapOf, countingOf, FINAL_TYPES, notFound, pruningOf } from "../rules.js"
+import { listingClauses, readRun, runsFrom } from "./reads.js"
 import type { Call } from "./retry.js"
 import { STATE_TYPES, toListedRecord } from "./rows.js"
 import { FINAL_SQL_LIST, SCHEDULED_CHANNEL } from "./schema.js"
@@ -98,16 +98,76 @@ const pruneBatch = (sql: SqlClient.SqlClient, pruning: Pruning, emptying: Readon
     }
   }).pipe(sql.withTransaction)
 
+/** A row of a count: one name, kind and state type. */
+interface CountRow {
+  readonly name: string
+  readonly kind: string
+  readonly state_type: string
+  readonly count: number | string
+  readonly first_created_at: number | string
+  readonly last_state_at: number | string
+}
+
+/** Whether a listing selects ended runs (by when they ended): only final state types can match. */
+const byEnd = (listing: Listing) => listing.endedAfter !== undefined || listing.endedBefore !== undefined
+
 /**
- * A count's statement: one grouped COUNT over the rows the filter's clauses find (exported for the
- * planner tests).
+ * The state types a capped count counts: known ones only, which become literals (the indexes need
+ * them), and only final ones for ended runs.
  */
-export const countingStatement = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined) => {
-  const clauses = listingClauses(sql, filter, countingOf(filter))
-  return sql<{ name: string; kind: string; state_type: string; count: number | string }>`SELECT r.name, r.kind,
-    r.state_type, COUNT(*) AS count FROM taskflow_runs r
-    ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-    GROUP BY r.name, r.kind, r.state_type`
+const countedTypes = (listing: Listing) =>
+  [...STATE_TYPES].filter((type) =>
+    (listing.stateTypes?.includes(type as State.StateType) ?? true) &&
+    (!byEnd(listing) || FINAL_TYPES.includes(type as State.StateType))
+  )
+
+/**
+ * A count's statement (exported for the planner tests): one grouped COUNT over the rows the filter's
+ * clauses find; with `cap`, one per state type over at most `cap + 1` of its runs (each a search
+ * of an index that stops there), together.
+ */
+export const countingStatement = (
+  sql: SqlClient.SqlClient,
+  filter: RunStore_.RunFilter | undefined,
+  cap?: number
+) => {
+  const listing = countingOf(filter)
+  const clauses = listingClauses(sql, filter, listing)
+  const from = runsFrom(sql, listing)
+  if (cap === undefined) {
+    return sql<CountRow>`SELECT r.name, r.kind, r.state_type, COUNT(*) AS count,
+      MIN(r.created_at) AS first_created_at, MAX(r.state_timestamp) AS last_state_at FROM ${from}
+      ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+      GROUP BY r.name, r.kind, r.state_type`
+  }
+  const perType = countedTypes(listing).map((type) => {
+    const literal = sql.literal(`'${type}'`)
+    // Runs ended in a window are found by end, each then checked for its type: `|| ''` keeps a
+    // planner from walking the type's runs by creation instead, hoping to meet cap + 1 soon.
+    const ofType = listing.endedAfter === undefined
+      ? sql`r.state_type = ${literal}`
+      : sql`r.state_type || '' = ${literal}`
+    return sql`SELECT c.name, c.kind, ${literal} AS state_type, COUNT(*) AS count,
+      MIN(c.created_at) AS first_created_at, MAX(c.state_timestamp) AS last_state_at
+      FROM (SELECT r.name, r.kind, r.created_at, r.state_timestamp FROM ${from}
+        WHERE ${sql.and([...clauses, ofType])} LIMIT ${cap + 1}) c
+      GROUP BY c.name, c.kind`
+  })
+  return sql<CountRow>`${sql.join(" UNION ALL ", false)(perType)}`
+}
+
+/** A count's row as a `RunCount`; a corrupt row's state type is not a state type: it is not counted. */
+const toRunCount = (row: CountRow): ReadonlyArray<RunStore_.RunCount> => {
+  if (!STATE_TYPES.has(row.state_type)) return []
+  const stateType = row.state_type as State.StateType
+  return [{
+    name: row.name,
+    kind: row.kind as RunStore_.RunKind,
+    stateType,
+    count: Number(row.count),
+    firstCreatedAt: new Date(Number(row.first_created_at)),
+    lastEndedAt: FINAL_TYPES.includes(stateType) ? new Date(Number(row.last_state_at)) : undefined
+  }]
 }
 
 /** The store's `prune`, `countPrunable`, `countRuns` and `rerun`. */
@@ -118,20 +178,12 @@ export const makeFinding = (
     readonly subscriptions: Subscriptions
   }
 ): Pick<RunStore_.Service, "prune" | "countPrunable" | "countRuns" | "rerun"> => ({
-  countRuns: (filter) =>
+  countRuns: (filter, options) =>
     Effect.suspend(() => {
-      if (countingOf(filter).empty) return Effect.succeed([])
-      return Effect.map(
-        call("count runs", countingStatement(sql, filter)),
-        (rows) =>
-          // A corrupt row's state type is not a state type: it is not counted.
-          rows.filter((row) => STATE_TYPES.has(row.state_type)).map((row): RunStore_.RunCount => ({
-            name: row.name,
-            kind: row.kind as RunStore_.RunKind,
-            stateType: row.state_type as State.StateType,
-            count: Number(row.count)
-          }))
-      )
+      const cap = countCapOf(options)
+      const listing = countingOf(filter)
+      if (listing.empty || (cap !== undefined && countedTypes(listing).length === 0)) return Effect.succeed([])
+      return Effect.map(call("count runs", countingStatement(sql, filter, cap)), (rows) => rows.flatMap(toRunCount))
     }),
   prune: (options) =>
     Effect.gen(function*() {

@@ -122,12 +122,25 @@ export const listingStatement = (
 ) => {
   const direction = sql.literal(listing.newestFirst ? "DESC" : "ASC")
   const clauses = listingClauses(sql, filter, listing)
-  return sql<RunRow>`SELECT r.*, res.value AS result FROM taskflow_runs r
+  return sql<RunRow>`SELECT r.*, res.value AS result FROM ${runsFrom(sql, listing)}
     LEFT JOIN taskflow_results res ON res.run_id = r.id
     ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
     ORDER BY r.created_at ${direction}, r.id ${direction}
     ${listing.limit === undefined ? sql`` : sql`LIMIT ${listing.limit + 1}`}`
 }
+
+/**
+ * The runs table, as `r`, for a listing or a count. On SQLite, "ended after" is read through the
+ * ended runs' index: without statistics the planner may take the state types' index instead, and
+ * walk every final run (PostgreSQL's planner has statistics).
+ */
+export const runsFrom = (sql: SqlClient.SqlClient, listing: Listing) =>
+  listing.endedAfter === undefined
+    ? sql`taskflow_runs r`
+    : sql.onDialectOrElse({
+      sqlite: () => sql`taskflow_runs r INDEXED BY taskflow_runs_ended`,
+      orElse: () => sql`taskflow_runs r`
+    })
 
 /** The WHERE clauses of a listing (and of a count): each one an index serves (migration 4_run_finding). */
 export const listingClauses = (sql: SqlClient.SqlClient, filter: RunStore_.RunFilter | undefined, listing: Listing) => {
