@@ -306,6 +306,27 @@ for (const where of targets) {
       30_000
     )
 
+    it.live("the look for unleased rows recovers at most 500 runs a call; the next look takes the rest", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const store = yield* RunStore.RunStore
+        const name = `in-process-cap-${crypto.randomUUID()}`
+        const ids: Array<string> = Array.from({ length: 501 }, () => crypto.randomUUID())
+        yield* store.createRuns(ids.map((id) => ({ id, kind: "task" as const, name, state: State.scheduled() })))
+        yield* exec(
+          target,
+          "UPDATE taskflow_runs SET state_type = 'RUNNING', state_name = 'Running', state_timestamp = 0 " +
+            "WHERE name = $1",
+          [name]
+        )
+        expect((yield* store.recoverExpired()).filter((id) => ids.includes(id))).toHaveLength(500)
+        const fresh = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(storeOf(target)))
+        expect((yield* fresh.recoverExpired()).filter((id) => ids.includes(id))).toHaveLength(1)
+        const states = yield* Effect.forEach(ids, (id) => Effect.map(store.getRun(id), (run) => run.state.type))
+        expect(new Set(states)).toEqual(new Set(["CRASHED"]))
+      }).pipe(Effect.provide(storeOf(target)), Effect.scoped)
+    }, 60_000)
+
     it.live("a delayed run whose upstream failed is NotReady, not held: a clean exit leaves it NotReady", () => {
       const target = where.make()
       return Effect.gen(function*() {
