@@ -71,7 +71,9 @@ export interface InProcessHolds extends InProcessLeases {
   readonly track: (runIds: ReadonlyArray<string>) => void
   /**
    * The guard of a state change of run `runId` written without a worker's id: the holder, when this
-   * process holds the run (a recovered run then refuses it), and whether the change ends the hold.
+   * process holds the run (a recovered run then refuses it), and whether the write releases the run
+   * (NotReady). A change that ends the hold is marked in flight until `settled`: a renewal meanwhile
+   * does not count the run lost.
    */
   readonly guard: (
     runId: string,
