@@ -7,28 +7,7 @@ import * as State from "../../../State.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
 
-/** The state types that are not final: what "running now" means on the runs page. */
-export const ACTIVE_TYPES: ReadonlyArray<State.StateType> = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
-
-/** Every state type, as the filter offers them. */
-export const STATE_TYPES: ReadonlyArray<State.StateType> = [
-  ...ACTIVE_TYPES,
-  "COMPLETED",
-  "FAILED",
-  "CANCELLED",
-  "CRASHED"
-]
-
-/** The state names that refine a type, as the filter takes them. */
-export const STATE_NAMES: ReadonlyArray<string> = [
-  "NotReady",
-  "AwaitingRetry",
-  "Retrying",
-  "TimedOut",
-  "Cached",
-  "Late",
-  "Corrupt"
-]
+export { ACTIVE_TYPES, STATE_NAMES, STATE_TYPES } from "../runs.js"
 
 /** A state badge: its type (for the colour) and its name as text. */
 export const stateBadge = (state: { readonly type: string; readonly name: string }, id?: string): Html =>
