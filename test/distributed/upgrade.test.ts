@@ -104,7 +104,7 @@ for (const target of targets) {
         const migrations = yield* Effect.promise(() =>
           raw(["SELECT migration_id FROM taskflow_migrations ORDER BY migration_id"])
         )
-        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 4, 5])
+        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 4, 5, 6])
       }))
   })
 }
