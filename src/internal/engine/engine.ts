@@ -251,34 +251,49 @@ export const executeAttempts = <R>(
     readonly stop?: Stop | "none"
   } = {}
 ): Effect.Effect<AnyState, never, R> => {
-  const setTaskRunId = options.setTaskRunId === true
-  const run = (stop: Stop | undefined): AttemptsRun => {
-    const timed = withFlowAnnotations(
-      def,
-      cell,
-      def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
-    )
-    return {
-      def,
-      cell,
-      store,
-      // Racing the body forks it: only for runs held here in their caller's fiber.
-      timed: stop === undefined ? timed : Effect.raceFirst(timed, Deferred.await(stop.signal)),
-      recordFinal: options.recordFinal === true,
-      claimed: options.claimed,
-      setTaskRunId,
-      stop
-    }
-  }
   const first = options.claimed ?? 1
   if (options.stop !== undefined) {
-    return attempt(run(options.stop === "none" ? undefined : options.stop), first) as Effect.Effect<AnyState, never, R>
+    const stop = options.stop === "none" ? undefined : options.stop
+    return attempt(attemptsRun(def, cell, store, body, options, stop), first) as Effect.Effect<AnyState, never, R>
   }
   // A run with a fiber of its own is stopped by its runner, which interrupts that fiber.
-  const leases = store === undefined || setTaskRunId ? undefined : inProcessLeases(store)
-  if (leases === undefined) return attempt(run(undefined), first) as Effect.Effect<AnyState, never, R>
+  const leases = store === undefined || options.setTaskRunId === true ? undefined : inProcessLeases(store)
+  if (leases === undefined) {
+    return attempt(attemptsRun(def, cell, store, body, options, undefined), first) as Effect.Effect<AnyState, never, R>
+  }
   // A flow run: its stop is asked for when its attempts start (a runner builds them before it creates the run).
-  return withStop(leases, cell.id, (stop) => attempt(run(stop), first)) as Effect.Effect<AnyState, never, R>
+  return withStop(
+    leases,
+    cell.id,
+    (stop) => attempt(attemptsRun(def, cell, store, body, options, stop), first)
+  ) as Effect.Effect<AnyState, never, R>
+}
+
+/** The `AttemptsRun` of `executeAttempts`' arguments. */
+const attemptsRun = (
+  def: TaskDefinition,
+  cell: RunCell<any, any>,
+  store: RunStore_.Service | undefined,
+  body: Effect.Effect<any, any, any>,
+  options: { readonly recordFinal?: boolean; readonly claimed?: number | undefined; readonly setTaskRunId?: boolean },
+  stop: Stop | undefined
+): AttemptsRun => {
+  const timed = withFlowAnnotations(
+    def,
+    cell,
+    def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
+  )
+  return {
+    def,
+    cell,
+    store,
+    // Racing the body forks it: only for runs held here in their caller's fiber.
+    timed: stop === undefined ? timed : Effect.raceFirst(timed, Deferred.await(stop.signal)),
+    recordFinal: options.recordFinal === true,
+    claimed: options.claimed,
+    setTaskRunId: options.setTaskRunId === true,
+    stop
+  }
 }
 
 /**
@@ -556,22 +571,29 @@ export const executeTaskRun = <R>(run: TaskRun): Effect.Effect<AnyState, never, 
  */
 const executeInputs = <R>(run: TaskRun, stop: Stop | "none"): Effect.Effect<AnyState, never, R> => {
   if (plainArguments(run.args, run.waitFor)) return executeResolved<R>(run, run.args, stop)
-  const inputs = stop === "none"
-    ? resolveInputs(run.args, run.waitFor)
-    : Effect.raceFirst(resolveInputs(run.args, run.waitFor), Deferred.await(stop.signal))
-  return Effect.matchCauseEffect(inputs, {
+  if (stop === "none") {
+    return Effect.flatMap(resolveInputs(run.args, run.waitFor), (inputs) => resolved<R>(run, inputs, stop))
+  }
+  return Effect.matchCauseEffect(Effect.raceFirst(resolveInputs(run.args, run.waitFor), Deferred.await(stop.signal)), {
     // Only the stop fails it.
     onFailure: () => cancel(run.store, run.cell),
-    onSuccess: (inputs): Effect.Effect<AnyState, never, R> =>
-      "notReady" in inputs
-        ? record(
-          run.store,
-          run.cell,
-          (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
-        )
-        : executeResolved<R>(run, inputs.args, stop)
+    onSuccess: (inputs) => resolved<R>(run, inputs, stop)
   })
 }
+
+/** A run whose inputs were waited for: NotReady, or its attempts. */
+const resolved = <R>(
+  run: TaskRun,
+  inputs: Effect.Effect.Success<ReturnType<typeof resolveInputs>>,
+  stop: Stop | "none"
+): Effect.Effect<AnyState, never, R> =>
+  "notReady" in inputs
+    ? record(
+      run.store,
+      run.cell,
+      (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
+    )
+    : executeResolved<R>(run, inputs.args, stop)
 
 /** A task run whose inputs are known: its attempts, in its slot. */
 const executeResolved = <R>(
