@@ -503,8 +503,9 @@ export interface Service {
    * (AwaitingRetry) while it has retries left, else it ends Crashed; a Cancelling one ends
    * Cancelled. A run a process ran itself (held by `process:…`) ends Crashed, never Scheduled
    * again. SQL stores also end Crashed the unfinished runs nothing holds (Pending, Running or
-   * Cancelling with no worker and no lease: written by an older version, or corrupt). Returns the
-   * ids recovered.
+   * Cancelling with no worker and no lease: written by an older version, or corrupt) whose state is
+   * 10 minutes old, at most 500 a call and one such look a minute per store handle. Returns the ids
+   * recovered.
    */
   readonly recoverExpired: () => Effect.Effect<ReadonlyArray<string>, Errors.RunStoreError>
   /**
@@ -662,10 +663,10 @@ export interface SqlOptions {
   readonly unclaimedAfter?: Duration.DurationInput
   /**
    * The lease of the runs this process runs itself on this store (submitted, called inline, flow
-   * runs; not those a task worker claims), renewed every third of it, at most every second (default
-   * 30 seconds, a task worker's default lease). A process that dies (`kill -9`) leaves its runs
-   * Running until their lease ends; then any live process or task worker on the store ends them
-   * Crashed, never runs them again (their waiters lived in that process).
+   * runs; not those a task worker claims), renewed every third of it (default 30 seconds, a task
+   * worker's default lease; at least 1 second, else building the store fails). A process that dies
+   * (`kill -9`) leaves its runs Running until their lease ends; then any live process or task worker
+   * on the store ends them Crashed, never runs them again (their waiters lived in that process).
    */
   readonly inProcessLease?: Duration.DurationInput
 }

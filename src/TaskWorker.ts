@@ -52,7 +52,9 @@ export interface ServeOptions {
   readonly shutdownGracePeriod?: Duration.DurationInput
   /**
    * The worker's name in the store (default `host:pid:random`). It must be unique among the workers
-   * that share a store: the store knows a worker's leases, and the runs it holds, by this name.
+   * that share a store: the store knows a worker's leases, and the runs it holds, by this name. It
+   * must not start with `process:` (the name of a process holding its own runs): `serve` dies with
+   * `IllegalArgumentException`.
    */
   readonly workerId?: string
 }
@@ -71,7 +73,8 @@ export interface ServeOptions {
  * The runs get the services provided around `serve`: `delay` does not require a task's `R`, so
  * provide what the served tasks and flows need around the worker (`serve(...).pipe(Effect.provide(
  * AppLive))`), or their runs fail with `Service not found`. No tasks, or a `concurrency` that is not a
- * positive integer, or a negative duration, dies at once with `IllegalArgumentException`.
+ * positive integer, a negative duration, or a `workerId` starting with `process:`, dies at once with
+ * `IllegalArgumentException`.
  *
  * @example
  * ```ts

@@ -8,8 +8,9 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { beforeAll, describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { RunStore } from "effect-taskflow"
+import { Cause, Effect, Layer } from "effect"
+import { Errors, RunStore, State } from "effect-taskflow"
+import * as Http from "node:http"
 import { appLayer } from "../../src/internal/server/app.js"
 import type { ServerSettings } from "../../src/internal/server/config.js"
 import { seed } from "../cli/helpers.js"
@@ -76,6 +77,174 @@ const badRequest = (url: string, reason: RegExp) =>
 
 const cookieOf = (response: HttpClientResponse.HttpClientResponse, name: string) => response.cookies.cookies[name]
 
+/** A GET whose path is sent as written (no URL parsing on the way out), as `curl --path-as-is`. */
+const rawGet = (port: number, path: string) =>
+  Effect.async<{ readonly status: number; readonly location: string | undefined }, Error>((resume) => {
+    const request = Http.get({ host: "127.0.0.1", port, path }, (response) => {
+      response.resume()
+      resume(Effect.succeed({ status: response.statusCode ?? 0, location: response.headers.location }))
+    })
+    request.on("error", (error) => resume(Effect.fail(error)))
+  })
+
+/** The ids in a runs page's table. */
+const pageRowIds = (text: string) => [...text.matchAll(/<tr data-run-id="([^"]+)"/g)].map((match) => match[1]!)
+
+describe("the API and the runs page read a query alike", () => {
+  const agreeFile = freshSqliteFile()
+  const agreeLayer = appLayer({ host: "127.0.0.1", port: 0, readOnly: false, token: undefined, basePath: "" }).pipe(
+    Layer.provideMerge(RunStore.sqlite({ filename: agreeFile })),
+    Layer.provideMerge(NodeHttpServer.layerTest)
+  )
+  const makeRun = (name: string, state: State.State<unknown, unknown>, extra: Partial<RunStore.NewRun> = {}) =>
+    Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const id = extra.id ?? crypto.randomUUID()
+      yield* store.createRun({ kind: "task", name, state: State.pending(), ...extra, id })
+      if (state.type !== "PENDING") yield* store.setState(id, state)
+      return id
+    })
+  /** The API's answer and the page's to one query: both 200 with the same runs, or both 400. */
+  const both = (query: string) =>
+    Effect.gen(function*() {
+      const api = yield* get(`/api/runs${query}`)
+      const page = yield* get(`/runs${query}`)
+      expect(api.status, `${query}: API ${JSON.stringify(api.body)}`).toBe(page.status)
+      if (api.status !== 200) return { status: api.status, api: [], page: [] }
+      return {
+        status: 200,
+        api: (api.body as Page).runs.map((run) => run.id).sort(),
+        page: pageRowIds(page.body as string).sort()
+      }
+    })
+
+  layer(agreeLayer, { excludeTestServices: true })((it) => {
+    it.effect("state types and names together are either; unknown states are 400 in both", () =>
+      Effect.gen(function*() {
+        const cached = yield* makeRun("agree-state", State.completed(1, { name: "Cached" }))
+        const retrying = yield* makeRun("agree-state", State.running({ name: "Retrying" }))
+        const running = yield* makeRun("agree-state", State.running())
+        yield* makeRun("agree-state", State.failed(Cause.fail("x")))
+        const either = yield* both("?name=agree-state&state=COMPLETED&state=Cached")
+        expect(either).toEqual({ status: 200, api: [cached], page: [cached] })
+        const overlap = yield* both("?name=agree-state&state=RUNNING&state=Retrying")
+        expect(overlap).toEqual({ status: 200, api: [retrying, running].sort(), page: [retrying, running].sort() })
+        const mixed = yield* both("?name=agree-state&state=running&state=cached")
+        expect(mixed.api).toEqual([cached, retrying, running].sort())
+        expect(mixed.page).toEqual(mixed.api)
+        // A run of both (RUNNING named Retrying) counts once.
+        const counts = yield* get("/api/runs/counts?name=agree-state&state=RUNNING&state=Retrying")
+        expect((counts.body as { counts: Record<string, number> }).counts).toMatchObject({ RUNNING: 2, COMPLETED: 0 })
+        expect((yield* both("?state=Nonsense")).status).toBe(400)
+        expect((yield* both("?state=")).status).toBe(200)
+      }))
+
+    it.effect("times are strict ISO, read as UTC whatever the server's zone", () =>
+      Effect.gen(function*() {
+        const run = yield* makeRun("agree-time", State.completed(1))
+        for (const text of ["1", "2026", "12/06/2026", "yesterday", "2026-12-06T9:30"]) {
+          expect((yield* both(`?name=agree-time&from=${encodeURIComponent(text)}`)).status, text).toBe(400)
+        }
+        const zone = process.env["TZ"]
+        process.env["TZ"] = "America/New_York"
+        try {
+          // Half an hour ago in UTC, written without a zone: the run is after it (it would not be in New York time).
+          const before = new Date(Date.now() - 30 * 60_000).toISOString().slice(0, 16)
+          const from = yield* both(`?name=agree-time&from=${before}`)
+          expect(from).toEqual({ status: 200, api: [run], page: [run] })
+          const to = yield* both(`?name=agree-time&to=${before}`)
+          expect(to).toEqual({ status: 200, api: [], page: [] })
+        } finally {
+          if (zone === undefined) delete process.env["TZ"]
+          else process.env["TZ"] = zone
+        }
+      }))
+
+    it.effect("flow= takes a unique id prefix in both; an unknown flow is 400 in both", () =>
+      Effect.gen(function*() {
+        const flow = yield* makeRun("agree-flow", State.running(), { kind: "flow" })
+        const child = yield* makeRun("agree-flow-task", State.completed(1), { flowRunId: flow })
+        expect(yield* both(`?flow=${flow.slice(0, 13)}`)).toEqual({ status: 200, api: [child], page: [child] })
+        expect(yield* both(`?flow=${flow}`)).toEqual({ status: 200, api: [child], page: [child] })
+        expect((yield* both(`?flow=${crypto.randomUUID()}`)).status).toBe(400)
+      }))
+  })
+})
+
+describe("a store that fails", () => {
+  const failing = Layer.effect(
+    RunStore.RunStore,
+    Effect.map(RunStore.RunStore, (store): RunStore.Service => {
+      const fail = Effect.fail(new Errors.RunStoreError({ message: "SQLITE_CANTOPEN: /srv/secret/runs.db" }))
+      return { ...store, getRun: () => fail, listRunsPage: () => fail, countRuns: () => fail, listRuns: () => fail }
+    })
+  ).pipe(Layer.provide(RunStore.memory))
+  layer(
+    appLayer({ host: "127.0.0.1", port: 0, readOnly: false, token: undefined, basePath: "" }).pipe(
+      Layer.provide(failing),
+      Layer.provideMerge(NodeHttpServer.layerTest)
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("is a 503 StoreFailed with a fixed message, never the store's own", () =>
+      Effect.gen(function*() {
+        for (const url of ["/api/runs", "/api/runs/counts", `/api/runs/${crypto.randomUUID()}`]) {
+          const answer = yield* get(url)
+          expect(answer.status, url).toBe(503)
+          expect(answer.body).toMatchObject({ _tag: "StoreFailed", message: expect.stringContaining("did not answer") })
+          expect(JSON.stringify(answer.body)).not.toMatch(/SQLITE|secret/)
+        }
+      }))
+  })
+})
+
+describe("counts on a large store", () => {
+  const asked: Array<RunStore.CountOptions | undefined> = []
+  /** A store whose counts say 25,000 completed runs and 3 failed ones (as a capped count would: 10,001). */
+  const large = Layer.effect(
+    RunStore.RunStore,
+    Effect.map(RunStore.RunStore, (store): RunStore.Service => ({
+      ...store,
+      countRuns: (_filter, options) =>
+        Effect.sync(() => {
+          asked.push(options)
+          const at = new Date()
+          const cap = options?.cap ?? Infinity
+          return [
+            {
+              name: "big",
+              kind: "task",
+              stateType: "COMPLETED",
+              count: Math.min(25_000, cap + 1),
+              firstCreatedAt: at,
+              lastEndedAt: at
+            },
+            { name: "big", kind: "task", stateType: "FAILED", count: 3, firstCreatedAt: at, lastEndedAt: at }
+          ]
+        })
+    }))
+  ).pipe(Layer.provide(RunStore.memory))
+  layer(
+    appLayer({ host: "127.0.0.1", port: 0, readOnly: false, token: undefined, basePath: "" }).pipe(
+      Layer.provide(large),
+      Layer.provideMerge(NodeHttpServer.layerTest)
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("GET /api/runs/counts asks the store for capped counts, and says which are over the cap", () =>
+      Effect.gen(function*() {
+        const answer = yield* get("/api/runs/counts")
+        expect(answer.status).toBe(200)
+        expect(asked).toEqual([{ cap: 10_000 }])
+        expect(answer.body).toMatchObject({
+          counts: { COMPLETED: 10_001, FAILED: 3 },
+          capped: ["COMPLETED"],
+          cap: 10_000
+        })
+      }))
+  })
+})
+
 describe("server API", () => {
   layer(serverOn({}), { excludeTestServices: true })((it) => {
     it.effect("GET /api/runs: every run, newest first, as RunJson", () =>
@@ -140,14 +309,15 @@ describe("server API", () => {
 
     it.effect("GET /api/runs: a bad filter is a 400 that says why", () =>
       Effect.gen(function*() {
-        yield* badRequest("/api/runs?state=nope", /state must be a state type .* got "nope"/)
-        yield* badRequest("/api/runs?kind=job", /kind must be task or flow, got "job"/)
-        yield* badRequest("/api/runs?from=yesterday", /from must be an ISO time/)
-        yield* badRequest("/api/runs?to=2024-13-45", /to must be an ISO time/)
-        yield* badRequest("/api/runs?limit=0", /limit must be a whole number from 1 to 1000, got "0"/)
-        yield* badRequest("/api/runs?limit=ten", /limit must be a whole number/)
+        yield* badRequest("/api/runs?state=nope", /state "nope" is not a state: use a type .* or a name/)
+        yield* badRequest("/api/runs?kind=job", /kind "job" is not a kind: use task or flow/)
+        yield* badRequest("/api/runs?from=yesterday", /from "yesterday" is not a time/)
+        yield* badRequest("/api/runs?to=2024-13-45", /to "2024-13-45" is not a time/)
+        yield* badRequest("/api/runs?limit=0", /limit "0" is not a whole number from 1 to 500/)
+        yield* badRequest("/api/runs?limit=ten", /limit "ten" is not a whole number/)
         yield* badRequest("/api/runs?cursor=garbage", /cursor "garbage" is not a cursor this library made/)
-        yield* badRequest("/api/runs/counts?state=x", /state must be a state type/)
+        yield* badRequest("/api/runs/counts?state=x", /state "x" is not a state/)
+        yield* badRequest("/api/runs?flow=00000000-0000", /flow: no run has the id 00000000-0000/)
       }))
 
     it.effect("GET /api/runs/counts: counts per state type, with the filters", () =>
@@ -165,7 +335,9 @@ describe("server API", () => {
             CRASHED: 0,
             PAUSED: 0,
             CANCELLING: 0
-          }
+          },
+          capped: [],
+          cap: 10_000
         })
         const flows = yield* get("/api/runs/counts?kind=flow&limit=1")
         expect((flows.body as { counts: Record<string, number> }).counts).toMatchObject({ COMPLETED: 1, FAILED: 0 })
@@ -210,7 +382,7 @@ describe("server API", () => {
         expect(logs.status).toBe(200)
         expect(logs.body).toEqual({ logs: [] })
         yield* badRequest(`/api/runs/${seeded.completed}/logs?after=-1`, /after must be a whole number/)
-        yield* badRequest(`/api/runs/${seeded.completed}/logs?limit=100000`, /limit must be/)
+        yield* badRequest(`/api/runs/${seeded.completed}/logs?limit=100000`, /limit "100000" is not a whole number/)
         expect((yield* get("/api/runs/00000000-0000-7000-8000-000000000000/logs")).status).toBe(404)
 
         const taskRuns = yield* get(`/api/runs/${seeded.flowRunId}/task-runs?limit=2`)
@@ -260,7 +432,8 @@ describe("server API", () => {
         const first = yield* get("/runs")
         const csrf = cookieOf(first.response, "taskflow_csrf")
         expect(csrf?.value).toMatch(/^[\w-]{20,}$/)
-        expect(csrf?.options).toMatchObject({ httpOnly: true, sameSite: "strict", path: "/" })
+        // Lax: a link opened from another site carries it, so the session's is never replaced.
+        expect(csrf?.options).toMatchObject({ httpOnly: true, sameSite: "lax", path: "/" })
         // A request that has it is not given another.
         const again = yield* get("/runs", { cookie: `taskflow_csrf=${csrf!.value}` })
         expect(cookieOf(again.response, "taskflow_csrf")).toBeUndefined()
@@ -366,10 +539,17 @@ describe("server API", () => {
         expect(visit.headers["location"]).toBe("/runs?state=FAILED")
         expect(cookieOf(visit, "taskflow_token")).toMatchObject({
           value: TOKEN,
-          options: { httpOnly: true, sameSite: "strict" }
+          options: { httpOnly: true, sameSite: "lax" }
         })
         const wrong = yield* client.get("/?token=not-the-token-at-all").pipe(Effect.scoped)
         expect(wrong.status).toBe(401)
+        // Never to another site: `//host/…` is an address of another host.
+        const { port } = new URL(visit.request.url)
+        for (const path of ["//evil.example/x", "/a/..//evil.example/x", "///evil.example"]) {
+          const open = yield* rawGet(Number(port), `${path}?token=${TOKEN}`)
+          expect(open.status).toBe(303)
+          expect(open.location).toMatch(/^\/(?!\/)/)
+        }
       }))
   })
 })

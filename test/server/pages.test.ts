@@ -9,9 +9,9 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Stream } from "effect"
-import { Flow, RunStore, State, Task, TaskRunner } from "effect-taskflow"
+import { Errors, Flow, RunStore, State, Task, TaskRunner } from "effect-taskflow"
 import * as vm from "node:vm"
 import { appJs } from "../../src/internal/server/pages/appJs.js"
 import { PageContext } from "../../src/internal/server/pages/context.js"
@@ -410,5 +410,84 @@ layer(serverOf(false, countingStore(read)), { excludeTestServices: true })("coun
       expect(page.text.match(/<div class="bar"/g)).toHaveLength(10)
       expect(rowIds(page.text, "task-runs")).toHaveLength(50)
       expect(read.runs).toBeLessThanOrEqual(300)
+    }))
+})
+
+/**
+ * app.js in a `vm` context with the few browser objects it touches: an EventSource whose events the
+ * test fires, and a `fetch` that counts the page's re-fetches.
+ */
+const scriptWorld = () => {
+  const fetched: Array<string> = []
+  const sources: Array<{ url: string; fire: (type: string, event?: object) => void }> = []
+  class FakeEventSource {
+    readonly listeners = new Map<string, Array<(event: object) => void>>()
+    constructor(readonly url: string) {
+      sources.push({
+        url,
+        fire: (type, event = {}) => this.listeners.get(type)?.forEach((listener) => listener(event))
+      })
+    }
+    addEventListener(type: string, listener: (event: object) => void) {
+      this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener])
+    }
+    close() {}
+  }
+  const document = {
+    hidden: false,
+    body: { dataset: { events: "/api/events", watch: "ids" } },
+    querySelectorAll: () => [],
+    querySelector: () => null,
+    getElementById: () => null,
+    addEventListener: () => {}
+  }
+  vm.runInNewContext(appJs, {
+    document,
+    location: { href: "http://ui/runs/abc" },
+    EventSource: FakeEventSource,
+    fetch: (url: string) => {
+      fetched.push(url)
+      return Promise.resolve({ ok: false })
+    },
+    setInterval: () => 0,
+    setTimeout: () => 0,
+    CSS: { escape: (s: string) => s },
+    DOMParser: class {}
+  })
+  return { fetched, sources }
+}
+
+describe("app.js", () => {
+  it("re-fetches the page once when its first connection opens: no change between render and listen is missed", () => {
+    const { fetched, sources } = scriptWorld()
+    expect(sources.map((source) => source.url)).toEqual(["/api/events"])
+    expect(fetched).toEqual([])
+    sources[0]!.fire("open")
+    expect(fetched).toEqual(["http://ui/runs/abc"])
+    // A reconnect that resumes from an event id replays what it missed: no extra look.
+    sources[0]!.fire("change", { lastEventId: "e1-3", data: JSON.stringify({ runs: ["other"] }) })
+    sources[0]!.fire("open")
+    expect(fetched).toEqual(["http://ui/runs/abc"])
+  })
+})
+
+/** A store whose reads fail with a message that names its internals. */
+const failingStore = Layer.effect(
+  RunStore.RunStore,
+  Effect.map(RunStore.RunStore, (store): RunStore.Service => {
+    const fail = Effect.fail(new Errors.RunStoreError({ message: "SQLITE_CANTOPEN: /srv/secret/runs.db" }))
+    return { ...store, getRun: () => fail, listRunsPage: () => fail, countRuns: () => fail, listRuns: () => fail }
+  })
+).pipe(Layer.provide(RunStore.memory))
+
+layer(serverOf(false, failingStore), { excludeTestServices: true })((it) => {
+  it.effect("a store that fails: a 500 page with a fixed message, never the store's own", () =>
+    Effect.gen(function*() {
+      for (const path of ["/runs", "/runs?state=FAILED", `/runs/${crypto.randomUUID()}`]) {
+        const page = yield* get(path)
+        expect(page.status, path).toBe(500)
+        expect(page.text).toContain("The run store did not answer")
+        expect(page.text).not.toMatch(/SQLITE|secret/)
+      }
     }))
 })

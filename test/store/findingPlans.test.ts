@@ -1,7 +1,7 @@
 /**
  * Every filter of a listing, and prune's search, is served by an index on a table of 100,000 runs
- * (migration 4_run_finding): the plans of the store's own statements, read with EXPLAIN on SQLite
- * and PostgreSQL, never scan a table whole.
+ * (migration 4_run_finding), and so is the recovery of unleased runs (6_unleased_sweep): the plans
+ * of the store's own statements, read with EXPLAIN on SQLite and PostgreSQL, never scan a table whole.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -14,6 +14,7 @@ import { listingOf, pruningOf } from "../../src/internal/store/rules.js"
 import { countingStatement, startingPointsStatement } from "../../src/internal/store/sql/finding.js"
 import { listingStatement } from "../../src/internal/store/sql/reads.js"
 import { PLANNER_SETTINGS } from "../../src/internal/store/sql/statements.js"
+import { unleasedStatement } from "../../src/internal/store/sql/workerCalls.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 
 const RUNS = 100_000
@@ -91,8 +92,17 @@ const statements = (sql: SqlClient.SqlClient, cursor: string, counts: "all" | "e
   [
     "prune failed",
     startingPointsStatement(sql, pruningOf({ olderThan: "30 days", states: ["FAILED"] }, T0 + 5_000_000)).compile()
-  ] as const
+  ] as const,
+  // The recovery of unleased runs (migration 6_unleased_sweep): its partial index, never the table.
+  ["unleased sweep", unleasedStatement(sql, T0 + 5_000_000, 500).compile()] as const
 ]
+
+/**
+ * Whether a statement with an index of its own is read by it: the unleased sweep must not walk the
+ * state index, which holds every unfinished run (NotReady ones too, never pruned).
+ */
+const ownIndexUsed = (what: string, plan: string): boolean =>
+  what !== "unleased sweep" || plan.includes("taskflow_runs_unleased")
 
 /** A cursor from the store itself: the second page of the whole listing. */
 const cursorOf = Effect.gen(function*() {
@@ -128,6 +138,7 @@ describe("the plans of finding runs, on 100,000 runs", () => {
           if (what.endsWith("ended after")) {
             ended.push(...plan.filter(({ detail }) => / r\b/.test(detail)).map(({ detail }) => `${what}: ${detail}`))
           }
+          if (!ownIndexUsed(what, JSON.stringify(plan))) scans.push(`${what}: not by its own index`)
         }
         expect(scans).toEqual([])
         // "Ended after" reads the runs ended since, through their index, not every final run by state.
@@ -189,6 +200,7 @@ describe("the plans of finding runs, on 100,000 runs", () => {
         if (what.endsWith("ended after")) {
           ended.push(...runsIndexes(custom[0]["QUERY PLAN"]).map((index) => `${what}: ${index}`))
         }
+        if (!ownIndexUsed(what, JSON.stringify(custom))) scans.push(`${what}: not by its own index`)
         // … and as a generic plan, on a connection with the planner settings a store's connection gets
         // with its first hot statement (plan_cache_mode = force_generic_plan, among others).
         yield* sql.unsafe(`PREPARE plan_check AS ${text}`)
@@ -198,6 +210,7 @@ describe("the plans of finding runs, on 100,000 runs", () => {
           `EXPLAIN (FORMAT JSON) EXECUTE plan_check${literals.length === 0 ? "" : `(${literals.join(", ")})`}`
         )
         scans.push(...seqScans(generic[0]["QUERY PLAN"]).map((scan) => `${what} (generic): ${scan}`))
+        if (!ownIndexUsed(what, JSON.stringify(generic))) scans.push(`${what} (generic): not by its own index`)
         yield* sql`RESET ALL`
         yield* sql`DEALLOCATE plan_check`
       }

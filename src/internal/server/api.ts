@@ -51,6 +51,16 @@ export const RunsQuery = Schema.Struct({
   limit: Schema.optional(Schema.String)
 })
 
+/**
+ * Counts per state type. Each is counted up to `cap`: a state type in `capped` has more than `cap`
+ * runs (its count reads `cap + 1`), so no count reads more than `cap + 1` runs of a large store.
+ */
+export const RunCounts = Schema.Struct({
+  counts: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  capped: Schema.Array(Schema.String),
+  cap: Schema.Number
+})
+
 /** A page of runs, and the cursor of the next (null on the last). */
 export const RunsPage = Schema.Struct({ runs: Schema.Array(RunJson), next: Schema.NullOr(Schema.String) })
 
@@ -67,7 +77,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.get("counts", "/runs/counts")
       .setUrlParams(RunsQuery)
-      .addSuccess(Schema.Struct({ counts: Schema.Record({ key: Schema.String, value: Schema.Number }) }))
+      .addSuccess(RunCounts)
       .addError(BadRequest)
   )
   .add(

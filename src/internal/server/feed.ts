@@ -11,16 +11,18 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
 import * as RcRef from "effect/RcRef"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as RunStore from "../../RunStore.js"
-import type * as State from "../../State.js"
+import { ACTIVE_TYPES } from "./runs.js"
 
 /** What a connection is sent: a batch of changed runs, or `reset` (too old to replay: refresh everything). */
 export type FeedEvent =
@@ -39,20 +41,45 @@ export interface FeedOptions {
   readonly ringSize?: number
   /** The most runs a poll reads of each kind (active, recently ended; default 1,000). */
   readonly watched?: number
+  /** How many batches a connection may fall behind before it is sent a `reset` instead (default 64). */
+  readonly backlog?: number
+}
+
+/**
+ * An event's id: the feed's epoch (one per server process) and the batch's number. An id of
+ * another epoch (the server restarted) cannot be replayed: its connection is sent a `reset`.
+ */
+export interface EventId {
+  readonly epoch: string
+  readonly seq: number
+}
+
+/** An event id as sent: `<epoch>-<seq>`. */
+export const eventIdText = (epoch: string, seq: number): string => `${epoch}-${seq}`
+
+/**
+ * A `Last-Event-ID` (or `?lastEventId=`) read: none, an id, or why it is not one. A bare number
+ * (an id of a server before epochs) reads as an id of no epoch: a reset.
+ */
+export const parseEventId = (text: string | undefined): Either.Either<EventId | undefined, string> => {
+  if (text === undefined || text.trim() === "") return Either.right(undefined)
+  const match = /^(?:([0-9a-z]+)-)?(\d{1,15})$/.exec(text.trim())
+  return match === null
+    ? Either.left(`lastEventId must be an event's id (as <epoch>-<number>), got ${JSON.stringify(text)}`)
+    : Either.right({ epoch: match[1] ?? "", seq: Number(match[2]) })
 }
 
 /** The server's change feed. */
 export class ChangeFeed extends Context.Tag("effect-taskflow/server/ChangeFeed")<ChangeFeed, {
+  /** This feed's epoch, the first part of every event id it sends. */
+  readonly epoch: string
   /**
    * Starts listening (the loop runs, its first look at the store taken, until the scope closes) and
    * gives the events after `lastEventId` (replayed, or one `reset` when they are no longer kept),
-   * then every new batch.
+   * then every new batch (a `reset` instead when the connection fell `backlog` batches behind).
    */
-  readonly changes: (lastEventId: number | undefined) => Effect.Effect<Stream.Stream<FeedEvent>, never, Scope.Scope>
+  readonly changes: (lastEventId: EventId | undefined) => Effect.Effect<Stream.Stream<FeedEvent>, never, Scope.Scope>
 }>() {}
-
-/** A run state type that is not final: what "running now" covers. */
-export const ACTIVE_TYPES: ReadonlyArray<State.StateType> = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
 
 /** How far back (ms) each poll looks for ended runs beyond its last poll: clocks of other machines differ. */
 const ENDED_SLACK = 10_000
@@ -67,16 +94,34 @@ interface Snapshot {
 const stateKey = (run: RunStore.RunRecord) =>
   `${run.state.type}/${run.state.name}/${run.state.timestamp.getTime()}/${run.runCount}`
 
-/** Reads the active runs and those ended since `since`, bounded pages both. */
+/** The most pages of ended runs a poll reads: runs that end together are all reported, up to this many pages. */
+const ENDED_PAGES = 10
+
+/** The runs ended since `since`, page after page (`watched` a page, at most `ENDED_PAGES` pages). */
+const endedSince = (store: RunStore.Service, since: number, watched: number) =>
+  Effect.iterate({ runs: [] as ReadonlyArray<RunStore.RunRecord>, next: undefined as string | undefined, pages: 0 }, {
+    while: (read) => read.pages === 0 || (read.next !== undefined && read.pages < ENDED_PAGES),
+    body: (read) =>
+      Effect.map(
+        store.listRunsPage({
+          endedAfter: new Date(since - ENDED_SLACK),
+          order: "newest",
+          limit: watched,
+          ...(read.next === undefined ? {} : { cursor: read.next })
+        }),
+        (page) => ({ runs: [...read.runs, ...page.runs], next: page.next, pages: read.pages + 1 })
+      )
+  })
+
+/**
+ * Reads the active runs (the newest `watched` of them: docs/ui.md says what that bound means) and
+ * every run ended since `since` (paged, up to `ENDED_PAGES` pages).
+ */
 const look = (store: RunStore.Service, since: number, watched: number) =>
   Effect.gen(function*() {
     const at = yield* Clock.currentTimeMillis
     const active = yield* store.listRunsPage({ stateType: ACTIVE_TYPES, order: "newest", limit: watched })
-    const ended = yield* store.listRunsPage({
-      endedAfter: new Date(since - ENDED_SLACK),
-      order: "newest",
-      limit: watched
-    })
+    const ended = yield* endedSince(store, since, watched)
     return {
       at,
       active: new Map(active.runs.map((run) => [run.id, stateKey(run)])),
@@ -104,6 +149,43 @@ interface Replay {
   readonly ring: ReadonlyArray<{ readonly seq: number; readonly runs: ReadonlyArray<string> }>
 }
 
+/** An epoch: the process's start in base 36 and a random part, so two servers started together differ. */
+const newEpoch = Effect.zipWith(
+  Clock.currentTimeMillis,
+  Random.nextIntBetween(0, 36 ** 4),
+  (now, random) => `${now.toString(36)}${random.toString(36).padStart(4, "0")}`
+)
+
+/** The ring of batches after one more: its oldest dropped past `ringSize` (the floor moves up). */
+const withBatch = (r: Replay, runs: ReadonlyArray<string>, ringSize: number): Replay => {
+  const seq = r.seq + 1
+  const ring = [...r.ring, { seq, runs }]
+  const dropped = ring.length > ringSize ? ring.shift()! : undefined
+  return { seq, floor: dropped === undefined ? r.floor : Math.max(r.floor, dropped.seq), ring }
+}
+
+/** What a connection from `lastEventId` is sent first: the batches it missed, or a reset. */
+const replayed = (now: Replay, epoch: string, lastEventId: EventId | undefined): Array<FeedEvent> => {
+  if (lastEventId === undefined) return []
+  const { seq } = lastEventId
+  return lastEventId.epoch === epoch && seq >= now.floor && seq <= now.seq
+    ? now.ring.filter((batch) => batch.seq > seq).map((batch) => ({ _tag: "change", ...batch }))
+    : [{ _tag: "reset", seq: now.seq }]
+}
+
+/**
+ * The live events after `from`: a gap in their numbers means the connection's queue slid (it fell
+ * behind, a stalled socket), so the batch after the gap goes as a `reset`.
+ */
+const live = (events: Stream.Stream<FeedEvent>, from: number) =>
+  events.pipe(
+    Stream.filter((event) => event.seq > from),
+    Stream.mapAccum(from, (last, event): [number, FeedEvent] => [
+      event.seq,
+      event.seq > last + 1 ? { _tag: "reset", seq: event.seq } : event
+    ])
+  )
+
 /** Makes the feed over the store (scoped: the loop and the hub end with the scope). */
 export const makeFeed = (
   options: FeedOptions = {}
@@ -112,22 +194,20 @@ export const makeFeed = (
     const store = yield* RunStore.RunStore
     const ringSize = options.ringSize ?? 256
     const watched = options.watched ?? 1_000
-    const hub = yield* Effect.acquireRelease(PubSub.unbounded<FeedEvent>(), PubSub.shutdown)
+    const epoch = yield* newEpoch
+    // Each connection's queue keeps its last `backlog` batches: a stalled one slides, never grows.
+    const hub = yield* Effect.acquireRelease(PubSub.sliding<FeedEvent>(options.backlog ?? 64), PubSub.shutdown)
     const replay = yield* Ref.make<Replay>({ seq: 0, floor: 0, ring: [] })
+    // A batch is numbered and published, and a listener subscribes and reads the number, each as
+    // one step: a listener never sees a number whose batch it will not get.
+    const lock = yield* Effect.makeSemaphore(1)
 
     const publish = (runs: ReadonlyArray<string>) =>
-      Effect.flatMap(
-        Ref.modify(replay, (r): [FeedEvent, Replay] => {
-          const seq = r.seq + 1
-          const ring = [...r.ring, { seq, runs }]
-          const dropped = ring.length > ringSize ? ring.shift()! : undefined
-          return [{ _tag: "change", seq, runs }, {
-            seq,
-            floor: dropped === undefined ? r.floor : Math.max(r.floor, dropped.seq),
-            ring
-          }]
-        }),
-        (event) => PubSub.publish(hub, event)
+      lock.withPermits(1)(
+        Effect.flatMap(
+          Ref.updateAndGet(replay, (r) => withBatch(r, runs, ringSize)),
+          (r) => PubSub.publish(hub, { _tag: "change", seq: r.seq, runs })
+        )
       )
 
     // Store notifications (new runs, cancel requests) wake the loop before its next tick.
@@ -140,6 +220,19 @@ export const makeFeed = (
       Stream.throttle({ cost: () => 1, units: 1, duration: options.minGap ?? "500 millis", strategy: "shape" })
     )
 
+    /** One poll after `last`: the changes published, and what it saw (the same when the store did not answer). */
+    const poll = (last: Snapshot) =>
+      look(store, last.at, watched).pipe(
+        Effect.tap((next) => {
+          const changed = changedRuns(last, next)
+          return changed.length === 0 ? Effect.void : publish(changed)
+        }),
+        // A store that does not answer now may later: the next tick tries again.
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logDebug("change feed: the store did not answer", cause), last)
+        )
+      )
+
     const loop = (looked: Deferred.Deferred<void>) =>
       Effect.gen(function*() {
         const unsubscribe = [
@@ -148,23 +241,11 @@ export const makeFeed = (
         ]
         yield* Effect.addFinalizer(() => Effect.sync(() => unsubscribe.forEach((stop) => stop())))
         // A store that does not answer now: everything it shows later counts as changed.
-        let last = yield* look(store, yield* Clock.currentTimeMillis, watched).pipe(
+        const first = yield* look(store, yield* Clock.currentTimeMillis, watched).pipe(
           Effect.orElseSucceed((): Snapshot => ({ at: 0, active: new Map(), ended: new Map() }))
         )
         yield* Deferred.succeed(looked, undefined)
-        yield* ticks.pipe(
-          Stream.runForEach(() =>
-            look(store, last.at, watched).pipe(
-              Effect.flatMap((next) => {
-                const changed = changedRuns(last, next)
-                last = next
-                return changed.length === 0 ? Effect.void : publish(changed)
-              }),
-              // A store that does not answer now may later: the next tick tries again.
-              Effect.catchAllCause((cause) => Effect.logDebug("change feed: the store did not answer", cause))
-            )
-          )
-        )
+        yield* Stream.runFoldEffect(ticks, first, poll)
       })
     const running = yield* RcRef.make({
       acquire: Effect.gen(function*() {
@@ -178,22 +259,18 @@ export const makeFeed = (
       idleTimeToLive: options.idleTimeToLive ?? "30 seconds"
     })
 
-    const changes = (lastEventId: number | undefined) =>
+    const changes = (lastEventId: EventId | undefined) =>
       Effect.gen(function*() {
         yield* RcRef.get(running)
-        const subscription = yield* PubSub.subscribe(hub)
-        const now = yield* Ref.get(replay)
-        const head: Array<FeedEvent> = lastEventId === undefined
-          ? []
-          : lastEventId >= now.floor && lastEventId <= now.seq
-          ? now.ring.filter((batch) => batch.seq > lastEventId).map((batch) => ({ _tag: "change", ...batch }))
-          : [{ _tag: "reset", seq: now.seq }]
+        const [subscription, now] = yield* lock.withPermits(1)(
+          Effect.zip(PubSub.subscribe(hub), Ref.get(replay))
+        )
         return Stream.concat(
-          Stream.fromIterable(head),
-          Stream.fromQueue(subscription).pipe(Stream.filter((event) => event.seq > now.seq))
+          Stream.fromIterable(replayed(now, epoch, lastEventId)),
+          live(Stream.fromQueue(subscription), now.seq)
         )
       })
-    return { changes }
+    return { epoch, changes }
   })
 
 /** The feed as a layer. */
@@ -209,14 +286,15 @@ export const coalesce = (events: Chunk.Chunk<FeedEvent>): FeedEvent => {
   return { _tag: "change", seq: last.seq, runs: [...runs] }
 }
 
-/** An event in the `text/event-stream` format. */
-export const eventText = (event: FeedEvent): string =>
+/** An event in the `text/event-stream` format, its id in `epoch`. */
+export const eventText = (epoch: string, event: FeedEvent): string =>
   event._tag === "reset"
-    ? `id: ${event.seq}\nevent: reset\ndata: {}\n\n`
-    : `id: ${event.seq}\nevent: change\ndata: ${JSON.stringify({ runs: event.runs })}\n\n`
+    ? `id: ${eventIdText(epoch, event.seq)}\nevent: reset\ndata: {}\n\n`
+    : `id: ${eventIdText(epoch, event.seq)}\nevent: change\ndata: ${JSON.stringify({ runs: event.runs })}\n\n`
 
 /** What one connection is sent, as text: coalesced events (at most one each `every`), and keep-alive comments. */
 export const connectionText = (
+  epoch: string,
   events: Stream.Stream<FeedEvent>,
   { every = "250 millis", keepAlive = "15 seconds" }: {
     readonly every?: Duration.DurationInput
@@ -230,7 +308,7 @@ export const connectionText = (
       events.pipe(
         Stream.groupedWithin(10_000, every),
         Stream.filter(Chunk.isNonEmpty),
-        Stream.map((chunk) => eventText(coalesce(chunk)))
+        Stream.map((chunk) => eventText(epoch, coalesce(chunk)))
       ),
       Stream.fromSchedule(Schedule.spaced(keepAlive)).pipe(Stream.as(": keep-alive\n\n")),
       { haltStrategy: "left" }

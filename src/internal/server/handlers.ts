@@ -5,53 +5,75 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
-import * as Errors from "../../Errors.js"
+import type * as Errors from "../../Errors.js"
 import * as RunStore from "../../RunStore.js"
 import * as State from "../../State.js"
 import { Api, BadRequest, ReadOnly, RunStateConflict, StoreFailed } from "./api.js"
 import { ServerConfig } from "./config.js"
-import { ChangeFeed, connectionText } from "./feed.js"
-import { filterOf, limitOf, STATE_TYPES } from "./filters.js"
+import { ChangeFeed, connectionText, parseEventId } from "./feed.js"
+import type { QueryParams } from "./filters.js"
+import { disjointFilters, filtersOf, limitOf, MAX_API_LIMIT, parseRunsQuery } from "./filters.js"
 import { runDetailJson, runJson, stateJson } from "./json.js"
+import { COUNT_CAP } from "./pages/counts.js"
+import type { BadFilter } from "./runs.js"
+import { refusedFilter, resolveRun as resolveShared, runsPage, STATE_TYPES } from "./runs.js"
 
-/** The least id prefix that names a run (as on the command line). */
-const MIN_PREFIX = 6
+/**
+ * A store that did not answer, as the API's 503. Its message is fixed (the store's may name files,
+ * tables or hosts): the cause goes to the server's log.
+ */
+const storeFailed = (error: unknown) =>
+  Effect.zipRight(
+    Effect.logError("The run store failed", error),
+    Effect.fail(new StoreFailed({ message: "The run store did not answer. Try again; the server's log says why." }))
+  )
 
-/** A store's failure as the API's: unknown runs stay 404, the rest is a store that did not answer. */
-const storeErrors = <A, E extends Errors.RunNotFound | Errors.RunStoreError | Errors.SerializationError, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, Exclude<E, Errors.RunStoreError | Errors.SerializationError> | StoreFailed, R> =>
+/** The store's failures as the API's: a store that did not answer is 503 (unknown runs stay 404). */
+const storeErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchIf(
     effect,
-    (error): error is Extract<E, Errors.RunStoreError | Errors.SerializationError> => error._tag !== "RunNotFound",
-    (error) => Effect.fail(new StoreFailed({ message: error.message }))
-  ) as Effect.Effect<A, Exclude<E, Errors.RunStoreError | Errors.SerializationError> | StoreFailed, R>
+    (error): error is Extract<E, Errors.RunStoreError | Errors.SerializationError> =>
+      Predicate.isTagged(error, "RunStoreError") || Predicate.isTagged(error, "SerializationError"),
+    (error) => storeFailed(error)
+  )
 
-/** A filter the store refused (a cursor it did not make, say: a defect that says why) as a 400. */
-const badInput = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | BadRequest, R> =>
-  Effect.catchSomeDefect(effect, (defect) =>
-    Cause.isIllegalArgumentException(defect)
-      ? Option.some(Effect.fail(new BadRequest({ message: defect.message.replace(/^listRuns: /, "") })))
-      : Option.none())
+/** A filter or cursor the store refused, as the API's 400. */
+const badFilter = (error: BadFilter) => Effect.fail(new BadRequest({ message: error.message }))
 
 /** The run an id (or a unique prefix of 6 or more of its first characters) names. */
 const resolveRun = (text: string) =>
+  resolveShared(text).pipe(
+    Effect.catchTag("AmbiguousId", (error) => Effect.fail(new BadRequest({ message: error.message }))),
+    (effect) => storeErrors(effect)
+  )
+
+/** A `limit=` of the API's other listings, as a 400 when it is not one. */
+const apiLimit = (text: string | undefined, fallback: number) =>
+  Either.mapLeft(limitOf(text, fallback, MAX_API_LIMIT), (error) => new BadRequest({ message: error.message }))
+
+/**
+ * A runs query as store filters, read as the runs page reads it (`filters.ts`): types and names
+ * together are either, `flow=` takes a prefix. With no filter the API lists every run (no
+ * default view: that is the page's).
+ */
+const filtersOfQuery = (params: QueryParams) =>
   Effect.gen(function*() {
-    const store = yield* RunStore.RunStore
-    const id = text.trim().toLowerCase()
-    const exact = yield* Effect.either(storeErrors(store.getRun(id)))
-    if (Either.isRight(exact) || exact.left._tag !== "RunNotFound" || id.length < MIN_PREFIX) return yield* exact
-    const page = yield* storeErrors(store.listRunsPage({ idPrefix: id, limit: 2 }))
-    if (page.runs.length > 1) {
-      return yield* Effect.fail(new BadRequest({ message: `More than one run has an id starting with ${id}.` }))
-    }
-    if (page.runs.length === 0) return yield* exact
-    return yield* storeErrors(store.getRun(page.runs[0]!.id))
+    const query = yield* Either.mapLeft(parseRunsQuery(params), (error) => new BadRequest({ message: error.message }))
+    const flowRunId = query.flow === ""
+      ? undefined
+      : (yield* resolveRun(query.flow).pipe(
+        Effect.catchTag(
+          "RunNotFound",
+          () => Effect.fail(new BadRequest({ message: `flow: no run has the id ${query.flow}.` }))
+        )
+      )).id
+    const filters = filtersOf(query, flowRunId, yield* Clock.currentTimeMillis, { defaultView: false })
+    return { query, filters }
   })
 
 const refuseWhenReadOnly = Effect.flatMap(
@@ -62,33 +84,32 @@ const refuseWhenReadOnly = Effect.flatMap(
       : Effect.void
 )
 
-/** A `lastEventId` (query) or `Last-Event-ID` (header): a whole number, or none. */
-const lastEventIdOf = (text: string | undefined): Either.Either<number | undefined, BadRequest> => {
-  if (text === undefined || text === "") return Either.right(undefined)
-  const id = Number(text)
-  return Number.isSafeInteger(id) && id >= 0
-    ? Either.right(id)
-    : Either.left(new BadRequest({ message: `lastEventId must be a whole number, got ${JSON.stringify(text)}` }))
-}
-
 /** The handlers of the `runs` group. */
 export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
   handlers
     .handle("list", ({ urlParams }) =>
       Effect.gen(function*() {
-        const filter = yield* filterOf(urlParams)
-        const store = yield* RunStore.RunStore
-        const page = yield* badInput(storeErrors(store.listRunsPage(filter)))
+        const { filters, query } = yield* filtersOfQuery(urlParams)
+        const page = yield* runsPage(filters, query.cursor, query.limit).pipe(
+          Effect.catchTag("BadFilter", badFilter),
+          storeErrors
+        )
         return { runs: page.runs.map(runJson), next: page.next ?? null }
       }))
     .handle("counts", ({ urlParams }) =>
       Effect.gen(function*() {
-        const filter = yield* filterOf({ ...urlParams, limit: undefined, cursor: undefined })
+        const { filters } = yield* filtersOfQuery({ ...urlParams, limit: undefined, cursor: undefined })
         const store = yield* RunStore.RunStore
-        const counts = yield* badInput(storeErrors(store.countRuns(filter)))
+        // Capped as the page's: a state type's count reads at most COUNT_CAP + 1 runs, whatever the store's size.
+        const counts = yield* Effect.forEach(
+          disjointFilters(filters),
+          (filter) => store.countRuns(filter, { cap: COUNT_CAP })
+        ).pipe(storeErrors)
         const byType: Record<string, number> = Object.fromEntries(STATE_TYPES.map((type) => [type, 0]))
-        for (const count of counts) byType[count.stateType] = (byType[count.stateType] ?? 0) + count.count
-        return { counts: byType }
+        for (const count of counts.flat()) byType[count.stateType] = (byType[count.stateType] ?? 0) + count.count
+        const capped = STATE_TYPES.filter((type) => byType[type]! > COUNT_CAP)
+        for (const type of capped) byType[type] = COUNT_CAP + 1
+        return { counts: byType, capped, cap: COUNT_CAP }
       }))
     .handle("get", ({ path }) => Effect.map(resolveRun(path.id), runDetailJson))
     .handle("history", ({ path }) =>
@@ -100,7 +121,7 @@ export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
       }))
     .handle("logs", ({ path, urlParams }) =>
       Effect.gen(function*() {
-        const limit = yield* limitOf(urlParams.limit, 1_000)
+        const limit = yield* apiLimit(urlParams.limit, 1_000)
         const after = urlParams.after === undefined || urlParams.after === "" ? 0 : Number(urlParams.after)
         if (!Number.isSafeInteger(after) || after < 0) {
           return yield* Effect.fail(
@@ -113,15 +134,15 @@ export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
       }))
     .handle("taskRuns", ({ path, urlParams }) =>
       Effect.gen(function*() {
-        const limit = yield* limitOf(urlParams.limit, 100)
+        const limit = yield* apiLimit(urlParams.limit, 100)
         const run = yield* resolveRun(path.id)
         const store = yield* RunStore.RunStore
-        const page = yield* badInput(storeErrors(store.listRunsPage({
+        const page = yield* refusedFilter(store.listRunsPage({
           flowRunId: run.id,
           order: "oldest",
           limit,
           ...(urlParams.cursor === undefined || urlParams.cursor === "" ? {} : { cursor: urlParams.cursor })
-        })))
+        })).pipe(Effect.catchTag("BadFilter", badFilter), storeErrors)
         return { runs: page.runs.map(runJson), next: page.next ?? null }
       }))
     .handle("cancel", ({ path }) =>
@@ -156,10 +177,15 @@ export const runsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
       }))
     .handleRaw("events", ({ request, urlParams }) =>
       Effect.gen(function*() {
-        const lastEventId = yield* lastEventIdOf(urlParams.lastEventId ?? request.headers["last-event-id"])
+        const lastEventId = yield* Either.mapLeft(
+          parseEventId(urlParams.lastEventId ?? request.headers["last-event-id"]),
+          (message) => new BadRequest({ message })
+        )
         const feed = yield* ChangeFeed
         // The first bytes go out once the feed listens: a change after them is reported.
-        const text = Stream.unwrapScoped(Effect.map(feed.changes(lastEventId), (events) => connectionText(events)))
+        const text = Stream.unwrapScoped(
+          Effect.map(feed.changes(lastEventId), (events) => connectionText(feed.epoch, events))
+        )
         return HttpServerResponse.stream(Stream.encodeText(text), {
           contentType: "text/event-stream",
           // No proxy buffering or caching: each event goes out as it comes.

@@ -119,11 +119,14 @@ const tokenVisit = (request: HttpServerRequest.HttpServerRequest, settings: Serv
   if (given === null || request.method !== "GET") return undefined
   if (!sameSecret(given, token)) return refuse(request, 401, "Unauthorized", "Refused: the token is not this server's.")
   url.searchParams.delete("token")
+  // One leading slash: `//evil.example/x` would be another site's URL (an open redirect).
+  const path = `/${url.pathname.replace(/^\/+/, "")}`
   return HttpServerResponse.empty({ status: 303 }).pipe(
-    HttpServerResponse.setHeader("location", `${settings.basePath}${url.pathname}${url.search}`),
+    HttpServerResponse.setHeader("location", `${settings.basePath}${path}${url.search}`),
+    // Lax: a link to this server shared in a chat or a mail (a cross-site navigation) still carries it.
     HttpServerResponse.unsafeSetCookie(TOKEN_COOKIE, token, {
       httpOnly: true,
-      sameSite: "strict",
+      sameSite: "lax",
       path: settings.basePath === "" ? "/" : settings.basePath
     })
   )
@@ -151,9 +154,11 @@ export const secure = (settings: ServerSettings) => <E, R>(app: HttpApp.Default<
     yield* HttpApp.appendPreResponseHandler((_, response) =>
       Effect.succeed(
         HttpServerResponse.setHeaders(response, SECURITY_HEADERS).pipe((r) =>
+          // Lax, as the token's: a cross-site navigation carries it, so it is not replaced by a new one
+          // (which would make the forms open in other tabs stale). A cross-site POST does not carry it.
           newCsrf === undefined ? r : HttpServerResponse.unsafeSetCookie(r, CSRF_COOKIE, newCsrf, {
             httpOnly: true,
-            sameSite: "strict",
+            sameSite: "lax",
             path: settings.basePath === "" ? "/" : settings.basePath
           })
         )

@@ -13,7 +13,7 @@ import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
 import { currentFlowRunId } from "../core/currentRun.js"
 import { decodeDuration } from "../core/duration.js"
-import { RunStore } from "../store/runStore.js"
+import { PROCESS_HOLDER_PREFIX, RunStore } from "../store/runStore.js"
 import { claimLoop, makeClaimSignal } from "./claims.js"
 import { forkHeartbeats, forkLeaseDeadline } from "./heartbeats.js"
 import { HeldRuns } from "./heldRuns.js"
@@ -35,6 +35,21 @@ const concurrencyOf = (concurrency: number | undefined): number => {
   return concurrency
 }
 
+/**
+ * A worker's id must not look like a process's holder (`process:…`): a run whose holder stopped
+ * responding would be recovered as a process's run (Crashed), not retried as a worker's.
+ */
+const workerIdOf = (workerId: string | undefined): string => {
+  if (workerId === undefined) return defaultWorkerId()
+  if (workerId.startsWith(PROCESS_HOLDER_PREFIX)) {
+    throw new Cause.IllegalArgumentException(
+      `TaskWorker.serve: 'workerId' must not start with "${PROCESS_HOLDER_PREFIX}" (the store's name for the ` +
+        `holder of a process's own runs), got ${JSON.stringify(workerId)}`
+    )
+  }
+  return workerId
+}
+
 /** @internal */
 export const defaultWorkerId = (): string => `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
@@ -47,7 +62,7 @@ const settingsOf = (options: TaskWorker.ServeOptions) => {
     heartbeatEvery: millisOf("heartbeatInterval", options.heartbeatInterval, Math.min(1_000, lease / 3)),
     maxPoll: millisOf("pollInterval", options.pollInterval, 1_000),
     grace: millisOf("shutdownGracePeriod", options.shutdownGracePeriod, 10_000),
-    workerId: options.workerId ?? defaultWorkerId()
+    workerId: workerIdOf(options.workerId)
   }
 }
 

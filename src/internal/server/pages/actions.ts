@@ -10,17 +10,14 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { timingSafeEqual } from "node:crypto"
 import * as RunStore from "../../../RunStore.js"
 import * as State from "../../../State.js"
+import { CSRF_COOKIE, CSRF_FIELD, sameSecret } from "../security.js"
 import { PageContext } from "./context.js"
 import { runHref, stateBadge } from "./format.js"
 import { html } from "./html.js"
 import { page, PageError, storeFailed } from "./layout.js"
 import { resolveRun } from "./reads.js"
-
-/** The cookie the server sets with the session's CSRF token, and the form field that repeats it. */
-export const CSRF_COOKIE = "taskflow_csrf"
 
 type Action = "cancel" | "rerun"
 
@@ -77,19 +74,11 @@ export const confirmRoute = (action: Action) =>
           : "A new run of the same task or flow, with the same parameters, is scheduled for a task worker."
       }</p>
 <form id="confirm" method="post" action="${runHref(basePath, run.id, `/${action}`)}">
-<input type="hidden" name="csrf" value="${request.cookies[CSRF_COOKIE] ?? ""}">
+<input type="hidden" name="${CSRF_FIELD}" value="${request.cookies[CSRF_COOKIE] ?? ""}">
 <button type="submit">${verb}</button> <a href="${runHref(basePath, run.id)}">Back</a>
 </form>`
     })
   })
-
-/** Whether the form repeats the session's token, compared in constant time. */
-const sameToken = (cookie: string | undefined, field: string | undefined): boolean => {
-  if (cookie === undefined || cookie === "" || field === undefined) return false
-  const a = Buffer.from(cookie)
-  const b = Buffer.from(field)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
 
 const Form = Schema.Struct({ csrf: Schema.optional(Schema.String) })
 
@@ -103,7 +92,7 @@ export const actionRoute = (action: Action) =>
       Effect.orElseSucceed(() => ({ csrf: undefined }))
     )
     const cookie = request.cookies[CSRF_COOKIE]
-    if (!sameToken(cookie, form.csrf)) {
+    if (cookie === undefined || cookie === "" || form.csrf === undefined || !sameSecret(form.csrf, cookie)) {
       return yield* Effect.fail(
         new PageError({
           status: 403,
@@ -120,4 +109,11 @@ export const actionRoute = (action: Action) =>
       ? yield* Effect.as(store.cancelRun(run.id), run.id)
       : yield* Effect.map(store.rerun(run.id), (rerun) => rerun.id)
     return HttpServerResponse.redirect(runHref(basePath, next, `?done=${action}`), { status: 303 })
-  }).pipe(Effect.catchTag("RunNotFound", "RunStoreError", "SerializationError", (e) => Effect.fail(storeFailed(e))))
+  }).pipe(
+    // Gone between its page and the action (pruned): a 404, as its page would now be.
+    Effect.catchTag("RunNotFound", (e) =>
+      Effect.fail(
+        new PageError({ status: 404, title: "Run not found", message: `No run has the id ${e.runId ?? ""}.` })
+      )),
+    Effect.catchTag("RunStoreError", "SerializationError", (e) => Effect.fail(storeFailed(e)))
+  )

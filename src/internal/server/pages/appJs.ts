@@ -71,12 +71,13 @@ export const appJs = String.raw`"use strict";
       if (concerns(ids)) refresh();
     });
     source.addEventListener("reset", (event) => { lastId = event.lastEventId || lastId; refresh(); });
+    // Connected with nothing to resume from (first open, or back from hidden): the feed reports what
+    // changes from now on, so what changed since the page was rendered is looked at once.
+    source.addEventListener("open", () => { if (lastId === "") refresh(); });
   };
   const close = () => { if (source !== null) { source.close(); source = null; } };
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) { close(); return; }
-    // Without an event id to resume from, what changed while hidden is unknown: look again.
-    if (lastId === "" && eventsUrl !== undefined) refresh();
     open();
     followLogs();
   });

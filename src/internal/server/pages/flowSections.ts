@@ -9,7 +9,16 @@ import * as Effect from "effect/Effect"
 import type * as Errors from "../../../Errors.js"
 import * as RunStore from "../../../RunStore.js"
 import { countRuns } from "./counts.js"
-import { ACTIVE_TYPES, attempts, endedAt, formatDuration, runHref, shortId, STATE_TYPES, stateBadge } from "./format.js"
+import {
+  ACTIVE_TYPES,
+  attempts,
+  endedAt,
+  formatDuration,
+  runHref,
+  shortIds,
+  STATE_TYPES,
+  stateBadge
+} from "./format.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
 import { storeFailed } from "./layout.js"
@@ -38,12 +47,16 @@ const tasksOf = (counts: ReadonlyArray<RunStore.RunCount>): ReadonlyArray<Task> 
     const key = `${count.kind}\u0000${count.name}`
     tasks.set(key, [...(tasks.get(key) ?? []), count])
   }
+  const firstOf = (list: ReadonlyArray<RunStore.RunCount>) =>
+    Math.min(...list.map((count) => count.firstCreatedAt.getTime()))
+  // In the order the flow first ran them, as a timeline reads; then by name.
   return [...tasks.values()].map((list) => ({
     name: list[0]!.name,
     kind: list[0]!.kind,
     counts: list,
-    total: list.reduce((sum, count) => sum + count.count, 0)
-  })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    total: list.reduce((sum, count) => sum + count.count, 0),
+    first: firstOf(list)
+  })).sort((a, b) => a.first - b.first || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 type Row =
@@ -90,11 +103,12 @@ export const flowSections = (flow: RunStore.RunRecord, basePath: string, cursor:
     const rows = yield* rowsOf(flow.id, tasks.slice(0, MAX_TASKS), total)
     const table = yield* runsPage([{ flowRunId: flow.id }], cursor, TABLE_PAGE)
     const scale = scaleOf(flow, rows, now)
+    const shortId = shortIds(rows.flatMap((row) => row._tag === "bars" ? row.runs.map((run) => run.id) : []))
     return html`<h2>Task runs timeline <span class="muted">(${total} runs)</span></h2>
 <section id="timeline" data-live>${
       rows.length === 0 ? html`<p class="muted">No task runs.</p>` : rows.map((row) =>
         row._tag === "bars"
-          ? row.runs.map((run) => bar(run, basePath, scale, now))
+          ? row.runs.map((run) => bar(run, basePath, scale, now, shortId))
           : group(row.task, flow, basePath, scale, now)
       )
     }${
@@ -142,7 +156,13 @@ const track = (from: number, to: number, stateType: string, label: string): Html
   return html`<svg viewBox="0 0 1000 10" preserveAspectRatio="none" role="img" aria-label="${label}"><rect x="${x}" y="0" width="${width}" height="10" data-state-type="${stateType}"></rect></svg>`
 }
 
-const bar = (run: RunStore.RunRecord, basePath: string, scale: Scale, now: number): Html =>
+const bar = (
+  run: RunStore.RunRecord,
+  basePath: string,
+  scale: Scale,
+  now: number,
+  shortId: (id: string) => Html
+): Html =>
   html`<div class="bar" data-run-id="${run.id}" data-state-type="${run.state.type}"><a class="label" href="${
     runHref(basePath, run.id)
   }" title="${run.name} (${run.state.name})">${run.name} ${shortId(run.id)}</a>${

@@ -7,28 +7,7 @@ import * as State from "../../../State.js"
 import type { Html } from "./html.js"
 import { html } from "./html.js"
 
-/** The state types that are not final: what "running now" means on the runs page. */
-export const ACTIVE_TYPES: ReadonlyArray<State.StateType> = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
-
-/** Every state type, as the filter offers them. */
-export const STATE_TYPES: ReadonlyArray<State.StateType> = [
-  ...ACTIVE_TYPES,
-  "COMPLETED",
-  "FAILED",
-  "CANCELLED",
-  "CRASHED"
-]
-
-/** The state names that refine a type, as the filter takes them. */
-export const STATE_NAMES: ReadonlyArray<string> = [
-  "NotReady",
-  "AwaitingRetry",
-  "Retrying",
-  "TimedOut",
-  "Cached",
-  "Late",
-  "Corrupt"
-]
+export { ACTIVE_TYPES, STATE_NAMES, STATE_TYPES } from "../runs.js"
 
 /** A state badge: its type (for the colour) and its name as text. */
 export const stateBadge = (state: { readonly type: string; readonly name: string }, id?: string): Html =>
@@ -69,5 +48,26 @@ export const attempts = (run: RunStore.RunRecord): string => `${run.runCount}/${
 export const runHref = (basePath: string, id: string, rest = ""): string =>
   `${basePath}/runs/${encodeURIComponent(id)}${rest}`
 
-/** The 8 first characters of an id, with the whole id as its title. */
-export const shortId = (id: string): Html => html`<code title="${id}">${id.slice(0, 8)}</code>`
+const SHORT_ID = 8
+
+const sharedLength = (a: string, b: string): number => {
+  let n = 0
+  while (n < a.length && a[n] === b[n]) n++
+  return n
+}
+
+/**
+ * Shows each of `ids` by its shortest prefix (8 characters or more) that no other of them shares,
+ * with the whole id as its title: run ids are UUIDv7, so runs made together share their first
+ * characters. (`taskflow runs ls` shortens ids the same way; the command may not import this file.)
+ */
+export const shortIds = (ids: ReadonlyArray<string>): (id: string) => Html => {
+  const sorted = [...new Set(ids)].sort()
+  const prefixes = new Map<string, string>()
+  sorted.forEach((id, i) => {
+    const before = i > 0 ? sharedLength(id, sorted[i - 1]!) : 0
+    const after = i < sorted.length - 1 ? sharedLength(id, sorted[i + 1]!) : 0
+    prefixes.set(id, id.slice(0, Math.max(SHORT_ID, before + 1, after + 1)))
+  })
+  return (id) => html`<code title="${id}">${prefixes.get(id) ?? id.slice(0, SHORT_ID)}</code>`
+}

@@ -57,6 +57,8 @@ export class PageError extends Data.TaggedError("PageError")<{
   readonly title: string
   readonly message: string
   readonly detail?: Html
+  /** What went wrong inside (a store's error): logged, never shown. */
+  readonly cause?: unknown
 }> {}
 
 /** The page of a `PageError`. */
@@ -71,6 +73,14 @@ ${error.detail}
 <p><a href="${basePath}/runs">All runs</a></p>`
   })
 
-/** A store that failed to answer, as a page error (500) whose message is the store's. */
-export const storeFailed = (error: { readonly message: string }): PageError =>
-  new PageError({ status: 500, title: "The run store failed", message: error.message })
+/**
+ * A store that failed to answer, as a page error (500). Its message is fixed: the store's own may
+ * name tables, files or hosts, so it goes to the log (see the router), not to the page.
+ */
+export const storeFailed = (error: unknown): PageError =>
+  new PageError({
+    status: 500,
+    title: "The run store failed",
+    message: "The run store did not answer. Try again; the server's log says why.",
+    cause: error
+  })

@@ -16,27 +16,29 @@ import { logsRoute } from "./logs.js"
 import { runRoute } from "./runPage.js"
 import { runsRoute } from "./runsPage.js"
 
+const somethingWentWrong = new PageError({
+  status: 500,
+  title: "Something went wrong",
+  message: "The page could not be shown."
+})
+
 /** A page handler whose failures are pages. */
 const asPage = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
   Effect.flatMap(PageContext, ({ basePath }) =>
     handler.pipe(
-      Effect.catchAll((error) =>
-        Effect.succeed(
-          errorPage(
-            basePath,
-            error instanceof PageError
-              ? error
-              : new PageError({ status: 500, title: "Something went wrong", message: "The page could not be shown." })
-          )
+      Effect.catchAll((error) => {
+        // A page error is shown as it is; what caused it inside (a store's error) only goes to the log.
+        const shown = error instanceof PageError ? error : somethingWentWrong
+        const cause = error instanceof PageError ? error.cause : error
+        return Effect.as(
+          cause === undefined ? Effect.void : Effect.logError("A page failed", cause),
+          errorPage(basePath, shown)
         )
-      ),
+      }),
       Effect.catchAllDefect((defect) =>
         Effect.as(
           Effect.logError("A page failed", defect),
-          errorPage(
-            basePath,
-            new PageError({ status: 500, title: "Something went wrong", message: "The page could not be shown." })
-          )
+          errorPage(basePath, somethingWentWrong)
         )
       )
     ))

@@ -15,7 +15,7 @@ import {
   durationOf,
   formatDuration,
   runHref,
-  shortId,
+  shortIds,
   STATE_NAMES,
   STATE_TYPES,
   stateBadge,
@@ -110,8 +110,9 @@ ${query.limit === DEFAULT_LIMIT ? null : html`<input type="hidden" name="limit" 
 }
 
 /** A table of runs (the runs page's, a flow run's task runs), rows by full id. */
-export const runsTable = (id: string, runs: ReadonlyArray<RunStore.RunRecord>, basePath: string, now: number): Html =>
-  html`<div class="scroll"><table id="${id}" data-live>
+export const runsTable = (id: string, runs: ReadonlyArray<RunStore.RunRecord>, basePath: string, now: number): Html => {
+  const shortId = shortIds(runs.map((run) => run.id))
+  return html`<div class="scroll"><table id="${id}" data-live>
 <thead><tr><th>State</th><th>Name</th><th>Kind</th><th>Id</th><th>Created</th><th>Duration</th><th>Attempts</th><th class="wide">Tags</th></tr></thead>
 <tbody>${
     runs.length === 0 ?
@@ -126,6 +127,7 @@ export const runsTable = (id: string, runs: ReadonlyArray<RunStore.RunRecord>, b
         }</td></tr>`
       )
   }</tbody></table></div>`
+}
 
 /** The query of this view, with another cursor. */
 const queryString = (query: RunsQuery, cursor: string | undefined): string => {

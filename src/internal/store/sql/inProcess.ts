@@ -5,42 +5,57 @@
  * runs whose leases end, and any live process or worker recovers them (Crashed: see `recoveredState`).
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Queue from "effect/Queue"
-import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { hostname } from "node:os"
+import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import { decodeDuration, monotonicMillis } from "../../core/duration.js"
 import { makeRunId } from "../../core/runId.js"
 import type { AnyState } from "../../core/state.js"
-import * as state_ from "../../core/state.js"
 import { RecoveryGate, recoveryGrace } from "../recoveryGate.js"
 import type { InProcessLeases } from "../runStore.js"
 import { PROCESS_HOLDER_PREFIX } from "../runStore.js"
+import { isNotReady, overInProcess } from "./rows.js"
 
 /** The default lease of an in-process run: a task worker's default (30 s). */
 const DEFAULT_LEASE = 30_000
-/**
- * Renewals between two recoveries of expired leases: recovery then runs without any task worker, at
- * a tenth of the renewals' rate (every 10 s by default), so a dead process's runs end Crashed within
- * about its lease and 10 s, while live processes add one indexed read per 10 s each.
- */
-const RECOVER_EVERY = 10
+/** The shortest lease allowed: below it renewals (a third of it) would be a write load for nothing. */
+const SHORTEST_LEASE = 1_000
 
-/** The lease of in-process runs in ms, and how often it is renewed (a third of it, at most every second). */
+/**
+ * The lease of in-process runs in ms, and how often it is renewed: a third of it (every 10 s by
+ * default), not every second as a task worker's heartbeat: a renewal rewrites every held row, queued
+ * ones too, and cancels reach the runs by the store's notices, not by renewals. Recovery of others'
+ * expired leases runs with each renewal (once the gate allows it): a dead process's runs end Crashed
+ * within about its lease and a third of it. A lease under a second is refused.
+ */
 export const inProcessTiming = (option: Duration.DurationInput | undefined) => {
   const decoded = decodeDuration("inProcessLease", option)
   const lease = decoded === undefined ? DEFAULT_LEASE : Duration.toMillis(decoded)
-  return { lease, renewEvery: Math.max(1, Math.min(1_000, lease / 3)) }
+  if (lease < SHORTEST_LEASE) {
+    throw new Cause.IllegalArgumentException(
+      `'inProcessLease' must be at least 1 second (renewed every third of it), got ${lease} ms`
+    )
+  }
+  return { lease, renewEvery: lease / 3 }
 }
 
 /** What the leases need of their store. */
 export interface InProcessParts {
   readonly lease: number
   readonly renewEvery: number
-  readonly heartbeat: RunStore_.Service["heartbeat"]
+  /** Renews the held runs' leases: lost are those not renewed unless `settling` (see `makeRenewInProcess`). */
+  readonly heartbeat: (
+    holder: string,
+    runIds: ReadonlyArray<string>,
+    lease: number,
+    settling: (runId: string) => boolean
+  ) => Effect.Effect<RunStore_.Heartbeat, Errors.RunStoreError>
   readonly recoverExpired: RunStore_.Service["recoverExpired"]
   readonly subscribeCancelling: (listener: (runId: string) => void) => () => void
   /**
@@ -56,7 +71,9 @@ export interface InProcessHolds extends InProcessLeases {
   readonly track: (runIds: ReadonlyArray<string>) => void
   /**
    * The guard of a state change of run `runId` written without a worker's id: the holder, when this
-   * process holds the run (a recovered run then refuses it), and whether the change ends the hold.
+   * process holds the run (a recovered run then refuses it), and whether the write releases the run
+   * (NotReady). A change that ends the hold is marked in flight until `settled`: a renewal meanwhile
+   * does not count the run lost.
    */
   readonly guard: (
     runId: string,
@@ -68,8 +85,8 @@ export interface InProcessHolds extends InProcessLeases {
   readonly settled: (runId: string, state: AnyState) => void
 }
 
-/** Whether a change ends the hold: a final state, or a Pending one (NotReady: the run never starts). */
-const endsHold = (state: AnyState) => state_.isFinal(state) || state.type === "PENDING"
+/** Whether a change ends the hold: the run is over here (final, or NotReady: it never starts). */
+const endsHold = overInProcess
 
 /** The store's holder and its renewal fiber, for as long as the scope is open. */
 export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProcessHolds, never, Scope.Scope> =>
@@ -79,7 +96,13 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
     const held = new Map<string, (() => void) | undefined>()
     const wake = yield* Queue.sliding<void>(1)
     let unsubscribe: (() => void) | undefined
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    // Closed with the store's scope: an end still being written then is interrupted, not left behind.
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    /**
+     * Held runs with a change of ours that ends the hold being written (guarded, not settled): a
+     * renewal that finds one not renewed does not count it lost.
+     */
+    const settling = new Set<string>()
     /** Held runs being ended Cancelled by the store itself (see `cancelUnattached`): asked once. */
     const ending = new Set<string>()
     /**
@@ -100,6 +123,12 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
           Effect.ensuring(Effect.sync(() => ending.delete(runId)))
         )
       )
+    }
+    /** No longer held: the last one's end stops the listening for cancels. */
+    const forget = (runId: string) => {
+      if (!held.delete(runId) || held.size > 0) return
+      unsubscribe?.()
+      unsubscribe = undefined
     }
     const holds: InProcessHolds = {
       holder,
@@ -122,32 +151,37 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
         unsubscribe = parts.subscribeCancelling((runId) => stop(runId, false))
         Queue.unsafeOffer(wake, undefined)
       },
-      guard: (runId, state) => held.has(runId) ? { workerId: holder, release: state.type === "PENDING" } : undefined,
+      guard: (runId, state) => {
+        if (!held.has(runId)) return undefined
+        if (endsHold(state)) settling.add(runId)
+        return { workerId: holder, release: isNotReady(state) }
+      },
       settled: (runId, state) => {
-        if (!endsHold(state) || !held.delete(runId) || held.size > 0) return
-        unsubscribe?.()
-        unsubscribe = undefined
+        settling.delete(runId)
+        if (endsHold(state)) forget(runId)
       }
     }
-    yield* Effect.forkScoped(renewForever(parts, holds, held, wake, stop))
+    yield* Effect.forkScoped(renewForever(parts, holds, held, wake, { settling, stop }))
     return holds
   })
 
 /**
  * Renews the held runs' leases every `renewEvery` ms while there are any, in one statement for all
- * (the store's `heartbeat`, which also says which were asked to cancel or were lost), and recovers
- * other holders' expired leases every RECOVER_EVERY renewals, once the gate allows it.
+ * (`heartbeat`, which also says which were asked to cancel or were lost), and recovers other
+ * holders' expired leases after each renewal, once the gate allows it.
  */
 const renewForever = (
   { heartbeat, lease, recoverExpired, renewEvery }: InProcessParts,
   { holder }: InProcessHolds,
   held: Map<string, (() => void) | undefined>,
   wake: Queue.Queue<void>,
-  stop: (runId: string, orEnd?: boolean) => void
+  { settling, stop }: {
+    readonly stop: (runId: string, orEnd?: boolean) => void
+    readonly settling: ReadonlySet<string>
+  }
 ): Effect.Effect<never> =>
   Effect.gen(function*() {
     const gate = new RecoveryGate(recoveryGrace(renewEvery, lease))
-    let renewals = 0
     /**
      * Held runs that nothing here runs, seen Cancelling by the last renewal: ended Cancelled if the
      * next one sees them so too (a caller driving such a run by hand gets an interval to end it).
@@ -158,7 +192,9 @@ const renewForever = (
       yield* Effect.sleep(renewEvery)
       if (held.size === 0) continue
       const sentAt = yield* monotonicMillis
-      const answer = yield* Effect.either(heartbeat(holder, Array.from(held.keys()), lease))
+      const answer = yield* Effect.either(
+        heartbeat(holder, Array.from(held.keys()), lease, (runId) => settling.has(runId))
+      )
       if (answer._tag === "Left") {
         gate.failed()
         yield* Effect.logWarning(`The run store could not renew the leases of process ${holder}'s runs`, answer.left)
@@ -172,9 +208,10 @@ const renewForever = (
         else seen.add(runId)
       }
       unattachedCancelling = seen
-      // A lost run was taken from this holder while it ran here: stopped, its writes are refused.
+      // A lost run was taken from this holder (recovered, or ended by hand): stopped, its writes are
+      // refused (still held: they carry the holder, which fences them).
       for (const runId of answer.right.lost) stop(runId, false)
-      if (++renewals % RECOVER_EVERY !== 0 || !mayRecover) continue
+      if (!mayRecover) continue
       const recovered = yield* Effect.either(recoverExpired())
       if (recovered._tag === "Right" && recovered.right.length > 0) {
         yield* Effect.logWarning(

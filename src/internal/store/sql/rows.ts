@@ -190,5 +190,14 @@ export const makeNewRow = (hold?: { readonly holder: string; readonly lease: num
     )
 }
 
+/** Whether a run is Pending named NotReady: an upstream failed, it never starts. @internal */
+export const isNotReady = (state: AnyState): boolean => state.type === "PENDING" && state.name === "NotReady"
+
+/**
+ * Whether a run of this process in this state is over for it: final, or NotReady (it never starts,
+ * and nothing here would ever settle it). Such a run is not held; a change to it ends the hold. @internal
+ */
+export const overInProcess = (state: AnyState): boolean => state_.isFinal(state) || isNotReady(state)
+
 /** Whether a new run in this state is a run of this process, held under its lease. @internal */
-export const heldInProcess = (state: AnyState): boolean => state.type !== "SCHEDULED" && !state_.isFinal(state)
+export const heldInProcess = (state: AnyState): boolean => state.type !== "SCHEDULED" && !overInProcess(state)

@@ -126,6 +126,15 @@ const runFinding = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     backfillTags(sql)
   ], { discard: true }))
 
+/**
+ * The unfinished runs nothing holds, but NotReady ones (over: they never start): the runs the
+ * recovery of unleased runs looks for (workerCalls.ts), and the predicate of its partial index.
+ * Literals, not parameters: a planner must see that the statement's WHERE implies the index's.
+ * @internal
+ */
+export const UNLEASED_PREDICATE = "state_type IN ('PENDING', 'RUNNING', 'CANCELLING') AND worker_id IS NULL " +
+  "AND state_name <> 'NotReady'"
+
 const migrations = {
   "1_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.all([
@@ -201,7 +210,15 @@ const migrations = {
       annotations TEXT NOT NULL,
       spans TEXT NOT NULL,
       PRIMARY KEY (run_id, seq)
-    )`)
+    )`),
+  // The recovery of unleased runs (workerCalls.ts): rows an older version left, a handful at most.
+  // state_type leads: SQLite would rather walk the state index for the IN than this index by time.
+  "6_unleased_sweep": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql`CREATE INDEX IF NOT EXISTS taskflow_runs_unleased ON taskflow_runs (state_type, state_timestamp)
+      WHERE ${sql.literal(UNLEASED_PREDICATE)}`
+  )
 }
 
 /** The newest migration this version of the library has. */

@@ -27,7 +27,7 @@ import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
 import { makeSubscriptions } from "./subscriptions.js"
-import { makeWorkerCalls } from "./workerCalls.js"
+import { makeRenewInProcess, makeWorkerCalls } from "./workerCalls.js"
 import { makeWriter } from "./writer.js"
 import { makeCancelRun, makeCreateRuns, makeTransition, refusal } from "./writes.js"
 
@@ -69,7 +69,7 @@ export const makeStore = (
     const timing = inProcessTiming(options.inProcessLease)
     const holds: InProcessHolds = yield* makeInProcessHolds({
       ...timing,
-      heartbeat: workerCalls.heartbeat,
+      heartbeat: makeRenewInProcess({ sql, dialect, call, writer, transition }),
       recoverExpired: workerCalls.recoverExpired,
       subscribeCancelling: subscriptions.subscribeCancelling,
       cancelUnattached: (runId): Effect.Effect<void, unknown> =>
@@ -106,17 +106,24 @@ export const makeStore = (
         createRun: (run) => createRuns([run]),
         createRuns,
         setState: (runId, state, setOptions) => {
-          // A run of this process: its writes carry its holder, so one after its lease was recovered is refused.
-          const hold = setOptions?.workerId === undefined ? holds.guard(runId, state) : undefined
-          const write = call(
-            () => `move run ${runId} to ${state.type}`,
-            transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
-              workerId: hold?.workerId ?? setOptions?.workerId,
-              attempt: setOptions?.attempt,
-              ...(hold?.release === true ? { release: true } : {})
-            })
+          const write = (hold: ReturnType<InProcessHolds["guard"]>) =>
+            call(
+              () => `move run ${runId} to ${state.type}`,
+              transition(runId, state, { runCount: setOptions?.runCount, name: setOptions?.name }, {
+                workerId: hold?.workerId ?? setOptions?.workerId,
+                attempt: setOptions?.attempt,
+                ...(hold?.release === true ? { release: true } : {})
+              })
+            )
+          if (setOptions?.workerId !== undefined) return write(undefined)
+          // A run of this process: its writes carry its holder, so one after its lease was recovered is
+          // refused. Guarded when the write runs, settled however it ends: the guard marks a change that
+          // ends the hold until it settles (see `InProcessHolds.guard`).
+          return Effect.acquireUseRelease(
+            Effect.sync(() => holds.guard(runId, state)),
+            write,
+            (hold) => hold === undefined ? Effect.void : Effect.sync(() => holds.settled(runId, state))
           )
-          return hold === undefined ? write : Effect.ensuring(write, Effect.sync(() => holds.settled(runId, state)))
         },
         getRun,
         getHistory,

@@ -7,6 +7,7 @@ import type { SqlClient } from "@effect/sql"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type * as State from "../../../State.js"
 import { monotonicMillis } from "../../core/duration.js"
@@ -18,7 +19,7 @@ import { ClaimThenKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import type { Call } from "./retry.js"
 import { claimedRun } from "./rows.js"
-import { FINAL } from "./schema.js"
+import { FINAL, UNLEASED_PREDICATE } from "./schema.js"
 import type { RunRow } from "./statements.js"
 import type { Writer } from "./writer.js"
 import type { Transition } from "./writes.js"
@@ -176,24 +177,34 @@ const makePresence = ({ dialect, sql }: WorkerCallParts) => {
     })
 }
 
-const makeHeartbeat = (parts: WorkerCallParts): WorkerCalls["heartbeat"] => {
-  const { call, dialect, sql } = parts
+/** Renews `workerId`'s leases of the runs of `runIds` it holds: their states, by id. */
+const renewLeases = ({ dialect, sql }: WorkerCallParts) => {
   const storeNow = sql.literal(dialect.storeNow)
+  return (workerId: string, runIds: ReadonlyArray<string>, lease: number) =>
+    Effect.gen(function*() {
+      const held = new Map<string, string>()
+      for (let i = 0; i < runIds.length; i += 500) {
+        const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
+          SET lease_expires_at = ${storeNow} + ${lease}
+          WHERE ${dialect.heldBy(workerId, runIds.slice(i, i + 500))}
+          RETURNING id, state_type`
+        for (const row of rows) held.set(row.id, row.state_type)
+      }
+      return held
+    })
+}
+
+const makeHeartbeat = (parts: WorkerCallParts): WorkerCalls["heartbeat"] => {
+  const { call, sql } = parts
   const presence = makePresence(parts)
+  const renew = renewLeases(parts)
   return (workerId, runIds, lease, served) =>
     call(
       "renew leases",
       Effect.gen(function*() {
         if (served !== undefined) yield* presence(workerId, served, lease)
         if (runIds.length === 0) return { cancelling: [], lost: [] }
-        const held = new Map<string, string>()
-        for (let i = 0; i < runIds.length; i += 500) {
-          const rows = yield* sql<{ id: string; state_type: string }>`UPDATE taskflow_runs
-            SET lease_expires_at = ${storeNow} + ${lease}
-            WHERE ${dialect.heldBy(workerId, runIds.slice(i, i + 500))}
-            RETURNING id, state_type`
-          for (const row of rows) held.set(row.id, row.state_type)
-        }
+        const held = yield* renew(workerId, runIds, lease)
         // Not renewed: lost only if it is unfinished and no longer ours (a run whose final state
         // was just written, or is being written, must not be interrupted as lost).
         const notHeldIds = runIds.filter((id) => !held.has(id))
@@ -212,26 +223,74 @@ const makeHeartbeat = (parts: WorkerCallParts): WorkerCalls["heartbeat"] => {
 }
 
 /**
+ * The heartbeat of a process's own runs (inProcess.ts): as a task worker's, but a run not renewed is
+ * lost unless `settling` says a change of ours that ends the hold (final, or NotReady) is being
+ * written. A run that became final with no such write (recovered Crashed while it stalled, or ended
+ * by hand) is lost, and stopped: it must not run on, creating children, until a write of its own is
+ * refused. @internal
+ */
+export const makeRenewInProcess = (parts: WorkerCallParts) => {
+  const renew = renewLeases(parts)
+  return (
+    holder: string,
+    runIds: ReadonlyArray<string>,
+    lease: number,
+    settling: (runId: string) => boolean
+  ): Effect.Effect<RunStore_.Heartbeat, Errors.RunStoreError> =>
+    parts.call(
+      "renew leases",
+      Effect.map(renew(holder, runIds, lease), (held) => ({
+        cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"),
+        lost: runIds.filter((id) => !held.has(id) && !settling(id))
+      }))
+    )
+}
+
+/** How old an unleased run's state must be to be recovered (see `makeRecoverUnleased`). @internal */
+export const UNLEASED_AFTER = 10 * 60_000
+/** How often a process looks for unleased runs at most: the look is for rows an upgrade left. */
+const SWEEP_EVERY = 60_000
+/** The most unleased runs one look recovers (the next look takes the rest). */
+const SWEEP_LIMIT = 500
+
+/**
+ * The unleased unfinished runs whose state is older than `before` (ms), at most `limit` (in no
+ * order: the next look takes the rest): read by the partial index of migration 6_unleased_sweep,
+ * whose predicate this repeats word for word (a planner uses a partial index only for a WHERE that
+ * implies it). @internal
+ */
+export const unleasedStatement = (sql: SqlClient.SqlClient, before: number, limit: number) =>
+  sql<Pick<RunRow, "id" | "name" | "state_type">>`SELECT id, name, state_type FROM taskflow_runs
+    WHERE ${sql.literal(UNLEASED_PREDICATE)} AND state_timestamp < ${before} LIMIT ${limit}`
+
+/**
  * Ends Crashed the unfinished runs that nothing holds and no lease covers: written by a version that
  * kept no leases for a process's own runs, or corrupt; nothing else would ever finish them. (A run
- * Pending named NotReady is over: it never starts, and holds nothing.) Read by the state index.
+ * Pending named NotReady is over: it never starts, and holds nothing.) Only runs whose state is older
+ * than UNLEASED_AFTER: a process of an older version still running writes such rows for its live
+ * runs, and its runs must have ended (see the upgrade note in README.md) before they are taken as
+ * dead; a row this version writes is held from its creation, never unleased. At most once every
+ * SWEEP_EVERY per store handle (the recovery path runs at every heartbeat of a task worker), and at
+ * most SWEEP_LIMIT runs a time, their moves queued together (the writer commits them in batches).
  */
-const makeRecoverUnleased = ({ sql, transition }: WorkerCallParts) => (timestamp: Date) =>
-  Effect.gen(function*() {
-    const rows = yield* sql<Pick<RunRow, "id" | "name" | "state_type">>`SELECT id, name, state_type
-      FROM taskflow_runs WHERE state_type IN ('PENDING', 'RUNNING', 'CANCELLING') AND worker_id IS NULL
-      AND state_name <> 'NotReady'`
-    const recovered: Array<string> = []
-    for (const row of rows) {
-      const current = state_.make(row.state_type as State.StateType) as AnyState
-      // Guarded on still being unheld: a run claimed or finished meanwhile is left alone.
-      const moved = yield* Effect.either(
-        transition(row.id, unleasedState(current, timestamp), { name: row.name }, { unheld: true })
-      )
-      if (Either.isRight(moved)) recovered.push(row.id)
-    }
-    return recovered
-  })
+const makeRecoverUnleased = ({ sql, transition }: WorkerCallParts) => {
+  let sweptAt = Number.NEGATIVE_INFINITY
+  return (timestamp: Date) =>
+    Effect.gen(function*() {
+      const millis = timestamp.getTime()
+      if (millis - sweptAt < SWEEP_EVERY) return []
+      sweptAt = millis
+      const rows = yield* unleasedStatement(sql, millis - UNLEASED_AFTER, SWEEP_LIMIT)
+      const moved = yield* Effect.forEach(rows, (row) => {
+        const current = state_.make(row.state_type as State.StateType) as AnyState
+        // Guarded on still being unheld: a run claimed or finished meanwhile is left alone.
+        return Effect.either(
+          transition(row.id, unleasedState(current, timestamp), { name: row.name }, { unheld: true })
+        )
+      }, { concurrency: "unbounded" })
+      return rows.filter((_, i) => Either.isRight(moved[i])).map((row) => row.id)
+    })
+}
 
 const makeRecoverExpired = (parts: WorkerCallParts): WorkerCalls["recoverExpired"] => {
   const { call, dialect, sql, transition } = parts
