@@ -224,6 +224,8 @@ interface AttemptsRun {
   readonly claimed: number | undefined
   /** Set the run's id as the current task run on its fiber (a fiber of its own, the concurrent runner). */
   readonly setTaskRunId: boolean
+  /** The stop of a run held under its store's in-process lease, run in its caller's fiber. */
+  readonly stop: Stop | undefined
 }
 
 /**
@@ -245,44 +247,92 @@ export const executeAttempts = <R>(
      */
     readonly claimed?: number | undefined
     readonly setTaskRunId?: boolean
+    /** The run's stop, registered by its caller (an inline call, from its creation); "none": not held. */
+    readonly stop?: Stop | "none"
   } = {}
 ): Effect.Effect<AnyState, never, R> => {
-  const run: AttemptsRun = {
+  const first = options.claimed ?? 1
+  if (options.stop !== undefined) {
+    const stop = options.stop === "none" ? undefined : options.stop
+    return attempt(attemptsRun(def, cell, store, body, options, stop), first) as Effect.Effect<AnyState, never, R>
+  }
+  // A run with a fiber of its own is stopped by its runner, which interrupts that fiber.
+  const leases = store === undefined || options.setTaskRunId === true ? undefined : inProcessLeases(store)
+  if (leases === undefined) {
+    return attempt(attemptsRun(def, cell, store, body, options, undefined), first) as Effect.Effect<AnyState, never, R>
+  }
+  // A flow run: its stop is asked for when its attempts start (a runner builds them before it creates the run).
+  return withStop(
+    leases,
+    cell.id,
+    (stop) => attempt(attemptsRun(def, cell, store, body, options, stop), first)
+  ) as Effect.Effect<AnyState, never, R>
+}
+
+/** The `AttemptsRun` of `executeAttempts`' arguments. */
+const attemptsRun = (
+  def: TaskDefinition,
+  cell: RunCell<any, any>,
+  store: RunStore_.Service | undefined,
+  body: Effect.Effect<any, any, any>,
+  options: { readonly recordFinal?: boolean; readonly claimed?: number | undefined; readonly setTaskRunId?: boolean },
+  stop: Stop | undefined
+): AttemptsRun => {
+  const timed = withFlowAnnotations(
+    def,
+    cell,
+    def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
+  )
+  return {
     def,
     cell,
     store,
-    timed: withFlowAnnotations(
-      def,
-      cell,
-      def.timeout === undefined ? body : withRunTimeout(def, cell, body, def.timeout)
-    ),
+    // Racing the body forks it: only for runs held here in their caller's fiber.
+    timed: stop === undefined ? timed : Effect.raceFirst(timed, Deferred.await(stop.signal)),
     recordFinal: options.recordFinal === true,
     claimed: options.claimed,
-    setTaskRunId: options.setTaskRunId === true
+    setTaskRunId: options.setTaskRunId === true,
+    stop
   }
-  // A run with a fiber of its own is stopped by its runner, which interrupts that fiber.
-  const leases = store === undefined || run.setTaskRunId ? undefined : inProcessLeases(store)
-  return (leases === undefined
-    ? attempt(run, options.claimed ?? 1)
-    : stoppable(leases, run, options.claimed ?? 1)) as Effect.Effect<AnyState, never, R>
 }
 
 /**
- * The attempts of a run of this process held under the store's lease, in its caller's fiber (an
- * inline call, a flow run): a cancel asked anywhere (heard by the store, or seen by its lease
- * renewal), or the run's loss to recovery, interrupts the body of the attempt going on, or the next
- * one, and the run ends Cancelled, as a task worker's runs do. (Racing the body forks it: only here.)
+ * How a run of this process held under the store's lease and run in its caller's fiber (an inline
+ * call, a flow run) is stopped: a cancel asked anywhere (heard by the store, or seen by its lease
+ * renewal), or the run's loss to recovery, sets it. The body of the attempt going on is interrupted,
+ * a retry delay cut short, and no further attempt starts: the run ends Cancelled, as a task worker's
+ * runs do.
+ * @internal
  */
-const stoppable = (leases: InProcessLeases, run: AttemptsRun, runCount: number): Effect.Effect<AnyState, never, any> =>
-  Effect.suspend(() => {
-    // Asked when the attempts start: a runner builds them before it creates the run.
-    if (!leases.holds(run.cell.id)) return attempt(run, runCount)
-    const stopped = Deferred.unsafeMake<never>(FiberId.none)
-    const stopListening = leases.onCancel(run.cell.id, () => {
-      Deferred.unsafeDone(stopped, Exit.interrupt(FiberId.none))
+export class Stop {
+  /** Set once the stop was asked for: checked before an attempt starts. */
+  requested = false
+  /** Fails (interrupted) once the stop was asked for: raced with what the run waits on. */
+  readonly signal = Deferred.unsafeMake<never>(FiberId.none)
+  /** Stops listening for the run's cancel. */
+  readonly release: () => void
+  constructor(leases: InProcessLeases, runId: string) {
+    this.release = leases.onCancel(runId, () => {
+      this.requested = true
+      Deferred.unsafeDone(this.signal, Exit.interrupt(FiberId.none))
     })
-    const timed = Effect.raceFirst(run.timed, Deferred.await(stopped))
-    return Effect.ensuring(attempt({ ...run, timed }, runCount), Effect.sync(stopListening))
+  }
+}
+
+/**
+ * Runs `f` with the stop of a run the store holds, registered now and released at its end (or with
+ * none, if the store does not hold it).
+ * @internal
+ */
+export const withStop = <A, E, R>(
+  leases: InProcessLeases,
+  runId: string,
+  f: (stop: Stop | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    if (!leases.holds(runId)) return f(undefined)
+    const stop = new Stop(leases, runId)
+    return Effect.ensuring(f(stop), Effect.sync(stop.release))
   })
 
 /** A flow's own body logs with its run id (flows are few: a scoped annotation is cheap enough). */
@@ -363,6 +413,7 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
       annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    if (run.stop !== undefined && runCount !== run.claimed) return heldAttempt(run, run.stop, clock, runCount)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
       clock,
       run.store,
@@ -370,18 +421,47 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
       (timestamp) => state_.running({ timestamp, name: runCount === 1 ? "Running" : "Retrying" }),
       { runCount }
     )
-    const settle = Effect.matchCauseEffect(run.timed, {
-      onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
-      onSuccess: (value) =>
-        finalState(
-          run,
-          clock,
-          state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) })
-        )
-    })
+    const settle = settleAttempt(run, clock, runCount)
     // On a synchronous store Running is already written: go straight to the body.
     return Exit.isExit(running) && Exit.isSuccess(running) ? settle : Effect.zipRight(running, settle)
   })
+
+/** An attempt's body, and the state its outcome leads to. */
+const settleAttempt = (run: AttemptsRun, clock: Clock.Clock, runCount: number): Effect.Effect<AnyState, never, any> =>
+  Effect.matchCauseEffect(run.timed, {
+    onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
+    onSuccess: (value) =>
+      finalState(
+        run,
+        clock,
+        state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) })
+      )
+  })
+
+/**
+ * An attempt of a run held here in its caller's fiber: none starts once the run was stopped, nor
+ * when the store refuses its Running (it was cancelled or recovered meanwhile). The run then ends
+ * Cancelled, which the store takes, or, refused as well, gives the store's end (see `recordNow`).
+ */
+const heldAttempt = (
+  run: AttemptsRun,
+  stop: Stop,
+  clock: Clock.Clock,
+  runCount: number
+): Effect.Effect<AnyState, never, any> => {
+  const stopped = () =>
+    finalState(run, clock, state_.cancelled({ timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) }))
+  if (stop.requested) return stopped()
+  const running = state_.running({
+    timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()),
+    name: runCount === 1 ? "Running" : "Retrying"
+  })
+  run.cell.state = running
+  return Effect.matchEffect(run.store!.setState(run.cell.id, running, { runCount }), {
+    onFailure: (error) => error._tag !== "InvalidTransition" ? Effect.die(error) : stopped(),
+    onSuccess: () => stop.requested ? stopped() : settleAttempt(run, clock, runCount)
+  })
+}
 
 /** The state a failed attempt leads to: Cancelled, Crashed, a retry, or Failed. */
 const attemptFailed = (
@@ -405,7 +485,7 @@ const attemptFailed = (
           state_.causeMessage(cause)
         }`
       })).pipe(
-        Effect.zipRight(def.retryDelay === undefined ? Effect.void : Effect.sleep(def.retryDelay)),
+        Effect.zipRight(def.retryDelay === undefined ? Effect.void : retryDelay(run, def.retryDelay)),
         Effect.zipRight(Effect.suspend(() => attempt(run, runCount + 1)))
       )
   }
@@ -418,6 +498,12 @@ const attemptFailed = (
     )
   )
 }
+
+/** The wait before a retry: cut short by the run's stop, after which no attempt starts (see `heldAttempt`). */
+const retryDelay = (run: AttemptsRun, delay: Duration.Duration): Effect.Effect<unknown> =>
+  run.stop === undefined
+    ? Effect.sleep(delay)
+    : Effect.raceFirst(Effect.sleep(delay), Effect.exit(Deferred.await(run.stop.signal)))
 
 const finalState = (run: AttemptsRun, clock: Clock.Clock, state: AnyState): Effect.Effect<AnyState> =>
   run.recordFinal
@@ -458,6 +544,11 @@ export interface TaskRun {
   readonly claimed?: number | undefined
   /** What the run executes in place of the task's own body (see `TaskBody`). */
   readonly body?: TaskBody | undefined
+  /**
+   * The store's in-process leases, looked up by an inline call (`ownFiber` false): a run they hold
+   * is stopped through them from its creation on, its input wait included.
+   */
+  readonly leases?: InProcessLeases | undefined
 }
 
 /**
@@ -465,29 +556,58 @@ export interface TaskRun {
  * @internal
  */
 export const executeTaskRun = <R>(run: TaskRun): Effect.Effect<AnyState, never, R> => {
-  const execution: Effect.Effect<AnyState, never, R> = plainArguments(run.args, run.waitFor)
-    ? executeResolved<R>(run, run.args)
-    : Effect.flatMap(resolveInputs(run.args, run.waitFor), (inputs): Effect.Effect<AnyState, never, R> => {
-      if ("notReady" in inputs) {
-        return record(
-          run.store,
-          run.cell,
-          (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
-        )
-      }
-      return executeResolved<R>(run, inputs.args)
-    })
-  return run.ownFiber ? execution : Effect.onInterrupt(execution, () => cancel(run.store, run.cell))
+  if (run.ownFiber) return executeInputs<R>(run, "none")
+  const leases = run.leases
+  const execution: Effect.Effect<AnyState, never, R> = leases === undefined
+    ? executeInputs<R>(run, "none")
+    : withStop(leases, run.cell.id, (stop) => executeInputs<R>(run, stop ?? "none"))
+  return Effect.onInterrupt(execution, () => cancel(run.store, run.cell))
 }
 
+/**
+ * A run's inputs, then its attempts. A run held here in its caller's fiber is stopped while it waits
+ * for its inputs too: its stop was registered when it was created, so a cancel then is not taken for
+ * one of a run nothing here runs (which the store would end Cancelled while the body still ran).
+ */
+const executeInputs = <R>(run: TaskRun, stop: Stop | "none"): Effect.Effect<AnyState, never, R> => {
+  if (plainArguments(run.args, run.waitFor)) return executeResolved<R>(run, run.args, stop)
+  if (stop === "none") {
+    return Effect.flatMap(resolveInputs(run.args, run.waitFor), (inputs) => resolved<R>(run, inputs, stop))
+  }
+  return Effect.matchCauseEffect(Effect.raceFirst(resolveInputs(run.args, run.waitFor), Deferred.await(stop.signal)), {
+    // Only the stop fails it.
+    onFailure: () => cancel(run.store, run.cell),
+    onSuccess: (inputs) => resolved<R>(run, inputs, stop)
+  })
+}
+
+/** A run whose inputs were waited for: NotReady, or its attempts. */
+const resolved = <R>(
+  run: TaskRun,
+  inputs: Effect.Effect.Success<ReturnType<typeof resolveInputs>>,
+  stop: Stop | "none"
+): Effect.Effect<AnyState, never, R> =>
+  "notReady" in inputs
+    ? record(
+      run.store,
+      run.cell,
+      (timestamp) => state_.pending({ timestamp, name: "NotReady", message: inputs.notReady.message })
+    )
+    : executeResolved<R>(run, inputs.args, stop)
+
 /** A task run whose inputs are known: its attempts, in its slot. */
-const executeResolved = <R>(run: TaskRun, inputs: ReadonlyArray<unknown>): Effect.Effect<AnyState, never, R> => {
+const executeResolved = <R>(
+  run: TaskRun,
+  inputs: ReadonlyArray<unknown>,
+  stop: Stop | "none"
+): Effect.Effect<AnyState, never, R> => {
   const { body, cell, def } = run
   const effect = body === undefined ? def.fn(...inputs) : body(def, cell.id, inputs)
   const attempts = executeAttempts(def, cell, run.store, effect as Effect.Effect<any, any, R>, {
     recordFinal: true,
     claimed: run.claimed,
-    setTaskRunId: run.ownFiber
+    setTaskRunId: run.ownFiber,
+    stop
   })
   const withRun = run.ownFiber ? attempts : asInlineRun(attempts, cell.id)
   return run.slots === undefined ? withRun : withSlot(run.slots, withRun)

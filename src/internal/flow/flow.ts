@@ -133,7 +133,7 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
     const store = Option.getOrElse(yield* Effect.serviceOption(RunStore), () => makeMemory(undefined, false))
     const id = makeRunId()
     const pending = state_.pending()
-    yield* Effect.orDie(store.createRun({
+    const create = Effect.orDie(store.createRun({
       id,
       kind: "flow",
       name: def.name,
@@ -144,7 +144,18 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
       retries: def.retries,
       state: pending
     }))
-    return yield* executeFlowRun(def, id, store, args, pending, undefined)
+    const cell = new RunCell<any, any>(id, def.name, pending)
+    // A run created (held here, on a SQL store) is run, or ended Cancelled, whenever the caller is
+    // interrupted: never left held with nothing to run or end it.
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.zipRight(
+        create,
+        Effect.onInterrupt(
+          restore(runFlow(def, cell, store, args, undefined)),
+          () => record(store, cell, (timestamp) => state_.cancelled({ timestamp }))
+        )
+      )
+    )
   })
 
 /**
@@ -159,9 +170,18 @@ export const executeFlowRun = (
   args: ReadonlyArray<unknown>,
   initial: AnyState,
   claimed: number | undefined
+) => runFlow(def, new RunCell<any, any>(id, def.name, initial), store, args, claimed)
+
+/** `executeFlowRun` on the run's cell. */
+const runFlow = (
+  def: FlowDefinition,
+  cell: RunCell<any, any>,
+  store: RunStore_.Service,
+  args: ReadonlyArray<unknown>,
+  claimed: number | undefined
 ) =>
   Effect.gen(function*() {
-    const cell = new RunCell<any, any>(id, def.name, initial)
+    const id = cell.id
     const unsuccessful: Unsuccessful = { runs: [] }
     const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args, unsuccessful), {
       claimed

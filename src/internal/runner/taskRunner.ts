@@ -135,19 +135,21 @@ export const makeRunner = (options: {
       def: TaskDefinition,
       cell: RunCell<any, any>,
       args: ReadonlyArray<unknown>,
-      waitFor: ReadonlyArray<unknown>
-    ) =>
-      Effect.map(
-        Effect.forkDaemon(executeTaskRun<never>({
-          def,
-          cell,
-          store,
-          args,
-          waitFor,
-          slots: semaphore,
-          ownFiber: true,
-          body: options.execution
-        })),
+      waitFor: ReadonlyArray<unknown>,
+      interruptible?: <A>(effect: Effect.Effect<A>) => Effect.Effect<A>
+    ) => {
+      const execution = executeTaskRun<never>({
+        def,
+        cell,
+        store,
+        args,
+        waitFor,
+        slots: semaphore,
+        ownFiber: true,
+        body: options.execution
+      })
+      return Effect.map(
+        Effect.forkDaemon(interruptible === undefined ? execution : interruptible(execution)),
         (fiber) => {
           cell.fiber = fiber
           active.add(cell)
@@ -161,6 +163,7 @@ export const makeRunner = (options: {
           return new ConcurrentFuture(cell)
         }
       )
+    }
 
     const unsafeSubmit: RunnerInternal["unsafeSubmit"] = (parent, def, args, waitFor) => {
       const id = makeRunId()
@@ -181,7 +184,12 @@ export const makeRunner = (options: {
         cell.storeHandle = sync.unsafeCreateRun(run)
         return start(def, cell, args, waitFor)
       }
-      return Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor))
+      // Created and started in one step: a run created (held, on a SQL store) is always started, so
+      // the runner cancels it with the others if the caller is interrupted. Its fiber inherits the step's
+      // uninterruptibility: `restore` gives it back.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor, restore))
+      )
     }
 
     yield* Effect.addFinalizer((exit) =>

@@ -20,12 +20,12 @@ import { validateName, validateTags } from "../core/names.js"
 import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
-import { executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
+import { cancel, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
 import { awaitDone, distributedFuture, internals, isPrefectFuture, StoreFuture } from "../futures/future.js"
 import { makeList } from "../futures/list.js"
 import { RunCell } from "../run/runCell.js"
 import { runnerInternal, TaskRunner } from "../runner/taskRunner.js"
-import { RunStore } from "../store/runStore.js"
+import { inProcessLeases, RunStore } from "../store/runStore.js"
 
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
@@ -93,6 +93,8 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
       const id = makeRunId()
       const pending = state_.pending()
       const cell = new RunCell<any, any>(id, def.name, pending)
+      const leases = store === undefined ? undefined : inProcessLeases(store)
+      const execution = executeTaskRun({ def, cell, store, args, waitFor: [], ownFiber: false, leases })
       const create = store === undefined ? Effect.void : Effect.orDie(store.createRun({
         id,
         kind: "task",
@@ -104,22 +106,26 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
         retries: def.retries,
         state: pending
       }))
-      return create.pipe(
-        Effect.zipRight(executeTaskRun({ def, cell, store, args, waitFor: [], ownFiber: false })),
-        Effect.flatMap((state) => {
-          cell.complete(state)
-          switch (state.type) {
-            case "COMPLETED":
-              return Effect.succeed(state.value)
-            case "FAILED":
-              return Effect.failCause(state.cause)
-            case "CANCELLED":
-              return Effect.interrupt
-            default:
-              return Effect.die(state_.stateError(state_.crashed(Cause.empty)))
-          }
-        })
-      )
+      // A run created held here is run, or ended Cancelled, whenever the caller is interrupted: never
+      // left held with nothing to run or end it.
+      const created = leases === undefined
+        ? Effect.zipRight(create, execution)
+        : Effect.uninterruptibleMask((restore) =>
+          Effect.zipRight(create, Effect.onInterrupt(restore(execution), () => cancel(store, cell)))
+        )
+      return Effect.flatMap(created, (state) => {
+        cell.complete(state)
+        switch (state.type) {
+          case "COMPLETED":
+            return Effect.succeed(state.value)
+          case "FAILED":
+            return Effect.failCause(state.cause)
+          case "CANCELLED":
+            return Effect.interrupt
+          default:
+            return Effect.die(state_.stateError(state_.crashed(Cause.empty)))
+        }
+      })
     })
   })
 

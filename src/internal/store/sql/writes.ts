@@ -79,7 +79,7 @@ export const makeCreateRuns = (
   }
 ) => {
   const newRow = makeNewRow(holds)
-  return (runs: ReadonlyArray<RunStore_.NewRun>) =>
+  const create = (runs: ReadonlyArray<RunStore_.NewRun>) =>
     Effect.gen(function*() {
       const createdIn = subscriptions.creatingIn()
       // A plain loop, not a fiber step per run: `mapDelay` creates thousands at once.
@@ -119,6 +119,10 @@ export const makeCreateRuns = (
       for (const run of runs) subscriptions.push(run.id, run.state)
       scheduled.forEach((name) => subscriptions.pushScheduled(name))
     })
+  // Runs created held are tracked in the same step as their insert: an interrupt while the insert is
+  // in flight (which may commit) would leave them held and never renewed, nor stopped.
+  return (runs: ReadonlyArray<RunStore_.NewRun>) =>
+    runs.some((run) => heldInProcess(run.state)) ? Effect.uninterruptible(create(runs)) : create(runs)
 }
 
 /**
