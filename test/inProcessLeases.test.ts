@@ -419,6 +419,47 @@ for (const where of targets) {
   })
 }
 
+const postgres = targets.find((where) => where.name === "postgres")!
+
+describe.skipIf(!postgres.available)("in-process leases: a renewal that skips a locked row (postgres)", () => {
+  it.live("a held run whose row a write has locked while a renewal passes is not taken as lost", () => {
+    const target = postgres.make()
+    const lease = 3_000
+    return Effect.gen(function*() {
+      const here = yield* Layer.build(
+        RunStore.postgres({ url: target.location, maxPollInterval: 100, inProcessLease: lease })
+      )
+      const other = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(storeOf(target)))
+      const [lockedGate, witnessGate] = [yield* makeGate("locked-row"), yield* makeGate("witness-row")]
+      const locked = yield* submitIn(here, "locked-row")
+      const witness = yield* submitIn(here, "witness-row")
+      yield* Deferred.await(lockedGate.started)
+      yield* Deferred.await(witnessGate.started)
+      // As a write in flight does: the row is locked, so the renewal's UPDATE … SKIP LOCKED passes it by.
+      const client = new pg.Client({ connectionString: target.location })
+      yield* Effect.promise(() => client.connect())
+      yield* Effect.addFinalizer(() => Effect.promise(() => client.end()))
+      yield* Effect.promise(() => client.query("BEGIN"))
+      yield* Effect.promise(() =>
+        client.query("SELECT id FROM taskflow_runs WHERE id = $1 FOR UPDATE", [locked.taskRunId])
+      )
+      // A renewal has passed once the other held run's lease moved on (well within the locked one's lease).
+      const before = (yield* other.getRun(witness.taskRunId)).leaseExpiresAt!.getTime()
+      yield* eventually(
+        "a renewal",
+        other.getRun(witness.taskRunId),
+        (run) => run.leaseExpiresAt!.getTime() > before
+      )
+      yield* Effect.promise(() => client.query("COMMIT"))
+      yield* Deferred.succeed(lockedGate.release, undefined)
+      yield* Deferred.succeed(witnessGate.release, undefined)
+      expect(yield* locked.result({ timeout: "10 seconds" })).toBe("done")
+      expect((yield* other.getRun(locked.taskRunId)).state.type).toBe("COMPLETED")
+      expect(yield* Deferred.isDone(lockedGate.interrupted)).toBe(false)
+    }).pipe(Effect.scoped)
+  }, 30_000)
+})
+
 describe("in-process leases: options", () => {
   it("the lease is renewed every third of it (every 10 s by default), not every second", () => {
     expect(inProcessTiming(undefined)).toEqual({ lease: 30_000, renewEvery: 10_000 })

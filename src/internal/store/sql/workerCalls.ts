@@ -239,10 +239,21 @@ export const makeRenewInProcess = (parts: WorkerCallParts) => {
   ): Effect.Effect<RunStore_.Heartbeat, Errors.RunStoreError> =>
     parts.call(
       "renew leases",
-      Effect.map(renew(holder, runIds, lease), (held) => ({
-        cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"),
-        lost: runIds.filter((id) => !held.has(id) && !settling(id))
-      }))
+      Effect.gen(function*() {
+        const held = yield* renew(holder, runIds, lease)
+        const notRenewed = runIds.filter((id) => !held.has(id) && !settling(id))
+        // Not renewed is not yet lost: PostgreSQL's renewal skips rows locked by a write in flight
+        // (SKIP LOCKED), so read them again; an unfinished row still ours is kept.
+        const lost: Array<string> = []
+        for (let i = 0; i < notRenewed.length; i += 500) {
+          const ids = notRenewed.slice(i, i + 500)
+          const rows = yield* parts.sql<{ id: string }>`SELECT id FROM taskflow_runs WHERE ${parts.sql.in("id", ids)}
+            AND worker_id = ${holder} AND state_type NOT IN ${parts.sql.in(FINAL)}`
+          const kept = new Set(rows.map((row) => row.id))
+          for (const id of ids) if (!kept.has(id) && !settling(id)) lost.push(id)
+        }
+        return { cancelling: runIds.filter((id) => held.get(id) === "CANCELLING"), lost }
+      })
     )
 }
 
