@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Cause, Chunk, type Context, Deferred, Effect, Exit, Fiber, Layer, Stream } from "effect"
-import { Flow, Futures, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
+import { Errors, Flow, Futures, RunStore, State, Task, TaskRunner, TaskWorker } from "effect-taskflow"
 import pg from "pg"
 import { inProcessLeases } from "../src/internal/store/runStore.js"
 import { inProcessTiming } from "../src/internal/store/sql/inProcess.js"
@@ -202,6 +202,20 @@ for (const where of targets) {
         const run = yield* other.getRun(b)
         expect(run.state.type).toBe("CANCELLED")
         expect(run.state.message).toContain("Cancelled before process")
+      }).pipe(Effect.scoped)
+    }, 30_000)
+
+    it.live("a held run that nothing runs, taken by another holder: this process lets go of it", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const mine = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(storeOf(target)))
+        const id = crypto.randomUUID()
+        yield* mine.createRun({ id, kind: "task", name: "in-process-by-hand", state: State.pending() })
+        yield* mine.setState(id, State.running())
+        expect(inProcessLeases(mine)!.holds(id)).toBe(true)
+        yield* exec(target, "UPDATE taskflow_runs SET worker_id = $1 WHERE id = $2", ["another-holder", id])
+        // Lost at the next renewal, and no longer renewed, sent again and reported lost at every one.
+        yield* eventually("let go of", Effect.sync(() => inProcessLeases(mine)!.holds(id)), (holds) => !holds)
       }).pipe(Effect.scoped)
     }, 30_000)
 
@@ -416,6 +430,42 @@ for (const where of targets) {
       },
       30_000
     )
+  })
+}
+
+const neverStarts = Task.make("in-process-never-starts", () => Effect.succeed("ran"))
+const neverStartsFlow = Flow.make("in-process-never-starts-flow", () => neverStarts())
+
+/** The store `base`, with every Running write failing as a store out of reach for good does. */
+const runningUnreachable = (base: RunStore.Service): RunStore.Service => ({
+  ...base,
+  setState: (runId, state, options) =>
+    state.type === "RUNNING"
+      ? Effect.fail(new Errors.RunStoreError({ message: "out of reach", unreachable: true }))
+      : base.setState(runId, state, options)
+})
+
+for (const where of targets) {
+  describe.skipIf(!where.available)(`in-process runs that die before they end: ${where.name}`, () => {
+    it.live("an inline call and a flow run whose Running write fails for good end Crashed, held no longer", () => {
+      const target = where.make()
+      return Effect.gen(function*() {
+        const base = yield* Effect.provide(RunStore.RunStore, yield* Layer.build(storeOf(target)))
+        const store = runningUnreachable(base)
+        for (
+          const [name, call] of [
+            ["in-process-never-starts", neverStarts()],
+            ["in-process-never-starts-flow", neverStartsFlow()]
+          ] as const
+        ) {
+          const exit = yield* Effect.exit(Effect.provideService(call, RunStore.RunStore, store))
+          expect(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)).toBe(true)
+          const [run] = yield* base.listRuns({ name })
+          expect(run!.state.type).toBe("CRASHED")
+          expect(inProcessLeases(base)!.holds(run!.id)).toBe(false)
+        }
+      }).pipe(Effect.scoped)
+    }, 30_000)
   })
 }
 

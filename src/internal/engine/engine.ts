@@ -617,6 +617,31 @@ const executeResolved = <R>(
 export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, any>): Effect.Effect<AnyState> =>
   record(store, cell, (timestamp) => state_.cancelled({ timestamp }))
 
+/**
+ * Ends a run created here and run in its caller's fiber (an inline call, a flow run) when its
+ * execution did not: Cancelled when the caller was interrupted; Crashed when it died (a store out of
+ * reach, say) while the store still holds it, so that no row stays held, renewed and unfinished with
+ * nothing to run it. The Crashed write may fail too: it lets go of the hold however it ends.
+ * @internal
+ */
+export const endUnfinished = (
+  store: RunStore_.Service | undefined,
+  cell: RunCell<any, any>
+) =>
+(exit: Exit.Exit<unknown, unknown>): Effect.Effect<unknown> => {
+  if (Exit.isSuccess(exit)) return Effect.void
+  if (Cause.isInterruptedOnly(exit.cause)) return cancel(store, cell)
+  if (store === undefined || inProcessLeases(store)?.holds(cell.id) !== true) return Effect.void
+  return Effect.catchAllCause(
+    record(
+      store,
+      cell,
+      (timestamp) => state_.crashed(exit.cause, { timestamp, message: "The run died in its process before it ended." })
+    ),
+    () => Effect.void
+  )
+}
+
 /** No futures to wait for: the common case, which skips the walk over the arguments. @internal */
 export const plainArguments = (args: ReadonlyArray<unknown>, waitFor: ReadonlyArray<unknown>) =>
   waitFor.length === 0 && args.every(isPlainValue)

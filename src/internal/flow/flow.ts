@@ -12,7 +12,7 @@ import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
-import { executeAttempts, record, RunCrashed } from "../engine/engine.js"
+import { endUnfinished, executeAttempts, record, RunCrashed } from "../engine/engine.js"
 import { flowRunFuture } from "../futures/future.js"
 import { collectFutures, resolveFuturesToResults } from "../futures/resolve.js"
 import { RunCell } from "../run/runCell.js"
@@ -150,10 +150,7 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
     return yield* Effect.uninterruptibleMask((restore) =>
       Effect.zipRight(
         create,
-        Effect.onInterrupt(
-          restore(runFlow(def, cell, store, args, undefined)),
-          () => record(store, cell, (timestamp) => state_.cancelled({ timestamp }))
-        )
+        Effect.onExit(restore(runFlow(def, cell, store, args, undefined)), endUnfinished(store, cell))
       )
     )
   })

@@ -20,7 +20,7 @@ import { validateName, validateTags } from "../core/names.js"
 import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
-import { cancel, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
+import { endUnfinished, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
 import { awaitDone, distributedFuture, internals, isPrefectFuture, StoreFuture } from "../futures/future.js"
 import { makeList } from "../futures/list.js"
 import { RunCell } from "../run/runCell.js"
@@ -111,7 +111,7 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
       const created = leases === undefined
         ? Effect.zipRight(create, execution)
         : Effect.uninterruptibleMask((restore) =>
-          Effect.zipRight(create, Effect.onInterrupt(restore(execution), () => cancel(store, cell)))
+          Effect.zipRight(create, Effect.onExit(restore(execution), endUnfinished(store, cell)))
         )
       return Effect.flatMap(created, (state) => {
         cell.complete(state)

@@ -124,6 +124,14 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
         )
       )
     }
+    /**
+     * A held run taken from this holder (recovered, or ended by hand): stopped if something here runs
+     * it (its writes are then refused: they carry the holder), else let go of, not renewed again.
+     */
+    const lose = (runId: string) => {
+      const stopRun = held.get(runId)
+      return stopRun !== undefined ? stopRun() : forget(runId)
+    }
     /** No longer held: the last one's end stops the listening for cancels. */
     const forget = (runId: string) => {
       if (!held.delete(runId) || held.size > 0) return
@@ -161,7 +169,7 @@ export const makeInProcessHolds = (parts: InProcessParts): Effect.Effect<InProce
         if (endsHold(state)) forget(runId)
       }
     }
-    yield* Effect.forkScoped(renewForever(parts, holds, held, wake, { settling, stop }))
+    yield* Effect.forkScoped(renewForever(parts, holds, held, wake, { settling, stop, lose }))
     return holds
   })
 
@@ -175,8 +183,9 @@ const renewForever = (
   { holder }: InProcessHolds,
   held: Map<string, (() => void) | undefined>,
   wake: Queue.Queue<void>,
-  { settling, stop }: {
+  { lose, settling, stop }: {
     readonly stop: (runId: string, orEnd?: boolean) => void
+    readonly lose: (runId: string) => void
     readonly settling: ReadonlySet<string>
   }
 ): Effect.Effect<never> =>
@@ -208,9 +217,7 @@ const renewForever = (
         else seen.add(runId)
       }
       unattachedCancelling = seen
-      // A lost run was taken from this holder (recovered, or ended by hand): stopped, its writes are
-      // refused (still held: they carry the holder, which fences them).
-      for (const runId of answer.right.lost) stop(runId, false)
+      for (const runId of answer.right.lost) lose(runId)
       if (!mayRecover) continue
       const recovered = yield* Effect.either(recoverExpired())
       if (recovered._tag === "Right" && recovered.right.length > 0) {
