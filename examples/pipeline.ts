@@ -129,7 +129,8 @@ export const main = Effect.gen(function*() {
   )
   console.log(yield* summary)
   console.log(`\nEvery run is kept in ${STORE_FILE} (SQLite); run it again and the store grows.`)
-  console.log("See them again: npm run taskflow -- runs ls (or runs inspect <id>, runs logs <id>).")
+  console.log("See them again: npm run taskflow -- runs ls (or runs inspect <id>, runs logs <id>),")
+  console.log("or in the web UI: npm run taskflow -- server, then open http://127.0.0.1:4200/")
   return results
 }).pipe(Effect.provide(RunStore.sqlite({ filename: STORE_FILE })))
 
