@@ -15,6 +15,7 @@ import { appLayer } from "../../src/internal/server/app.js"
 import type { ServerSettings } from "../../src/internal/server/config.js"
 import { seed } from "../cli/helpers.js"
 import type { Seeded } from "../cli/helpers.js"
+import { makeRun } from "../support/storeRuns.js"
 import { freshSqliteFile } from "../support/stores.js"
 
 const file = freshSqliteFile()
@@ -96,14 +97,6 @@ describe("the API and the runs page read a query alike", () => {
     Layer.provideMerge(RunStore.sqlite({ filename: agreeFile })),
     Layer.provideMerge(NodeHttpServer.layerTest)
   )
-  const makeRun = (name: string, state: State.State<unknown, unknown>, extra: Partial<RunStore.NewRun> = {}) =>
-    Effect.gen(function*() {
-      const store = yield* RunStore.RunStore
-      const id = extra.id ?? crypto.randomUUID()
-      yield* store.createRun({ kind: "task", name, state: State.pending(), ...extra, id })
-      if (state.type !== "PENDING") yield* store.setState(id, state)
-      return id
-    })
   /** The API's answer and the page's to one query: both 200 with the same runs, or both 400. */
   const both = (query: string) =>
     Effect.gen(function*() {

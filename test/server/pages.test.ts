@@ -16,6 +16,7 @@ import * as vm from "node:vm"
 import { appJs } from "../../src/internal/server/pages/appJs.js"
 import { PageContext } from "../../src/internal/server/pages/context.js"
 import { pagesRouter } from "../../src/internal/server/pages/router.js"
+import { makeRun } from "../support/storeRuns.js"
 import { storeCases } from "../support/stores.js"
 
 const HOSTILE = "<img src=x onerror=alert(1)>"
@@ -54,15 +55,6 @@ const countOf = (text: string, type: string): number | undefined => {
   const match = new RegExp(`<li data-state-type="${type}">.*?<span class="count">(\\d+)</span>`).exec(text)
   return match === null ? undefined : Number(match[1])
 }
-
-const makeRun = (name: string, state: State.State<unknown, unknown>, extra: Partial<RunStore.NewRun> = {}) =>
-  Effect.gen(function*() {
-    const store = yield* RunStore.RunStore
-    const id = extra.id ?? crypto.randomUUID()
-    yield* store.createRun({ kind: "task", name, state: State.pending(), ...extra, id })
-    if (state.type !== "PENDING") yield* store.setState(id, state)
-    return id
-  })
 
 const double = Task.make("pages-double", (n: number) => Effect.succeed(n * 2))
 const load = Task.make({ name: "pages-load", tags: ["io"] }, (n: number) => Effect.as(Effect.log(`loading ${n}`), n))

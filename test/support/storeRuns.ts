@@ -3,7 +3,7 @@
  * encode their values with these Schemas, and how a test makes a run.
  */
 import { Effect, Schema } from "effect"
-import { State, Task } from "effect-taskflow"
+import { RunStore, State, Task } from "effect-taskflow"
 
 export class Point extends Schema.Class<Point>("StorePoint")({ x: Schema.Number, y: Schema.Number }) {
   get norm() {
@@ -26,3 +26,13 @@ export const newRun = (id: string, name = "store-plain", state: State.State<unkn
   state
 })
 export const uuid = () => crypto.randomUUID()
+
+/** Makes a task run of `name` in the context's store, moved from Pending to `state`, with `extra`'s fields; its id. */
+export const makeRun = (name: string, state: State.State<unknown, unknown>, extra: Partial<RunStore.NewRun> = {}) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore.RunStore
+    const id = extra.id ?? crypto.randomUUID()
+    yield* store.createRun({ kind: "task", name, state: State.pending(), ...extra, id })
+    if (state.type !== "PENDING") yield* store.setState(id, state)
+    return id
+  })
