@@ -17,6 +17,7 @@ import * as internal from "./internal/flow/flow.js"
 import type * as RunStore from "./RunStore.js"
 import type { TimeoutErrorOf } from "./Task.js"
 import type * as TaskRunner from "./TaskRunner.js"
+import type * as Telemetry from "./Telemetry.js"
 
 /**
  * Options of `Flow.make`.
@@ -60,6 +61,8 @@ export interface FlowOptions {
   readonly failure?: Schema.Schema<any, any, never>
   /** Keep the result in the run store (default true); see `Task.TaskOptions.persistResult`. */
   readonly persistResult?: boolean
+  /** How the flow's runs appear in traces; see `Task.TaskOptions.tracing`. */
+  readonly tracing?: Telemetry.TracingOptions
 }
 
 /**

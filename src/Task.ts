@@ -16,6 +16,7 @@ import * as currentRun from "./internal/core/currentRunId.js"
 import * as internal from "./internal/task/task.js"
 import type * as RunStore from "./RunStore.js"
 import type * as TaskRunner from "./TaskRunner.js"
+import type * as Telemetry from "./Telemetry.js"
 
 /**
  * Options of `Task.make`.
@@ -50,6 +51,8 @@ export interface TaskOptions {
    * of the run fails `result()` with `MissingResult`; in-process futures still hold the value.
    */
   readonly persistResult?: boolean
+  /** How the task's runs appear in traces (default: `join: "auto"`, arguments not recorded). */
+  readonly tracing?: Telemetry.TracingOptions
 }
 
 /**

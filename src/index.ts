@@ -17,6 +17,8 @@ export * as State from "./State.js"
 /** @since 0.1.0 */
 export * as Task from "./Task.js"
 /** @since 0.1.0 */
+export * as Telemetry from "./Telemetry.js"
+/** @since 0.1.0 */
 export * as TaskRunner from "./TaskRunner.js"
 /** @since 0.1.0 */
 export * as TaskWorker from "./TaskWorker.js"

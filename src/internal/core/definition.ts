@@ -19,4 +19,9 @@ export interface TaskDefinition {
   readonly parameters: Schema.Schema<any, any, never> | undefined
   readonly success: Schema.Schema<any, any, never> | undefined
   readonly failure: Schema.Schema<any, any, never> | undefined
+  /** How its runs appear in traces (`Telemetry.TracingOptions`, defaults applied). */
+  readonly tracing: {
+    readonly join: "auto" | "parent" | "link" | "none"
+    readonly recordParameters: boolean
+  }
 }

@@ -12,6 +12,7 @@ import type * as Futures from "../../Futures.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"
 import type * as Task from "../../Task.js"
+import type * as Telemetry from "../../Telemetry.js"
 import { allowFailure, isAllowFailure, isUnmapped } from "../core/annotations.js"
 import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
@@ -51,6 +52,7 @@ export const makeDefinition = (
     readonly parameters?: Schema.Schema<any, any, never> | undefined
     readonly success?: Schema.Schema<any, any, never> | undefined
     readonly failure?: Schema.Schema<any, any, never> | undefined
+    readonly tracing?: Telemetry.TracingOptions | undefined
   },
   fn: (...args: Array<any>) => Effect.Effect<any, any, any>
 ): TaskDefinition => {
@@ -68,7 +70,11 @@ export const makeDefinition = (
     persistResult: options.persistResult ?? true,
     parameters: options.parameters,
     success: options.success,
-    failure: options.failure
+    failure: options.failure,
+    tracing: {
+      join: options.tracing?.join ?? "auto",
+      recordParameters: options.tracing?.recordParameters ?? false
+    }
   }
 }
 
@@ -356,6 +362,7 @@ const TaskProto = Object.assign(Object.create(Function.prototype), {
       retries: overrides.retries ?? def.retries,
       tags: overrides.tags ?? def.tags,
       persistResult: def.persistResult,
+      tracing: def.tracing,
       parameters: def.parameters,
       success: def.success,
       failure: def.failure,
