@@ -26,6 +26,7 @@ import { withSlot } from "../run/slot.js"
 import { endRunLogs, FLOW_RUN_ID_ANNOTATION, RUN_ID_ANNOTATION } from "../store/runLogs.js"
 import type { InProcessLeases, SyncWrites } from "../store/runStore.js"
 import { inProcessLeases, syncWrites } from "../store/runStore.js"
+import type { RunSpanParent } from "../telemetry/spanParent.js"
 
 /**
  * The defect a runner raises when the place a run executed on died under it (a worker thread
@@ -549,6 +550,8 @@ export interface TaskRun {
    * is stopped through them from its creation on, its input wait included.
    */
   readonly leases?: InProcessLeases | undefined
+  /** Where the run's span hangs (default: under the span current where it executes). */
+  readonly spanParent?: RunSpanParent | undefined
 }
 
 /**

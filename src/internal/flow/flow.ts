@@ -20,6 +20,7 @@ import { concurrent, runnerInternal, TaskRunner } from "../runner/taskRunner.js"
 import { makeMemory } from "../store/memory/memoryStore.js"
 import { RunStore } from "../store/runStore.js"
 import { createDeferred, makeDefinition } from "../task/task.js"
+import type { RunSpanParent } from "../telemetry/spanParent.js"
 
 /** @internal */
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
@@ -166,7 +167,9 @@ export const executeFlowRun = (
   store: RunStore_.Service,
   args: ReadonlyArray<unknown>,
   initial: AnyState,
-  claimed: number | undefined
+  claimed: number | undefined,
+  /** Where the run's span hangs (a task worker: under or linked to the span that delayed it). */
+  _spanParent?: RunSpanParent
 ) => runFlow(def, new RunCell<any, any>(id, def.name, initial), store, args, claimed)
 
 /** `executeFlowRun` on the run's cell. */

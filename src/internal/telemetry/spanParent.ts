@@ -1,3 +1,6 @@
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import type * as Tracer from "effect/Tracer"
 
 /**
@@ -17,3 +20,16 @@ export const current: RunSpanParent = { _tag: "Current" }
 
 /** @internal */
 export const root: RunSpanParent = { _tag: "Root" }
+
+/** Effect's default tracer, which exports nowhere: a fiber with it makes no run spans. */
+const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
+
+/**
+ * Whether runs on this fiber make spans: a tracer other than Effect's default is installed (a user's
+ * `@effect/opentelemetry` layer, say) and tracing is not turned off (`Effect.withTracerEnabled`).
+ * With neither, a run costs no span: nobody would see it.
+ * @internal
+ */
+export const tracingOn = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  (fiber as unknown as { readonly currentTracer: Tracer.Tracer }).currentTracer !== defaultTracer &&
+  fiber.getFiberRef(FiberRef.currentTracerEnabled)
