@@ -144,4 +144,5 @@ export const makeStore = (
     // The store's layer records what runs log into it (runLogs.ts).
     yield* installRunLogs(service)
     return service
-  })
+    // The store's own fibers (the writer, the following of other processes) inherit this: no spans.
+  }).pipe(Effect.withTracerEnabled(false))

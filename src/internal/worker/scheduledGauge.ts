@@ -1,0 +1,47 @@
+/**
+ * The `Telemetry.runsScheduled` gauge a task worker keeps: the Scheduled runs in its store, per name
+ * it serves, read every 10 seconds.
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import type * as RunStore_ from "../../RunStore.js"
+import * as Telemetry from "../../Telemetry.js"
+
+/** How often a worker reads its backlog. @internal */
+export const SCHEDULED_GAUGE_EVERY = Duration.seconds(10)
+
+/**
+ * Reads the Scheduled runs of the served names once: one grouped count (the state index's Scheduled
+ * entries, whatever the names: a count per name would be a statement per name), and sets each
+ * name's gauge, 0 for a name with none. A failed read leaves the gauges as they were. @internal
+ */
+export const readScheduled = (
+  store: RunStore_.Service,
+  gauges: ReadonlyMap<string, Metric.Metric.Gauge<number>>
+): Effect.Effect<void> =>
+  store.countRuns({ stateType: "SCHEDULED" }).pipe(
+    Effect.flatMap((counts) => {
+      const byName = new Map<string, number>()
+      for (const count of counts) {
+        if (gauges.has(count.name)) byName.set(count.name, (byName.get(count.name) ?? 0) + count.count)
+      }
+      return Effect.forEach(gauges, ([name, gauge]) => Metric.set(gauge, byName.get(name) ?? 0), { discard: true })
+    }),
+    Effect.catchAll((error) => Effect.logDebug("Task worker: reading the Scheduled runs for the gauge failed", error))
+  )
+
+/** The gauges of `names`, tagged `taskflow.run.name`. @internal */
+export const scheduledGauges = (names: ReadonlyArray<string>): ReadonlyMap<string, Metric.Metric.Gauge<number>> =>
+  new Map(names.map((name) => [name, Telemetry.runsScheduled.pipe(Metric.tagged(Telemetry.Attributes.runName, name))]))
+
+/** Reads the backlog now and every SCHEDULED_GAUGE_EVERY until the worker's scope closes. @internal */
+export const forkScheduledGauge = (store: RunStore_.Service, names: ReadonlyArray<string>) => {
+  const gauges = scheduledGauges(names)
+  return readScheduled(store, gauges).pipe(
+    Effect.repeat(Schedule.spaced(SCHEDULED_GAUGE_EVERY)),
+    Effect.forkScoped
+  )
+}
