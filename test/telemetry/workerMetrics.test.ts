@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Metric, TestClock } from "effect"
 import { RunStore, State, Task, TaskWorker, Telemetry } from "effect-taskflow"
+import { readScheduled, scheduledGauges } from "../../src/internal/worker/scheduledGauge.js"
 import { newRun, uuid } from "../support/storeRuns.js"
 import { storeCases, withStore } from "../support/stores.js"
 
@@ -80,6 +81,23 @@ describe("task worker metrics", () => {
 
   for (const store of storeCases) {
     describe.skipIf(!store.available)(`on ${store.name}`, () => {
+      it.live("runsScheduled is read in one count: the Scheduled runs of each served name, not others', nor other states", () =>
+        withStore(
+          store,
+          Effect.gen(function*() {
+            const s = yield* RunStore.RunStore
+            const [a, b, other] = [`wm-read-a-${uuid()}`, `wm-read-b-${uuid()}`, `wm-read-other-${uuid()}`]
+            for (let i = 0; i < 4; i++) yield* s.createRun(newRun(uuid(), a, State.scheduled()))
+            yield* s.createRun(newRun(uuid(), other, State.scheduled()))
+            yield* s.createRun(newRun(uuid(), b, State.pending()))
+            yield* s.claimRuns({ workerId: "w", names: [a], limit: 1, lease: 60_000 })
+            yield* readScheduled(s, scheduledGauges([a, b]))
+            expect(yield* scheduledOf(a)).toBe(3)
+            expect(yield* scheduledOf(b)).toBe(0)
+            expect(yield* scheduledOf(other)).toBe(0)
+          })
+        ))
+
       it.live("crashesRecovered: runs a recovery ends Crashed after their lease expired, by kind; a retry is not one", () =>
         withStore(
           store,

@@ -15,8 +15,8 @@ import { unclaimedAfterMillis } from "../rules.js"
 import { installRunLogs, RunLogsKey } from "../runLogs.js"
 import type { MaybeRunLogs } from "../runLogs.js"
 import { followLogs } from "../runLogs.js"
-import type { MaybeClaimThen, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
-import { DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
+import type { MaybeClaimThen, MaybeCountScheduled, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
+import { CountScheduledKey, DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
@@ -100,9 +100,17 @@ export const makeStore = (
       & MaybeUnclaimedAfter
       & MaybeClaimThen
       & MaybeRunLogs
-      & MaybeInProcessLeases = {
+      & MaybeInProcessLeases
+      & MaybeCountScheduled = {
         kind: dialect.kind,
         [UnclaimedAfterKey]: unclaimedAfter,
+        [CountScheduledKey]: (names) =>
+          call(
+            "count Scheduled runs",
+            // The literal predicate, as the partial index's: a planner then reads only that index.
+            sql<{ readonly name: string; readonly count: number | string }>`SELECT name, COUNT(*) AS count
+              FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)} GROUP BY name`
+          ).pipe(Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))),
         createRun: (run) => createRuns([run]),
         createRuns,
         setState: (runId, state, setOptions) => {
