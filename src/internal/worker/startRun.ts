@@ -62,7 +62,11 @@ export const runStarter = (options: {
       )
     ])
   )
-  /** How long the run waited, Scheduled to claimed (both by the claim's clock: the store's record). */
+  /**
+   * How long the run waited, Scheduled to claimed, as the store recorded both (the Scheduled time by
+   * the clock of the process that delayed it, the claim by this worker's: a skew between the two
+   * shifts it; a negative wait counts as none).
+   */
   const recordScheduleDelay = (run: RunStore_.ClaimedRun): Effect.Effect<void> => {
     const histogram = scheduleDelays.get(run.name)
     if (histogram === undefined) return Effect.void

@@ -190,12 +190,11 @@ export const makeNewRow = (hold?: { readonly holder: string; readonly lease: num
   return (run: RunStore_.NewRun): Either.Either<NewRunRow, Errors.SerializationError> => {
     const refused = run.traceContext === undefined ? undefined : checkTraceContext(run)
     if (refused !== undefined) return Either.left(refused)
-    return newRow(run, tagsJson, contextText(run.traceContext))
+    return newRow(run, contextText(run.traceContext))
   }
 
   function newRow(
     run: RunStore_.NewRun,
-    tagsJson: (tags: ReadonlyArray<string>) => string,
     traceContext: string | null
   ): Either.Either<NewRunRow, Errors.SerializationError> {
     return Either.map(
