@@ -27,6 +27,8 @@ import { makeList } from "../futures/list.js"
 import { RunCell } from "../run/runCell.js"
 import { runnerInternal, TaskRunner } from "../runner/taskRunner.js"
 import { inProcessLeases, RunStore } from "../store/runStore.js"
+import { startRunSpan } from "../telemetry/runSpan.js"
+import { current, tracingOn } from "../telemetry/spanParent.js"
 
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
@@ -99,13 +101,15 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
       const id = makeRunId()
       const pending = state_.pending()
       const cell = new RunCell<any, any>(id, def.name, pending)
+      const flowRunId = fiber.getFiberRef(currentFlowRunId)
+      if (tracingOn(fiber)) cell.span = startRunSpan(fiber, def, id, pending, args, flowRunId, current)
       const leases = store === undefined ? undefined : inProcessLeases(store)
       const execution = executeTaskRun({ def, cell, store, args, waitFor: [], ownFiber: false, leases })
       const create = store === undefined ? Effect.void : Effect.orDie(store.createRun({
         id,
         kind: "task",
         name: def.name,
-        flowRunId: fiber.getFiberRef(currentFlowRunId),
+        flowRunId,
         parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
         parameters: args,
         tags: def.tags,
