@@ -4,6 +4,7 @@ import type * as State from "../../State.js"
 import { Attributes, retries, runDuration, runsEnded } from "../../Telemetry.js"
 import type { TaskDefinition } from "../core/definition.js"
 
+/** Always the same array per definition and state: Effect caches a metric's hook by its tags array. */
 type Tags = ReadonlyArray<MetricLabel.MetricLabel>
 
 /** The tags of one task's or flow's metrics, made once: no new labels or keys per run. */
