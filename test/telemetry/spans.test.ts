@@ -1,7 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Effect, Fiber, Option, TestClock, Tracer } from "effect"
-import { Flow, Task, TaskRunner } from "effect-taskflow"
+import { Flow, RunStore, Task, TaskRunner } from "effect-taskflow"
+import { makeRunId } from "../../src/internal/core/runId.js"
+import * as state_ from "../../src/internal/core/state.js"
+import { executeTaskRun } from "../../src/internal/engine/engine.js"
+import { executeFlowRun, flowDefinition } from "../../src/internal/flow/flow.js"
+import { RunCell } from "../../src/internal/run/runCell.js"
+import { taskDefinition } from "../../src/internal/task/task.js"
+import type { RunSpanParent } from "../../src/internal/telemetry/spanParent.js"
+import { root } from "../../src/internal/telemetry/spanParent.js"
 import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 
 const idOf = (span: ReadableSpan) => span.spanContext().spanId
@@ -172,4 +180,62 @@ describe("run spans", () => {
       )
       expect(calls).toBe(3)
     }).pipe(Effect.provide(TaskRunner.concurrent())))
+
+  it.effect("a task worker's run hangs where its span parent says: Parent, Link or Root, never on the worker's span", () => {
+    const tracing = makeTracing()
+    const def = taskDefinition(Task.make("spans-worker", () => Effect.void))
+    const flowDef = flowDefinition(Flow.make("spans-worker-flow", () => Effect.void))
+    // The span that delayed the runs, in another process.
+    const remote = Tracer.externalSpan({ traceId: "a".repeat(32), spanId: "b".repeat(16), sampled: true })
+    const claimed = (spanParent: RunSpanParent) =>
+      executeTaskRun({
+        def,
+        cell: new RunCell(makeRunId(), def.name, state_.running()),
+        store: undefined,
+        args: [],
+        waitFor: [],
+        ownFiber: true,
+        claimed: 1,
+        spanParent
+      })
+    const claimedFlow = Effect.gen(function*() {
+      const store = yield* RunStore.RunStore
+      const id = makeRunId()
+      const running = state_.running()
+      yield* store.createRun({
+        id,
+        kind: "flow",
+        name: flowDef.name,
+        flowRunId: undefined,
+        parentTaskRunId: undefined,
+        parameters: [],
+        tags: [],
+        retries: 0,
+        state: running
+      })
+      yield* executeFlowRun(flowDef, id, store, [], running, 1, { _tag: "Link", span: remote })
+    }).pipe(Effect.provide(RunStore.memory))
+    return Effect.gen(function*() {
+      yield* Effect.withSpan(
+        Effect.all([claimed({ _tag: "Parent", span: remote }), claimed({ _tag: "Link", span: remote }), claimed(root)]),
+        "worker"
+      )
+      yield* Effect.withSpan(claimedFlow, "worker")
+      const [parent, link, fresh] = spansNamed(tracing.exporter, "task-run spans-worker")
+      expect(parent.spanContext().traceId).toBe(remote.traceId)
+      expect(parentIdOf(parent)).toBe(remote.spanId)
+      for (const span of [link, fresh]) {
+        expect(parentIdOf(span)).toBeUndefined()
+        expect(span.spanContext().traceId).not.toBe(remote.traceId)
+      }
+      expect(link.links.map((l) => l.context.spanId)).toEqual([remote.spanId])
+      expect(fresh.links).toEqual([])
+      // A claimed run starts Running (the claim recorded it).
+      expect(eventsOf(parent)).toEqual(["Running", "Completed"])
+      const [flowRun] = spansNamed(tracing.exporter, "flow-run spans-worker-flow")
+      expect(parentIdOf(flowRun)).toBeUndefined()
+      expect(flowRun.links.map((l) => l.context.traceId)).toEqual([remote.traceId])
+      expect(eventsOf(flowRun)).toEqual(["Running", "Completed"])
+    }).pipe(Effect.provide(tracing.layer))
+  })
 })
