@@ -11,6 +11,7 @@ import * as Tracer from "effect/Tracer"
 import * as Errors from "../../Errors.js"
 import type * as Futures from "../../Futures.js"
 import type * as State from "../../State.js"
+import { Attributes } from "../../Telemetry.js"
 import { withTimeout } from "../core/duration.js"
 import * as state_ from "../core/state.js"
 import { releasingSlot } from "../run/slot.js"
@@ -86,7 +87,7 @@ export const traceWait = <A, E, R>(
   Effect.withFiberRuntime((fiber) => {
     if (all.length === 0 || !tracingOn(fiber)) return effect
     return Effect.withSpan(Effect.ensuring(effect, waitOutcome(all)), "taskflow.wait", {
-      attributes: { "taskflow.wait.count": all.length }
+      attributes: { [Attributes.waitCount]: all.length }
     })
   })
 
@@ -95,7 +96,7 @@ const waitOutcome = (all: ReadonlyArray<FutureInternals<unknown, unknown>>) =>
   Effect.suspend(() => {
     let done = 0
     for (let i = 0; i < all.length; i++) if (all[i].unsafeDone() !== undefined) done++
-    return Effect.annotateCurrentSpan({ "taskflow.wait.done": done, "taskflow.wait.not_done": all.length - done })
+    return Effect.annotateCurrentSpan({ [Attributes.waitDone]: done, [Attributes.waitNotDone]: all.length - done })
   })
 
 const makeDoneAndNotDone = <A, E>(
@@ -180,7 +181,7 @@ export const asCompleted: {
       if (all.length > 0 && (yield* Effect.withFiberRuntime((fiber) => Effect.succeed(tracingOn(fiber))))) {
         // The span lasts as long as the stream is read: it ends with the stream's scope.
         const span = yield* Effect.makeSpanScoped("taskflow.wait", {
-          attributes: { "taskflow.wait.count": all.length }
+          attributes: { [Attributes.waitCount]: all.length }
         })
         yield* Effect.addFinalizer(() => Effect.provideService(waitOutcome(all), Tracer.ParentSpan, span))
       }

@@ -1,6 +1,7 @@
 import type * as Fiber from "effect/Fiber"
 import type * as State from "../../State.js"
 import type { TaskDefinition } from "../core/definition.js"
+import * as state_ from "../core/state.js"
 import type { SyncRunHandle } from "../store/runStore.js"
 import { recordRunEnd } from "../telemetry/runMetrics.js"
 import type { RunSpan } from "../telemetry/runSpan.js"
@@ -22,16 +23,12 @@ export class RunCell<A, E> {
   outcomeRead = false
   /** The run in the runner's synchronous store (memory), when it was created there. */
   storeHandle: SyncRunHandle | undefined = undefined
-  /** The run's task or flow, once the engine runs it: its metrics are tagged with it. */
+  /** The run's task or flow, once the engine runs it: its metrics are tagged with it (cleared at its end). */
   def: TaskDefinition | undefined = undefined
-  /** The run's span, when a tracer is installed: the engine adds an event per state to it. */
+  /** The run's span, when a tracer is installed: the engine adds an event per state (cleared at its end). */
   span: RunSpan | undefined = undefined
-  /** The last state with an event on the span, so the end does not repeat it. */
-  evented: State.State<A, E> | undefined = undefined
   /** When the run first ran (ms), for its duration metric. */
   runningAt: number | undefined
-  /** The run's end was told to its span and metrics. */
-  private ended = false
   constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
     this.state = initial
     this.runningAt = initial.type === "RUNNING" ? initial.timestamp.getTime() : undefined
@@ -39,27 +36,25 @@ export class RunCell<A, E> {
   /** A state the engine recorded: an event on the run's span. */
   recorded(state: State.State<A, E>): void {
     if (state.type === "RUNNING" && this.runningAt === undefined) this.runningAt = state.timestamp.getTime()
-    if (this.span !== undefined) {
-      this.evented = state
-      stateEvent(this.span, state)
-    }
+    if (this.span !== undefined) stateEvent(this.span, state)
   }
   /**
    * The run's execution ended in `state` (final, or NotReady): its span ends and, if final, it is
-   * counted. Once: the engine's final write and the runner's `complete` both tell it.
+   * counted. Once: the engine's final write and the runner's `complete` both tell it, and the
+   * first clears what it used.
    */
   end(state: State.State<A, E>): void {
-    if (this.ended) return
-    this.ended = true
     const span = this.span
     if (span !== undefined) {
-      if (this.evented !== state) stateEvent(span, state)
+      this.span = undefined
+      if (span.last !== state) stateEvent(span, state)
       endRunSpan(span, state)
     }
-    if (
-      this.def !== undefined && (state.type === "COMPLETED" || state.type === "FAILED" ||
-        state.type === "CRASHED" || state.type === "CANCELLED")
-    ) recordRunEnd(this.def, state, this.runningAt)
+    const def = this.def
+    if (def !== undefined) {
+      this.def = undefined
+      if (state_.isFinal(state)) recordRunEnd(def, state, this.runningAt)
+    }
   }
   complete(state: State.State<A, E>): void {
     if (this.done !== undefined) return

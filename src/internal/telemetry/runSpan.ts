@@ -20,6 +20,8 @@ export interface RunSpan {
   readonly span: Tracer.Span
   readonly tracer: Tracer.Tracer
   readonly context: Context.Context<never>
+  /** The last state with an event on the span, so that its end does not repeat it. */
+  last: AnyState | undefined
 }
 
 /** Parameters longer than this are cut: a span attribute is no place for a payload. */
@@ -82,7 +84,7 @@ export const startRunSpan = (
   if (def.tags.length > 0) setTags(span, def.tags)
   if (def.tracing.recordParameters) span.attribute(Attributes.parameters, parametersText(args))
   span.event(state.name, start, stateAttributes(state))
-  return { span, tracer, context }
+  return { span, tracer, context, last: state }
 }
 
 /** The OpenTelemetry span inside `@effect/opentelemetry`'s, which takes arrays as they are. */
@@ -113,8 +115,10 @@ const stateAttributes = (state: AnyState): Record<string, unknown> =>
  * The event of a state the engine recorded, at the state's timestamp.
  * @internal
  */
-export const stateEvent = (run: RunSpan, state: AnyState): void =>
+export const stateEvent = (run: RunSpan, state: AnyState): void => {
+  run.last = state
   run.span.event(state.name, nanos(state.timestamp.getTime()), stateAttributes(state))
+}
 
 /** What failed a run, for `error.type`: the failure's `_tag`, else its `name`. */
 const errorType = (state: AnyState): string | undefined => {
