@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Effect, Fiber, Option, TestClock, Tracer } from "effect"
-import { Flow, RunStore, Task, TaskRunner } from "effect-taskflow"
+import { Flow, Futures, RunStore, Task, TaskRunner } from "effect-taskflow"
 import { makeRunId } from "../../src/internal/core/runId.js"
 import * as state_ from "../../src/internal/core/state.js"
 import { executeTaskRun } from "../../src/internal/engine/engine.js"
@@ -237,5 +237,34 @@ describe("run spans", () => {
       expect(flowRun.links.map((l) => l.context.traceId)).toEqual([remote.traceId])
       expect(eventsOf(flowRun)).toEqual(["Running", "Completed"])
     }).pipe(Effect.provide(tracing.layer))
+  })
+
+  it.effect("a run that never ran ends its span: NotReady (error.type UpstreamTaskError), Cancelled", () => {
+    const tracing = makeTracing()
+    const boom = Task.make("spans-boom", () => Effect.fail(new Error("boom")))
+    const after = Task.make("spans-after", (_: unknown) => Effect.void)
+    const never = Task.make("spans-never", () => Effect.never)
+    return Effect.gen(function*() {
+      const failed = yield* boom.submit()
+      yield* Effect.flatMap(after.submit(failed), (future) => future.wait())
+      const stuck = yield* never.submit()
+      yield* Effect.yieldNow()
+      yield* Futures.cancel(stuck)
+      yield* stuck.wait()
+      const [notReady] = spansNamed(tracing.exporter, "task-run spans-after")
+      expect(eventsOf(notReady)).toEqual(["Pending", "NotReady"])
+      expect(notReady.attributes).toMatchObject({
+        "taskflow.state.type": "PENDING",
+        "taskflow.state.name": "NotReady",
+        "error.type": "UpstreamTaskError"
+      })
+      const [boomRun] = spansNamed(tracing.exporter, "task-run spans-boom")
+      expect(boomRun.attributes["error.type"]).toBe("Error")
+      expect(boomRun.status.code).toBe(2)
+      const [cancelled] = spansNamed(tracing.exporter, "task-run spans-never")
+      expect(eventsOf(cancelled)).toEqual(["Pending", "Running", "Cancelled"])
+      expect(cancelled.attributes).toMatchObject({ "taskflow.state.type": "CANCELLED" })
+      expect(cancelled.status.code).not.toBe(2)
+    }).pipe(Effect.provide(TaskRunner.concurrent()), Effect.provide(tracing.layer))
   })
 })
