@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { Effect, Fiber, Option, TestClock, Tracer } from "effect"
-import { Flow, Futures, RunStore, Task, TaskRunner } from "effect-taskflow"
+import { Effect, Fiber, Metric, Option, Schema, TestClock, Tracer } from "effect"
+import { Flow, Futures, RunStore, Task, TaskRunner, Telemetry } from "effect-taskflow"
 import { makeRunId } from "../../src/internal/core/runId.js"
 import * as state_ from "../../src/internal/core/state.js"
 import { executeTaskRun } from "../../src/internal/engine/engine.js"
@@ -10,6 +10,7 @@ import { RunCell } from "../../src/internal/run/runCell.js"
 import { taskDefinition } from "../../src/internal/task/task.js"
 import type { RunSpanParent } from "../../src/internal/telemetry/spanParent.js"
 import { root } from "../../src/internal/telemetry/spanParent.js"
+import { freshSqliteFile } from "../support/stores.js"
 import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 
 const idOf = (span: ReadableSpan) => span.spanContext().spanId
@@ -266,5 +267,31 @@ describe("run spans", () => {
       expect(cancelled.attributes).toMatchObject({ "taskflow.state.type": "CANCELLED" })
       expect(cancelled.status.code).not.toBe(2)
     }).pipe(Effect.provide(TaskRunner.concurrent()), Effect.provide(tracing.layer))
+  })
+
+  it.live("a run its store cannot create (arguments its Schema rejects) ends its span Crashed, uncounted", () => {
+    const tracing = makeTracing()
+    const unstorable = Task.make(
+      { name: "spans-unstorable", parameters: Schema.Tuple(Schema.Number) },
+      (_: number) => Effect.void
+    )
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(unstorable("nope" as unknown as number))
+      expect(exit._tag).toBe("Failure")
+      const [run] = spansNamed(tracing.exporter, "task-run spans-unstorable")
+      expect(run.attributes).toMatchObject({ "taskflow.state.type": "CRASHED", "error.type": "SerializationError" })
+      expect(run.status.code).toBe(2)
+      const counted = yield* Metric.value(
+        Telemetry.runsEnded.pipe(
+          Metric.tagged("taskflow.run.kind", "task"),
+          Metric.tagged("taskflow.run.name", "spans-unstorable"),
+          Metric.tagged("taskflow.state.type", "CRASHED")
+        )
+      )
+      expect(counted.count).toBe(0)
+    }).pipe(
+      Effect.provide(RunStore.sqlite({ filename: freshSqliteFile() })),
+      Effect.provide(tracing.layer)
+    )
   })
 })

@@ -664,6 +664,26 @@ const executeResolved = <R>(
   return run.slots === undefined ? withRun : withSlot(run.slots, withRun)
 }
 
+/**
+ * The store's creation of a run whose span started already (at its submit): if the run cannot be
+ * created, its span ends Crashed with the cause, and the run, which never existed, is not counted.
+ * @internal
+ */
+export const creating = <A, R>(
+  cell: RunCell<any, any>,
+  create: Effect.Effect<A, never, R>
+): Effect.Effect<A, never, R> =>
+  cell.span === undefined ? create : Effect.onError(create, (cause) =>
+    Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        cell.def = undefined
+        cell.end(state_.crashed(cause, {
+          timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()),
+          message: "The run could not be created in the run store."
+        }))
+      })
+    ))
+
 /** Records a run as Cancelled (its fiber was interrupted). @internal */
 export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, any>): Effect.Effect<AnyState> =>
   record(store, cell, (timestamp) => state_.cancelled({ timestamp }))

@@ -18,7 +18,7 @@ import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
 import type { TaskBody } from "../engine/engine.js"
-import { executeTaskRun, writeSync } from "../engine/engine.js"
+import { creating, executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
@@ -193,7 +193,7 @@ export const makeRunner = (options: {
       // the runner cancels it with the others if the caller is interrupted. Its fiber inherits the step's
       // uninterruptibility: `restore` gives it back.
       return Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor, restore))
+        Effect.zipRight(creating(cell, Effect.orDie(store.createRun(run))), start(def, cell, args, waitFor, restore))
       )
     }
 
