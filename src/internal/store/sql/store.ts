@@ -27,7 +27,7 @@ import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
 import { makeSubscriptions } from "./subscriptions.js"
-import { makeRenewInProcess, makeWorkerCalls } from "./workerCalls.js"
+import { makeRenewInProcess, makeWorkerCalls, scheduledCountStatement } from "./workerCalls.js"
 import { makeWriter } from "./writer.js"
 import { makeCancelRun, makeCreateRuns, makeTransition, refusal } from "./writes.js"
 
@@ -105,12 +105,9 @@ export const makeStore = (
         kind: dialect.kind,
         [UnclaimedAfterKey]: unclaimedAfter,
         [CountScheduledKey]: (names) =>
-          call(
-            "count Scheduled runs",
-            // The literal predicate, as the partial index's: a planner then reads only that index.
-            sql<{ readonly name: string; readonly count: number | string }>`SELECT name, COUNT(*) AS count
-              FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)} GROUP BY name`
-          ).pipe(Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))),
+          call("count Scheduled runs", scheduledCountStatement(sql, names)).pipe(
+            Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))
+          ),
         createRun: (run) => createRuns([run]),
         createRuns,
         setState: (runId, state, setOptions) => {

@@ -257,6 +257,15 @@ export const makeRenewInProcess = (parts: WorkerCallParts) => {
     )
 }
 
+/**
+ * The Scheduled runs of `names`, counted by name (a task worker's `runsScheduled` gauge): over the
+ * claim's partial index of Scheduled runs, whose predicate this repeats as a literal (a planner uses
+ * a partial index only for a WHERE that implies it), reading those names' entries alone. @internal
+ */
+export const scheduledCountStatement = (sql: SqlClient.SqlClient, names: ReadonlyArray<string>) =>
+  sql<{ readonly name: string; readonly count: number | string }>`SELECT name, COUNT(*) AS count
+    FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)} GROUP BY name`
+
 /** How old an unleased run's state must be to be recovered (see `makeRecoverUnleased`). @internal */
 export const UNLEASED_AFTER = 10 * 60_000
 /** How often a process looks for unleased runs at most: the look is for rows an upgrade left. */
