@@ -7,6 +7,7 @@ import * as Deferred from "effect/Deferred"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import type * as Tracer from "effect/Tracer"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
@@ -42,6 +43,14 @@ export interface Job {
   answered: Deferred.Deferred<void> | undefined
   /** Logs the lines the run logged on its thread, on the run's own fiber. */
   readonly relog: (lines: ReadonlyArray<ThreadLogLine>) => void
+  /** Set when the run's fiber traces: where the body's thread spans are replayed. */
+  readonly tracing: JobTracing | undefined
+}
+
+/** The run fiber's tracer, and the span its body runs under (the run's or attempt's span). @internal */
+export interface JobTracing {
+  readonly tracer: Tracer.Tracer
+  readonly parent: Tracer.AnySpan | undefined
 }
 
 /** @internal */

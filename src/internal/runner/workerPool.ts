@@ -33,9 +33,11 @@ import { currentFlowRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
+import { tracingOn } from "../telemetry/spanParent.js"
+import { idsOf, replaySpans } from "../telemetry/threadSpans.js"
 import type { RunQueue, TaskSpeeds } from "./poolQueue.js"
 import { dispatch, drain, enqueue, makeRunQueue, recordSpeed, requeueFirst } from "./poolQueue.js"
-import type { Job, PoolThread, ThreadLoader } from "./poolThread.js"
+import type { Job, JobTracing, PoolThread, ThreadLoader } from "./poolThread.js"
 import {
   cancelIfNotBegunJob,
   endJobsOfExited,
@@ -109,6 +111,10 @@ const onRunDone = (pool: Pool, thread: PoolThread, message: Extract<ToPool, { _t
   if (!job.settled) recordSpeed(pool.speeds, job.def.name, message.micros)
   // Refill the thread before handling the outcome, so it works while the main thread records it.
   if (!pool.closed) dispatch(pool.queue, pool.threads, pool.speeds)
+  // Before the outcome: the body's spans end before the run's span does.
+  if (job.tracing !== undefined && message.spans !== undefined) {
+    replaySpans(job.tracing.tracer, job.tracing.parent, message.spans)
+  }
   settle(job, decodeExit(job.def, job.message.runId, message.exit))
 }
 
@@ -204,6 +210,13 @@ const minLevelOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): string | undef
   return level === LogLevel.Info ? undefined : level._tag
 }
 
+/**
+ * What the pool needs to replay a run's thread spans, when its fiber traces (a user's tracer is
+ * installed): otherwise nothing, and the thread runs the body as it would without tracing.
+ */
+const tracingOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): JobTracing | undefined =>
+  tracingOn(fiber) ? { tracer: fiber.currentTracer, parent: fiber.currentSpan } : undefined
+
 /** The body a run's fiber executes on this runner: the run goes to a thread, its fiber waits for the outcome. */
 const runOnThread = (pool: Pool): TaskBody => (def, runId, args) =>
   Effect.withFiberRuntime((fiber) => startOnThread(pool, fiber, def, runId, args))
@@ -221,6 +234,7 @@ const startOnThread = (
     const id = pool.nextJobId++
     const flowRunId = fiber.getFiberRef(currentFlowRunId)
     const minLevel = minLevelOf(fiber)
+    const tracing = tracingOf(fiber)
     const job: Job = {
       id,
       def,
@@ -231,9 +245,13 @@ const startOnThread = (
         name: def.name,
         args: encoded.right,
         ...(flowRunId === undefined ? {} : { flowRunId }),
-        ...(minLevel === undefined ? {} : { minLevel })
+        ...(minLevel === undefined ? {} : { minLevel }),
+        ...(tracing === undefined
+          ? {}
+          : { tracing: tracing.parent === undefined ? {} : { parent: idsOf(tracing.parent) } })
       },
       relog: relogOn(fiber),
+      tracing,
       resume,
       thread: undefined,
       seq: -1,

@@ -1,0 +1,124 @@
+/**
+ * Spans a task body makes on a worker-pool thread reach the user's tracer on the main thread, in the
+ * run's trace: the thread records them, the pool replays them under the span the body ran under.
+ * Real threads, so these tests run on the live clock.
+ */
+import { expect, layer } from "@effect/vitest"
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
+import { Effect } from "effect"
+import { TaskRunner } from "effect-taskflow"
+import { traced, tracedFailure, tracedForever, tracerSeen } from "../fixtures/tracedPoolTasks.js"
+import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
+import type { Tracing } from "../support/tracing.js"
+
+const poolModule = new URL("../fixtures/tracedPoolTasks.ts", import.meta.url)
+const pool = TaskRunner.workerPool({ size: 2, module: poolModule, interruptGracePeriod: "100 millis" })
+
+const only = (tracing: Tracing, name: string): ReadableSpan => {
+  const spans = spansNamed(tracing.exporter, name)
+  expect(spans.map((span) => span.name)).toEqual([name])
+  return spans[0]
+}
+
+/**
+ * Runs `f` with a fresh in-memory SDK installed; it reads the spans inside (the SDK's shutdown, when
+ * the layer closes, empties its exporter).
+ */
+const withTracing = <A, E, R>(f: (tracing: Tracing) => Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const tracing = makeTracing()
+    return Effect.provide(f(tracing), tracing.layer)
+  })
+
+const idOf = (span: ReadableSpan) => span.spanContext().spanId
+const traceOf = (span: ReadableSpan) => span.spanContext().traceId
+
+layer(pool, { excludeTestServices: true, timeout: 60_000 })("worker pool: spans made on a thread", (it) => {
+  it.effect("a body's spans join the submitter's trace, under the span current where the run executes", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        const result = yield* Effect.flatMap(traced.submit(21), (future) => future.result()).pipe(
+          Effect.withSpan("outer")
+        )
+        expect(result).toBe(42)
+        const outer = only(tracing, "outer")
+        const inner = only(tracing, "inner")
+        const child = only(tracing, "inner-child")
+        expect(traceOf(inner)).toBe(traceOf(outer))
+        expect(traceOf(child)).toBe(traceOf(outer))
+        expect(parentIdOf(child)).toBe(idOf(inner))
+        // Before the engine makes run spans, the span current in the run is the submitter's.
+        expect([idOf(outer), ...spansNamed(tracing.exporter, "task-run pool-traced").map(idOf)]).toContain(
+          parentIdOf(inner)
+        )
+        expect(inner.kind).toBe(2) // CLIENT
+        expect(inner.attributes).toMatchObject({
+          "test.flag": true,
+          "test.input": 21,
+          "test.object": "{\n  \"a\": 1\n}"
+        })
+        // As @effect/opentelemetry writes them in-process: primitives as they are, anything else as text.
+        expect(child.attributes["test.list"]).toBe("[\n  \"x\",\n  \"y\"\n]")
+        expect(inner.events.map((event) => [event.name, event.attributes])).toEqual([
+          ["halfway", { "test.n": 21, "test.object": "{\n  \"deep\": true\n}" }]
+        ])
+        // Times cross as they were: the child (1 ms of sleep) lies within its parent.
+        expect(compare(child.startTime, inner.startTime)).toBeGreaterThanOrEqual(0)
+        expect(compare(inner.endTime, child.endTime)).toBeGreaterThanOrEqual(0)
+        expect(compare(child.endTime, child.startTime)).toBeGreaterThan(0)
+      })
+    ))
+
+  it.effect("a span that failed on the thread ends as an error with the failure's message", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        yield* Effect.flatMap(tracedFailure.submit("no"), (future) => future.wait()).pipe(
+          Effect.withSpan("outer")
+        )
+        const refusing = only(tracing, "refusing")
+        expect(traceOf(refusing)).toBe(traceOf(only(tracing, "outer")))
+        expect(refusing.status.code).toBe(2) // ERROR
+        expect(refusing.events.map((event) => event.name)).toContain("exception")
+        const exception = refusing.events.find((event) => event.name === "exception")
+        expect(exception?.attributes?.["exception.type"]).toBe("Refused")
+      })
+    ))
+
+  it.effect("a run that times out still sends the spans its body ended: interrupted", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        const future = yield* tracedForever.with({ timeout: "100 millis" }).submit().pipe(Effect.withSpan("outer"))
+        yield* future.wait()
+        expect((yield* future.state).name).toBe("TimedOut")
+        const waiting = only(tracing, "waiting forever")
+        expect(traceOf(waiting)).toBe(traceOf(only(tracing, "outer")))
+        expect(waiting.attributes["status.interrupted"]).toBe(true)
+      })
+    ))
+
+  it.effect("with a tracer, the body runs under the run's span ids, with a tracer of its own", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        const seen = yield* Effect.flatMap(tracerSeen.submit(), (future) => future.result()).pipe(
+          Effect.withSpan("outer")
+        )
+        expect(seen.defaultTracer).toBe(false)
+        const outer = only(tracing, "outer")
+        expect(seen.parent?.traceId).toBe(traceOf(outer))
+        expect([idOf(outer), ...spansNamed(tracing.exporter, "task-run pool-tracer-seen").map(idOf)]).toContain(
+          seen.parent?.spanId
+        )
+      })
+    ))
+
+  // Effect's default tracer: the run is sent as before, and the body runs as it would without tracing.
+  it.effect("without a tracer, the body runs under Effect's default tracer and no parent span", () =>
+    Effect.gen(function*() {
+      const seen = yield* Effect.flatMap(tracerSeen.submit(), (future) => future.result()).pipe(
+        Effect.withSpan("outer")
+      )
+      expect(seen).toEqual({ defaultTracer: true, parent: null })
+    }))
+})
+
+const compare = (a: readonly [number, number], b: readonly [number, number]) => a[0] - b[0] || a[1] - b[1]
