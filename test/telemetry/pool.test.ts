@@ -5,9 +5,9 @@
  */
 import { expect, layer } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { TaskRunner } from "effect-taskflow"
-import { traced, tracedFailure, tracedForever, tracerSeen } from "../fixtures/tracedPoolTasks.js"
+import { traced, tracedFailure, tracedForever, tracedLogging, tracerSeen } from "../fixtures/tracedPoolTasks.js"
 import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 import type { Tracing } from "../support/tracing.js"
 
@@ -62,7 +62,9 @@ layer(pool, { excludeTestServices: true, timeout: 60_000 })("worker pool: spans 
         expect(inner.events.map((event) => [event.name, event.attributes])).toEqual([
           ["halfway", { "test.n": 21, "test.object": "{\n  \"deep\": true\n}" }]
         ])
-        // Times cross as they were: the child (1 ms of sleep) lies within its parent.
+        // Times cross as they were, on the main thread's clock: each span lies within its parent.
+        expect(compare(inner.startTime, outer.startTime)).toBeGreaterThanOrEqual(0)
+        expect(compare(outer.endTime, inner.endTime)).toBeGreaterThanOrEqual(0)
         expect(compare(child.startTime, inner.startTime)).toBeGreaterThanOrEqual(0)
         expect(compare(inner.endTime, child.endTime)).toBeGreaterThanOrEqual(0)
         expect(compare(child.endTime, child.startTime)).toBeGreaterThan(0)
@@ -96,6 +98,23 @@ layer(pool, { excludeTestServices: true, timeout: 60_000 })("worker pool: spans 
       })
     ))
 
+  it.effect("a line logged under a span the body made is an event of that span only; the others, of the run's", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        yield* Effect.flatMap(tracedLogging.submit(), (future) => future.result()).pipe(
+          Effect.withSpan("outer"),
+          Effect.provide(Logger.remove(Logger.defaultLogger))
+        )
+        const eventsNamed = (name: string) =>
+          tracing.exporter.getFinishedSpans().flatMap((span) =>
+            span.events.filter((event) => event.name === name).map(() => span.name)
+          )
+        expect(eventsNamed("under my span")).toEqual(["logging"])
+        expect(eventsNamed("at the top")).toHaveLength(1)
+        expect(eventsNamed("at the top")).not.toContain("logging")
+      })
+    ))
+
   it.effect("with a tracer, the body runs under the run's span ids, with a tracer of its own", () =>
     withTracing((tracing) =>
       Effect.gen(function*() {
@@ -119,6 +138,24 @@ layer(pool, { excludeTestServices: true, timeout: 60_000 })("worker pool: spans 
       )
       expect(seen).toEqual({ defaultTracer: true, parent: null })
     }))
+})
+
+// A test's TestClock stands still on the main thread while the thread's clock runs: the body's spans
+// are moved onto the main thread's clock, and never start before the run's span.
+layer(pool)("worker pool: spans made on a thread, under a TestClock", (it) => {
+  it.effect("the body's spans lie within the span they ran under, on the TestClock's time", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        yield* Effect.flatMap(traced.submit(1), (future) => future.result()).pipe(Effect.withSpan("outer"))
+        const outer = only(tracing, "outer")
+        for (const name of ["inner", "inner-child"]) {
+          const span = only(tracing, name)
+          expect(compare(span.startTime, outer.startTime)).toBeGreaterThanOrEqual(0)
+          expect(compare(outer.endTime, span.endTime)).toBeGreaterThanOrEqual(0)
+        }
+        expect(outer.startTime[0]).toBeLessThan(60) // the TestClock starts at 0
+      })
+    ))
 })
 
 const compare = (a: readonly [number, number], b: readonly [number, number]) => a[0] - b[0] || a[1] - b[1]

@@ -7,7 +7,6 @@ import * as Deferred from "effect/Deferred"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import type * as Tracer from "effect/Tracer"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
@@ -16,6 +15,7 @@ import type { ResourceLimits } from "node:worker_threads"
 import { Worker } from "node:worker_threads"
 import type { TaskDefinition } from "../core/definition.js"
 import { RunCrashed } from "../engine/engine.js"
+import type { ReplayTarget } from "../telemetry/threadSpans.js"
 import { cancelIfNotBegun, hasBegun, makeProgressBuffer } from "./runProgress.js"
 import type { FromPool, Run, ThreadData, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
@@ -44,13 +44,7 @@ export interface Job {
   /** Logs the lines the run logged on its thread, on the run's own fiber. */
   readonly relog: (lines: ReadonlyArray<ThreadLogLine>) => void
   /** Set when the run's fiber traces: where the body's thread spans are replayed. */
-  readonly tracing: JobTracing | undefined
-}
-
-/** The run fiber's tracer, and the span its body runs under (the run's or attempt's span). @internal */
-export interface JobTracing {
-  readonly tracer: Tracer.Tracer
-  readonly parent: Tracer.AnySpan | undefined
+  readonly tracing: ReplayTarget | undefined
 }
 
 /** @internal */

@@ -28,7 +28,7 @@ import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { lookup } from "../core/registry.js"
 import { cut, MAX_MESSAGE, renderMessage } from "../store/runLogs.js"
-import type { SpanRecorder, ThreadSpan } from "../telemetry/threadSpans.js"
+import type { SpanRecorder, ThreadSpans } from "../telemetry/threadSpans.js"
 import { makeRecorder } from "../telemetry/threadSpans.js"
 import { beginRun } from "./runProgress.js"
 import type { FromPool, Run, ThreadData, ThreadLogLine, ToPool } from "./workerProtocol.js"
@@ -65,26 +65,46 @@ const flushAll = () => {
   for (const runId of Array.from(unsent.keys())) sendLines(runId)
 }
 
-const threadLogger = Logger.make<unknown, void>((options) => {
+const keepLine = (options: Logger.Logger.Options<unknown>, inSpan: boolean) => {
   const runId = FiberRefs.getOrDefault(options.context, currentTaskRunId)
   if (runId === undefined) return
   const annotations: Record<string, string> = {}
   for (const [key, value] of options.annotations) annotations[key] = cut(Inspectable.toStringUnknown(value, 0), 1024)
   let lines = unsent.get(runId)
   if (lines === undefined) unsent.set(runId, lines = [])
-  lines.push({
+  const line: ThreadLogLine = {
     level: options.logLevel._tag,
     message: cut(renderMessage(options.message, options.cause), MAX_MESSAGE),
     timestamp: options.date.getTime(),
     annotations,
     spans: Array.from(options.spans, (span) => ({ label: span.label, startTime: span.startTime }))
-  })
+  }
+  lines.push(inSpan ? { ...line, inSpan } : line)
   flushTimer ??= setTimeout(flushAll, 50)
-})
+}
+
+const threadLogger = Logger.make<unknown, void>((options) => keepLine(options, false))
+
+/** Whether a line was logged under a span the body made on this thread (not the run's own span). */
+const underThreadSpan = (context: FiberRefs.FiberRefs): boolean => {
+  const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+  return Option.isSome(span) && span.value._tag === "Span"
+}
+
+/** A traced run's: Effect's tracer logger makes its lines events of the thread spans, as in-process. */
+const tracedThreadLogger = Logger.make<unknown, void>((options) => keepLine(options, underThreadSpan(options.context)))
 
 /** The refs every body starts with: the thread logger alone. */
 const baseRefs = FiberRefs.unsafeMake(
   new Map([[FiberRef.currentLoggers, [[FiberId.none, HashSet.make<[Logger.Logger<unknown, unknown>]>(threadLogger)]]]])
+)
+
+/** A traced run's: lines are also events of the spans they were logged under (`Logger.tracerLogger`). */
+const tracedRefs = FiberRefs.unsafeMake(
+  new Map([[
+    FiberRef.currentLoggers,
+    [[FiberId.none, HashSet.make<Array<Logger.Logger<unknown, unknown>>>(tracedThreadLogger, Logger.tracerLogger)]]
+  ]])
 )
 
 /**
@@ -92,7 +112,11 @@ const baseRefs = FiberRefs.unsafeMake(
  * and `Task.currentRunId`; when the run is traced, the recorder's tracer and the run's span as parent.
  */
 const runtimeOf = (message: Run, recorder: SpanRecorder | undefined): Runtime.Runtime<never> => {
-  let refs = FiberRefs.updateAs(baseRefs, { fiberId: FiberId.none, fiberRef: currentTaskRunId, value: message.runId })
+  let refs = FiberRefs.updateAs(recorder === undefined ? baseRefs : tracedRefs, {
+    fiberId: FiberId.none,
+    fiberRef: currentTaskRunId,
+    value: message.runId
+  })
   if (message.flowRunId !== undefined) {
     refs = FiberRefs.updateAs(refs, { fiberId: FiberId.none, fiberRef: currentFlowRunId, value: message.flowRunId })
   }
@@ -137,7 +161,7 @@ const finish = (
   }
 }
 
-const doneMessage = (id: number, exit: unknown, micros: number, spans: ReadonlyArray<ThreadSpan> | undefined): ToPool =>
+const doneMessage = (id: number, exit: unknown, micros: number, spans: ThreadSpans | undefined): ToPool =>
   spans === undefined ? { _tag: "Done", id, exit, micros } : { _tag: "Done", id, exit, micros, spans }
 
 const run = (message: Run) => {

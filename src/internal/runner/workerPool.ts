@@ -8,6 +8,8 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -20,7 +22,7 @@ import type * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as List from "effect/List"
-import type * as Logger from "effect/Logger"
+import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import type * as Scope from "effect/Scope"
 import { isAbsolute, resolve } from "node:path"
@@ -34,10 +36,11 @@ import type { TaskDefinition } from "../core/definition.js"
 import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
 import { tracingOn } from "../telemetry/spanParent.js"
+import type { ReplayTarget } from "../telemetry/threadSpans.js"
 import { idsOf, replaySpans } from "../telemetry/threadSpans.js"
 import type { RunQueue, TaskSpeeds } from "./poolQueue.js"
 import { dispatch, drain, enqueue, makeRunQueue, recordSpeed, requeueFirst } from "./poolQueue.js"
-import type { Job, JobTracing, PoolThread, ThreadLoader } from "./poolThread.js"
+import type { Job, PoolThread, ThreadLoader } from "./poolThread.js"
 import {
   cancelIfNotBegunJob,
   endJobsOfExited,
@@ -113,7 +116,7 @@ const onRunDone = (pool: Pool, thread: PoolThread, message: Extract<ToPool, { _t
   if (!pool.closed) dispatch(pool.queue, pool.threads, pool.speeds)
   // Before the outcome: the body's spans end before the run's span does.
   if (job.tracing !== undefined && message.spans !== undefined) {
-    replaySpans(job.tracing.tracer, job.tracing.parent, message.spans)
+    replaySpans(job.tracing, message.spans)
   }
   settle(job, decodeExit(job.def, job.message.runId, message.exit))
 }
@@ -200,7 +203,11 @@ const relogOn = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (lines: Readonl
       annotations: HashMap.union(annotations, HashMap.fromIterable(Object.entries(line.annotations))),
       date: new Date(line.timestamp)
     }
-    for (const logger of loggers) logger.log(options)
+    for (const logger of loggers) {
+      // The line is an event of the thread span it was logged under already (see `ThreadLogLine`).
+      if (line.inSpan === true && logger === Logger.tracerLogger) continue
+      logger.log(options)
+    }
   }
 }
 
@@ -214,8 +221,14 @@ const minLevelOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): string | undef
  * What the pool needs to replay a run's thread spans, when its fiber traces (a user's tracer is
  * installed): otherwise nothing, and the thread runs the body as it would without tracing.
  */
-const tracingOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): JobTracing | undefined =>
-  tracingOn(fiber) ? { tracer: fiber.currentTracer, parent: fiber.currentSpan } : undefined
+const tracingOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): ReplayTarget | undefined =>
+  tracingOn(fiber)
+    ? {
+      tracer: fiber.currentTracer,
+      clock: Context.get(fiber.currentDefaultServices, Clock.Clock),
+      parent: fiber.currentSpan
+    }
+    : undefined
 
 /** The body a run's fiber executes on this runner: the run goes to a thread, its fiber waits for the outcome. */
 const runOnThread = (pool: Pool): TaskBody => (def, runId, args) =>

@@ -2,7 +2,7 @@
  * The messages between a worker pool and its threads.
  * @internal
  */
-import type { SpanIds, ThreadSpan } from "../telemetry/threadSpans.js"
+import type { SpanIds, ThreadSpans } from "../telemetry/threadSpans.js"
 
 /** What a thread is started with (its `workerData`). @internal */
 export interface ThreadData {
@@ -37,6 +37,11 @@ export interface ThreadLogLine {
   readonly timestamp: number
   readonly annotations: Readonly<Record<string, string>>
   readonly spans: ReadonlyArray<{ readonly label: string; readonly startTime: number }>
+  /**
+   * Logged under a span the body made on the thread (a traced run): the line is an event of that
+   * span already, so the pool does not make it one of the run's span too.
+   */
+  readonly inSpan?: true
 }
 
 /** From the pool to a thread. @internal */
@@ -59,7 +64,7 @@ export type ToPool =
     readonly id: number
     readonly exit: unknown
     readonly micros: number
-    readonly spans?: ReadonlyArray<ThreadSpan>
+    readonly spans?: ThreadSpans
   }
   /** Lines the run `runId` logged, sent before its Done (and every 50 ms while it runs). */
   | { readonly _tag: "Logs"; readonly runId: string; readonly lines: ReadonlyArray<ThreadLogLine> }

@@ -10,7 +10,9 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Inspectable from "effect/Inspectable"
@@ -35,6 +37,17 @@ export type ThreadExit =
   | { readonly _tag: "Success" }
   | { readonly _tag: "Interrupted" }
   | { readonly _tag: "Failure"; readonly name: string; readonly message: string; readonly stack: string }
+
+/**
+ * The spans a run's body ended on a thread, and the thread clock's time as they were sent: the pool
+ * moves their times onto its own clock (each thread's clock starts from `Date.now()`, up to a
+ * millisecond apart; a test's TestClock is the main thread's only).
+ * @internal
+ */
+export interface ThreadSpans {
+  readonly now: bigint
+  readonly spans: ReadonlyArray<ThreadSpan>
+}
 
 /** An ended span of a thread, as plain data. Times in nanoseconds (the thread's clock). @internal */
 export interface ThreadSpan {
@@ -100,6 +113,9 @@ const threadExit = (exit: Exit.Exit<unknown, unknown>): ThreadExit => {
 
 // The thread side: a tracer that records.
 
+/** The clock a body's spans are timed with on a thread. */
+const threadClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
 const randomHex = (bytes: number): string => {
   const buffer = crypto.getRandomValues(new Uint8Array(bytes))
   let hex = ""
@@ -114,7 +130,7 @@ export interface SpanRecorder {
   /** The span the body runs under: the run's span on the main thread, if it had one. */
   readonly parent: Tracer.ExternalSpan | undefined
   /** The spans ended so far, in start order; each is taken once. */
-  readonly takeEnded: () => ReadonlyArray<ThreadSpan>
+  readonly takeEnded: () => ThreadSpans
 }
 
 class RecordingSpan implements Tracer.Span {
@@ -211,7 +227,7 @@ export const makeRecorder = (parent: SpanIds | undefined): SpanRecorder => {
         else ended.push(plain)
       }
       started = open
-      return ended
+      return { now: threadClock.unsafeCurrentTimeNanos(), spans: ended }
     }
   }
   return recorder
@@ -241,24 +257,38 @@ const replayedExit = (exit: ThreadExit): Exit.Exit<unknown, unknown> => {
   }
 }
 
+/** Where a run's thread spans are replayed: the run fiber's tracer and clock, the span its body ran under. @internal */
+export interface ReplayTarget {
+  readonly tracer: Tracer.Tracer
+  readonly clock: Clock.Clock
+  /** The run's or attempt's span; none: the body's spans are roots. */
+  readonly parent: Tracer.AnySpan | undefined
+}
+
 /**
- * Replays a run's thread spans (in start order, as `takeEnded` gives them: parents first) through
- * `tracer`: a span whose parent is the span the body ran under (or a thread span that did not end)
- * hangs under `parent`, the run's span here.
+ * Replays a run's thread spans (in start order, as `takeEnded` gives them: parents first) through the
+ * target's tracer, times moved onto its clock: a span whose parent is the span the body ran under (or
+ * a thread span that did not end) hangs under `target.parent`.
  * @internal
  */
-export const replaySpans = (
-  tracer: Tracer.Tracer,
-  parent: Tracer.AnySpan | undefined,
-  spans: ReadonlyArray<ThreadSpan>
-): void => {
+export const replaySpans = (target: ReplayTarget, sent: ThreadSpans): void => {
+  const { parent, tracer } = target
+  const offset = target.clock.unsafeCurrentTimeNanos() - sent.now
+  // Not before the run's span: a TestClock that stands still would put the body's spans before it.
+  const floor = parent?._tag === "Span" ? parent.status.startTime : 0n
+  // Zero: tracer timing was off (`Effect.withTracerTiming(false)`), and stays so.
+  const time = (nanos: bigint) => {
+    if (nanos === 0n) return nanos
+    const moved = nanos + offset
+    return moved < floor ? floor : moved
+  }
   const replayed = new Map<number, Tracer.Span>()
   const resolve = (ref: SpanRef): Tracer.AnySpan | undefined => {
     if (typeof ref === "number") return replayed.get(ref) ?? parent
     if (parent !== undefined && ref.spanId === parent.spanId) return parent
     return Tracer.externalSpan(ref)
   }
-  for (const thread of spans) {
+  for (const thread of sent.spans) {
     const parentSpan = thread.parent === undefined ? undefined : resolve(thread.parent)
     const links: Array<Tracer.SpanLink> = []
     for (const link of thread.links) {
@@ -270,14 +300,14 @@ export const replaySpans = (
       Option.fromNullable(parentSpan),
       Context.empty(),
       links,
-      thread.startTime,
+      time(thread.startTime),
       thread.kind,
       { attributes: thread.attributes, root: parentSpan === undefined }
     )
     // Tracers take attributes one by one (Effect sets them after creating a span, as here).
     for (const key in thread.attributes) span.attribute(key, thread.attributes[key])
-    for (const event of thread.events) span.event(event.name, event.time, event.attributes)
-    span.end(thread.endTime, replayedExit(thread.exit))
+    for (const event of thread.events) span.event(event.name, time(event.time), event.attributes)
+    span.end(time(thread.endTime), replayedExit(thread.exit))
     replayed.set(thread.index, span)
   }
 }
