@@ -3,11 +3,18 @@
  * run's trace: the thread records them, the pool replays them under the span the body ran under.
  * Real threads, so these tests run on the live clock.
  */
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Effect, Logger } from "effect"
-import { TaskRunner } from "effect-taskflow"
-import { traced, tracedFailure, tracedForever, tracedLogging, tracerSeen } from "../fixtures/tracedPoolTasks.js"
+import { Flow, Task, TaskRunner, Telemetry } from "effect-taskflow"
+import {
+  traced,
+  tracedFailure,
+  tracedFlaky,
+  tracedForever,
+  tracedLogging,
+  tracerSeen
+} from "../fixtures/tracedPoolTasks.js"
 import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 import type { Tracing } from "../support/tracing.js"
 
@@ -157,5 +164,51 @@ layer(pool)("worker pool: spans made on a thread, under a TestClock", (it) => {
       })
     ))
 })
+
+// The issue's case: the same trace a flow makes in-process, on the worker pool.
+const flakyFlow = Flow.make(
+  { name: "pool-traced-flaky-flow", taskRunner: pool },
+  (attempts: SharedArrayBuffer) =>
+    Effect.flatMap(tracedFlaky.map([0, 1, 2], Task.unmapped(attempts)), (futures) => futures.wait())
+)
+
+describe("worker pool: a flow's trace", () => {
+  it.live("a flow mapping a task (one retry, a timeout) over three inputs: flow-run, task-run, attempt spans, each body's span under its attempt", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        yield* flakyFlow(new SharedArrayBuffer(3 * 4))
+        const flowRun = only(tracing, "flow-run pool-traced-flaky-flow")
+        const all = tracing.exporter.getFinishedSpans()
+        const byId = new Map(all.map((span) => [idOf(span), span]))
+        const parentOf = (span: ReadableSpan) => byId.get(parentIdOf(span) ?? "")
+        for (const span of all) expect(traceOf(span)).toBe(traceOf(flowRun))
+        const taskRuns = spansNamed(tracing.exporter, "task-run pool-traced-flaky")
+        expect(taskRuns).toHaveLength(3)
+        for (const taskRun of taskRuns) expect(parentOf(taskRun)).toBe(flowRun)
+        // Each body span: under the attempt span of its own attempt, under the run of its input.
+        const bodies = all.filter((span) => span.name.startsWith("body "))
+        const seen = bodies.map((body) => {
+          const attempt = parentOf(body)!
+          expect(attempt.name).toBe(`attempt ${String(body.attributes["test.attempt"])}`)
+          expect(attempt.attributes[Telemetry.Attributes.attempt]).toBe(body.attributes["test.attempt"])
+          expect(taskRuns).toContain(parentOf(attempt))
+          return `${body.name} #${String(body.attributes["test.attempt"])}: ${statusOf(body)}`
+        })
+        expect(seen.sort()).toEqual([
+          "body 0 #1: error",
+          "body 0 #2: ok",
+          "body 1 #1: interrupted",
+          "body 1 #2: interrupted",
+          "body 2 #1: ok"
+        ])
+        // The runs' states, as in-process.
+        const states = taskRuns.map((run) => String(run.attributes[Telemetry.Attributes.stateName])).sort()
+        expect(states).toEqual(["Completed", "Completed", "TimedOut"])
+      })
+    ))
+})
+
+const statusOf = (span: ReadableSpan) =>
+  span.attributes["status.interrupted"] === true ? "interrupted" : span.status.code === 2 ? "error" : "ok"
 
 const compare = (a: readonly [number, number], b: readonly [number, number]) => a[0] - b[0] || a[1] - b[1]

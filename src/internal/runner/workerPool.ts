@@ -51,7 +51,7 @@ import {
   threadLoader
 } from "./poolThread.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
-import type { FromPool, ThreadLogLine, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
 
 /** The pool's state, shared by the functions below. */
@@ -230,6 +230,12 @@ const tracingOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): ReplayTarget | 
     }
     : undefined
 
+/** A run the thread records the body's spans of, under the span current in the run's fiber. */
+const tracedMessage = (message: Run, tracing: ReplayTarget): Run => ({
+  ...message,
+  tracing: tracing.parent === undefined ? {} : { parent: idsOf(tracing.parent) }
+})
+
 /** The body a run's fiber executes on this runner: the run goes to a thread, its fiber waits for the outcome. */
 const runOnThread = (pool: Pool): TaskBody => (def, runId, args) =>
   Effect.withFiberRuntime((fiber) => startOnThread(pool, fiber, def, runId, args))
@@ -248,21 +254,19 @@ const startOnThread = (
     const flowRunId = fiber.getFiberRef(currentFlowRunId)
     const minLevel = minLevelOf(fiber)
     const tracing = tracingOf(fiber)
+    const message: Run = {
+      _tag: "Run",
+      id,
+      runId,
+      name: def.name,
+      args: encoded.right,
+      ...(flowRunId === undefined ? {} : { flowRunId }),
+      ...(minLevel === undefined ? {} : { minLevel })
+    }
     const job: Job = {
       id,
       def,
-      message: {
-        _tag: "Run",
-        id,
-        runId,
-        name: def.name,
-        args: encoded.right,
-        ...(flowRunId === undefined ? {} : { flowRunId }),
-        ...(minLevel === undefined ? {} : { minLevel }),
-        ...(tracing === undefined
-          ? {}
-          : { tracing: tracing.parent === undefined ? {} : { parent: idsOf(tracing.parent) } })
-      },
+      message: tracing === undefined ? message : tracedMessage(message, tracing),
       relog: relogOn(fiber),
       tracing,
       resume,
