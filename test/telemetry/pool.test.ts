@@ -6,15 +6,9 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Effect, Logger } from "effect"
-import { Flow, Task, TaskRunner, Telemetry } from "effect-taskflow"
-import {
-  traced,
-  tracedFailure,
-  tracedFlaky,
-  tracedForever,
-  tracedLogging,
-  tracerSeen
-} from "../fixtures/tracedPoolTasks.js"
+import { TaskRunner } from "effect-taskflow"
+import { idsOf, makeRecorder, replaySpans } from "../../src/internal/telemetry/threadSpans.js"
+import { traced, tracedFailure, tracedForever, tracedLogging, tracerSeen } from "../fixtures/tracedPoolTasks.js"
 import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 import type { Tracing } from "../support/tracing.js"
 
@@ -165,50 +159,39 @@ layer(pool)("worker pool: spans made on a thread, under a TestClock", (it) => {
     ))
 })
 
-// The issue's case: the same trace a flow makes in-process, on the worker pool.
-const flakyFlow = Flow.make(
-  { name: "pool-traced-flaky-flow", taskRunner: pool },
-  (attempts: SharedArrayBuffer) =>
-    Effect.flatMap(tracedFlaky.map([0, 1, 2], Task.unmapped(attempts)), (futures) => futures.wait())
-)
-
-describe("worker pool: a flow's trace", () => {
-  it.live("a flow mapping a task (one retry, a timeout) over three inputs: flow-run, task-run, attempt spans, each body's span under its attempt", () =>
+// The recorder and the replay without threads: what a body may do with spans, through structured clone.
+describe("thread spans: record, then replay", () => {
+  it.live("parents and links keep to the replayed spans; a root stays a root; a span whose parent never ended hangs under the run's", () =>
     withTracing((tracing) =>
       Effect.gen(function*() {
-        yield* flakyFlow(new SharedArrayBuffer(3 * 4))
-        const flowRun = only(tracing, "flow-run pool-traced-flaky-flow")
-        const all = tracing.exporter.getFinishedSpans()
-        const byId = new Map(all.map((span) => [idOf(span), span]))
-        const parentOf = (span: ReadableSpan) => byId.get(parentIdOf(span) ?? "")
-        for (const span of all) expect(traceOf(span)).toBe(traceOf(flowRun))
-        const taskRuns = spansNamed(tracing.exporter, "task-run pool-traced-flaky")
-        expect(taskRuns).toHaveLength(3)
-        for (const taskRun of taskRuns) expect(parentOf(taskRun)).toBe(flowRun)
-        // Each body span: under the attempt span of its own attempt, under the run of its input.
-        const bodies = all.filter((span) => span.name.startsWith("body "))
-        const seen = bodies.map((body) => {
-          const attempt = parentOf(body)!
-          expect(attempt.name).toBe(`attempt ${String(body.attributes["test.attempt"])}`)
-          expect(attempt.attributes[Telemetry.Attributes.attempt]).toBe(body.attributes["test.attempt"])
-          expect(taskRuns).toContain(parentOf(attempt))
-          return `${body.name} #${String(body.attributes["test.attempt"])}: ${statusOf(body)}`
-        })
-        expect(seen.sort()).toEqual([
-          "body 0 #1: error",
-          "body 0 #2: ok",
-          "body 1 #1: interrupted",
-          "body 1 #2: interrupted",
-          "body 2 #1: ok"
-        ])
-        // The runs' states, as in-process.
-        const states = taskRuns.map((run) => String(run.attributes[Telemetry.Attributes.stateName])).sort()
-        expect(states).toEqual(["Completed", "Completed", "TimedOut"])
+        const tracer = yield* Effect.tracer
+        const clock = yield* Effect.clock
+        yield* Effect.gen(function*() {
+          const run = yield* Effect.currentSpan
+          const recorder = makeRecorder(idsOf(run))
+          const body = Effect.gen(function*() {
+            const a = yield* Effect.currentSpan
+            yield* Effect.void.pipe(
+              Effect.withSpan("b", { links: [{ _tag: "SpanLink", span: a, attributes: { why: 1 } }] })
+            )
+            const open = yield* Effect.makeSpan("never ends")
+            yield* Effect.void.pipe(Effect.withSpan("under the open span"), Effect.withParentSpan(open))
+          }).pipe(Effect.withSpan("a"), Effect.zipRight(Effect.withSpan(Effect.void, "c", { root: true })))
+          Effect.runSync(body.pipe(Effect.withTracer(recorder.tracer), Effect.withParentSpan(recorder.parent!)))
+          replaySpans({ tracer, clock, parent: run }, structuredClone(recorder.takeEnded()))
+          expect(recorder.takeEnded().spans).toEqual([])
+        }).pipe(Effect.withSpan("run"))
+        const [run, a, b, c, orphan] = ["run", "a", "b", "c", "under the open span"].map((name) => only(tracing, name))
+        expect(spansNamed(tracing.exporter, "never ends")).toEqual([])
+        expect(parentIdOf(a)).toBe(idOf(run))
+        expect(parentIdOf(b)).toBe(idOf(a))
+        expect(b.links.map((link) => [link.context.spanId, link.attributes])).toEqual([[idOf(a), { why: 1 }]])
+        expect(parentIdOf(c)).toBeUndefined()
+        expect(traceOf(c)).not.toBe(traceOf(run))
+        expect(parentIdOf(orphan)).toBe(idOf(run))
+        for (const span of [a, b, orphan]) expect(traceOf(span)).toBe(traceOf(run))
       })
     ))
 })
-
-const statusOf = (span: ReadableSpan) =>
-  span.attributes["status.interrupted"] === true ? "interrupted" : span.status.code === 2 ? "error" : "ok"
 
 const compare = (a: readonly [number, number], b: readonly [number, number]) => a[0] - b[0] || a[1] - b[1]
