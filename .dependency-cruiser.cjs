@@ -41,7 +41,20 @@ const ownedRules = Object.entries(owners).flatMap(([publicModule, folder]) => {
 const ownedFolders = Object.values(owners).join("|")
 
 /** The folders of src/internal/, lowest first: each may import only from itself and those before it. */
-const layers = ["core", "telemetry", "codec", "store", "run", "futures", "engine", "runner", "task", "flow", "worker", "server"]
+const layers = [
+  "core",
+  "telemetry",
+  "codec",
+  "store",
+  "run",
+  "futures",
+  "engine",
+  "runner",
+  "task",
+  "flow",
+  "worker",
+  "server"
+]
 
 const layerRules = layers.slice(0, -1).map((layer, i) => ({
   name: `layer-${layer}`,
