@@ -104,6 +104,46 @@ describe("trace context", () => {
         ).toBeUndefined()
       }).pipe(Effect.provide(makeTracing().layer))
     }))
+
+  /** The context `double.delay(1)` under `withParentSpan(incoming)` stores: it must succeed, whatever the ids. */
+  const delayUnder = (incoming: Tracer.AnySpan, ownSpan: boolean) =>
+    Effect.gen(function*() {
+      const delay = ownSpan ? double.delay(1).pipe(Effect.withSpan("http request")) : double.delay(1)
+      yield* delay.pipe(Effect.withParentSpan(incoming))
+      // What a task worker's claim reads (a fresh store: the one run).
+      const [claimed] = yield* (yield* RunStore.RunStore).claimRuns({
+        workerId: "w",
+        names: [double.name],
+        limit: 1,
+        lease: 60_000
+      })
+      return claimed.traceContext
+    }).pipe(Effect.provide(RunStore.memory), Effect.provide(makeTracing().layer))
+
+  it.effect("an incoming parent with uppercase ids: the delay is stored, its context lowercased", () =>
+    Effect.gen(function*() {
+      const incoming = Tracer.externalSpan({ traceId: "0AF7651916CD43DD8448EB211C80319C", spanId: "B7AD6B7169203331" })
+      const context = yield* delayUnder(incoming, true)
+      expect(context?.join).toBe("parent")
+      expect(context?.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/)
+      expect(isTraceparent(context?.traceparent)).toBe(true)
+    }))
+
+  it.effect("a current span whose ids are not W3C's (b3 64-bit, noop, zeros): the delay is stored with no context", () =>
+    Effect.gen(function*() {
+      const b3 = Tracer.externalSpan({ traceId: "463ac35c9f6413ad", spanId: "a2fb4a1d1a96d312" })
+      const zeros = Tracer.externalSpan({ traceId: "0".repeat(32), spanId: "0".repeat(16) })
+      // The incoming span itself is the current span (OTel would start a span of its own in a new trace).
+      for (const incoming of [b3, zeros]) expect(yield* delayUnder(incoming, false)).toBeUndefined()
+      // Effect's noop span as the current span, under an OTel tracer.
+      const noop = yield* Effect.withFiberRuntime<ReturnType<typeof captureTraceContext>>((fiber) =>
+        Effect.succeed(captureTraceContext(fiber, "auto", false))
+      ).pipe(
+        Effect.withParentSpan(Tracer.externalSpan({ traceId: "noop", spanId: "noop" })),
+        Effect.provide(makeTracing().layer)
+      )
+      expect(noop).toBeUndefined()
+    }))
 })
 
 for (const store of storeCases) {

@@ -24,9 +24,12 @@ const TRACEPARENT = /^00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-
 export const isTraceparent = (traceparent: unknown): traceparent is string =>
   typeof traceparent === "string" && TRACEPARENT.test(traceparent)
 
-/** The `traceparent` of a span: its trace and span ids, sampled or not. @internal */
+/**
+ * The `traceparent` of a span: its trace and span ids (lowercased: W3C's form, while an incoming
+ * header's uppercase ids are accepted by OTel and Effect's HTTP tracing), sampled or not. @internal
+ */
 export const encodeTraceparent = (span: Tracer.AnySpan): string =>
-  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+  `00-${span.traceId.toLowerCase()}-${span.spanId.toLowerCase()}-${span.sampled ? "01" : "00"}`
 
 /** The span a `traceparent` names, as an external span (of another process), or undefined when malformed. @internal */
 export const decodeTraceparent = (traceparent: string): Tracer.ExternalSpan | undefined => {
@@ -40,7 +43,9 @@ export const decodeTraceparent = (traceparent: string): Tracer.ExternalSpan | un
  * What a run created for a task worker stores of the current span, if anything: nothing unless
  * runs make spans on this fiber (`tracingOn`), there is a current span, and the task's join is not
  * "none". A `delay` (`many` false) is the span's child under "auto", a `mapDelay`'s runs are
- * linked to it: a fan-out of hundreds of children would bury the producer's trace.
+ * linked to it: a fan-out of hundreds of children would bury the producer's trace. Nothing either
+ * when the span's ids are not W3C's (a b3 64-bit trace id, Effect's noop span, zeros): the run then
+ * starts a trace of its own, as tracing metadata must never refuse a user's run.
  * @internal
  */
 export const captureTraceContext = (
@@ -51,7 +56,9 @@ export const captureTraceContext = (
   if (join === "none" || !tracingOn(fiber)) return undefined
   const span = fiber.currentSpan
   if (span === undefined) return undefined
-  return { traceparent: encodeTraceparent(span), join: join === "auto" ? (many ? "link" : "parent") : join }
+  const traceparent = encodeTraceparent(span)
+  if (!isTraceparent(traceparent)) return undefined
+  return { traceparent, join: join === "auto" ? (many ? "link" : "parent") : join }
 }
 
 /** How late a run may start and still be a child of the span that delayed it, under "auto". @internal */
