@@ -296,6 +296,23 @@ for (const store of storeCases) {
         ).toBe(true)
       }))
 
+    it.live("the store's statements make no spans: an in-process flow, a delay and its result, all traced", () =>
+      Effect.gen(function*() {
+        const [[sums, doubled], spans] = yield* traced(
+          Effect.all([
+            sumFlow([1, 2]),
+            Effect.flatMap(double.delay(5), (future) => future.result({ timeout: "20 seconds" }))
+          ]).pipe(Effect.withSpan("producer"))
+        )
+        expect([sums, doubled]).toEqual([[2, 4], 10])
+        const names = spans.map((span) => span.name)
+        // The runs are traced (so a statement's span would have a parent to hang on)...
+        expect(names).toContain("flow-run delayed-sum-flow")
+        expect(named(spans, "task-run delayed-double").length).toBe(3)
+        // ...and @effect/sql's spans of the store's statements are not there.
+        expect(names.filter((name) => name.startsWith("sql."))).toEqual([])
+      }))
+
     it.live("an idle worker, polling and beating, makes no spans at all", () =>
       Effect.gen(function*() {
         const tracing = makeTracing()
