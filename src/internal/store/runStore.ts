@@ -90,6 +90,12 @@ export interface MaybeClaimThen {
  */
 export const CountScheduledKey: unique symbol = Symbol.for("effect-taskflow/RunStore/CountScheduled")
 
+/**
+ * The most Scheduled runs of a name a `CountScheduledKey` count reads (and the `runsScheduled` gauge
+ * shows, "10,000 or more"): its cost must not grow with the backlog. @internal
+ */
+export const SCHEDULED_COUNT_CAP = 10_000
+
 /** A store that may count Scheduled runs by name (see `CountScheduledKey`). @internal */
 export interface MaybeCountScheduled {
   readonly [CountScheduledKey]?:

@@ -11,9 +11,9 @@ import type * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import * as Telemetry from "../../Telemetry.js"
 import type { MaybeCountScheduled } from "../store/runStore.js"
-import { CountScheduledKey } from "../store/runStore.js"
+import { CountScheduledKey, SCHEDULED_COUNT_CAP } from "../store/runStore.js"
 
-/** How often a worker reads its backlog. @internal */
+/** How often a worker reads its backlog, give or take 20 % (workers started together spread out). @internal */
 export const SCHEDULED_GAUGE_EVERY = Duration.seconds(10)
 
 /**
@@ -43,7 +43,13 @@ export const readScheduled = (
 ): Effect.Effect<void> =>
   countScheduled(store, Array.from(gauges.keys())).pipe(
     Effect.flatMap((byName) =>
-      Effect.forEach(gauges, ([name, gauge]) => Metric.set(gauge, byName.get(name) ?? 0), { discard: true })
+      Effect.forEach(
+        gauges,
+        ([name, gauge]) => Metric.set(gauge, Math.min(byName.get(name) ?? 0, SCHEDULED_COUNT_CAP)),
+        {
+          discard: true
+        }
+      )
     ),
     Effect.catchAll((error) => Effect.logDebug("Task worker: reading the Scheduled runs for the gauge failed", error))
   )
@@ -52,11 +58,18 @@ export const readScheduled = (
 export const scheduledGauges = (names: ReadonlyArray<string>): ReadonlyMap<string, Metric.Metric.Gauge<number>> =>
   new Map(names.map((name) => [name, Telemetry.runsScheduled.pipe(Metric.tagged(Telemetry.Attributes.runName, name))]))
 
-/** Reads the backlog now and every SCHEDULED_GAUGE_EVERY until the worker's scope closes. @internal */
+/**
+ * Reads the backlog now and about every SCHEDULED_GAUGE_EVERY until the worker's scope closes, then
+ * sets its gauges to 0: the registry is the process's, and a stopped worker's last reading would
+ * otherwise be exported for as long as the process lives. @internal
+ */
 export const forkScheduledGauge = (store: RunStore_.Service, names: ReadonlyArray<string>) => {
   const gauges = scheduledGauges(names)
-  return readScheduled(store, gauges).pipe(
-    Effect.repeat(Schedule.spaced(SCHEDULED_GAUGE_EVERY)),
-    Effect.forkScoped
+  return Effect.zipRight(
+    Effect.addFinalizer(() => Effect.forEach(gauges.values(), (gauge) => Metric.set(gauge, 0), { discard: true })),
+    readScheduled(store, gauges).pipe(
+      Effect.repeat(Schedule.spaced(SCHEDULED_GAUGE_EVERY).pipe(Schedule.jittered)),
+      Effect.forkScoped
+    )
   )
 }

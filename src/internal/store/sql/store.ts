@@ -105,9 +105,11 @@ export const makeStore = (
         kind: dialect.kind,
         [UnclaimedAfterKey]: unclaimedAfter,
         [CountScheduledKey]: (names) =>
-          call("count Scheduled runs", scheduledCountStatement(sql, names)).pipe(
-            Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))
-          ),
+          names.length === 0 ?
+            Effect.succeed(new Map()) :
+            call("count Scheduled runs", scheduledCountStatement(sql, names)).pipe(
+              Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))
+            ),
         createRun: (run) => createRuns([run]),
         createRuns,
         setState: (runId, state, setOptions) => {

@@ -15,7 +15,7 @@ import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
 import { countCrashesRecovered, recoveredState, releasedState, unleasedState } from "../rules.js"
 import type { ClaimThen, MaybeClaimThen } from "../runStore.js"
-import { ClaimThenKey } from "../runStore.js"
+import { ClaimThenKey, SCHEDULED_COUNT_CAP } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import type { Call } from "./retry.js"
 import { claimedRun } from "./rows.js"
@@ -258,13 +258,19 @@ export const makeRenewInProcess = (parts: WorkerCallParts) => {
 }
 
 /**
- * The Scheduled runs of `names`, counted by name (a task worker's `runsScheduled` gauge): over the
- * claim's partial index of Scheduled runs, whose predicate this repeats as a literal (a planner uses
- * a partial index only for a WHERE that implies it), reading those names' entries alone. @internal
+ * The Scheduled runs of `names`, counted by name (a task worker's `runsScheduled` gauge), at most
+ * SCHEDULED_COUNT_CAP each: its cost must not grow with the backlog, as every worker reads it every
+ * few seconds. Per name, over the claim's partial index of Scheduled runs, whose predicate this repeats
+ * as a literal (a planner uses a partial index only for a WHERE that implies it), a search of that
+ * name's entries that stops at the cap; a name with none has no row. @internal
  */
 export const scheduledCountStatement = (sql: SqlClient.SqlClient, names: ReadonlyArray<string>) =>
-  sql<{ readonly name: string; readonly count: number | string }>`SELECT name, COUNT(*) AS count
-    FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)} GROUP BY name`
+  sql<{ readonly name: string; readonly count: number | string }>`${
+    sql.join(" UNION ALL ", false)(names.map((name) =>
+      sql`SELECT c.name, COUNT(*) AS count FROM (SELECT name FROM taskflow_runs
+        WHERE state_type = 'SCHEDULED' AND name = ${name} LIMIT ${SCHEDULED_COUNT_CAP}) c GROUP BY c.name`
+    ))
+  }`
 
 /** How old an unleased run's state must be to be recovered (see `makeRecoverUnleased`). @internal */
 export const UNLEASED_AFTER = 10 * 60_000
