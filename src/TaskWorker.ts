@@ -83,7 +83,11 @@ export interface ServeOptions {
  * `join`). A run with no trace context starts a trace of its own: never one under the worker's
  * span. The worker's own work (claims, polls, heartbeats, recovery) makes no spans. It records
  * `Telemetry.scheduleDelay` at each claim, `Telemetry.crashesRecovered` for the runs its recovery
- * ends Crashed, and `Telemetry.runsScheduled` per served name every 10 seconds.
+ * ends Crashed, and `Telemetry.runsScheduled` per served name about every 10 seconds (0 once it
+ * stops). The minute and `scheduleDelay` compare two clocks: the Scheduled time, stamped by the
+ * process that delayed the run, and the claim, by the worker's; keep them in sync (NTP). A worker
+ * a minute ahead links the runs it should make children; one behind records a shorter wait (a
+ * negative one as 0).
  *
  * @example
  * ```ts

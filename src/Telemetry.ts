@@ -156,7 +156,9 @@ export const runDuration = Metric.histogram(
 
 /**
  * How long runs waited from Scheduled to Running (on a task worker: until claimed), in seconds;
- * tagged `taskflow.run.kind` and `taskflow.run.name`.
+ * tagged `taskflow.run.kind` and `taskflow.run.name`. On a task worker it compares the clock of the
+ * process that delayed the run (the Scheduled time) with the worker's (the claim): a skew between
+ * hosts shifts it, and a negative wait counts as 0.
  *
  * @example
  * ```ts
@@ -177,7 +179,9 @@ export const scheduleDelay = Metric.histogram(
 
 /**
  * Scheduled runs in a task worker's store, per name the worker serves (`taskflow.run.name`),
- * read by the worker every few seconds.
+ * read by the worker about every 10 seconds, and set to 0 when it stops. A name's count stops at
+ * 10,000 (read it as "10,000 or more"): the read must stay cheap however large the backlog. Every
+ * worker serving a name reports the same backlog: aggregate it across workers with max, not sum.
  *
  * @example
  * ```ts
