@@ -41,7 +41,20 @@ const ownedRules = Object.entries(owners).flatMap(([publicModule, folder]) => {
 const ownedFolders = Object.values(owners).join("|")
 
 /** The folders of src/internal/, lowest first: each may import only from itself and those before it. */
-const layers = ["core", "telemetry", "codec", "store", "run", "futures", "engine", "runner", "task", "flow", "worker", "server"]
+const layers = [
+  "core",
+  "telemetry",
+  "codec",
+  "store",
+  "run",
+  "futures",
+  "engine",
+  "runner",
+  "task",
+  "flow",
+  "worker",
+  "server"
+]
 
 const layerRules = layers.slice(0, -1).map((layer, i) => ({
   name: `layer-${layer}`,
@@ -86,6 +99,21 @@ module.exports = {
       comment: "The main entry never loads the HTTP server: effect-taskflow/Server is imported on its own.",
       from: { path: "^src/(index|State|Errors|Futures|Task|Flow|TaskRunner|TaskWorker|RunStore)\\.ts$" },
       to: { path: "^src/(Server\\.ts$|internal/server/)" }
+    },
+    {
+      name: "opentelemetry-opt-in",
+      severity: "error",
+      comment:
+        "Only the command's exporter (src/cli/internal/otlp.ts) imports @effect/opentelemetry: users bring their own SDK.",
+      from: { path: "^src/", pathNot: "^src/cli/internal/otlp\\.ts$" },
+      to: { path: "(^|/)node_modules/@effect/opentelemetry/|^@effect/opentelemetry" }
+    },
+    {
+      name: "otlp-loaded-when-asked",
+      severity: "error",
+      comment: "src/cli/internal/otlp.ts loads only when --otlp is given: through import(), never statically.",
+      from: { path: "^src/" },
+      to: { path: "^src/cli/internal/otlp\\.ts$", dependencyTypesNot: ["dynamic-import"] }
     },
     {
       name: "internal-stays-internal",
