@@ -1,8 +1,9 @@
 /**
  * A small OTLP/HTTP collector for tests (node:http on 127.0.0.1, a free port): it takes
  * /v1/traces, /v1/metrics and /v1/logs in JSON (http/json) and keeps what they carry as plain
- * objects; a protobuf body is refused (415), so the processes under test export JSON. `until` waits
- * for what a test needs, woken by each request (no sleeps).
+ * objects; in protobuf (http/protobuf) it decodes spans (a small wire-format reader below) and
+ * accepts metrics and logs undecoded. `until` waits for what a test needs, woken by each request
+ * (no sleeps).
  */
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -73,7 +74,10 @@ export const startCollector = async (): Promise<Collector> => {
       const path = req.url ?? ""
       const contentType = req.headers["content-type"] ?? ""
       requests.push({ path, contentType })
-      if (!contentType.includes("json")) {
+      if (contentType.includes("protobuf")) {
+        if (path === "/v1/traces") spans.push(...decodeProtobufSpans(Buffer.concat(chunks)))
+        res.writeHead(200, { "content-type": "application/x-protobuf" }).end()
+      } else if (!contentType.includes("json")) {
         res.writeHead(415).end()
       } else {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Json
@@ -197,3 +201,106 @@ const valueOf = (value: Json): unknown => {
   if ("bytesValue" in value) return value.bytesValue
   return undefined
 }
+
+// Protobuf: only what ExportTraceServiceRequest needs (opentelemetry-proto's trace.proto field numbers).
+
+/** A message's fields by number: varints as bigint, length-delimited and fixed as bytes. */
+type Fields = Map<number, Array<Buffer | bigint>>
+
+const readFields = (buf: Buffer): Fields => {
+  const fields: Fields = new Map()
+  let at = 0
+  const varint = (): bigint => {
+    let result = 0n
+    let shift = 0n
+    for (;;) {
+      const byte = buf[at++]!
+      result |= BigInt(byte & 0x7f) << shift
+      if ((byte & 0x80) === 0) return result
+      shift += 7n
+    }
+  }
+  while (at < buf.length) {
+    const key = Number(varint())
+    const [field, wire] = [key >>> 3, key & 7]
+    let value: Buffer | bigint
+    if (wire === 0) value = varint()
+    else if (wire === 1) value = buf.subarray(at, at += 8)
+    else if (wire === 5) value = buf.subarray(at, at += 4)
+    else if (wire === 2) {
+      const length = Number(varint())
+      value = buf.subarray(at, at += length)
+    } else throw new Error(`protobuf wire type ${wire} not supported`)
+    fields.set(field, [...(fields.get(field) ?? []), value])
+  }
+  return fields
+}
+
+const all = (fields: Fields, n: number): Array<Buffer> => (fields.get(n) ?? []) as Array<Buffer>
+const one = (fields: Fields, n: number): Buffer | undefined => all(fields, n)[0]
+const text = (fields: Fields, n: number): string => one(fields, n)?.toString("utf8") ?? ""
+const idHex = (fields: Fields, n: number): string | undefined => {
+  const bytes = one(fields, n)
+  return bytes === undefined || bytes.length === 0 ? undefined : bytes.toString("hex")
+}
+
+/** AnyValue: string 1, bool 2, int 3, double 4, array 5, kvlist 6, bytes 7. */
+const protoValue = (buf: Buffer): unknown => {
+  const f = readFields(buf)
+  if (f.has(1)) return text(f, 1)
+  if (f.has(2)) return (f.get(2)![0] as bigint) !== 0n
+  if (f.has(3)) return Number(BigInt.asIntN(64, f.get(3)![0] as bigint))
+  if (f.has(4)) return one(f, 4)!.readDoubleLE(0)
+  if (f.has(5)) return all(readFields(one(f, 5)!), 1).map(protoValue)
+  if (f.has(6)) return protoAttributes(readFields(one(f, 6)!), 1)
+  return one(f, 7)
+}
+
+/** KeyValue list: key 1, value 2. */
+const protoAttributes = (fields: Fields, n: number): Record<string, unknown> =>
+  Object.fromEntries(
+    all(fields, n).map((kv) => {
+      const f = readFields(kv)
+      const value = one(f, 2)
+      return [text(f, 1), value === undefined ? undefined : protoValue(value)]
+    })
+  )
+
+/** ExportTraceServiceRequest → ResourceSpans (1: resource, 2: scopeSpans) → ScopeSpans (2: spans) → Span. */
+const decodeProtobufSpans = (body: Buffer): Array<CollectedSpan> =>
+  all(readFields(body), 1).flatMap((rsBuf) => {
+    const rs = readFields(rsBuf)
+    const resource = one(rs, 1)
+    const service = String(resource === undefined ? "" : protoAttributes(readFields(resource), 1)["service.name"] ?? "")
+    return all(rs, 2).flatMap((ssBuf) =>
+      all(readFields(ssBuf), 2).map((spanBuf): CollectedSpan => {
+        // Span: traceId 1, spanId 2, parentSpanId 4, name 5, attributes 9, events 11, links 13, status 15.
+        const span = readFields(spanBuf)
+        const status = one(span, 15)
+        const statusFields = status === undefined ? new Map() as Fields : readFields(status)
+        return {
+          service,
+          traceId: idHex(span, 1)!,
+          spanId: idHex(span, 2)!,
+          parentSpanId: idHex(span, 4),
+          name: text(span, 5),
+          attributes: protoAttributes(span, 9),
+          // Event: name 2, attributes 3.
+          events: all(span, 11).map((buf) => {
+            const event = readFields(buf)
+            return { name: text(event, 2), attributes: protoAttributes(event, 3) }
+          }),
+          // Link: traceId 1, spanId 2, attributes 4.
+          links: all(span, 13).map((buf) => {
+            const link = readFields(buf)
+            return { traceId: idHex(link, 1)!, spanId: idHex(link, 2)!, attributes: protoAttributes(link, 4) }
+          }),
+          // Status: message 2, code 3.
+          status: {
+            code: Number((statusFields.get(3)?.[0] as bigint | undefined) ?? 0n),
+            message: text(statusFields, 2) || undefined
+          }
+        }
+      })
+    )
+  })

@@ -235,7 +235,7 @@ describe.sequential("taskflow worker --otlp, a client process and a collector", 
     }
   }, 120_000)
 
-  it("stopped (SIGTERM), the worker flushes; still no span outside the runs' traces", async () => {
+  it("stopped (SIGTERM), the worker exits 0; still no span outside the runs' traces", async () => {
     const before = workerSpans(collector).length
     await exportsLater(collector, 5)
     worker.child.kill("SIGTERM")
@@ -249,34 +249,39 @@ describe.sequential("taskflow worker --otlp, a client process and a collector", 
 })
 
 describe("taskflow server --otlp", () => {
-  it("(d) exports its HTTP request spans, flushed on Ctrl-C", async () => {
-    const collector = await startCollector()
-    const store = freshSqliteFile()
-    // A store with its schema, as a server serves one.
-    const migrated = await taskflow(["store", "migrate", "--store", store])
-    expect(migrated.code).toBe(0)
-    const server = start(
-      ["server", "--store", store, "--port", "0", "--otlp", collector.url],
-      "Open http",
-      { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "60000" }
-    )
-    try {
-      await server.ready
-      const url = /Open (http:\/\/\S+)/.exec(server.output())![1]!
-      expect(server.output()).toContain(`Exporting spans, metrics and logs to ${collector.url} (http/json).`)
-      expect((await fetch(new URL("/api/runs", url))).status).toBe(200)
-      // Only a flush sends it: the export interval is a minute.
-      server.child.kill("SIGINT")
-      expect(await server.exited).toBe(0)
-      const spans = collector.spans.filter((span) => span.service === "taskflow-server")
-      const request = spans.find((span) => span.attributes["url.path"] === "/api/runs")
-      expect(request?.name).toMatch(/^http\.server GET/)
-      expect(request?.attributes["http.response.status_code"]).toBe(200)
-    } finally {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill("SIGKILL")
-      await server.exited
-      await collector.close()
-      fs.rmSync(path.dirname(store), { recursive: true, force: true })
-    }
-  }, 60_000)
+  it(
+    "(d) exports its HTTP request spans (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT, protobuf), flushed on Ctrl-C",
+    async () => {
+      const collector = await startCollector()
+      const store = freshSqliteFile()
+      // A store with its schema, as a server serves one.
+      const migrated = await taskflow(["store", "migrate", "--store", store])
+      expect(migrated.code).toBe(0)
+      const server = start(
+        ["server", "--store", store, "--port", "0"],
+        "Open http",
+        { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: "60000" }
+      )
+      try {
+        await server.ready
+        const url = /Open (http:\/\/\S+)/.exec(server.output())![1]!
+        expect(server.output()).toContain(`Exporting spans, metrics and logs to ${collector.url} (http/protobuf).`)
+        expect((await fetch(new URL("/api/runs", url))).status).toBe(200)
+        // Only a flush sends it: the export interval is a minute.
+        server.child.kill("SIGINT")
+        expect(await server.exited).toBe(0)
+        const spans = collector.spans.filter((span) => span.service === "taskflow-server")
+        const request = spans.find((span) => span.attributes["url.path"] === "/api/runs")
+        expect(request?.name).toMatch(/^http\.server GET/)
+        expect(request?.attributes["http.response.status_code"]).toBe(200)
+        expect(collector.requests.find((r) => r.path === "/v1/traces")?.contentType).toBe("application/x-protobuf")
+      } finally {
+        if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill("SIGKILL")
+        await server.exited
+        await collector.close()
+        fs.rmSync(path.dirname(store), { recursive: true, force: true })
+      }
+    },
+    60_000
+  )
 })
