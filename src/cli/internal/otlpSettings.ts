@@ -8,7 +8,7 @@ import * as Options from "@effect/cli/Options"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { badUsage } from "./failure.js"
+import { badUsage, failed } from "./failure.js"
 import type { CliFailure } from "./failure.js"
 
 /** The OTLP/HTTP encodings the exporter speaks. */
@@ -161,8 +161,18 @@ const parsePairs = (text: string | undefined, name: string): Record<string, stri
 export const withOtlp = <A, E, R>(
   settings: OtlpSettings | undefined,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E | CliFailure, R> =>
   settings === undefined ? effect : Effect.flatMap(
-    Effect.promise(() => import("./otlp.js")),
+    Effect.tryPromise({
+      try: () => import("./otlp.js"),
+      // @effect/opentelemetry is a peer dependency: an install may lack it.
+      catch: (error) =>
+        failed(
+          `--otlp needs the package @effect/opentelemetry (0.64), which did not load: install it next to ` +
+            `effect-taskflow (npm install @effect/opentelemetry@^0.64). ${
+              error instanceof Error ? error.message : String(error)
+            }`
+        )
+    }),
     (otlp) => Effect.provide(effect, otlp.layer(settings))
   )
