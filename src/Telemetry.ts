@@ -55,7 +55,13 @@ export const Attributes = {
   attempt: "taskflow.run.attempt",
   stateType: "taskflow.state.type",
   stateName: "taskflow.state.name",
-  errorType: "error.type"
+  errorType: "error.type",
+  /** On `taskflow.wait` spans (waits on several futures): how many futures the wait was on. */
+  waitCount: "taskflow.wait.count",
+  /** On `taskflow.wait` spans: how many of its futures were done when the wait ended. */
+  waitDone: "taskflow.wait.done",
+  /** On `taskflow.wait` spans: how many of its futures were not done when the wait ended (a timeout). */
+  waitNotDone: "taskflow.wait.not_done"
 } as const
 
 /** Seconds, from 1 ms to about 70 minutes. */
@@ -128,7 +134,8 @@ export const crashesRecovered = Metric.counter("taskflow.runs.crashes_recovered"
 
 /**
  * How long runs took, first Running to final state, in seconds; tagged `taskflow.run.kind`,
- * `taskflow.run.name` and `taskflow.state.type`.
+ * `taskflow.run.name` and `taskflow.state.type`. A run that never ran (cancelled while it waited)
+ * is counted in `runsEnded` but has no duration.
  *
  * @example
  * ```ts

@@ -11,6 +11,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import { currentFlowRunId, currentTaskRunId } from "../core/currentRun.js"
@@ -26,7 +27,10 @@ import { withSlot } from "../run/slot.js"
 import { endRunLogs, FLOW_RUN_ID_ANNOTATION, RUN_ID_ANNOTATION } from "../store/runLogs.js"
 import type { InProcessLeases, SyncWrites } from "../store/runStore.js"
 import { inProcessLeases, syncWrites } from "../store/runStore.js"
+import { recordRetry } from "../telemetry/runMetrics.js"
+import { endAttemptSpan, startAttemptSpan, startRunSpan } from "../telemetry/runSpan.js"
 import type { RunSpanParent } from "../telemetry/spanParent.js"
+import { tracingOn } from "../telemetry/spanParent.js"
 
 /**
  * The defect a runner raises when the place a run executed on died under it (a worker thread
@@ -79,9 +83,11 @@ const recordNow = (
   if (cell.done !== undefined || state_.isFinal(cell.state)) return Effect.succeed(cell.state)
   const state = make(state_.timestampAt(clock.unsafeCurrentTimeMillis()))
   cell.state = state
+  cell.recorded(state)
+  const final = state_.isFinal(state)
   // The run's last log line (how many were dropped) is queued before its final state.
-  if (state_.isFinal(state)) endRunLogs(cell.id)
-  if (store === undefined) return Effect.succeed(state)
+  if (final) endRunLogs(cell.id)
+  if (store === undefined) return Effect.succeed(ended(cell, state, final))
   const stored = options?.persistResult === false && state.type === "COMPLETED"
     ? state_.completedWithoutResult({
       timestamp: state.timestamp,
@@ -92,18 +98,24 @@ const recordNow = (
   if (sync !== undefined) {
     // A refused move (the run was finished elsewhere) keeps the store's state, as below.
     const refused = writeSync(sync, cell, stored, options?.runCount)
-    return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(state)
+    return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(ended(cell, state, final))
   }
   // Asked before the write, which ends the hold.
-  const heldHere = state_.isFinal(state) && inProcessLeases(store)?.holds(cell.id) === true
+  const heldHere = final && inProcessLeases(store)?.holds(cell.id) === true
   // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
   return Effect.matchEffect(store.setState(cell.id, stored, options), {
     onFailure: (error) =>
       error._tag !== "InvalidTransition"
         ? Effect.die(error)
-        : Effect.succeed(heldHere ? refusedEnd(cell, state, error) : state),
-    onSuccess: () => Effect.succeed(state)
+        : Effect.succeed(ended(cell, heldHere ? refusedEnd(cell, state, error) : state, final)),
+    onSuccess: () => Effect.succeed(ended(cell, state, final))
   })
+}
+
+/** A final state recorded: the run's span ends and the run is counted (see `RunCell.end`). */
+const ended = (cell: RunCell<any, any>, state: AnyState, final: boolean): AnyState => {
+  if (final) cell.end(state)
+  return state
 }
 
 /**
@@ -253,6 +265,7 @@ export const executeAttempts = <R>(
   } = {}
 ): Effect.Effect<AnyState, never, R> => {
   const first = options.claimed ?? 1
+  cell.def = def
   if (options.stop !== undefined) {
     const stop = options.stop === "none" ? undefined : options.stop
     return attempt(attemptsRun(def, cell, store, body, options, stop), first) as Effect.Effect<AnyState, never, R>
@@ -414,6 +427,7 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
       annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    if (runCount > 1 && runCount !== run.claimed) recordRetry(run.def)
     if (run.stop !== undefined && runCount !== run.claimed) return heldAttempt(run, run.stop, clock, runCount)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
       clock,
@@ -429,7 +443,7 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
 
 /** An attempt's body, and the state its outcome leads to. */
 const settleAttempt = (run: AttemptsRun, clock: Clock.Clock, runCount: number): Effect.Effect<AnyState, never, any> =>
-  Effect.matchCauseEffect(run.timed, {
+  Effect.matchCauseEffect(run.cell.span === undefined ? run.timed : traced(run, clock, runCount), {
     onFailure: (cause) => attemptFailed(run, clock, runCount, cause),
     onSuccess: (value) =>
       finalState(
@@ -438,6 +452,20 @@ const settleAttempt = (run: AttemptsRun, clock: Clock.Clock, runCount: number): 
         state_.completed(value, { timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()) })
       )
   })
+
+/**
+ * An attempt's body under the run's span, or, for a task with retries, under a span of the attempt
+ * (`attempt N`) ended with its outcome.
+ */
+const traced = (run: AttemptsRun, clock: Clock.Clock, runCount: number): Effect.Effect<any, any, any> => {
+  const runSpan = run.cell.span!
+  if (run.def.retries === 0) return Effect.provideService(run.timed, Tracer.ParentSpan, runSpan.span)
+  const span = startAttemptSpan(runSpan, runCount, clock)
+  return Effect.onExit(
+    Effect.provideService(run.timed, Tracer.ParentSpan, span),
+    (exit) => Effect.sync(() => endAttemptSpan(span, clock, exit))
+  )
+}
 
 /**
  * An attempt of a run held here in its caller's fiber: none starts once the run was stopped, nor
@@ -458,6 +486,7 @@ const heldAttempt = (
     name: runCount === 1 ? "Running" : "Retrying"
   })
   run.cell.state = running
+  run.cell.recorded(running)
   return Effect.matchEffect(run.store!.setState(run.cell.id, running, { runCount }), {
     onFailure: (error) => error._tag !== "InvalidTransition" ? Effect.die(error) : stopped(),
     onSuccess: () => stop.requested ? stopped() : settleAttempt(run, clock, runCount)
@@ -559,6 +588,25 @@ export interface TaskRun {
  * @internal
  */
 export const executeTaskRun = <R>(run: TaskRun): Effect.Effect<AnyState, never, R> => {
+  run.cell.def = run.def
+  if (run.spanParent !== undefined) {
+    // A task worker's run: its span hangs where the run's trace context says, not on the worker's.
+    const spanParent = run.spanParent
+    return Effect.withFiberRuntime((fiber) => {
+      if (tracingOn(fiber)) {
+        run.cell.span = startRunSpan(
+          fiber,
+          run.def,
+          run.cell.id,
+          run.cell.state,
+          run.args,
+          fiber.getFiberRef(currentFlowRunId),
+          spanParent
+        )
+      }
+      return executeTaskRun<R>({ ...run, spanParent: undefined })
+    })
+  }
   if (run.ownFiber) return executeInputs<R>(run, "none")
   const leases = run.leases
   const execution: Effect.Effect<AnyState, never, R> = leases === undefined
@@ -615,6 +663,26 @@ const executeResolved = <R>(
   const withRun = run.ownFiber ? attempts : asInlineRun(attempts, cell.id)
   return run.slots === undefined ? withRun : withSlot(run.slots, withRun)
 }
+
+/**
+ * The store's creation of a run whose span started already (at its submit): if the run cannot be
+ * created, its span ends Crashed with the cause, and the run, which never existed, is not counted.
+ * @internal
+ */
+export const creating = <A, R>(
+  cell: RunCell<any, any>,
+  create: Effect.Effect<A, never, R>
+): Effect.Effect<A, never, R> =>
+  cell.span === undefined ? create : Effect.onError(create, (cause) =>
+    Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        cell.def = undefined
+        cell.end(state_.crashed(cause, {
+          timestamp: state_.timestampAt(clock.unsafeCurrentTimeMillis()),
+          message: "The run could not be created in the run store."
+        }))
+      })
+    ))
 
 /** Records a run as Cancelled (its fiber was interrupted). @internal */
 export const cancel = (store: RunStore_.Service | undefined, cell: RunCell<any, any>): Effect.Effect<AnyState> =>

@@ -20,7 +20,9 @@ import { concurrent, runnerInternal, TaskRunner } from "../runner/taskRunner.js"
 import { makeMemory } from "../store/memory/memoryStore.js"
 import { RunStore } from "../store/runStore.js"
 import { createDeferred, makeDefinition } from "../task/task.js"
+import { startRunSpan } from "../telemetry/runSpan.js"
 import type { RunSpanParent } from "../telemetry/spanParent.js"
+import { current, tracingOn } from "../telemetry/spanParent.js"
 
 /** @internal */
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
@@ -43,15 +45,18 @@ class ReturnedFailure {
 const resolveReturnValue = (value: unknown): Effect.Effect<unknown, ReturnedFailure> => {
   const futures = Array.from(collectFutures(value))
   if (futures.length === 0) return Effect.succeed(value)
-  return Effect.catchAllCause(resolveFuturesToResults(value), (cause) => {
-    const states = futures.map((future) => future.unsafeDone()!)
-    const notCompleted = states.filter((state) => state.type !== "COMPLETED").length
-    const counts = `${notCompleted}/${states.length}`
-    const state = states.some(state_.isCancelled)
-      ? state_.cancelled({ message: `${counts} states cancelled.` })
-      : state_.failed(cause, { message: `${counts} states failed.` })
-    return Effect.fail(new ReturnedFailure(state, cause))
-  })
+  return Effect.catchAllCause(resolveFuturesToResults(value), (cause) =>
+    Effect.clockWith((clock) => {
+      const states = futures.map((future) => future.unsafeDone()!)
+      const notCompleted = states.filter((state) => state.type !== "COMPLETED").length
+      const counts = `${notCompleted}/${states.length}`
+      // Stamped by the Effect clock, as the engine's states are (the run's span ends there).
+      const timestamp = state_.timestampAt(clock.unsafeCurrentTimeMillis())
+      const state = states.some(state_.isCancelled)
+        ? state_.cancelled({ message: `${counts} states cancelled.`, timestamp })
+        : state_.failed(cause, { message: `${counts} states failed.`, timestamp })
+      return Effect.fail(new ReturnedFailure(state, cause))
+    }))
 }
 
 /** The task runs of a flow run's latest attempt that did not complete, in the order they ended. */
@@ -151,7 +156,7 @@ const callFlow = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
     return yield* Effect.uninterruptibleMask((restore) =>
       Effect.zipRight(
         create,
-        Effect.onExit(restore(runFlow(def, cell, store, args, undefined)), endUnfinished(store, cell))
+        Effect.onExit(restore(runFlow(def, cell, store, args, undefined, current)), endUnfinished(store, cell))
       )
     )
   })
@@ -169,8 +174,8 @@ export const executeFlowRun = (
   initial: AnyState,
   claimed: number | undefined,
   /** Where the run's span hangs (a task worker: under or linked to the span that delayed it). */
-  _spanParent?: RunSpanParent
-) => runFlow(def, new RunCell<any, any>(id, def.name, initial), store, args, claimed)
+  spanParent?: RunSpanParent
+) => runFlow(def, new RunCell<any, any>(id, def.name, initial), store, args, claimed, spanParent ?? current)
 
 /** `executeFlowRun` on the run's cell. */
 const runFlow = (
@@ -178,10 +183,12 @@ const runFlow = (
   cell: RunCell<any, any>,
   store: RunStore_.Service,
   args: ReadonlyArray<unknown>,
-  claimed: number | undefined
+  claimed: number | undefined,
+  spanParent: RunSpanParent
 ) =>
   Effect.gen(function*() {
     const id = cell.id
+    yield* startFlowSpan(def, cell, args, spanParent)
     const unsuccessful: Unsuccessful = { runs: [] }
     const attempts = yield* executeAttempts(def, cell, store, runBody(def, id, store, args, unsuccessful), {
       claimed
@@ -205,6 +212,20 @@ const runFlow = (
     if (failure !== undefined) return yield* Effect.failCause(failure)
     if (final.type === "CRASHED") return yield* Effect.fail(state_.stateError(final))
     return yield* Effect.interrupt
+  })
+
+/** The flow run's span, when a tracer is installed (flows are few: a fiber step is cheap enough). */
+const startFlowSpan = (
+  def: FlowDefinition,
+  cell: RunCell<any, any>,
+  args: ReadonlyArray<unknown>,
+  spanParent: RunSpanParent
+) =>
+  Effect.withFiberRuntime<void>((fiber) => {
+    if (tracingOn(fiber)) {
+      cell.span = startRunSpan(fiber, def, cell.id, cell.state, args, fiber.getFiberRef(currentFlowRunId), spanParent)
+    }
+    return Effect.void
   })
 
 /** Schedules a flow run in the RunStore for a task worker, and follows it. */

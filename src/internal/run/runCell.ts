@@ -1,6 +1,11 @@
 import type * as Fiber from "effect/Fiber"
 import type * as State from "../../State.js"
+import type { TaskDefinition } from "../core/definition.js"
+import * as state_ from "../core/state.js"
 import type { SyncRunHandle } from "../store/runStore.js"
+import { recordRunEnd } from "../telemetry/runMetrics.js"
+import type { RunSpan } from "../telemetry/runSpan.js"
+import { endRunSpan, stateEvent } from "../telemetry/runSpan.js"
 
 const noop = () => {}
 
@@ -18,11 +23,42 @@ export class RunCell<A, E> {
   outcomeRead = false
   /** The run in the runner's synchronous store (memory), when it was created there. */
   storeHandle: SyncRunHandle | undefined = undefined
+  /** The run's task or flow, once the engine runs it: its metrics are tagged with it (cleared at its end). */
+  def: TaskDefinition | undefined = undefined
+  /** The run's span, when a tracer is installed: the engine adds an event per state (cleared at its end). */
+  span: RunSpan | undefined = undefined
+  /** When the run first ran (ms), for its duration metric. */
+  runningAt: number | undefined
   constructor(readonly id: string, readonly name: string, initial: State.State<A, E>) {
     this.state = initial
+    this.runningAt = initial.type === "RUNNING" ? initial.timestamp.getTime() : undefined
+  }
+  /** A state the engine recorded: an event on the run's span. */
+  recorded(state: State.State<A, E>): void {
+    if (state.type === "RUNNING" && this.runningAt === undefined) this.runningAt = state.timestamp.getTime()
+    if (this.span !== undefined) stateEvent(this.span, state)
+  }
+  /**
+   * The run's execution ended in `state` (final, or NotReady): its span ends and, if final, it is
+   * counted. Once: the engine's final write and the runner's `complete` both tell it, and the
+   * first clears what it used.
+   */
+  end(state: State.State<A, E>): void {
+    const span = this.span
+    if (span !== undefined) {
+      this.span = undefined
+      if (span.last !== state) stateEvent(span, state)
+      endRunSpan(span, state)
+    }
+    const def = this.def
+    if (def !== undefined) {
+      this.def = undefined
+      if (state_.isFinal(state)) recordRunEnd(def, state, this.runningAt)
+    }
   }
   complete(state: State.State<A, E>): void {
     if (this.done !== undefined) return
+    this.end(state)
     this.done = state
     this.state = state
     const observers = this.observers

@@ -18,12 +18,14 @@ import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
 import type { AnyState } from "../core/state.js"
 import type { TaskBody } from "../engine/engine.js"
-import { executeTaskRun, writeSync } from "../engine/engine.js"
+import { creating, executeTaskRun, writeSync } from "../engine/engine.js"
 import { ConcurrentFuture } from "../futures/future.js"
 import { RunCell } from "../run/runCell.js"
 import { makeMemory, RUNNER_KEEPS_FINISHED } from "../store/memory/memoryStore.js"
 import { endRunLogs, installRunLogs } from "../store/runLogs.js"
 import { inProcessLeases, RunStore, syncWrites } from "../store/runStore.js"
+import { startRunSpan } from "../telemetry/runSpan.js"
+import { current, tracingOn } from "../telemetry/spanParent.js"
 
 /** @internal */
 export class TaskRunner extends Context.Tag("effect-taskflow/TaskRunner")<TaskRunner, TaskRunner_.Service>() {}
@@ -169,11 +171,14 @@ export const makeRunner = (options: {
       const id = makeRunId()
       const pending = state_.pending()
       const cell = new RunCell<any, any>(id, def.name, pending)
+      const flowRunId = parent.getFiberRef(currentFlowRunId)
+      // The span starts here, in the submitter's step: its parent is the span current where the user submitted.
+      if (tracingOn(parent)) cell.span = startRunSpan(parent, def, id, pending, args, flowRunId, current)
       const run: NewRun = {
         id,
         kind: "task",
         name: def.name,
-        flowRunId: parent.getFiberRef(currentFlowRunId),
+        flowRunId,
         parentTaskRunId: parent.getFiberRef(currentTaskRunId),
         parameters: args,
         tags: def.tags,
@@ -188,7 +193,7 @@ export const makeRunner = (options: {
       // the runner cancels it with the others if the caller is interrupted. Its fiber inherits the step's
       // uninterruptibility: `restore` gives it back.
       return Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(Effect.orDie(store.createRun(run)), start(def, cell, args, waitFor, restore))
+        Effect.zipRight(creating(cell, Effect.orDie(store.createRun(run))), start(def, cell, args, waitFor, restore))
       )
     }
 

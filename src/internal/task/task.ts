@@ -21,12 +21,14 @@ import { validateName, validateTags } from "../core/names.js"
 import { register } from "../core/registry.js"
 import { makeRunId } from "../core/runId.js"
 import * as state_ from "../core/state.js"
-import { endUnfinished, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
+import { creating, endUnfinished, executeTaskRun, plainArguments, resolveInputs } from "../engine/engine.js"
 import { awaitDone, distributedFuture, internals, isPrefectFuture, StoreFuture } from "../futures/future.js"
 import { makeList } from "../futures/list.js"
 import { RunCell } from "../run/runCell.js"
 import { runnerInternal, TaskRunner } from "../runner/taskRunner.js"
 import { inProcessLeases, RunStore } from "../store/runStore.js"
+import { startRunSpan } from "../telemetry/runSpan.js"
+import { current, tracingOn } from "../telemetry/spanParent.js"
 
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
@@ -99,19 +101,24 @@ const callInline = (def: TaskDefinition, args: ReadonlyArray<unknown>): Effect.E
       const id = makeRunId()
       const pending = state_.pending()
       const cell = new RunCell<any, any>(id, def.name, pending)
+      const flowRunId = fiber.getFiberRef(currentFlowRunId)
+      if (tracingOn(fiber)) cell.span = startRunSpan(fiber, def, id, pending, args, flowRunId, current)
       const leases = store === undefined ? undefined : inProcessLeases(store)
       const execution = executeTaskRun({ def, cell, store, args, waitFor: [], ownFiber: false, leases })
-      const create = store === undefined ? Effect.void : Effect.orDie(store.createRun({
-        id,
-        kind: "task",
-        name: def.name,
-        flowRunId: fiber.getFiberRef(currentFlowRunId),
-        parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
-        parameters: args,
-        tags: def.tags,
-        retries: def.retries,
-        state: pending
-      }))
+      const create = store === undefined ? Effect.void : creating(
+        cell,
+        Effect.orDie(store.createRun({
+          id,
+          kind: "task",
+          name: def.name,
+          flowRunId,
+          parentTaskRunId: fiber.getFiberRef(currentTaskRunId),
+          parameters: args,
+          tags: def.tags,
+          retries: def.retries,
+          state: pending
+        }))
+      )
       // A run created held here is run, or ended Cancelled, whenever the caller is interrupted: never
       // left held with nothing to run or end it.
       const created = leases === undefined
