@@ -15,6 +15,7 @@ import type { ResourceLimits } from "node:worker_threads"
 import { Worker } from "node:worker_threads"
 import type { TaskDefinition } from "../core/definition.js"
 import { RunCrashed } from "../engine/engine.js"
+import type { ReplayTarget } from "../telemetry/threadSpans.js"
 import { cancelIfNotBegun, hasBegun, makeProgressBuffer } from "./runProgress.js"
 import type { FromPool, Run, ThreadData, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
@@ -42,6 +43,8 @@ export interface Job {
   answered: Deferred.Deferred<void> | undefined
   /** Logs the lines the run logged on its thread, on the run's own fiber. */
   readonly relog: (lines: ReadonlyArray<ThreadLogLine>) => void
+  /** Set when the run's fiber traces: where the body's thread spans are replayed. */
+  readonly tracing: ReplayTarget | undefined
 }
 
 /** @internal */

@@ -8,6 +8,8 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -20,7 +22,7 @@ import type * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as List from "effect/List"
-import type * as Logger from "effect/Logger"
+import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import type * as Scope from "effect/Scope"
 import { isAbsolute, resolve } from "node:path"
@@ -33,6 +35,9 @@ import { currentFlowRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import { decodeDuration } from "../core/duration.js"
 import type { TaskBody } from "../engine/engine.js"
+import { tracingOn } from "../telemetry/spanParent.js"
+import type { ReplayTarget } from "../telemetry/threadSpans.js"
+import { idsOf, replaySpans } from "../telemetry/threadSpans.js"
 import type { RunQueue, TaskSpeeds } from "./poolQueue.js"
 import { dispatch, drain, enqueue, makeRunQueue, recordSpeed, requeueFirst } from "./poolQueue.js"
 import type { Job, PoolThread, ThreadLoader } from "./poolThread.js"
@@ -46,7 +51,7 @@ import {
   threadLoader
 } from "./poolThread.js"
 import { makeRunner, TaskRunner } from "./taskRunner.js"
-import type { FromPool, ThreadLogLine, ToPool } from "./workerProtocol.js"
+import type { FromPool, Run, ThreadLogLine, ToPool } from "./workerProtocol.js"
 import { describeError } from "./workerProtocol.js"
 
 /** The pool's state, shared by the functions below. */
@@ -109,6 +114,10 @@ const onRunDone = (pool: Pool, thread: PoolThread, message: Extract<ToPool, { _t
   if (!job.settled) recordSpeed(pool.speeds, job.def.name, message.micros)
   // Refill the thread before handling the outcome, so it works while the main thread records it.
   if (!pool.closed) dispatch(pool.queue, pool.threads, pool.speeds)
+  // Before the outcome: the body's spans end before the run's span does.
+  if (job.tracing !== undefined && message.spans !== undefined) {
+    replaySpans(job.tracing, message.spans)
+  }
   settle(job, decodeExit(job.def, job.message.runId, message.exit))
 }
 
@@ -194,7 +203,11 @@ const relogOn = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (lines: Readonl
       annotations: HashMap.union(annotations, HashMap.fromIterable(Object.entries(line.annotations))),
       date: new Date(line.timestamp)
     }
-    for (const logger of loggers) logger.log(options)
+    for (const logger of loggers) {
+      // The line is an event of the thread span it was logged under already (see `ThreadLogLine`).
+      if (line.inSpan === true && logger === Logger.tracerLogger) continue
+      logger.log(options)
+    }
   }
 }
 
@@ -203,6 +216,25 @@ const minLevelOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): string | undef
   const level = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
   return level === LogLevel.Info ? undefined : level._tag
 }
+
+/**
+ * What the pool needs to replay a run's thread spans, when its fiber traces (a user's tracer is
+ * installed): otherwise nothing, and the thread runs the body as it would without tracing.
+ */
+const tracingOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): ReplayTarget | undefined =>
+  tracingOn(fiber)
+    ? {
+      tracer: fiber.currentTracer,
+      clock: Context.get(fiber.currentDefaultServices, Clock.Clock),
+      parent: fiber.currentSpan
+    }
+    : undefined
+
+/** A run the thread records the body's spans of, under the span current in the run's fiber. */
+const tracedMessage = (message: Run, tracing: ReplayTarget): Run => ({
+  ...message,
+  tracing: tracing.parent === undefined ? {} : { parent: idsOf(tracing.parent) }
+})
 
 /** The body a run's fiber executes on this runner: the run goes to a thread, its fiber waits for the outcome. */
 const runOnThread = (pool: Pool): TaskBody => (def, runId, args) =>
@@ -221,19 +253,22 @@ const startOnThread = (
     const id = pool.nextJobId++
     const flowRunId = fiber.getFiberRef(currentFlowRunId)
     const minLevel = minLevelOf(fiber)
+    const tracing = tracingOf(fiber)
+    const message: Run = {
+      _tag: "Run",
+      id,
+      runId,
+      name: def.name,
+      args: encoded.right,
+      ...(flowRunId === undefined ? {} : { flowRunId }),
+      ...(minLevel === undefined ? {} : { minLevel })
+    }
     const job: Job = {
       id,
       def,
-      message: {
-        _tag: "Run",
-        id,
-        runId,
-        name: def.name,
-        args: encoded.right,
-        ...(flowRunId === undefined ? {} : { flowRunId }),
-        ...(minLevel === undefined ? {} : { minLevel })
-      },
+      message: tracing === undefined ? message : tracedMessage(message, tracing),
       relog: relogOn(fiber),
+      tracing,
       resume,
       thread: undefined,
       seq: -1,
