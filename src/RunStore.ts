@@ -105,6 +105,28 @@ export interface NewRun {
   readonly retries?: number
   /** The run's first state: Scheduled for a task worker to claim, Pending for a run in this process. */
   readonly state: State.State<unknown, unknown>
+  /**
+   * The trace the run continues when a task worker starts it (`delay`, `mapDelay` and `flow.delay`
+   * set it when a tracer is installed). A `traceparent` that is not W3C-shaped refuses the run with a
+   * SerializationError naming it, as arguments that cannot be stored do: a run is never created with a
+   * trace context a worker could not read.
+   */
+  readonly traceContext?: RunTraceContext | undefined
+}
+
+/**
+ * Where the span of a run a task worker starts hangs: the W3C trace context of the span that
+ * delayed it, and whether the run is that span's child (`"parent"`) or a new trace linked to it
+ * (`"link"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunTraceContext {
+  /** A W3C `traceparent`: `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`. */
+  readonly traceparent: string
+  /** `"parent"`: the run's span is a child of that span; `"link"`: a new trace with a link to it. */
+  readonly join: "parent" | "link"
 }
 
 /**
@@ -152,6 +174,13 @@ export interface ClaimedRun {
   readonly retries: number
   /** Running (or Retrying): the claim records Pending and Running at once. */
   readonly state: State.State<unknown, unknown>
+  /** The trace context the run was created with (`NewRun.traceContext`), if any. */
+  readonly traceContext: RunTraceContext | undefined
+  /**
+   * When the run was Scheduled (the timestamp of the Scheduled state this claim took): the claim's
+   * time minus this is how long the run waited.
+   */
+  readonly scheduledAt: Date
 }
 
 /**

@@ -76,6 +76,15 @@ export interface ServeOptions {
  * positive integer, a negative duration, or a `workerId` starting with `process:`, dies at once with
  * `IllegalArgumentException`.
  *
+ * With a tracer installed around the worker (`@effect/opentelemetry`), each run's span continues
+ * the trace of the span that delayed it, read from the store: a `delay`'s or `flow.delay`'s run is
+ * that span's child (a new trace linked to it when claimed more than a minute after it was
+ * Scheduled), a `mapDelay`'s runs are new traces linked to it (see `Telemetry.TracingOptions`'
+ * `join`). A run with no trace context starts a trace of its own: never one under the worker's
+ * span. The worker's own work (claims, polls, heartbeats, recovery) makes no spans. It records
+ * `Telemetry.scheduleDelay` at each claim, `Telemetry.crashesRecovered` for the runs its recovery
+ * ends Crashed, and `Telemetry.runsScheduled` per served name every 10 seconds.
+ *
  * @example
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"

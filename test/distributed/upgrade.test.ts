@@ -90,6 +90,9 @@ for (const target of targets) {
             ...(target.kind === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
             "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
             "DROP TABLE taskflow_run_logs",
+            // Migration 7's columns.
+            "ALTER TABLE taskflow_runs DROP COLUMN trace_context",
+            "ALTER TABLE taskflow_runs DROP COLUMN scheduled_at",
             "DELETE FROM taskflow_migrations WHERE migration_id > 1"
           ])
         )
@@ -104,7 +107,7 @@ for (const target of targets) {
         const migrations = yield* Effect.promise(() =>
           raw(["SELECT migration_id FROM taskflow_migrations ORDER BY migration_id"])
         )
-        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 4, 5, 6])
+        expect(migrations.map((row) => Number(row.migration_id))).toEqual([1, 2, 3, 4, 5, 6, 7])
       }))
   })
 }

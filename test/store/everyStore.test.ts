@@ -228,6 +228,59 @@ for (const store of storeCases) {
         })
       ))
 
+    it.live("a claim hands back each run's trace context and when it was Scheduled; a bad traceparent is refused", () =>
+      withStore(
+        store,
+        Effect.gen(function*() {
+          const s = yield* RunStore.RunStore
+          const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+          const [child, linked, plain, alike1, alike2] = Array.from({ length: 5 }, uuid)
+          const scheduledAt = new Date(Date.now() - 90_000)
+          yield* s.createRun({
+            ...newRun(child, "store-plain", State.scheduled({ timestamp: scheduledAt })),
+            traceContext: { traceparent, join: "parent" }
+          })
+          yield* s.createRun({
+            ...newRun(linked, "store-plain", State.scheduled()),
+            traceContext: { traceparent, join: "link" }
+          })
+          yield* s.createRun(newRun(plain, "store-plain", State.scheduled()))
+          // The runs of a mapDelay: one batch, one context.
+          const shared = { traceparent, join: "link" } as const
+          yield* s.createRuns([alike1, alike2].map((id) => ({
+            ...newRun(id, "store-plain", State.scheduled()),
+            parameters: [id],
+            traceContext: shared
+          })))
+          const claimed = yield* s.claimRuns({ workerId: "w1", names: ["store-plain"], limit: 10, lease: 30_000 })
+          const byId = new Map(claimed.map((run) => [run.id, run]))
+          expect(byId.size).toBe(5)
+          expect(byId.get(child)!.traceContext).toEqual({ traceparent, join: "parent" })
+          expect(byId.get(child)!.scheduledAt.getTime()).toBe(scheduledAt.getTime())
+          expect(byId.get(child)!.state.timestamp.getTime() - byId.get(child)!.scheduledAt.getTime()).toBeGreaterThan(
+            60_000
+          )
+          expect(byId.get(linked)!.traceContext).toEqual({ traceparent, join: "link" })
+          expect(byId.get(plain)!.traceContext).toBeUndefined()
+          expect(byId.get(alike1)!.traceContext).toEqual(shared)
+          expect(byId.get(alike2)!.traceContext).toEqual(shared)
+          // Refused, nothing created: a run a worker could not continue the trace of.
+          const bad = uuid()
+          const error = yield* Effect.flip(
+            s.createRuns([
+              newRun(uuid(), "store-plain", State.scheduled()),
+              {
+                ...newRun(bad, "store-plain", State.scheduled()),
+                traceContext: { traceparent: "00-abc", join: "parent" }
+              }
+            ])
+          )
+          expect(error._tag).toBe("SerializationError")
+          expect(error.message).toContain("traceparent must be a W3C traceparent")
+          expect((yield* Effect.flip(s.getRun(bad)))._tag).toBe("RunNotFound")
+        })
+      ))
+
     it.live("a claim sent with state changes: each lands, and a run moved in the same write is not claimed", () =>
       withStore(
         store,

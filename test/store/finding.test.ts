@@ -389,6 +389,8 @@ for (const store of sqlCases) {
           ...(store.name === "postgres" ? ["DROP INDEX taskflow_runs_id_pattern"] : []),
           "ALTER TABLE taskflow_runs DROP COLUMN rerun_of",
           "DROP TABLE taskflow_run_logs",
+          "ALTER TABLE taskflow_runs DROP COLUMN trace_context",
+          "ALTER TABLE taskflow_runs DROP COLUMN scheduled_at",
           "DELETE FROM taskflow_migrations WHERE migration_id >= 4",
           row(a, `["x", "x", "y"]`),
           row(b, `["y"]`),

@@ -14,7 +14,7 @@ import { listingOf, pruningOf } from "../../src/internal/store/rules.js"
 import { countingStatement, startingPointsStatement } from "../../src/internal/store/sql/finding.js"
 import { listingStatement } from "../../src/internal/store/sql/reads.js"
 import { PLANNER_SETTINGS } from "../../src/internal/store/sql/statements.js"
-import { unleasedStatement } from "../../src/internal/store/sql/workerCalls.js"
+import { scheduledCountStatement, unleasedStatement } from "../../src/internal/store/sql/workerCalls.js"
 import { freshPostgresUrl, freshSqliteFile, postgresAvailable } from "../support/stores.js"
 
 const RUNS = 100_000
@@ -94,15 +94,20 @@ const statements = (sql: SqlClient.SqlClient, cursor: string, counts: "all" | "e
     startingPointsStatement(sql, pruningOf({ olderThan: "30 days", states: ["FAILED"] }, T0 + 5_000_000)).compile()
   ] as const,
   // The recovery of unleased runs (migration 6_unleased_sweep): its partial index, never the table.
-  ["unleased sweep", unleasedStatement(sql, T0 + 5_000_000, 500).compile()] as const
+  ["unleased sweep", unleasedStatement(sql, T0 + 5_000_000, 500).compile()] as const,
+  // A task worker's runsScheduled gauge: the claim's partial index of Scheduled runs, those names' alone.
+  ["scheduled count", scheduledCountStatement(sql, ["plan-98", "plan-99"]).compile()] as const
 ]
 
 /**
  * Whether a statement with an index of its own is read by it: the unleased sweep must not walk the
- * state index, which holds every unfinished run (NotReady ones too, never pruned).
+ * state index, which holds every unfinished run (NotReady ones too, never pruned); the Scheduled count,
+ * the state index, which holds every Scheduled run of every name.
  */
 const ownIndexUsed = (what: string, plan: string): boolean =>
-  what !== "unleased sweep" || plan.includes("taskflow_runs_unleased")
+  what === "unleased sweep"
+    ? plan.includes("taskflow_runs_unleased")
+    : what !== "scheduled count" || plan.includes("taskflow_runs_scheduled")
 
 /** A cursor from the store itself: the second page of the whole listing. */
 const cursorOf = Effect.gen(function*() {

@@ -23,6 +23,8 @@ import { createDeferred, makeDefinition } from "../task/task.js"
 import { startRunSpan } from "../telemetry/runSpan.js"
 import type { RunSpanParent } from "../telemetry/spanParent.js"
 import { current, tracingOn } from "../telemetry/spanParent.js"
+import type { TraceContext } from "../telemetry/traceContext.js"
+import { captureTraceContext } from "../telemetry/traceContext.js"
 
 /** @internal */
 export const FlowTypeId: unique symbol = Symbol.for("effect-taskflow/Flow")
@@ -230,18 +232,26 @@ const startFlowSpan = (
 
 /** Schedules a flow run in the RunStore for a task worker, and follows it. */
 const delay = (def: FlowDefinition, args: ReadonlyArray<unknown>) =>
-  Effect.flatMap(RunStore, (store) => {
-    const id = makeRunId()
-    return createDeferred(store, [{
-      id,
-      kind: "flow",
-      name: def.name,
-      parameters: args,
-      tags: def.tags,
-      retries: def.retries,
-      state: state_.scheduled()
-    }]).pipe(Effect.zipRight(flowRunFuture<any, any>(id)))
-  })
+  Effect.flatMap(RunStore, (store) =>
+    Effect.flatMap(
+      // The span that delays the flow run: the worker's flow-run span continues its trace.
+      Effect.withFiberRuntime<TraceContext | undefined>((fiber) =>
+        Effect.succeed(captureTraceContext(fiber, def.tracing.join, false))
+      ),
+      (traceContext) => {
+        const id = makeRunId()
+        return createDeferred(store, [{
+          id,
+          kind: "flow",
+          name: def.name,
+          parameters: args,
+          tags: def.tags,
+          retries: def.retries,
+          state: state_.scheduled(),
+          traceContext
+        }]).pipe(Effect.zipRight(flowRunFuture<any, any>(id)))
+      }
+    ))
 
 /** @internal */
 export const make = (

@@ -1,11 +1,15 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as State from "../../State.js"
+import * as Telemetry from "../../Telemetry.js"
 import { decodeDuration } from "../core/duration.js"
 import type { AnyState } from "../core/state.js"
 import { cancelled, crashed, isFinal, scheduled } from "../core/state.js"
+import { isTraceparent } from "../telemetry/traceContext.js"
 import { PROCESS_HOLDER_PREFIX } from "./runStore.js"
 
 /** @internal */
@@ -338,3 +342,53 @@ export const withUnclaimedFor = (record: RunStore_.RunRecord, waited: number): R
   ...record,
   unclaimedFor: Duration.millis(waited)
 })
+
+/**
+ * A new run's trace context, refused (a SerializationError naming the run and the shape wanted)
+ * when its `traceparent` is not W3C-shaped: as with arguments that cannot be stored, nothing is
+ * created, rather than a run whose worker could not continue the trace. @internal
+ */
+export const checkTraceContext = (run: RunStore_.NewRun): Errors.SerializationError | undefined => {
+  const context = run.traceContext
+  if (
+    context === undefined ||
+    (isTraceparent(context.traceparent) && (context.join === "parent" || context.join === "link"))
+  ) {
+    return undefined
+  }
+  return new Errors.SerializationError({
+    runId: run.id,
+    message: `Run ${run.id}'s traceContext is not one a task worker can continue: traceparent must be a W3C ` +
+      `traceparent "00-<32 lowercase hex>-<16 lowercase hex>-<2 hex>" (got ${JSON.stringify(context.traceparent)}) ` +
+      `and join "parent" or "link" (got ${JSON.stringify(context.join)}). Leave traceContext out to start a new trace.`
+  })
+}
+
+/** The first refused trace context of `runs`, if any. @internal */
+export const refusedTraceContext = (runs: ReadonlyArray<RunStore_.NewRun>): Errors.SerializationError | undefined => {
+  for (const run of runs) {
+    if (run.traceContext === undefined) continue
+    const refused = checkTraceContext(run)
+    if (refused !== undefined) return refused
+  }
+  return undefined
+}
+
+/**
+ * Counts runs a recovery of expired leases ended Crashed (`Telemetry.crashesRecovered`), tagged by
+ * kind. @internal
+ */
+export const countCrashesRecovered = (kinds: ReadonlyArray<RunStore_.RunKind>): Effect.Effect<void> => {
+  if (kinds.length === 0) return Effect.void
+  const tasks = kinds.filter((kind) => kind === "task").length
+  return Effect.all([
+    tasks === 0 ? Effect.void : Metric.incrementBy(crashesOf("task"), tasks),
+    tasks === kinds.length ? Effect.void : Metric.incrementBy(crashesOf("flow"), kinds.length - tasks)
+  ], { discard: true })
+}
+
+const crashesByKind = {
+  task: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "task")),
+  flow: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "flow"))
+}
+const crashesOf = (kind: RunStore_.RunKind) => crashesByKind[kind]

@@ -1,4 +1,5 @@
 import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type { AnyState } from "../core/state.js"
@@ -79,6 +80,21 @@ export interface MaybeClaimThen {
     readonly claimRuns: RunStore_.Service["claimRuns"]
     readonly claimThen: ClaimThen
   } | undefined
+}
+
+/**
+ * The key a SQL store offers its count of the Scheduled runs of some names under (a task worker's
+ * `runsScheduled` gauge): one grouped count over the claim's partial index of Scheduled runs, which
+ * reads only those names' entries (`countRuns` reads every Scheduled run, and each one's row).
+ * @internal
+ */
+export const CountScheduledKey: unique symbol = Symbol.for("effect-taskflow/RunStore/CountScheduled")
+
+/** A store that may count Scheduled runs by name (see `CountScheduledKey`). @internal */
+export interface MaybeCountScheduled {
+  readonly [CountScheduledKey]?:
+    | ((names: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, number>, Errors.RunStoreError>)
+    | undefined
 }
 
 /**

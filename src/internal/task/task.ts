@@ -29,6 +29,7 @@ import { runnerInternal, TaskRunner } from "../runner/taskRunner.js"
 import { inProcessLeases, RunStore } from "../store/runStore.js"
 import { startRunSpan } from "../telemetry/runSpan.js"
 import { current, tracingOn } from "../telemetry/spanParent.js"
+import { captureTraceContext } from "../telemetry/traceContext.js"
 
 /** @internal */
 export const TaskTypeId: unique symbol = Symbol.for("effect-taskflow/Task")
@@ -257,7 +258,8 @@ const deferredRun = (
   task: TaskImpl,
   args: ReadonlyArray<unknown>,
   flowRunId: string | undefined,
-  parentTaskRunId: string | undefined
+  parentTaskRunId: string | undefined,
+  traceContext: RunStore_.RunTraceContext | undefined
 ) =>
   Effect.map(resolveInputs(args, task.waitFor), (inputs): RunStore_.NewRun =>
     "notReady" in inputs
@@ -266,9 +268,10 @@ const deferredRun = (
         flowRunId,
         parentTaskRunId,
         [],
-        state_.pending({ name: "NotReady", message: inputs.notReady.message })
+        state_.pending({ name: "NotReady", message: inputs.notReady.message }),
+        traceContext
       )
-      : newRun(task, flowRunId, parentTaskRunId, inputs.args, state_.scheduled()))
+      : newRun(task, flowRunId, parentTaskRunId, inputs.args, state_.scheduled(), traceContext))
 
 /**
  * The runs of a `mapDelay` whose arguments hold no futures (the common case): built in one loop,
@@ -278,10 +281,11 @@ const scheduledRuns = (
   task: TaskImpl,
   calls: ReadonlyArray<ReadonlyArray<unknown>>,
   flowRunId: string | undefined,
-  parentTaskRunId: string | undefined
+  parentTaskRunId: string | undefined,
+  traceContext: RunStore_.RunTraceContext | undefined
 ): Array<RunStore_.NewRun> => {
   const state = state_.scheduled()
-  return calls.map((parameters) => newRun(task, flowRunId, parentTaskRunId, parameters, state))
+  return calls.map((parameters) => newRun(task, flowRunId, parentTaskRunId, parameters, state, traceContext))
 }
 
 /** A new task run of `task`, with a new id. */
@@ -290,7 +294,8 @@ const newRun = (
   flowRunId: string | undefined,
   parentTaskRunId: string | undefined,
   parameters: ReadonlyArray<unknown>,
-  state: State.State<unknown, unknown>
+  state: State.State<unknown, unknown>,
+  traceContext: RunStore_.RunTraceContext | undefined
 ): RunStore_.NewRun => {
   const def = task[TaskTypeId]
   return {
@@ -302,7 +307,8 @@ const newRun = (
     tags: def.tags,
     retries: def.retries,
     parameters,
-    state
+    state,
+    traceContext
   }
 }
 
@@ -327,7 +333,14 @@ const delay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
         Errors.RunStoreError | Errors.SerializationError,
         RunStore
       >((fiber) =>
-        deferredRun(task, args, fiber.getFiberRef(currentFlowRunId), fiber.getFiberRef(currentTaskRunId)).pipe(
+        deferredRun(
+          task,
+          args,
+          fiber.getFiberRef(currentFlowRunId),
+          fiber.getFiberRef(currentTaskRunId),
+          // The span that delays the run: the worker's run span continues its trace.
+          captureTraceContext(fiber, task[TaskTypeId].tracing.join, false)
+        ).pipe(
           Effect.tap((run) => createDeferred(store, [run])),
           Effect.flatMap((run) => distributedFuture<any, any>(run.id))
         )
@@ -341,9 +354,13 @@ const mapDelay = (task: TaskImpl, args: ReadonlyArray<unknown>) =>
     const calls = yield* mapCalls(task, args)
     const flowRunId = yield* FiberRef.get(currentFlowRunId)
     const parentTaskRunId = yield* FiberRef.get(currentTaskRunId)
+    // One context for all the runs (linked to this span under "auto"): one trace each.
+    const traceContext = yield* Effect.withFiberRuntime<RunStore_.RunTraceContext | undefined>((fiber) =>
+      Effect.succeed(captureTraceContext(fiber, task[TaskTypeId].tracing.join, true))
+    )
     const runs = calls.every((call) => plainArguments(call, task.waitFor))
-      ? scheduledRuns(task, calls, flowRunId, parentTaskRunId)
-      : yield* Effect.forEach(calls, (call) => deferredRun(task, call, flowRunId, parentTaskRunId))
+      ? scheduledRuns(task, calls, flowRunId, parentTaskRunId, traceContext)
+      : yield* Effect.forEach(calls, (call) => deferredRun(task, call, flowRunId, parentTaskRunId, traceContext))
     yield* createDeferred(store, runs)
     return makeList(runs.map((run) => new StoreFuture<any, any>(run.id, store, `Task run ${run.id}`)))
   })

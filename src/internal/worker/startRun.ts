@@ -3,9 +3,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Errors from "../../Errors.js"
 import type * as RunStore_ from "../../RunStore.js"
 import type * as TaskWorker from "../../TaskWorker.js"
+import * as Telemetry from "../../Telemetry.js"
 import { currentFlowRunId } from "../core/currentRun.js"
 import type { TaskDefinition } from "../core/definition.js"
 import * as state_ from "../core/state.js"
@@ -14,6 +16,8 @@ import type { FlowDefinition } from "../flow/flow.js"
 import { executeFlowRun, flowDefinition, isFlow } from "../flow/flow.js"
 import { RunCell } from "../run/runCell.js"
 import { isTask, taskDefinition } from "../task/task.js"
+import { root as spanRoot } from "../telemetry/spanParent.js"
+import { workerSpanParent } from "../telemetry/traceContext.js"
 import type { HeldRuns } from "./heldRuns.js"
 
 /** The definitions a worker serves, by name; anything but a task or a flow is refused. */
@@ -48,6 +52,27 @@ export const runStarter = (options: {
   readonly servingFlowRunId: string | undefined
 }): StartRun => {
   const { definitions, held, runFork, servingFlowRunId } = options
+  // One tagged histogram per served name, made once: no metric key per run.
+  const scheduleDelays = new Map(
+    Array.from(definitions.values(), (def) => [
+      def.name,
+      Telemetry.scheduleDelay.pipe(
+        Metric.tagged(Telemetry.Attributes.runKind, def.kind),
+        Metric.tagged(Telemetry.Attributes.runName, def.name)
+      )
+    ])
+  )
+  /**
+   * How long the run waited, Scheduled to claimed, as the store recorded both (the Scheduled time by
+   * the clock of the process that delayed it, the claim by this worker's: a skew between the two
+   * shifts it; a negative wait counts as none).
+   */
+  const recordScheduleDelay = (run: RunStore_.ClaimedRun): Effect.Effect<void> => {
+    const histogram = scheduleDelays.get(run.name)
+    if (histogram === undefined) return Effect.void
+    const waited = Math.max(0, run.state.timestamp.getTime() - run.scheduledAt.getTime())
+    return Metric.update(histogram, waited / 1000)
+  }
 
   /**
    * A claimed run of a name this worker does not serve (a store that changed the name on the way,
@@ -81,12 +106,26 @@ export const runStarter = (options: {
     const args = run.parameters.right
     // The claim recorded this attempt's Running (and took its run count).
     const claimed = run.runCount
+    // Under (or linked to) the span that delayed the run, else a trace of its own: never the
+    // worker's span, which the runtime the run is forked from may carry.
+    const spanParent = run.traceContext === undefined
+      ? spanRoot
+      : workerSpanParent(run.traceContext, def.tracing.join, run.scheduledAt, run.state.timestamp.getTime())
     if (def.kind === "flow") {
-      const flowRun = executeFlowRun(def as FlowDefinition, run.id, held.store, args, run.state, claimed)
+      const flowRun = executeFlowRun(def as FlowDefinition, run.id, held.store, args, run.state, claimed, spanParent)
       return Effect.exit(flowRun) as Effect.Effect<unknown>
     }
     // The run has its fiber to itself: its task run id is set on it once.
-    const body = executeTaskRun({ def, cell, store: held.store, args, waitFor: [], ownFiber: true, claimed })
+    const body = executeTaskRun({
+      def,
+      cell,
+      store: held.store,
+      args,
+      waitFor: [],
+      ownFiber: true,
+      claimed,
+      spanParent
+    })
     // A task that requires services a worker cannot provide fails its run; it cannot reach here typed.
     return (run.flowRunId === servingFlowRunId
       ? body
@@ -104,7 +143,7 @@ export const runStarter = (options: {
   function start(run: RunStore_.ClaimedRun, claimSentAt: number): void {
     held.claimed(run.id, run.name, claimSentAt, run.runCount)
     const cell = new RunCell<unknown, unknown>(run.id, run.name, run.state)
-    const fiber = runFork(execute(run, cell))
+    const fiber = runFork(Effect.zipRight(recordScheduleDelay(run), execute(run, cell)))
     held.track(run.id, fiber)
     fiber.addObserver((exit) => {
       // An interrupted task run (a cancel, a lost lease, shutdown) is recorded Cancelled once its

@@ -17,6 +17,7 @@ import { PROCESS_HOLDER_PREFIX, RunStore } from "../store/runStore.js"
 import { claimLoop, makeClaimSignal } from "./claims.js"
 import { forkHeartbeats, forkLeaseDeadline } from "./heartbeats.js"
 import { HeldRuns } from "./heldRuns.js"
+import { forkScheduledGauge } from "./scheduledGauge.js"
 import { runStarter, servedDefinitions } from "./startRun.js"
 
 const millisOf = (option: string, input: Duration.DurationInput | undefined, fallback: number): number => {
@@ -210,14 +211,17 @@ export const serve = (
     const unsubscribeCancelling = store.unsafeSubscribeCancelling(held.interrupt)
     yield* Effect.addFinalizer(() => Effect.sync(unsubscribeCancelling))
     const heartbeats = { store, held, workerId, names, lease, heartbeatEvery, scheduled: signal.scheduled }
-    yield* forkHeartbeats(heartbeats)
-    yield* forkLeaseDeadline(heartbeats)
+    // The worker's own work makes no spans (nor do the fibers it forks): an idle worker's trace
+    // would be nothing but polls. Its runs are forked from `runFork`, whose runtime traces.
+    yield* untraced(forkHeartbeats(heartbeats))
+    yield* untraced(forkLeaseDeadline(heartbeats))
+    yield* untraced(forkScheduledGauge(store, names))
     // Listening before the first claim: a claim may keep the worker's shutdown waiting too.
     const signals = yield* listenForSignals(workerId, (message) => runFork(Effect.logInfo(message)))
     yield* Effect.addFinalizer(() => finishOrGiveBack(store, held, workerId, grace, signals))
 
     yield* Effect.logInfo(`Task worker ${workerId} serving ${names.join(", ")} (concurrency ${concurrency})`)
-    return yield* claimLoop({
+    return yield* untraced(claimLoop({
       store,
       held,
       signal,
@@ -228,5 +232,7 @@ export const serve = (
       lease,
       maxPoll,
       heartbeatEvery
-    })
+    }))
   }))
+
+const untraced = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withTracerEnabled(effect, false)

@@ -75,8 +75,8 @@ export class MemoryRun {
     return new MemoryRun(undefined, placeholderState)
   }
 
-  /** The run as a claim returns it. */
-  toClaimed(): RunStore_.ClaimedRun {
+  /** The run as a claim returns it; `scheduledAt` is the time of the Scheduled state the claim took. */
+  toClaimed(scheduledAt: Date): RunStore_.ClaimedRun {
     const record = this.toRecord()
     return {
       id: record.id,
@@ -87,7 +87,9 @@ export class MemoryRun {
       parameters: Either.right(record.parameters),
       runCount: record.runCount,
       retries: record.retries,
-      state: record.state
+      state: record.state,
+      traceContext: this.run!.traceContext,
+      scheduledAt
     }
   }
 }

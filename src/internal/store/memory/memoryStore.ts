@@ -8,11 +8,13 @@ import { makeRunId } from "../../core/runId.js"
 import type { AnyState } from "../../core/state.js"
 import { cancelled, cancelling, isFinal, pending, running, scheduled } from "../../core/state.js"
 import {
+  countCrashesRecovered,
   givenBackRunCount,
   isCount,
   notFound,
   pruningOf,
   recoveredState,
+  refusedTraceContext,
   releasedState,
   subscribeTo,
   unclaimedAfterMillis,
@@ -69,8 +71,11 @@ export const makeMemory = (
     return waited === undefined || workers.serves(record.name, millis) ? record : withUnclaimedFor(record, waited)
   }
   /** The runs as stored, or the first refusal: a batch is refused whole, as a SQL store's. */
-  const checked = (newRuns: ReadonlyArray<RunStore_.NewRun>) =>
-    exact ? Either.all(newRuns.map(exactRun)) : Either.right(newRuns)
+  const checked = (newRuns: ReadonlyArray<RunStore_.NewRun>) => {
+    const refused = refusedTraceContext(newRuns)
+    if (refused !== undefined) return Either.left(refused)
+    return exact ? Either.all(newRuns.map(exactRun)) : Either.right(newRuns)
+  }
   const found = <A>(runId: string, read: (run: MemoryRun) => A) =>
     Effect.suspend(() => {
       const run = runs.find(runId)
@@ -145,7 +150,11 @@ export const makeMemory = (
           runs.move(run, releasedState(run.state, workerId, new Date(millis), message), runCount, true)
         }
       }),
-    recoverExpired: () => Effect.map(now, (millis) => recoverExpired(runs, millis)),
+    recoverExpired: () =>
+      Effect.flatMap(now, (millis) => {
+        const { crashed, recovered } = recoverExpired(runs, millis)
+        return Effect.as(countCrashesRecovered(crashed), recovered)
+      }),
     unsafeSubscribeScheduled: subscribeTo(runs.scheduledListeners),
     unsafeSubscribeCancelling: subscribeTo(runs.cancellingListeners),
     unsafeSubscribe: (runId, onChange) => subscribe(runs, runId, onChange),
@@ -221,11 +230,12 @@ const claimRuns = (
       continue
     }
     const timestamp = new Date(millis)
+    const scheduledAt = run.state.timestamp
     runs.move(run, pending({ timestamp }), undefined)
     runs.move(run, running({ timestamp, name: run.runCount === 0 ? "Running" : "Retrying" }), run.runCount + 1)
     run.workerId = workerId
     run.leaseExpiresAt = millis + lease
-    claimed.push(run.toClaimed())
+    claimed.push(run.toClaimed(scheduledAt))
   }
   runs.scheduledQueue = skipped.concat(queue.slice(i))
   return claimed
@@ -253,8 +263,12 @@ const heartbeat = (
   return { cancelling, lost }
 }
 
-const recoverExpired = (runs: RunIndex, millis: number): ReadonlyArray<string> => {
+const recoverExpired = (
+  runs: RunIndex,
+  millis: number
+): { readonly recovered: ReadonlyArray<string>; readonly crashed: ReadonlyArray<RunStore_.RunKind> } => {
   const recovered: Array<string> = []
+  const crashed: Array<RunStore_.RunKind> = []
   for (const run of runs.all().values()) {
     if (run.workerId === undefined || run.leaseExpiresAt === undefined || run.leaseExpiresAt > millis) continue
     if (isFinal(run.state)) continue
@@ -262,8 +276,9 @@ const recoverExpired = (runs: RunIndex, millis: number): ReadonlyArray<string> =
     const state = recoveredState(run.state, run.runCount, run.run!.retries ?? 0, workerId, new Date(millis))
     runs.move(run, state, undefined, true)
     recovered.push(run.run!.id)
+    if (state.type === "CRASHED") crashed.push(run.run!.kind)
   }
-  return recovered
+  return { recovered, crashed }
 }
 
 const subscribe = (runs: RunIndex, runId: string, onChange: (state: AnyState) => void): () => void => {

@@ -73,7 +73,9 @@ export const makeCall = (reconnectFor: Duration.DurationInput = "30 seconds"): C
     // Never interrupt a statement in flight: sql-pg 0.53 cancels it with pg_cancel_backend(pid),
     // which can land on the next statement that pooled connection runs (someone else's). An
     // interrupted caller waits the few milliseconds the statement takes; retries stay interruptible.
-    const once = Effect.uninterruptible(effect)
+    // No spans: @effect/sql makes one per statement when a tracer is installed, and a run's trace
+    // would drown in the store's statements (a busy worker's would be nothing else).
+    const once = Effect.withTracerEnabled(Effect.uninterruptible(effect), false)
     const fail = (error: E | SqlError): Effect.Effect<never, E | Errors.RunStoreError> =>
       Effect.fail(isSqlError(error) ? storeError(error, typeof what === "string" ? what : what()) : error)
     // One frame on the way: the retry schedule is only set up once a call fails (it costs more

@@ -11,6 +11,8 @@ import type { StateRow } from "../../codec/storeCodec.js"
 import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
+import { isTraceparent } from "../../telemetry/traceContext.js"
+import { checkTraceContext } from "../rules.js"
 import type { CREATE_COLUMNS, RunRow } from "./statements.js"
 
 /** A run's current state, as its row holds it. */
@@ -121,8 +123,31 @@ export const claimedRun = (row: RunRow, millis: number): RunStore_.ClaimedRun =>
   parameters: decodeParameters(row.name, row.id, row.parameters),
   runCount: Number(row.run_count),
   retries: Number(row.retries),
-  state: state_.running({ timestamp: new Date(millis), name: row.state_name })
+  state: state_.running({ timestamp: new Date(millis), name: row.state_name }),
+  traceContext: traceContextOf(row.trace_context),
+  // A row claimed before migration 7 has none: it waited no time that is known.
+  scheduledAt: new Date(row.scheduled_at == null ? millis : Number(row.scheduled_at))
 })
+
+/**
+ * A row's trace context; one that does not read (a hand-edited row) is none: the run starts a new
+ * trace rather than failing for what only its tracing would use.
+ */
+const traceContextOf = (text: string | null | undefined): RunStore_.RunTraceContext | undefined => {
+  if (text == null) return undefined
+  try {
+    const context: unknown = JSON.parse(text)
+    if (typeof context !== "object" || context === null) return undefined
+    const { join, traceparent } = context as { readonly traceparent?: unknown; readonly join?: unknown }
+    return isTraceparent(traceparent) && (join === "parent" || join === "link") ? { traceparent, join } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A trace context as its column holds it. */
+const traceContextText = (context: RunStore_.RunTraceContext | undefined): string | null =>
+  context === undefined ? null : JSON.stringify({ traceparent: context.traceparent, join: context.join })
 
 /** A state heard of (a notification, a poll, a read), for subscribers. */
 export const decodedOrCrashed = (name: string, runId: string, row: StateRow, result: string | null | undefined) =>
@@ -152,8 +177,27 @@ export const makeNewRow = (hold?: { readonly holder: string; readonly lease: num
     }
     return lastTagsJson
   }
-  return (run: RunStore_.NewRun): Either.Either<NewRunRow, Errors.SerializationError> =>
-    Either.map(
+  // The runs of one `mapDelay` share one trace context too.
+  let lastContext: RunStore_.RunTraceContext | undefined
+  let lastContextText: string | null = null
+  const contextText = (context: RunStore_.RunTraceContext | undefined) => {
+    if (context !== lastContext) {
+      lastContext = context
+      lastContextText = traceContextText(context)
+    }
+    return lastContextText
+  }
+  return (run: RunStore_.NewRun): Either.Either<NewRunRow, Errors.SerializationError> => {
+    const refused = run.traceContext === undefined ? undefined : checkTraceContext(run)
+    if (refused !== undefined) return Either.left(refused)
+    return newRow(run, contextText(run.traceContext))
+  }
+
+  function newRow(
+    run: RunStore_.NewRun,
+    traceContext: string | null
+  ): Either.Either<NewRunRow, Errors.SerializationError> {
+    return Either.map(
       // A run created already finished keeps whatever it has; only a Scheduled run's arguments are
       // decoded by a worker, others (runs of this process) are only shown.
       encodeParameters(
@@ -182,12 +226,14 @@ export const makeNewRow = (hold?: { readonly holder: string; readonly lease: num
           state_timestamp: timestamp,
           state_cause: cause,
           created_at: timestamp,
+          trace_context: traceContext,
           ...(hold !== undefined && heldInProcess(run.state)
             ? { worker_id: hold.holder, lease_expires_at: hold.lease }
             : { worker_id: null, lease_expires_at: null })
         }
       }
     )
+  }
 }
 
 /** Whether a run is Pending named NotReady: an upstream failed, it never starts. @internal */

@@ -218,7 +218,14 @@ const migrations = {
     (sql) =>
       sql`CREATE INDEX IF NOT EXISTS taskflow_runs_unleased ON taskflow_runs (state_type, state_timestamp)
       WHERE ${sql.literal(UNLEASED_PREDICATE)}`
-  )
+  ),
+  // The trace a delayed run continues on its worker (RunStore.RunTraceContext, as JSON), and the time
+  // of the Scheduled state a claim took (a claim overwrites the state's time): how long it waited.
+  "7_trace_context": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`ALTER TABLE taskflow_runs ADD COLUMN trace_context TEXT`,
+      sql`ALTER TABLE taskflow_runs ADD COLUMN scheduled_at DOUBLE PRECISION`
+    ], { discard: true }))
 }
 
 /** The newest migration this version of the library has. */

@@ -40,6 +40,7 @@ export const CREATE_COLUMNS = [
   "state_timestamp",
   "state_cause",
   "created_at",
+  "trace_context",
   "worker_id",
   "lease_expires_at"
 ] as const
@@ -72,7 +73,7 @@ const createRuns = (rows: string) =>
 export const CREATE_RUNS = createRuns(
   `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
       $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::text[], $16::float8[],
-      $17::text[], $18::float8[])`
+      $17::text[], $18::text[], $19::float8[])`
 )
 
 /** The columns CREATE_RUNS_ALIKE takes once for the whole batch: all but the id and the parameters. */
@@ -80,12 +81,12 @@ export const SHARED_COLUMNS = CREATE_COLUMNS.filter((column) => column !== "id" 
 
 /**
  * CREATE_RUNS for a batch whose runs differ only in their ids and parameters (a `mapDelay`): those
- * two as arrays, every other column once ($3–$18, in SHARED_COLUMNS's order). Two arrays to encode
- * and parse rather than eighteen.
+ * two as arrays, every other column once ($3–$19, in SHARED_COLUMNS's order). Two arrays to encode
+ * and parse rather than nineteen.
  */
 export const CREATE_RUNS_ALIKE = createRuns(
   `SELECT u.id, $3::text, $4::text, $5::text, $6::text, u.parameters, $7::text, $8::int, $9::int, $10::int,
-      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8, $17::text, $18::float8
+      $11::text, $12::text, $13::text, $14::float8, $15::text, $16::float8, $17::text, $18::text, $19::float8
     FROM unnest($1::text[], $2::text[]) AS u (id, parameters)`
 )
 
@@ -113,7 +114,8 @@ export const PLANNER_SETTINGS = [
  * The arguments are the SQL of the claim's time, the worker's id and the lease's end.
  */
 const claimSet = (at: string, worker: string, leaseEnd: string) =>
-  `state_type = 'RUNNING', state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
+  // scheduled_at reads the Scheduled state's time before this write replaces it (SET reads the old row).
+  `scheduled_at = state_timestamp, state_type = 'RUNNING', state_name = CASE WHEN run_count = 0 THEN 'Running' ELSE 'Retrying' END,
     state_message = NULL, state_timestamp = ${at}, state_cause = NULL, state_seq = state_seq + 2,
     run_count = run_count + 1, worker_id = ${worker}, lease_expires_at = ${leaseEnd}`
 
@@ -348,6 +350,10 @@ export interface RunRow {
   readonly worker_id: string | null
   readonly lease_expires_at: number | null
   readonly created_at: number
+  /** RunStore.RunTraceContext as JSON (migration 7; absent from rows read before it). */
+  readonly trace_context?: string | null
+  /** The time of the Scheduled state the last claim took (migration 7). */
+  readonly scheduled_at?: number | null
   readonly result?: string | null
 }
 

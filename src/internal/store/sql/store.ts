@@ -15,8 +15,8 @@ import { unclaimedAfterMillis } from "../rules.js"
 import { installRunLogs, RunLogsKey } from "../runLogs.js"
 import type { MaybeRunLogs } from "../runLogs.js"
 import { followLogs } from "../runLogs.js"
-import type { MaybeClaimThen, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
-import { DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
+import type { MaybeClaimThen, MaybeCountScheduled, MaybeInProcessLeases, MaybeUnclaimedAfter } from "../runStore.js"
+import { CountScheduledKey, DEFAULT_UNCLAIMED_AFTER, InProcessLeasesKey, UnclaimedAfterKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
 import { maxPollIntervalOf } from "./dialect.js"
 import { makeFinding } from "./finding.js"
@@ -27,7 +27,7 @@ import { makeReads } from "./reads.js"
 import { makeCall } from "./retry.js"
 import { runMigrations } from "./schema.js"
 import { makeSubscriptions } from "./subscriptions.js"
-import { makeRenewInProcess, makeWorkerCalls } from "./workerCalls.js"
+import { makeRenewInProcess, makeWorkerCalls, scheduledCountStatement } from "./workerCalls.js"
 import { makeWriter } from "./writer.js"
 import { makeCancelRun, makeCreateRuns, makeTransition, refusal } from "./writes.js"
 
@@ -100,9 +100,14 @@ export const makeStore = (
       & MaybeUnclaimedAfter
       & MaybeClaimThen
       & MaybeRunLogs
-      & MaybeInProcessLeases = {
+      & MaybeInProcessLeases
+      & MaybeCountScheduled = {
         kind: dialect.kind,
         [UnclaimedAfterKey]: unclaimedAfter,
+        [CountScheduledKey]: (names) =>
+          call("count Scheduled runs", scheduledCountStatement(sql, names)).pipe(
+            Effect.map((rows) => new Map(rows.map((row) => [row.name, Number(row.count)])))
+          ),
         createRun: (run) => createRuns([run]),
         createRuns,
         setState: (runId, state, setOptions) => {
@@ -144,4 +149,5 @@ export const makeStore = (
     // The store's layer records what runs log into it (runLogs.ts).
     yield* installRunLogs(service)
     return service
-  })
+    // The store's own fibers (the writer, the following of other processes) inherit this: no spans.
+  }).pipe(Effect.withTracerEnabled(false))

@@ -13,7 +13,7 @@ import type * as State from "../../../State.js"
 import { monotonicMillis } from "../../core/duration.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { recoveredState, releasedState, unleasedState } from "../rules.js"
+import { countCrashesRecovered, recoveredState, releasedState, unleasedState } from "../rules.js"
 import type { ClaimThen, MaybeClaimThen } from "../runStore.js"
 import { ClaimThenKey } from "../runStore.js"
 import type { Dialect } from "./dialect.js"
@@ -257,6 +257,15 @@ export const makeRenewInProcess = (parts: WorkerCallParts) => {
     )
 }
 
+/**
+ * The Scheduled runs of `names`, counted by name (a task worker's `runsScheduled` gauge): over the
+ * claim's partial index of Scheduled runs, whose predicate this repeats as a literal (a planner uses
+ * a partial index only for a WHERE that implies it), reading those names' entries alone. @internal
+ */
+export const scheduledCountStatement = (sql: SqlClient.SqlClient, names: ReadonlyArray<string>) =>
+  sql<{ readonly name: string; readonly count: number | string }>`SELECT name, COUNT(*) AS count
+    FROM taskflow_runs WHERE state_type = 'SCHEDULED' AND ${sql.in("name", names)} GROUP BY name`
+
 /** How old an unleased run's state must be to be recovered (see `makeRecoverUnleased`). @internal */
 export const UNLEASED_AFTER = 10 * 60_000
 /** How often a process looks for unleased runs at most: the look is for rows an upgrade left. */
@@ -316,6 +325,7 @@ const makeRecoverExpired = (parts: WorkerCallParts): WorkerCalls["recoverExpired
         const rows = yield* sql<RunRow & { readonly store_now: number }>`SELECT *, ${storeNow} AS store_now
           FROM taskflow_runs WHERE worker_id IS NOT NULL AND lease_expires_at < ${storeNow}`
         const recovered: Array<string> = []
+        const crashed: Array<RunStore_.RunKind> = []
         for (const row of rows) {
           const current = state_.make(row.state_type as State.StateType) as AnyState
           const next = recoveredState(
@@ -334,8 +344,12 @@ const makeRecoverExpired = (parts: WorkerCallParts): WorkerCalls["recoverExpired
               release: true
             })
           )
-          if (Either.isRight(moved)) recovered.push(row.id)
+          if (Either.isRight(moved)) {
+            recovered.push(row.id)
+            if (next.type === "CRASHED") crashed.push(row.kind as RunStore_.RunKind)
+          }
         }
+        yield* countCrashesRecovered(crashed)
         for (const runId of yield* recoverUnleased(new Date(millis))) recovered.push(runId)
         return recovered
       })
