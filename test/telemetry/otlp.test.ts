@@ -210,13 +210,16 @@ describe.sequential("taskflow worker --otlp, a client process and a collector", 
       expect(line.spanId).toBe(inner?.spanId)
       expect(line.attributes["taskflow.run_id"]).toBe(runId)
       // Metrics from the worker, tagged by name (no run ids).
-      await collector.until(
-        () =>
-          collector.points.some((point) =>
-            point.metric === "taskflow.runs.ended" && point.attributes["taskflow.run.name"] === "otlp-double"
-          ),
-        "taskflow.runs.ended"
-      )
+      for (const metric of ["taskflow.runs.ended", "taskflow.run.schedule_delay"]) {
+        await collector.until(
+          () =>
+            collector.points.some((point) =>
+              point.metric === metric && point.attributes["taskflow.run.name"] === "otlp-double" &&
+              point.value > 0 && !("taskflow.run.id" in point.attributes)
+            ),
+          metric
+        )
+      }
     },
     60_000
   )
