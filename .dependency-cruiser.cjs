@@ -103,8 +103,7 @@ module.exports = {
     {
       name: "opentelemetry-opt-in",
       severity: "error",
-      comment:
-        "Only the command's exporter (src/cli/internal/otlp.ts) imports @effect/opentelemetry: users bring their own SDK.",
+      comment: "Only src/cli/internal/otlp.ts imports @effect/opentelemetry: users bring their own SDK.",
       from: { path: "^src/", pathNot: "^src/cli/internal/otlp\\.ts$" },
       to: { path: "(^|/)node_modules/@effect/opentelemetry/|^@effect/opentelemetry" }
     },
