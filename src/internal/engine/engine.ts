@@ -98,18 +98,24 @@ const recordNow = (
   if (sync !== undefined) {
     // A refused move (the run was finished elsewhere) keeps the store's state, as below.
     const refused = writeSync(sync, cell, stored, options?.runCount)
-    return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(ended(cell, state, final))
+    // A missing run is a defect, but the run still ends here (its span, its count): nothing else will.
+    return refused?._tag === "RunNotFound"
+      ? Effect.die((ended(cell, state, final), refused))
+      : Effect.succeed(ended(cell, state, final))
   }
   // Asked before the write, which ends the hold.
   const heldHere = final && inProcessLeases(store)?.holds(cell.id) === true
   // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
-  return Effect.matchEffect(store.setState(cell.id, stored, options), {
+  const write = Effect.matchEffect(store.setState(cell.id, stored, options), {
     onFailure: (error) =>
       error._tag !== "InvalidTransition"
         ? Effect.die(error)
         : Effect.succeed(ended(cell, heldHere ? refusedEnd(cell, state, error) : state, final)),
     onSuccess: () => Effect.succeed(ended(cell, state, final))
   })
+  // A final write that dies or is interrupted still ends the run's span and counts it: every later
+  // end goes through here and stops at the final `cell.state` (`RunCell.end` runs once).
+  return final ? Effect.onExit(write, () => Effect.sync(() => cell.end(state))) : write
 }
 
 /** A final state recorded: the run's span ends and the run is counted (see `RunCell.end`). */
