@@ -61,7 +61,12 @@ export const Attributes = {
   /** On `taskflow.wait` spans: how many of its futures were done when the wait ended. */
   waitDone: "taskflow.wait.done",
   /** On `taskflow.wait` spans: how many of its futures were not done when the wait ended (a timeout). */
-  waitNotDone: "taskflow.wait.not_done"
+  waitNotDone: "taskflow.wait.not_done",
+  /**
+   * On the run's span (its attempt's, with retries) of a worker-pool run whose body started more spans
+   * than its thread keeps (10,000): how many it did not keep.
+   */
+  spansDropped: "taskflow.spans.dropped"
 } as const
 
 /** Seconds, from 1 ms to about 70 minutes. */
