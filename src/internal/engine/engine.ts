@@ -433,8 +433,9 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
       annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    if (runCount > 1 && runCount !== run.claimed) recordRetry(run.def)
     if (run.stop !== undefined && runCount !== run.claimed) return heldAttempt(run, run.stop, clock, runCount)
+    // Counted where the attempt starts (a held run's, in `heldAttempt`, once it was not stopped).
+    if (runCount > 1 && runCount !== run.claimed) recordRetry(run.def)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
       clock,
       run.store,
@@ -495,7 +496,11 @@ const heldAttempt = (
   run.cell.recorded(running)
   return Effect.matchEffect(run.store!.setState(run.cell.id, running, { runCount }), {
     onFailure: (error) => error._tag !== "InvalidTransition" ? Effect.die(error) : stopped(),
-    onSuccess: () => stop.requested ? stopped() : settleAttempt(run, clock, runCount)
+    onSuccess: () => {
+      if (stop.requested) return stopped()
+      if (runCount > 1) recordRetry(run.def)
+      return settleAttempt(run, clock, runCount)
+    }
   })
 }
 
@@ -585,7 +590,11 @@ export interface TaskRun {
    * is stopped through them from its creation on, its input wait included.
    */
   readonly leases?: InProcessLeases | undefined
-  /** Where the run's span hangs (default: under the span current where it executes). */
+  /**
+   * Where a task worker's run hangs its span: `executeTaskRun` starts the span there (when tracing
+   * is on). Undefined: `executeTaskRun` starts no span; its caller (a runner, an inline call) has
+   * set `cell.span` already, or the run has none. (`executeFlowRun`'s differs: undefined is `current`.)
+   */
   readonly spanParent?: RunSpanParent | undefined
 }
 
