@@ -101,6 +101,20 @@ module.exports = {
       to: { path: "^src/(Server\\.ts$|internal/server/)" }
     },
     {
+      name: "opentelemetry-opt-in",
+      severity: "error",
+      comment: "Only src/cli/internal/otlp.ts imports @effect/opentelemetry: users bring their own SDK.",
+      from: { path: "^src/", pathNot: "^src/cli/internal/otlp\\.ts$" },
+      to: { path: "(^|/)node_modules/@effect/opentelemetry/|^@effect/opentelemetry" }
+    },
+    {
+      name: "otlp-loaded-when-asked",
+      severity: "error",
+      comment: "src/cli/internal/otlp.ts loads only when --otlp is given: through import(), never statically.",
+      from: { path: "^src/" },
+      to: { path: "^src/cli/internal/otlp\\.ts$", dependencyTypesNot: ["dynamic-import"] }
+    },
+    {
       name: "internal-stays-internal",
       severity: "error",
       comment: "Benchmarks and examples use the public modules, as users do; src/internal/ is not part of the API.",

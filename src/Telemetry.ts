@@ -61,7 +61,12 @@ export const Attributes = {
   /** On `taskflow.wait` spans: how many of its futures were done when the wait ended. */
   waitDone: "taskflow.wait.done",
   /** On `taskflow.wait` spans: how many of its futures were not done when the wait ended (a timeout). */
-  waitNotDone: "taskflow.wait.not_done"
+  waitNotDone: "taskflow.wait.not_done",
+  /**
+   * On the run's span (its attempt's, with retries) of a worker-pool run whose body started more spans
+   * than its thread keeps (10,000): how many it did not keep.
+   */
+  spansDropped: "taskflow.spans.dropped"
 } as const
 
 /** Seconds, from 1 ms to about 70 minutes. */
@@ -69,7 +74,14 @@ const secondsBoundaries = MetricBoundaries.exponential({ start: 0.001, factor: 4
 
 /**
  * Runs that reached a final state, tagged `taskflow.run.kind`, `taskflow.run.name` and
- * `taskflow.state.type` (COMPLETED, FAILED, CRASHED, CANCELLED).
+ * `taskflow.state.type` (COMPLETED, FAILED, CRASHED, CANCELLED). A run that never ran because an
+ * upstream run did not complete (NotReady) is counted too, with `taskflow.state.type` PENDING (its
+ * last state in this process), and has no `runDuration`.
+ *
+ * Taskflow's run metrics carry only these tags: labels added with Effect's `Effect.tagMetrics` are
+ * not added to them. A run is counted by the process (and thread) that ran it: inline task calls
+ * made inside a worker-pool task's body are counted in that thread's own metrics, which nothing
+ * exports (their spans do reach the main thread).
  *
  * @example
  * ```ts
@@ -94,7 +106,9 @@ export const runsEnded = Metric.counter("taskflow.runs.ended", {
 })
 
 /**
- * Retries started (an attempt after the first), tagged `taskflow.run.kind` and `taskflow.run.name`.
+ * Retries started (an attempt after the first), tagged `taskflow.run.kind` and `taskflow.run.name`:
+ * counted as the attempt starts, not when a stopped run's next attempt is skipped. As `runsEnded`:
+ * no `Effect.tagMetrics` labels, and inline calls inside a worker-pool body are not exported.
  *
  * @example
  * ```ts
@@ -134,8 +148,8 @@ export const crashesRecovered = Metric.counter("taskflow.runs.crashes_recovered"
 
 /**
  * How long runs took, first Running to final state, in seconds; tagged `taskflow.run.kind`,
- * `taskflow.run.name` and `taskflow.state.type`. A run that never ran (cancelled while it waited)
- * is counted in `runsEnded` but has no duration.
+ * `taskflow.run.name` and `taskflow.state.type`. A run that never ran (cancelled while it waited,
+ * or NotReady) is counted in `runsEnded` but has no duration.
  *
  * @example
  * ```ts

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { main as distributed } from "../examples/distributed.js"
 import { main } from "../examples/pipeline.js"
+import { main as tracing } from "../examples/tracing.js"
 import { main as primes } from "../examples/workerPool.js"
 
 describe("examples", () => {
@@ -47,4 +48,18 @@ describe("examples", () => {
       }),
     { timeout: 30_000 }
   )
+
+  it.live("tracing.ts prints the flow's trace: flow-run, task runs, attempts, the body's own span", () =>
+    Effect.gen(function*() {
+      const log = console.log
+      console.log = () => {}
+      const lines = yield* tracing.pipe(Effect.ensuring(Effect.sync(() => (console.log = log))))
+      const names = lines.map((line) => line.trim().split("  ")[0])
+      expect(names[0]).toBe("handle-request")
+      expect(names[1]).toBe("flow-run examples-crawl")
+      expect(names.filter((name) => name === "task-run examples-fetch-page")).toHaveLength(3)
+      expect(names.filter((name) => name === "attempt 2")).toHaveLength(1)
+      expect(names.filter((name) => name === "parse")).toHaveLength(3)
+      expect(lines.find((line) => line.includes("flow-run examples-crawl"))).toMatch(/^  flow-run .* Completed$/)
+    }))
 })

@@ -7,8 +7,8 @@
  * live clock (their renewals and polling run on real time).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, FiberId, Layer, TestClock, TestServices } from "effect"
-import { Flow, Futures, RunStore, State, Task, TaskRunner } from "effect-taskflow"
+import { Clock, Deferred, Effect, Exit, Fiber, FiberId, Layer, Metric, TestClock, TestServices } from "effect"
+import { Flow, Futures, RunStore, State, Task, TaskRunner, Telemetry } from "effect-taskflow"
 import { targets } from "./distributed/harness.js"
 import type { Target } from "./distributed/tasks.js"
 
@@ -92,6 +92,12 @@ for (const where of targets) {
             // The delay passing changes nothing: no second attempt started.
             yield* TestClock.adjust(RETRY_DELAY)
             expect(attempts[which]).toBe(1)
+            // Nor was one counted as a retry.
+            const retried = yield* Metric.value(Telemetry.retries.pipe(
+              Metric.tagged("taskflow.run.kind", which === "flow" ? "flow" : "task"),
+              Metric.tagged("taskflow.run.name", name)
+            ))
+            expect(retried.count).toBe(0)
             expect(Exit.isInterrupted(exit!)).toBe(true)
             const stored = yield* store.getRun(run.id)
             expect(stored.state.type).toBe("CANCELLED")

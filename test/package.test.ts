@@ -65,6 +65,8 @@ const consumerLock = (
     integrity,
     dependencies: manifest.dependencies ?? {},
     peerDependencies: manifest.peerDependencies ?? {},
+    // Optional peers (@effect/opentelemetry) are not installed: npm ci would fetch their own peers.
+    ...(manifest.peerDependenciesMeta === undefined ? {} : { peerDependenciesMeta: manifest.peerDependenciesMeta }),
     // `npm ci` links bins from the lock's entry, not the tarball's manifest.
     ...(manifest.bin === undefined ? {} : { bin: manifest.bin })
   }

@@ -8,10 +8,12 @@ import * as Options from "@effect/cli/Options"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import { invalid, lazy, storeOptions } from "./internal/flags.js"
+import { otlpOptions } from "./internal/otlpSettings.js"
 
 /** `taskflow server`. */
 export const serverCommand = Command.make("server", {
   ...storeOptions,
+  ...otlpOptions,
   host: Options.text("host").pipe(
     Options.withDescription("The address to listen on. Any but this machine's (127.0.0.1, localhost) needs --token."),
     Options.withDefault("127.0.0.1")

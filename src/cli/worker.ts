@@ -7,10 +7,12 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { lazy, positive, storeOptions } from "./internal/flags.js"
+import { otlpOptions } from "./internal/otlpSettings.js"
 
 /** `taskflow worker`. */
 export const workerCommand = Command.make("worker", {
   ...storeOptions,
+  ...otlpOptions,
   module: Args.text({ name: "module" }).pipe(
     Args.withDescription("The JavaScript module (.js, .mjs; .ts with tsx installed) that exports your tasks and flows.")
   ),

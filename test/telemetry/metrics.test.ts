@@ -36,6 +36,18 @@ describe("run metrics", () => {
       expect(durations.max).toBeCloseTo(3)
     }).pipe(Effect.provide(TaskRunner.concurrent())))
 
+  it.effect("a run NotReady (an upstream run failed) is counted as PENDING, with no duration", () =>
+    Effect.gen(function*() {
+      const boom = Task.make("metrics-boom", () => Effect.fail(new Error("boom")))
+      const after = Task.make("metrics-after", (_: unknown) => Effect.void)
+      const failed = yield* boom.submit()
+      const downstream = yield* after.submit(failed)
+      yield* downstream.wait()
+      expect((yield* downstream.state).name).toBe("NotReady")
+      expect(yield* ended("metrics-after", "PENDING")).toBe(1)
+      expect((yield* Metric.value(tagged(Telemetry.runDuration, "metrics-after", "PENDING"))).count).toBe(0)
+    }).pipe(Effect.provide(TaskRunner.concurrent())))
+
   it.effect("through the OpenTelemetry SDK: counts by kind, name and state, and no run id in any tag", () => {
     const tracing = makeTracing()
     return Effect.gen(function*() {

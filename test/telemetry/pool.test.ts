@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { Effect, Logger } from "effect"
+import { Effect, Logger, Tracer } from "effect"
 import { Flow, Task, TaskRunner, Telemetry } from "effect-taskflow"
 import { idsOf, makeRecorder, replaySpans } from "../../src/internal/telemetry/threadSpans.js"
 import {
@@ -20,7 +20,9 @@ import { makeTracing, parentIdOf, spansNamed } from "../support/tracing.js"
 import type { Tracing } from "../support/tracing.js"
 
 const poolModule = new URL("../fixtures/tracedPoolTasks.ts", import.meta.url)
-const pool = TaskRunner.workerPool({ size: 2, module: poolModule, interruptGracePeriod: "100 millis" })
+// A long grace: an interrupted body's thread answers at once (the cancel resolves then), and a loaded
+// machine's stall must not make the pool terminate the thread, losing its spans.
+const pool = TaskRunner.workerPool({ size: 2, module: poolModule, interruptGracePeriod: "10 seconds" })
 
 const only = (tracing: Tracing, name: string): ReadableSpan => {
   const spans = spansNamed(tracing.exporter, name)
@@ -91,6 +93,26 @@ layer(pool, { excludeTestServices: true, timeout: 60_000 })("worker pool: spans 
         expect(refusing.events.map((event) => event.name)).toContain("exception")
         const exception = refusing.events.find((event) => event.name === "exception")
         expect(exception?.attributes?.["exception.type"]).toBe("Refused")
+      })
+    ))
+
+  it.effect("a tracer that throws as a body's spans are replayed loses them, but the run still ends", () =>
+    withTracing(() =>
+      Effect.gen(function*() {
+        const tracer = yield* Effect.tracer
+        // A user's span processor that throws, for the body's span only (the run's span is made fine).
+        const throwing = Tracer.make({
+          span: (name, ...rest) => {
+            if (name === "inner") throw new Error("a span processor's bug")
+            return tracer.span(name, ...rest)
+          },
+          context: tracer.context
+        })
+        const result = yield* Effect.flatMap(traced.submit(4), (future) => future.result()).pipe(
+          Effect.withTracer(throwing),
+          Effect.timeout("5 seconds")
+        )
+        expect(result).toBe(8)
       })
     ))
 
@@ -171,44 +193,68 @@ const flakyFlow = Flow.make(
 )
 
 describe("worker pool: a flow's trace", () => {
-  it.live("a flow mapping a task (one retry, a timeout) over three inputs: flow-run, task-run, attempt spans, each body's span under its attempt", () =>
-    withTracing((tracing) =>
-      Effect.gen(function*() {
-        // (Without the default logger: the flow warns that a run timed out, as it should.)
-        yield* flakyFlow(new SharedArrayBuffer(3 * 4)).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
-        const flowRun = only(tracing, "flow-run pool-traced-flaky-flow")
-        const all = tracing.exporter.getFinishedSpans()
-        const byId = new Map(all.map((span) => [idOf(span), span]))
-        const parentOf = (span: ReadableSpan) => byId.get(parentIdOf(span) ?? "")
-        for (const span of all) expect(traceOf(span)).toBe(traceOf(flowRun))
-        const taskRuns = spansNamed(tracing.exporter, "task-run pool-traced-flaky")
-        expect(taskRuns).toHaveLength(3)
-        for (const taskRun of taskRuns) expect(parentOf(taskRun)).toBe(flowRun)
-        // Each body span: under the attempt span of its own attempt, under the run of its input.
-        const bodies = all.filter((span) => span.name.startsWith("body "))
-        const seen = bodies.map((body) => {
-          const attempt = parentOf(body)!
-          expect(attempt.name).toBe(`attempt ${String(body.attributes["test.attempt"])}`)
-          expect(attempt.attributes[Telemetry.Attributes.attempt]).toBe(body.attributes["test.attempt"])
-          expect(taskRuns).toContain(parentOf(attempt))
-          return `${body.name} #${String(body.attributes["test.attempt"])}: ${statusOf(body)}`
+  it.live(
+    "a flow mapping a task (one retry, a timeout) over three inputs: flow-run, task-run, attempt spans, each body's span under its attempt",
+    () =>
+      withTracing((tracing) =>
+        Effect.gen(function*() {
+          // (Without the default logger: the flow warns that a run timed out, as it should.)
+          yield* flakyFlow(new SharedArrayBuffer(3 * 4)).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+          const flowRun = only(tracing, "flow-run pool-traced-flaky-flow")
+          const all = tracing.exporter.getFinishedSpans()
+          const byId = new Map(all.map((span) => [idOf(span), span]))
+          const parentOf = (span: ReadableSpan) => byId.get(parentIdOf(span) ?? "")
+          for (const span of all) expect(traceOf(span)).toBe(traceOf(flowRun))
+          const taskRuns = spansNamed(tracing.exporter, "task-run pool-traced-flaky")
+          expect(taskRuns).toHaveLength(3)
+          for (const taskRun of taskRuns) expect(parentOf(taskRun)).toBe(flowRun)
+          // Each body span: under the attempt span of its own attempt, under the run of its input.
+          const bodies = all.filter((span) => span.name.startsWith("body "))
+          const seen = bodies.map((body) => {
+            const attempt = parentOf(body)!
+            expect(attempt.name).toBe(`attempt ${String(body.attributes["test.attempt"])}`)
+            expect(attempt.attributes[Telemetry.Attributes.attempt]).toBe(body.attributes["test.attempt"])
+            expect(taskRuns).toContain(parentOf(attempt))
+            return `${body.name} #${String(body.attributes["test.attempt"])}: ${statusOf(body)}`
+          })
+          expect(seen.sort()).toEqual([
+            "body 0 #1: error",
+            "body 0 #2: ok",
+            "body 1 #1: interrupted",
+            "body 1 #2: interrupted",
+            "body 2 #1: ok"
+          ])
+          // The runs' states, as in-process.
+          const states = taskRuns.map((run) => String(run.attributes[Telemetry.Attributes.stateName])).sort()
+          expect(states).toEqual(["Completed", "Completed", "TimedOut"])
         })
-        expect(seen.sort()).toEqual([
-          "body 0 #1: error",
-          "body 0 #2: ok",
-          "body 1 #1: interrupted",
-          "body 1 #2: interrupted",
-          "body 2 #1: ok"
-        ])
-        // The runs' states, as in-process.
-        const states = taskRuns.map((run) => String(run.attributes[Telemetry.Attributes.stateName])).sort()
-        expect(states).toEqual(["Completed", "Completed", "TimedOut"])
-      })
-    ))
+      ),
+    60_000
+  )
 })
 
 // The recorder and the replay without threads: what a body may do with spans, through structured clone.
 describe("thread spans: record, then replay", () => {
+  it.live("a body keeps at most the recorder's cap of spans; the others are counted on the run's span", () =>
+    withTracing((tracing) =>
+      Effect.gen(function*() {
+        const tracer = yield* Effect.tracer
+        const clock = yield* Effect.clock
+        yield* Effect.gen(function*() {
+          const run = yield* Effect.currentSpan
+          const recorder = makeRecorder(idsOf(run), 2)
+          const body = Effect.forEach(["s0", "s1", "s2", "s3"], (name) => Effect.withSpan(Effect.void, name))
+          Effect.runSync(body.pipe(Effect.withTracer(recorder.tracer), Effect.withParentSpan(recorder.parent!)))
+          // Taken: the cap counts the spans kept, not those made.
+          replaySpans({ tracer, clock, parent: run }, structuredClone(recorder.takeEnded()))
+          expect(recorder.takeEnded()).toMatchObject({ spans: [] })
+          expect(recorder.takeEnded().dropped).toBeUndefined()
+        }).pipe(Effect.withSpan("run"))
+        expect(["s0", "s1", "s2", "s3"].flatMap((name) => spansNamed(tracing.exporter, name))).toHaveLength(2)
+        expect(only(tracing, "run").attributes[Telemetry.Attributes.spansDropped]).toBe(2)
+      })
+    ))
+
   it.live("parents and links keep to the replayed spans; a root stays a root; a span whose parent never ended hangs under the run's", () =>
     withTracing((tracing) =>
       Effect.gen(function*() {

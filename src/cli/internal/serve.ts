@@ -15,6 +15,8 @@ import type * as TaskWorker from "../../TaskWorker.js"
 import { badUsage, failed } from "./failure.js"
 import type { StoreFlags } from "./flags.js"
 import { describeStore, resolveStore } from "./location.js"
+import type { OtlpFlags } from "./otlpSettings.js"
+import { resolveOtlp, withOtlp } from "./otlpSettings.js"
 import { storeLayer } from "./store.js"
 import { ensureSchema } from "./storeHandlers.js"
 
@@ -99,7 +101,7 @@ export const pickServables = (file: string, servables: ReadonlyArray<Servable>, 
 
 /** `worker`. */
 export const serve = (
-  flags: StoreFlags & {
+  flags: StoreFlags & OtlpFlags & {
     readonly module: string
     readonly task: ReadonlyArray<string>
     readonly concurrency: number
@@ -108,6 +110,7 @@ export const serve = (
 ) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
+    const otlp = yield* resolveOtlp(flags, process.env, "taskflow-worker")
     // A worker on a new PostgreSQL schema creates it, as `store migrate` does.
     yield* ensureSchema(location)
     const { file, servables } = yield* loadServables(flags.module)
@@ -122,13 +125,19 @@ export const serve = (
         `Worker ${workerId} serving ${serving.length} ${
           serving.length === 1 ? "task or flow" : "tasks and flows"
         } from ${file} on ${describeStore(location)}, ` +
-        `${flags.concurrency} at a time:`,
+        `${flags.concurrency} at a time${
+          otlp === undefined ? "" : `, exporting to ${otlp.baseUrl} (${otlp.protocol})`
+        }:`,
         ...serving.map((servable) => `  ${servable.kind} ${servable.name}`),
         "Ctrl-C to stop (running runs finish first; a second Ctrl-C gives them back at once)."
       ].join("\n")
     )
-    return yield* TaskWorker.serve(serving.map((servable) => servable.value), {
-      concurrency: flags.concurrency,
-      workerId
-    }).pipe(Effect.provide(storeLayer(location, { create: true, reconnectFor: "30 seconds" })))
+    // The exporter outlives the store and the worker: what they do last is sent before it closes.
+    return yield* withOtlp(
+      otlp,
+      TaskWorker.serve(serving.map((servable) => servable.value), {
+        concurrency: flags.concurrency,
+        workerId
+      }).pipe(Effect.provide(storeLayer(location, { create: true, reconnectFor: "30 seconds" })))
+    )
   })

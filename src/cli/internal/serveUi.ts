@@ -13,10 +13,12 @@ import * as Server from "../../Server.js"
 import { badUsage, failed } from "./failure.js"
 import type { StoreFlags } from "./flags.js"
 import { describeStore, resolveStore } from "./location.js"
+import type { OtlpFlags } from "./otlpSettings.js"
+import { resolveOtlp, withOtlp } from "./otlpSettings.js"
 import { storeLayer } from "./store.js"
 
 /** What `taskflow server` parses. */
-export interface ServerFlags extends StoreFlags {
+export interface ServerFlags extends StoreFlags, OtlpFlags {
   readonly host: string
   readonly port: number
   readonly readOnly: boolean
@@ -35,6 +37,7 @@ export const openUrl = (host: string, port: number, basePath: string, token: str
 export const serveUi = (flags: ServerFlags) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
+    const otlp = yield* resolveOtlp(flags, process.env, "taskflow-server")
     // An empty TASKFLOW_SERVER_TOKEN is none.
     const token = Option.getOrUndefined(Option.filter(flags.token, (t) => t !== ""))
     const server = Server.layer({
@@ -55,13 +58,20 @@ export const serveUi = (flags: ServerFlags) =>
         )
       )
     )
-    return yield* Effect.gen(function*() {
-      const { address } = yield* HttpServer.HttpServer
-      const port = address._tag === "TcpAddress" ? address.port : flags.port
-      yield* Console.log(`Serving ${describeStore(location)}${flags.readOnly ? ", read-only" : ""}.`)
-      yield* Console.log(`Open ${openUrl(flags.host, port, flags.basePath, token)}  (Ctrl-C to stop)`)
-      return yield* Effect.never
-    }).pipe(Effect.provide(server))
+    // Outside the server: its request spans are sent, and flushed after it stops.
+    return yield* withOtlp(
+      otlp,
+      Effect.gen(function*() {
+        const { address } = yield* HttpServer.HttpServer
+        const port = address._tag === "TcpAddress" ? address.port : flags.port
+        yield* Console.log(`Serving ${describeStore(location)}${flags.readOnly ? ", read-only" : ""}.`)
+        if (otlp !== undefined) {
+          yield* Console.log(`Exporting spans, metrics and logs to ${otlp.baseUrl} (${otlp.protocol}).`)
+        }
+        yield* Console.log(`Open ${openUrl(flags.host, port, flags.basePath, token)}  (Ctrl-C to stop)`)
+        return yield* Effect.never
+      }).pipe(Effect.provide(server))
+    )
   })
 
 const serveReason = (error: HttpServerError.ServeError): string =>

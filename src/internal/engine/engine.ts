@@ -98,18 +98,24 @@ const recordNow = (
   if (sync !== undefined) {
     // A refused move (the run was finished elsewhere) keeps the store's state, as below.
     const refused = writeSync(sync, cell, stored, options?.runCount)
-    return refused?._tag === "RunNotFound" ? Effect.die(refused) : Effect.succeed(ended(cell, state, final))
+    // A missing run is a defect, but the run still ends here (its span, its count): nothing else will.
+    return refused?._tag === "RunNotFound"
+      ? Effect.die((ended(cell, state, final), refused))
+      : Effect.succeed(ended(cell, state, final))
   }
   // Asked before the write, which ends the hold.
   const heldHere = final && inProcessLeases(store)?.holds(cell.id) === true
   // One step: a refused move keeps the store's state; a missing run or a store gone away is a defect.
-  return Effect.matchEffect(store.setState(cell.id, stored, options), {
+  const write = Effect.matchEffect(store.setState(cell.id, stored, options), {
     onFailure: (error) =>
       error._tag !== "InvalidTransition"
         ? Effect.die(error)
         : Effect.succeed(ended(cell, heldHere ? refusedEnd(cell, state, error) : state, final)),
     onSuccess: () => Effect.succeed(ended(cell, state, final))
   })
+  // A final write that dies or is interrupted still ends the run's span and counts it: every later
+  // end goes through here and stops at the final `cell.state` (`RunCell.end` runs once).
+  return final ? Effect.onExit(write, () => Effect.sync(() => cell.end(state))) : write
 }
 
 /** A final state recorded: the run's span ends and the run is counted (see `RunCell.end`). */
@@ -427,8 +433,9 @@ const attempt = (run: AttemptsRun, runCount: number): Effect.Effect<AnyState, ne
       annotateInPlace(runtime, fiber, run.cell.id)
     }
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    if (runCount > 1 && runCount !== run.claimed) recordRetry(run.def)
     if (run.stop !== undefined && runCount !== run.claimed) return heldAttempt(run, run.stop, clock, runCount)
+    // Counted where the attempt starts (a held run's, in `heldAttempt`, once it was not stopped).
+    if (runCount > 1 && runCount !== run.claimed) recordRetry(run.def)
     const running = runCount === run.claimed ? Exit.succeed(run.cell.state) : recordNow(
       clock,
       run.store,
@@ -489,7 +496,11 @@ const heldAttempt = (
   run.cell.recorded(running)
   return Effect.matchEffect(run.store!.setState(run.cell.id, running, { runCount }), {
     onFailure: (error) => error._tag !== "InvalidTransition" ? Effect.die(error) : stopped(),
-    onSuccess: () => stop.requested ? stopped() : settleAttempt(run, clock, runCount)
+    onSuccess: () => {
+      if (stop.requested) return stopped()
+      if (runCount > 1) recordRetry(run.def)
+      return settleAttempt(run, clock, runCount)
+    }
   })
 }
 
@@ -579,7 +590,11 @@ export interface TaskRun {
    * is stopped through them from its creation on, its input wait included.
    */
   readonly leases?: InProcessLeases | undefined
-  /** Where the run's span hangs (default: under the span current where it executes). */
+  /**
+   * Where a task worker's run hangs its span: `executeTaskRun` starts the span there (when tracing
+   * is on). Undefined: `executeTaskRun` starts no span; its caller (a runner, an inline call) has
+   * set `cell.span` already, or the run has none. (`executeFlowRun`'s differs: undefined is `current`.)
+   */
   readonly spanParent?: RunSpanParent | undefined
 }
 

@@ -175,7 +175,10 @@ export const executeFlowRun = (
   args: ReadonlyArray<unknown>,
   initial: AnyState,
   claimed: number | undefined,
-  /** Where the run's span hangs (a task worker: under or linked to the span that delayed it). */
+  /**
+   * Where the run's span hangs (a task worker: under or linked to the span that delayed it);
+   * undefined: under the span current where it executes (unlike `TaskRun.spanParent`).
+   */
   spanParent?: RunSpanParent
 ) => runFlow(def, new RunCell<any, any>(id, def.name, initial), store, args, claimed, spanParent ?? current)
 

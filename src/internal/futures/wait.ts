@@ -86,8 +86,10 @@ export const traceWait = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
     if (all.length === 0 || !tracingOn(fiber)) return effect
+    // No stack trace: capturing one costs more than the span itself.
     return Effect.withSpan(Effect.ensuring(effect, waitOutcome(all)), "taskflow.wait", {
-      attributes: { [Attributes.waitCount]: all.length }
+      attributes: { [Attributes.waitCount]: all.length },
+      captureStackTrace: false
     })
   })
 
@@ -181,7 +183,8 @@ export const asCompleted: {
       if (all.length > 0 && (yield* Effect.withFiberRuntime((fiber) => Effect.succeed(tracingOn(fiber))))) {
         // The span lasts as long as the stream is read: it ends with the stream's scope.
         const span = yield* Effect.makeSpanScoped("taskflow.wait", {
-          attributes: { [Attributes.waitCount]: all.length }
+          attributes: { [Attributes.waitCount]: all.length },
+          captureStackTrace: false
         })
         yield* Effect.addFinalizer(() => Effect.provideService(waitOutcome(all), Tracer.ParentSpan, span))
       }

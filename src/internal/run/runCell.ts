@@ -39,9 +39,9 @@ export class RunCell<A, E> {
     if (this.span !== undefined) stateEvent(this.span, state)
   }
   /**
-   * The run's execution ended in `state` (final, or NotReady): its span ends and, if final, it is
-   * counted. Once: the engine's final write and the runner's `complete` both tell it, and the
-   * first clears what it used.
+   * The run's execution ended in `state` (final, or NotReady): its span ends and it is counted (a
+   * NotReady run as PENDING, with no duration: it never ran). Once: the engine's final write and
+   * the runner's `complete` both tell it, and the first clears what it used.
    */
   end(state: State.State<A, E>): void {
     const span = this.span
@@ -54,6 +54,7 @@ export class RunCell<A, E> {
     if (def !== undefined) {
       this.def = undefined
       if (state_.isFinal(state)) recordRunEnd(def, state, this.runningAt)
+      else if (state.type === "PENDING" && state.name === "NotReady") recordRunEnd(def, state, undefined)
     }
   }
   complete(state: State.State<A, E>): void {

@@ -116,7 +116,11 @@ const onRunDone = (pool: Pool, thread: PoolThread, message: Extract<ToPool, { _t
   if (!pool.closed) dispatch(pool.queue, pool.threads, pool.speeds)
   // Before the outcome: the body's spans end before the run's span does.
   if (job.tracing !== undefined && message.spans !== undefined) {
-    replaySpans(job.tracing, message.spans)
+    try {
+      replaySpans(job.tracing, message.spans)
+    } catch {
+      // The user's tracer (a span processor) threw: its spans are lost, but the run still settles.
+    }
   }
   settle(job, decodeExit(job.def, job.message.runId, message.exit))
 }

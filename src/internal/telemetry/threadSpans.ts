@@ -47,7 +47,19 @@ export type ThreadExit =
 export interface ThreadSpans {
   readonly now: bigint
   readonly spans: ReadonlyArray<ThreadSpan>
+  /** Spans the body started past the recorder's cap (`MAX_THREAD_SPANS`), not kept; absent: none. */
+  readonly dropped?: number
 }
+
+/**
+ * The spans a run's body may keep on a thread until they are sent (with its outcome): past it, a
+ * body making a span per item of a big loop would hold them all, and send them in one message.
+ * @internal
+ */
+export const MAX_THREAD_SPANS = 10_000
+
+/** The attribute the replay puts on the span the body ran under when spans were dropped. @internal */
+export const SPANS_DROPPED = "taskflow.spans.dropped"
 
 /** An ended span of a thread, as plain data. Times in nanoseconds (the thread's clock). @internal */
 export interface ThreadSpan {
@@ -202,17 +214,21 @@ const toThreadSpan = (recorder: SpanRecorder, span: RecordingSpan): ThreadSpan |
 
 /**
  * A recorder for one run's body on a thread, under the span `parent` (the run's span on the main
- * thread; none: the body's spans are roots, as they would be in-process).
+ * thread; none: the body's spans are roots, as they would be in-process). It keeps at most
+ * `maxSpans` spans (open, or ended and not yet taken); the body still gets a span past it, only
+ * not kept (its children then hang under the run's span when replayed), and counted as dropped.
  * @internal
  */
-export const makeRecorder = (parent: SpanIds | undefined): SpanRecorder => {
+export const makeRecorder = (parent: SpanIds | undefined, maxSpans: number = MAX_THREAD_SPANS): SpanRecorder => {
   let started: Array<RecordingSpan> = []
   let count = 0
+  let dropped = 0
   const recorder: SpanRecorder = {
     tracer: Tracer.make({
       span: (name, parent, context, links, startTime, kind) => {
         const span = new RecordingSpan(recorder, count++, name, parent, context, links, startTime, kind)
-        started.push(span)
+        if (started.length < maxSpans) started.push(span)
+        else dropped++
         return span
       },
       context: (f) => f()
@@ -227,7 +243,11 @@ export const makeRecorder = (parent: SpanIds | undefined): SpanRecorder => {
         else ended.push(plain)
       }
       started = open
-      return { now: threadClock.unsafeCurrentTimeNanos(), spans: ended }
+      const now = threadClock.unsafeCurrentTimeNanos()
+      if (dropped === 0) return { now, spans: ended }
+      const taken = dropped
+      dropped = 0
+      return { now, spans: ended, dropped: taken }
     }
   }
   return recorder
@@ -268,11 +288,13 @@ export interface ReplayTarget {
 /**
  * Replays a run's thread spans (in start order, as `takeEnded` gives them: parents first) through the
  * target's tracer, times moved onto its clock: a span whose parent is the span the body ran under (or
- * a thread span that did not end) hangs under `target.parent`.
+ * a thread span that did not end) hangs under `target.parent`. Spans the thread dropped (past its
+ * cap) are counted on `target.parent` (`taskflow.spans.dropped`).
  * @internal
  */
 export const replaySpans = (target: ReplayTarget, sent: ThreadSpans): void => {
   const { parent, tracer } = target
+  if (sent.dropped !== undefined && parent?._tag === "Span") parent.attribute(SPANS_DROPPED, sent.dropped)
   const offset = target.clock.unsafeCurrentTimeNanos() - sent.now
   // Not before the run's span: a TestClock that stands still would put the body's spans before it.
   const floor = parent?._tag === "Span" ? parent.status.startTime : 0n

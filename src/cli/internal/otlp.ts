@@ -1,0 +1,52 @@
+/**
+ * The OTLP/HTTP exporter of `--otlp`: @effect/opentelemetry's own (`Otlp.layer`), so the command
+ * needs no OpenTelemetry SDK. The only file of src/ that imports @effect/opentelemetry, loaded with
+ * `import()` only when an endpoint is given (see ./otlpSettings.ts).
+ * @internal
+ */
+import * as Otlp from "@effect/opentelemetry/Otlp"
+import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Layer from "effect/Layer"
+import { createRequire } from "node:module"
+
+// From src/cli/internal/ and dist/cli/internal/ alike, the package's manifest is three folders up.
+const version = (createRequire(import.meta.url)("../../../package.json") as { readonly version: string }).version
+
+/** Where and how to send (./otlpSettings.ts checks it; declared here so the two make no cycle). */
+export interface OtlpTarget {
+  readonly baseUrl: string
+  readonly protocol: "http/protobuf" | "http/json"
+  readonly serviceName: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly resourceAttributes: Readonly<Record<string, string>>
+  readonly tracesInterval?: number
+  readonly metricsInterval?: number
+  readonly logsInterval?: number
+}
+
+/**
+ * The tracer, the metric reader and the logger that send to the collector; closing the layer sends
+ * what is left (within a few seconds), so a stopped worker's last spans arrive.
+ */
+export const layer = (settings: OtlpTarget): Layer.Layer<never> =>
+  Otlp.layer({
+    baseUrl: settings.baseUrl,
+    resource: {
+      serviceName: settings.serviceName,
+      serviceVersion: version,
+      // Otlp's resource adds service.name and service.version itself: not twice.
+      attributes: Object.fromEntries(
+        Object.entries(settings.resourceAttributes).filter(([key]) =>
+          key !== "service.name" && key !== "service.version"
+        )
+      )
+    },
+    headers: settings.headers,
+    ...(settings.tracesInterval === undefined ? {} : { tracerExportInterval: settings.tracesInterval }),
+    ...(settings.metricsInterval === undefined ? {} : { metricsExportInterval: settings.metricsInterval }),
+    ...(settings.logsInterval === undefined ? {} : { loggerExportInterval: settings.logsInterval })
+  }).pipe(
+    Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+    Layer.provide(NodeHttpClient.layer)
+  )
