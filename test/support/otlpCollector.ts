@@ -11,6 +11,8 @@ import type { AddressInfo } from "node:net"
 /** A span as a collector sees it: ids in hex, attributes as plain values. */
 export interface CollectedSpan {
   readonly service: string
+  /** Its resource's attributes (http/json only). */
+  readonly resource?: Readonly<Record<string, unknown>>
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId: string | undefined
@@ -51,42 +53,63 @@ export interface Collector {
   readonly spans: Array<CollectedSpan>
   readonly points: Array<CollectedPoint>
   readonly logs: Array<CollectedLog>
-  /** Every request: path and content type, in arrival order. */
-  readonly requests: Array<{ readonly path: string; readonly contentType: string }>
+  /**
+   * Every request, in arrival order: path, content type, the status answered (400: a body it could
+   * not decode; undefined: not answered, with `answer: false`), and whether the client gave up on it.
+   */
+  readonly requests: Array<CollectedRequest>
   /** Resolves once `check` holds (checked now and after each request); rejects after `timeoutMs`. */
   until(check: () => boolean, what: string, timeoutMs?: number): Promise<void>
   close(): Promise<void>
 }
 
+/** A request as the collector saw it. */
+export interface CollectedRequest {
+  readonly path: string
+  readonly contentType: string
+  status: number | undefined
+  /** The client closed the connection before an answer. */
+  abandoned: boolean
+}
+
 type Json = any
 
-/** Starts a collector on 127.0.0.1, on a free port. */
-export const startCollector = async (): Promise<Collector> => {
+/**
+ * Starts a collector on 127.0.0.1, on a free port. With `answer: false` it reads each request and
+ * never answers (a collector or proxy that hangs).
+ */
+export const startCollector = async (options: { readonly answer?: boolean } = {}): Promise<Collector> => {
   const spans: Array<CollectedSpan> = []
   const points: Array<CollectedPoint> = []
   const logs: Array<CollectedLog> = []
-  const requests: Array<{ path: string; contentType: string }> = []
+  const requests: Array<CollectedRequest> = []
   const waiters = new Set<() => void>()
+  const wakeAll = () => {
+    for (const wake of [...waiters]) wake()
+  }
   const server = http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (chunk: Buffer) => chunks.push(chunk))
     req.on("end", () => {
-      const path = req.url ?? ""
-      const contentType = req.headers["content-type"] ?? ""
-      requests.push({ path, contentType })
-      if (contentType.includes("protobuf")) {
-        if (path === "/v1/traces") spans.push(...decodeProtobufSpans(Buffer.concat(chunks)))
-        res.writeHead(200, { "content-type": "application/x-protobuf" }).end()
-      } else if (!contentType.includes("json")) {
-        res.writeHead(415).end()
-      } else {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Json
-        if (path === "/v1/traces") spans.push(...decodeSpans(body))
-        else if (path === "/v1/metrics") points.push(...decodePoints(body))
-        else if (path === "/v1/logs") logs.push(...decodeLogs(body))
-        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      const request: CollectedRequest = {
+        path: req.url ?? "",
+        contentType: req.headers["content-type"] ?? "",
+        status: undefined,
+        abandoned: false
       }
-      for (const wake of [...waiters]) wake()
+      requests.push(request)
+      if (options.answer === false) {
+        res.once("close", () => {
+          request.abandoned = true
+          wakeAll()
+        })
+      } else {
+        request.status = answer(request, Buffer.concat(chunks), { spans, points, logs })
+        res.writeHead(request.status, { "content-type": request.contentType || "text/plain" }).end(
+          request.status === 200 && request.contentType.includes("json") ? "{}" : undefined
+        )
+      }
+      wakeAll()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
@@ -120,6 +143,31 @@ export const startCollector = async (): Promise<Collector> => {
   }
 }
 
+/**
+ * Decodes a request's body into what the collector keeps; the status to answer: 415 for an encoding
+ * it does not take, 400 for a body it cannot decode (compressed, say), as a collector would.
+ */
+const answer = (
+  request: CollectedRequest,
+  body: Buffer,
+  into: { spans: Array<CollectedSpan>; points: Array<CollectedPoint>; logs: Array<CollectedLog> }
+): number => {
+  try {
+    if (request.contentType.includes("protobuf")) {
+      if (request.path === "/v1/traces") into.spans.push(...decodeProtobufSpans(body))
+      return 200
+    }
+    if (!request.contentType.includes("json")) return 415
+    const json = JSON.parse(body.toString("utf8")) as Json
+    if (request.path === "/v1/traces") into.spans.push(...decodeSpans(json))
+    else if (request.path === "/v1/metrics") into.points.push(...decodePoints(json))
+    else if (request.path === "/v1/logs") into.logs.push(...decodeLogs(json))
+    return 200
+  } catch {
+    return 400
+  }
+}
+
 /** The service.name of a resource. */
 const serviceOf = (resource: Json): string => String(attributesOf(resource?.attributes)["service.name"] ?? "")
 
@@ -128,6 +176,7 @@ const decodeSpans = (body: Json): Array<CollectedSpan> =>
     (rs.scopeSpans ?? []).flatMap((ss: Json) =>
       (ss.spans ?? []).map((span: Json): CollectedSpan => ({
         service: serviceOf(rs.resource),
+        resource: attributesOf(rs.resource?.attributes),
         traceId: hex(span.traceId)!,
         spanId: hex(span.spanId)!,
         parentSpanId: hex(span.parentSpanId),

@@ -2,22 +2,42 @@
  * OpenTelemetry across real processes: a client (the README's NodeSdk setup, exporting OTLP/JSON)
  * delays runs on a SQLite store, `taskflow worker --otlp` runs them, and a collector
  * (test/support/otlpCollector.ts) gets both sides: one trace for a delayed run, links for a
- * mapDelay, no spans from an idle claim loop, spans flushed when the worker stops; and
- * `taskflow server --otlp` exporting its HTTP request spans. Also: the flags and variables, checked.
+ * mapDelay, no spans from an idle claim loop, spans flushed when the worker stops (with a minute
+ * between exports, so only the flush can send them); `taskflow server --otlp` exporting its HTTP
+ * request spans, and giving up on a collector that never answers. Also: the flags and variables,
+ * checked; the endpoint from the environment only warns; the package missing. Children get no
+ * OTEL_* variable of this process's environment.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
+import { Effect, Either, Option } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { resolveOtlp } from "../../src/cli/internal/otlpSettings.js"
+import { prepareOtlp, resolveOtlp } from "../../src/cli/internal/otlpSettings.js"
 import { fixtures, nodeArgs, root, taskflow } from "../cli/helpers.js"
 import type { CollectedSpan, Collector } from "../support/otlpCollector.js"
 import { startCollector } from "../support/otlpCollector.js"
 import { freshSqliteFile } from "../support/stores.js"
 
 const tsxLoader = nodeArgs.slice(0, 3)
+
+const packageVersion = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string })
+  .version
+
+/** A child's environment: this process's without its OTEL_* variables (they would change what is sent). */
+const childEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("OTEL_"))),
+  ...env
+})
+
+/** Node's arguments for `taskflow`, with @effect/opentelemetry made impossible to load. */
+const withoutOpentelemetry = [
+  nodeArgs[0]!,
+  "--import",
+  path.join(fixtures, "hideOpentelemetry.mjs"),
+  ...nodeArgs.slice(1)
+]
 
 /** Fast exports, so a test waits for the collector, not for the default 5 s / 10 s intervals. */
 const fastExport = {
@@ -34,10 +54,15 @@ interface Child {
 }
 
 /** Starts `taskflow …args`; `ready` once its output includes `readyText`. */
-const start = (args: ReadonlyArray<string>, readyText: string, env: NodeJS.ProcessEnv = {}): Child => {
-  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+const start = (
+  args: ReadonlyArray<string>,
+  readyText: string,
+  env: NodeJS.ProcessEnv = {},
+  node: ReadonlyArray<string> = nodeArgs
+): Child => {
+  const child = spawn(process.execPath, [...node, ...args], {
     cwd: root,
-    env: { ...process.env, TASKFLOW_STORE: "", TASKFLOW_SERVER_TOKEN: "", NO_COLOR: "1", ...fastExport, ...env },
+    env: childEnv({ TASKFLOW_STORE: "", TASKFLOW_SERVER_TOKEN: "", NO_COLOR: "1", ...fastExport, ...env }),
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
@@ -71,7 +96,7 @@ const client = (store: string, collector: string, mode: "delay" | "map", count =
     execFile(
       process.execPath,
       [...tsxLoader, path.join(fixtures, "otlpClient.ts"), store, collector, mode, String(count)],
-      { cwd: root, env: { ...process.env, OTEL_BSP_SCHEDULE_DELAY: "100" }, timeout: 60_000 },
+      { cwd: root, env: childEnv({ OTEL_BSP_SCHEDULE_DELAY: "100" }), timeout: 60_000 },
       (error, stdout, stderr) =>
         error === null ? resolve(JSON.parse(stdout) as ClientOut) : reject(new Error(`${error.message}\n${stderr}`))
     )
@@ -138,6 +163,154 @@ describe("--otlp settings (flags and OTEL_* variables)", () => {
       expect((yield* refused(flags("http://c:4318"), { OTEL_METRIC_EXPORT_INTERVAL: "soon" })).message)
         .toContain("whole number of milliseconds")
     }))
+
+  /** Runs `effect`, keeping what it writes to stderr (Effect's Console writes to console.error). */
+  const warned = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const spy = vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => {
+        lines.push(args.join(" "))
+      })
+      const result = yield* Effect.either(effect).pipe(Effect.ensuring(Effect.sync(() => spy.mockRestore())))
+      return { result, lines }
+    })
+
+  it.effect("headers HTTP cannot carry are bad usage; the user's service.version is kept", () =>
+    Effect.gen(function*() {
+      const refused = (headers: string) =>
+        Effect.flip(resolveOtlp(flags("http://c:4318"), { OTEL_EXPORTER_OTLP_HEADERS: headers }, "w"))
+      const spaced = yield* refused("x team=ops")
+      expect(spaced.exitCode).toBe(2)
+      expect(spaced.message).toContain(`"x team" is not an HTTP header name`)
+      expect((yield* refused("x-team=ops%0D%0Aevil: 1")).message).toContain("has a control character")
+      expect((yield* refused("x-team=o(p)s,b@d=1")).message).toContain(`"b@d" is not an HTTP header name`)
+      const fromAttributes = yield* resolveOtlp(flags("http://c:4318"), {
+        OTEL_RESOURCE_ATTRIBUTES: "service.version=2.4.1,team=ops"
+      }, "w")
+      expect(fromAttributes?.serviceVersion).toBe("2.4.1")
+      const fromVariable = yield* resolveOtlp(flags("http://c:4318"), {
+        OTEL_RESOURCE_ATTRIBUTES: "service.version=2.4.1",
+        OTEL_SERVICE_VERSION: "3.0.0",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "2500"
+      }, "w")
+      expect(fromVariable?.serviceVersion).toBe("3.0.0")
+      expect(fromVariable?.timeout).toBe(2500)
+      expect((yield* resolveOtlp(flags("http://c:4318"), {}, "w"))?.serviceVersion).toBeUndefined()
+    }))
+
+  it.effect("the endpoint only from the environment: a problem is a warning naming the variable, no export", () =>
+    Effect.gen(function*() {
+      const grpc = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector:4317", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }
+      const fromEnv = yield* warned(resolveOtlp(flags(), grpc, "taskflow-worker"))
+      expect(fromEnv.result).toEqual(Either.right(undefined))
+      expect(fromEnv.lines).toHaveLength(1)
+      expect(fromEnv.lines[0]).toContain("$OTEL_EXPORTER_OTLP_PROTOCOL")
+      expect(fromEnv.lines[0]).toContain("Running without export")
+      const noScheme = yield* warned(resolveOtlp(flags(), { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "w"))
+      expect(noScheme.lines[0]).toContain("$OTEL_EXPORTER_OTLP_ENDPOINT collector:4318 has no http://")
+      // Given with --otlp, the same variable is an error (exit 2).
+      const flagged = yield* Effect.flip(resolveOtlp(flags("http://c:4318"), grpc, "w"))
+      expect(flagged.exitCode).toBe(2)
+      // OTEL_SDK_DISABLED=true turns the environment's export off, quietly; --otlp still exports.
+      const off = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }
+      const disabled = yield* warned(resolveOtlp(flags(), { ...grpc, OTEL_SDK_DISABLED: "TRUE" }, "w"))
+      expect(disabled.lines).toEqual([])
+      expect(yield* resolveOtlp(flags(), off, "w")).toBeUndefined()
+      expect((yield* resolveOtlp(flags("http://d:4318"), off, "w"))?.baseUrl).toBe("http://d:4318")
+      expect((yield* resolveOtlp(flags(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }, "w"))?.baseUrl)
+        .toBe("http://c:4318")
+    }))
+
+  it.effect("per-signal and other unread variables: one warning at start that names them", () =>
+    Effect.gen(function*() {
+      const env = {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/v1/traces",
+        OTEL_EXPORTER_OTLP_METRICS_HEADERS: "a=b",
+        OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
+        OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: ""
+      }
+      const { lines, result } = yield* warned(resolveOtlp(flags(), env, "w"))
+      expect(result._tag).toBe("Right")
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain(
+        "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_METRICS_HEADERS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are " +
+          "not read by taskflow"
+      )
+      expect(lines[0]).toContain("set OTEL_EXPORTER_OTLP_ENDPOINT or --otlp instead")
+      expect((yield* warned(resolveOtlp(flags(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }, "w"))).lines)
+        .toEqual([])
+    }))
+
+  it.effect("@effect/opentelemetry missing: --otlp fails (exit 1) with the install; the variable only warns", () =>
+    Effect.gen(function*() {
+      let loads = 0
+      const missing = () => {
+        loads++
+        return Promise.reject(new Error("Cannot find package '@effect/opentelemetry'"))
+      }
+      const flagged = yield* Effect.flip(prepareOtlp(flags("http://c:4318"), {}, "w", missing))
+      expect(flagged.exitCode).toBe(1)
+      expect(flagged.message).toContain("--otlp needs the package @effect/opentelemetry")
+      expect(flagged.message).toContain("npm install @effect/opentelemetry@^0.64")
+      const fromEnv = yield* warned(
+        prepareOtlp(flags(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }, "w", missing)
+      )
+      expect(fromEnv.result).toEqual(Either.right(undefined))
+      expect(fromEnv.lines[0]).toContain("OTEL_EXPORTER_OTLP_ENDPOINT is set, but exporting needs the package")
+      expect(fromEnv.lines[0]).toContain("Running without export")
+      // No endpoint: nothing loads.
+      expect(yield* prepareOtlp(flags(), {}, "w", missing)).toBeUndefined()
+      expect(loads).toBe(2)
+    }))
+
+  it(
+    "without the package: `worker --otlp` fails before its banner and its store; with the variable it serves",
+    async () => {
+      const store = freshSqliteFile()
+      const module = path.join(fixtures, "otlpTasks.ts")
+      try {
+        const flagged = start(["worker", module, "--store", store, "--otlp", "http://127.0.0.1:9"], "serving", {}, [
+          ...withoutOpentelemetry
+        ])
+        flagged.ready.catch(() => undefined)
+        expect(await flagged.exited).toBe(1)
+        expect(flagged.output()).toContain("npm install @effect/opentelemetry@^0.64")
+        expect(flagged.output()).not.toContain("serving")
+        expect(fs.existsSync(store)).toBe(false)
+        const fromEnv = start(
+          ["worker", module, "--store", store],
+          "serving",
+          { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" },
+          withoutOpentelemetry
+        )
+        await fromEnv.ready
+        expect(fromEnv.output()).toContain(
+          "Warning: OTEL_EXPORTER_OTLP_ENDPOINT is set, but exporting needs the package"
+        )
+        fromEnv.child.kill("SIGTERM")
+        expect(await fromEnv.exited).toBe(0)
+      } finally {
+        fs.rmSync(path.dirname(store), { recursive: true, force: true })
+      }
+    },
+    60_000
+  )
+
+  it("the test collector answers 400 to a body it cannot decode, and records it", async () => {
+    const collector = await startCollector()
+    try {
+      const response = await fetch(`${collector.url}/v1/traces`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: new Uint8Array([0x1f, 0x8b, 0x08, 0x00])
+      })
+      expect(response.status).toBe(400)
+      expect(collector.requests).toMatchObject([{ path: "/v1/traces", status: 400 }])
+      expect(collector.spans).toEqual([])
+    } finally {
+      await collector.close()
+    }
+  })
 
   it("taskflow worker --otlp with a bad URL exits 2 and names the fix", async () => {
     const result = await taskflow(["worker", path.join(fixtures, "otlpTasks.ts"), "--otlp", "ftp://collector:4318"])
@@ -251,6 +424,68 @@ describe.sequential("taskflow worker --otlp, a client process and a collector", 
   }, 60_000)
 })
 
+describe("taskflow worker --otlp, stopped", () => {
+  it("SIGTERM flushes: with a minute between span exports, the run's spans arrive only through the flush", async () => {
+    const collector = await startCollector()
+    const store = freshSqliteFile()
+    const worker = start(
+      [
+        "worker",
+        path.join(fixtures, "otlpTasks.ts"),
+        "--store",
+        store,
+        "--otlp",
+        collector.url,
+        "--otlp-protocol",
+        "http/json"
+      ],
+      "serving",
+      {
+        OTEL_BSP_SCHEDULE_DELAY: "60000",
+        OTEL_BLRP_SCHEDULE_DELAY: "60000",
+        OTEL_RESOURCE_ATTRIBUTES: "service.version=7.1.0,deployment.environment=test"
+      }
+    )
+    try {
+      await worker.ready
+      const out = await client(store, collector.url, "delay")
+      const runId = out.runIds[0]!
+      // The run has ended once the worker's metrics (every 200 ms) count it.
+      await collector.until(
+        () =>
+          collector.points.some((point) =>
+            point.service === "taskflow-worker" && point.metric === "taskflow.runs.ended" &&
+            point.attributes["taskflow.run.name"] === "otlp-double" && point.value > 0
+          ),
+        "the run's end in the worker's metrics"
+      )
+      expect(workerSpans(collector)).toEqual([])
+      expect(collector.logs.some((log) => log.body === "doubling 21")).toBe(false)
+      worker.child.kill("SIGTERM")
+      expect(await worker.exited).toBe(0)
+      const run = workerSpans(collector).find((span) => span.attributes["taskflow.run.id"] === runId)
+      expect(run?.name).toBe("task-run otlp-double")
+      expect(run?.traceId).toBe(out.traceId)
+      // The user's service.version; the library's own under taskflow.version.
+      expect(run?.resource).toMatchObject({
+        "service.version": "7.1.0",
+        "deployment.environment": "test",
+        "taskflow.version": packageVersion
+      })
+      expect(workerSpans(collector).some((span) => span.name === "otlp-inner" && span.parentSpanId === run?.spanId))
+        .toBe(true)
+      expect(collector.logs.some((log) => log.body === "doubling 21")).toBe(true)
+      // Only the run's trace: the idle claim loop made no span.
+      expect(workerSpans(collector).filter((span) => span.traceId !== out.traceId)).toEqual([])
+    } finally {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL")
+      await worker.exited
+      await collector.close()
+      fs.rmSync(path.dirname(store), { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
 describe("taskflow server --otlp", () => {
   it(
     "(d) exports its HTTP request spans (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT, protobuf), flushed on Ctrl-C",
@@ -278,6 +513,38 @@ describe("taskflow server --otlp", () => {
         expect(request?.name).toMatch(/^http\.server GET/)
         expect(request?.attributes["http.response.status_code"]).toBe(200)
         expect(collector.requests.find((r) => r.path === "/v1/traces")?.contentType).toBe("application/x-protobuf")
+      } finally {
+        if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill("SIGKILL")
+        await server.exited
+        await collector.close()
+        fs.rmSync(path.dirname(store), { recursive: true, force: true })
+      }
+    },
+    60_000
+  )
+
+  it(
+    "a collector that takes requests and never answers: each is given up after OTEL_EXPORTER_OTLP_TIMEOUT, and export goes on",
+    async () => {
+      const collector = await startCollector({ answer: false })
+      const store = freshSqliteFile()
+      expect((await taskflow(["store", "migrate", "--store", store])).code).toBe(0)
+      const server = start(["server", "--store", store, "--port", "0"], "Open http", {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_TIMEOUT: "300"
+      })
+      const metrics = () => collector.requests.filter((request) => request.path === "/v1/metrics")
+      try {
+        await server.ready
+        // Without a limit the first request would hang for good, and no other would follow it. With
+        // one, the exporter gives it up (the connection closes) and tries again a second later.
+        await collector.until(
+          () => metrics().length >= 2 && metrics()[0]!.abandoned,
+          "a second metrics request, after the first was given up"
+        )
+        expect(metrics().every((request) => request.status === undefined)).toBe(true)
+        server.child.kill("SIGINT")
+        expect(await server.exited).toBe(0)
       } finally {
         if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill("SIGKILL")
         await server.exited

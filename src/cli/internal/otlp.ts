@@ -7,6 +7,9 @@
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createRequire } from "node:module"
 
@@ -18,12 +21,37 @@ export interface OtlpTarget {
   readonly baseUrl: string
   readonly protocol: "http/protobuf" | "http/json"
   readonly serviceName: string
+  readonly serviceVersion?: string
   readonly headers: Readonly<Record<string, string>>
   readonly resourceAttributes: Readonly<Record<string, string>>
   readonly tracesInterval?: number
   readonly metricsInterval?: number
   readonly logsInterval?: number
+  readonly timeout?: number
 }
+
+/**
+ * Node's HTTP client, each request given up after `ms` as a transport error: the exporter waits on
+ * its requests one at a time and sets no limit, so a collector that never answers would stall it.
+ */
+const httpClient = (ms: number): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(
+      HttpClient.HttpClient,
+      HttpClient.transform((effect, request) =>
+        Effect.timeoutFail(effect, {
+          duration: ms,
+          onTimeout: () =>
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              description: `no answer from the collector within ${ms} ms`
+            })
+        })
+      )
+    )
+  ).pipe(Layer.provide(NodeHttpClient.layer))
 
 /**
  * The tracer, the metric reader and the logger that send to the collector; closing the layer sends
@@ -34,13 +62,17 @@ export const layer = (settings: OtlpTarget): Layer.Layer<never> =>
     baseUrl: settings.baseUrl,
     resource: {
       serviceName: settings.serviceName,
-      serviceVersion: version,
+      // The user's version, to group their deployments by; the library's has a key of its own.
+      ...(settings.serviceVersion === undefined ? {} : { serviceVersion: settings.serviceVersion }),
       // Otlp's resource adds service.name and service.version itself: not twice.
-      attributes: Object.fromEntries(
-        Object.entries(settings.resourceAttributes).filter(([key]) =>
-          key !== "service.name" && key !== "service.version"
-        )
-      )
+      attributes: {
+        ...Object.fromEntries(
+          Object.entries(settings.resourceAttributes).filter(([key]) =>
+            key !== "service.name" && key !== "service.version"
+          )
+        ),
+        "taskflow.version": version
+      }
     },
     headers: settings.headers,
     ...(settings.tracesInterval === undefined ? {} : { tracerExportInterval: settings.tracesInterval }),
@@ -48,5 +80,5 @@ export const layer = (settings: OtlpTarget): Layer.Layer<never> =>
     ...(settings.logsInterval === undefined ? {} : { loggerExportInterval: settings.logsInterval })
   }).pipe(
     Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-    Layer.provide(NodeHttpClient.layer)
+    Layer.provide(httpClient(settings.timeout ?? 10_000))
   )

@@ -16,7 +16,7 @@ import { badUsage, failed } from "./failure.js"
 import type { StoreFlags } from "./flags.js"
 import { describeStore, resolveStore } from "./location.js"
 import type { OtlpFlags } from "./otlpSettings.js"
-import { resolveOtlp, withOtlp } from "./otlpSettings.js"
+import { prepareOtlp, withOtlp } from "./otlpSettings.js"
 import { storeLayer } from "./store.js"
 import { ensureSchema } from "./storeHandlers.js"
 
@@ -110,7 +110,8 @@ export const serve = (
 ) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
-    const otlp = yield* resolveOtlp(flags, process.env, "taskflow-worker")
+    // The exporter loads first: a missing package fails before the schema or the banner.
+    const otlp = yield* prepareOtlp(flags, process.env, "taskflow-worker")
     // A worker on a new PostgreSQL schema creates it, as `store migrate` does.
     yield* ensureSchema(location)
     const { file, servables } = yield* loadServables(flags.module)
@@ -126,7 +127,7 @@ export const serve = (
           serving.length === 1 ? "task or flow" : "tasks and flows"
         } from ${file} on ${describeStore(location)}, ` +
         `${flags.concurrency} at a time${
-          otlp === undefined ? "" : `, exporting to ${otlp.baseUrl} (${otlp.protocol})`
+          otlp === undefined ? "" : `, exporting to ${otlp.settings.baseUrl} (${otlp.settings.protocol})`
         }:`,
         ...serving.map((servable) => `  ${servable.kind} ${servable.name}`),
         "Ctrl-C to stop (running runs finish first; a second Ctrl-C gives them back at once)."

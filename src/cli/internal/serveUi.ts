@@ -14,7 +14,7 @@ import { badUsage, failed } from "./failure.js"
 import type { StoreFlags } from "./flags.js"
 import { describeStore, resolveStore } from "./location.js"
 import type { OtlpFlags } from "./otlpSettings.js"
-import { resolveOtlp, withOtlp } from "./otlpSettings.js"
+import { prepareOtlp, withOtlp } from "./otlpSettings.js"
 import { storeLayer } from "./store.js"
 
 /** What `taskflow server` parses. */
@@ -37,7 +37,7 @@ export const openUrl = (host: string, port: number, basePath: string, token: str
 export const serveUi = (flags: ServerFlags) =>
   Effect.gen(function*() {
     const location = yield* resolveStore(flags)
-    const otlp = yield* resolveOtlp(flags, process.env, "taskflow-server")
+    const otlp = yield* prepareOtlp(flags, process.env, "taskflow-server")
     // An empty TASKFLOW_SERVER_TOKEN is none.
     const token = Option.getOrUndefined(Option.filter(flags.token, (t) => t !== ""))
     const server = Server.layer({
@@ -66,7 +66,9 @@ export const serveUi = (flags: ServerFlags) =>
         const port = address._tag === "TcpAddress" ? address.port : flags.port
         yield* Console.log(`Serving ${describeStore(location)}${flags.readOnly ? ", read-only" : ""}.`)
         if (otlp !== undefined) {
-          yield* Console.log(`Exporting spans, metrics and logs to ${otlp.baseUrl} (${otlp.protocol}).`)
+          yield* Console.log(
+            `Exporting spans, metrics and logs to ${otlp.settings.baseUrl} (${otlp.settings.protocol}).`
+          )
         }
         yield* Console.log(`Open ${openUrl(flags.host, port, flags.basePath, token)}  (Ctrl-C to stop)`)
         return yield* Effect.never
