@@ -1,5 +1,6 @@
 /**
- * Every run is a span: `npx tsx examples/tracing.ts` runs a flow under the OpenTelemetry SDK and
+ * Every run is a span: `npx tsx --conditions=taskflow-source examples/tracing.ts` (from a clone; the
+ * condition loads the library from src/, as `npm start` does) runs a flow under the OpenTelemetry SDK and
  * prints the trace it made as a tree (swap the in-memory exporter for an OTLP one to see it in
  * Jaeger, Tempo, …: docs/telemetry.md).
  */
@@ -8,6 +9,7 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Data, Effect } from "effect"
 import { Flow, Task, TaskRunner } from "effect-taskflow"
+import { pathToFileURL } from "node:url"
 
 class Flaky extends Data.TaggedError("Flaky")<{ readonly url: string }> {}
 
@@ -65,4 +67,7 @@ export const main = Effect.gen(function*() {
   return lines
 }).pipe(Effect.provide(Tracing))
 
-if (import.meta.url === `file://${process.argv[1]}`) Effect.runPromise(main).catch(console.error)
+// pathToFileURL: a path with spaces is %20 in import.meta.url.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  Effect.runPromise(main).catch(console.error)
+}

@@ -1,9 +1,10 @@
 /**
- * CPU-bound task runs on worker threads: `npx tsx examples/workerPool.ts`.
+ * CPU-bound task runs on worker threads: `npx tsx --conditions=taskflow-source examples/workerPool.ts`.
  * The flow is the same as on the concurrent runner; only its `taskRunner` changes.
  */
 import { Effect } from "effect"
 import { Flow, TaskRunner } from "effect-taskflow"
+import { pathToFileURL } from "node:url"
 import { countPrimes } from "./primes.js"
 
 const pool = TaskRunner.workerPool({ size: 2, module: new URL("./primes.js", import.meta.url) })
@@ -25,4 +26,7 @@ export const main = Effect.gen(function*() {
   return counts
 })
 
-if (import.meta.url === `file://${process.argv[1]}`) Effect.runPromise(main).catch(console.error)
+// pathToFileURL: a path with spaces is %20 in import.meta.url.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  Effect.runPromise(main).catch(console.error)
+}

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { main as distributed } from "../examples/distributed.js"
 import { main } from "../examples/pipeline.js"
 import { main as tracing } from "../examples/tracing.js"
 import { main as primes } from "../examples/workerPool.js"
+import { nodeArgs, root } from "./cli/helpers.js"
 
 describe("examples", () => {
   // The README's main job, run for real (its sleeps are tens of milliseconds).
@@ -62,4 +66,26 @@ describe("examples", () => {
       expect(names.filter((name) => name === "parse")).toHaveLength(3)
       expect(lines.find((line) => line.includes("flow-run examples-crawl"))).toMatch(/^  flow-run .* Completed$/)
     }))
+
+  // As its header says (`tsx --conditions=taskflow-source examples/tracing.ts`), from a folder whose
+  // path has a space: the entry check must still see that it is the program.
+  it("tracing.ts run as a program, from a path with a space, prints its tree", async () => {
+    const dir = fs.mkdtempSync(path.join(root, ".examples with space-"))
+    try {
+      const file = path.join(dir, "tracing.ts")
+      fs.copyFileSync(path.join(root, "examples/tracing.ts"), file)
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          [...nodeArgs.slice(0, 3), file],
+          { cwd: root, timeout: 60_000 },
+          (error, out, err) => error === null ? resolve(out) : reject(new Error(`${error.message}\n${err}`))
+        )
+      )
+      expect(stdout).toContain("  flow-run examples-crawl")
+      expect(stdout).toContain("    taskflow.wait")
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
