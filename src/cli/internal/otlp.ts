@@ -16,17 +16,21 @@ import { createRequire } from "node:module"
 // From src/cli/internal/ and dist/cli/internal/ alike, the package's manifest is three folders up.
 const version = (createRequire(import.meta.url)("../../../package.json") as { readonly version: string }).version
 
-/** Where and how to send (./otlpSettings.ts checks it; declared here so the two make no cycle). */
+/** Where and how to send, as ./otlpSettings.ts checked it (which imports this file, not the reverse). */
 export interface OtlpTarget {
+  /** The base URL: /v1/traces, /v1/metrics and /v1/logs are posted under it. */
   readonly baseUrl: string
   readonly protocol: "http/protobuf" | "http/json"
   readonly serviceName: string
+  /** The user's (OTEL_SERVICE_VERSION, else service.version in OTEL_RESOURCE_ATTRIBUTES), if any. */
   readonly serviceVersion?: string
   readonly headers: Readonly<Record<string, string>>
   readonly resourceAttributes: Readonly<Record<string, string>>
+  /** Between exports, in ms, when the standard variables set them (else the exporter's defaults). */
   readonly tracesInterval?: number
   readonly metricsInterval?: number
   readonly logsInterval?: number
+  /** The time an export request may take, in ms (OTEL_EXPORTER_OTLP_TIMEOUT; default 10 s). */
   readonly timeout?: number
 }
 

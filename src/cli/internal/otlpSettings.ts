@@ -11,6 +11,7 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { badUsage, failed } from "./failure.js"
 import type { CliFailure } from "./failure.js"
+import type { OtlpTarget } from "./otlp.js"
 
 /** The OTLP/HTTP encodings the exporter speaks. */
 export const OTLP_PROTOCOLS = ["http/protobuf", "http/json"] as const
@@ -46,23 +47,8 @@ export interface OtlpFlags {
   readonly otlpProtocol: Option.Option<string>
 }
 
-/** A checked export target: what ./otlp.ts builds its layer from. */
-export interface OtlpSettings {
-  /** The base URL: /v1/traces, /v1/metrics and /v1/logs are posted under it. */
-  readonly baseUrl: string
-  readonly protocol: OtlpProtocol
-  readonly serviceName: string
-  /** The user's (OTEL_SERVICE_VERSION, else service.version in OTEL_RESOURCE_ATTRIBUTES), if any. */
-  readonly serviceVersion?: string
-  readonly headers: Readonly<Record<string, string>>
-  readonly resourceAttributes: Readonly<Record<string, string>>
-  /** Between exports, in ms, when the standard variables set them (else the exporter's defaults). */
-  readonly tracesInterval?: number
-  readonly metricsInterval?: number
-  readonly logsInterval?: number
-  /** The time an export request may take, in ms (OTEL_EXPORTER_OTLP_TIMEOUT; ./otlp.ts: 10 s). */
-  readonly timeout?: number
-}
+/** A checked export target: what ./otlp.ts builds its layer from (declared there). */
+export type OtlpSettings = OtlpTarget
 
 /** The environment the settings read (process.env in the command; a record in tests). */
 export type Env = Readonly<Record<string, string | undefined>>
