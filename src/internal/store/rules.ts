@@ -9,7 +9,7 @@ import * as Telemetry from "../../Telemetry.js"
 import { decodeDuration } from "../core/duration.js"
 import type { AnyState } from "../core/state.js"
 import { cancelled, crashed, isFinal, scheduled } from "../core/state.js"
-import { isTraceparent } from "../telemetry/traceContext.js"
+import { isTraceContext } from "../telemetry/traceContext.js"
 import { PROCESS_HOLDER_PREFIX } from "./runStore.js"
 
 /** @internal */
@@ -350,12 +350,8 @@ export const withUnclaimedFor = (record: RunStore_.RunRecord, waited: number): R
  */
 export const checkTraceContext = (run: RunStore_.NewRun): Errors.SerializationError | undefined => {
   const context = run.traceContext
-  if (
-    context === undefined ||
-    (isTraceparent(context.traceparent) && (context.join === "parent" || context.join === "link"))
-  ) {
-    return undefined
-  }
+  // Typed, but a caller (JavaScript, a cast) may pass anything: checked as unknown.
+  if (context === undefined || isTraceContext(context as unknown)) return undefined
   return new Errors.SerializationError({
     runId: run.id,
     message: `Run ${run.id}'s traceContext is not one a task worker can continue: traceparent must be a W3C ` +
@@ -374,6 +370,12 @@ export const refusedTraceContext = (runs: ReadonlyArray<RunStore_.NewRun>): Erro
   return undefined
 }
 
+/** `Telemetry.crashesRecovered` by kind, tagged once. */
+const crashesByKind = {
+  task: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "task")),
+  flow: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "flow"))
+}
+
 /**
  * Counts runs a recovery of expired leases ended Crashed (`Telemetry.crashesRecovered`), tagged by
  * kind. @internal
@@ -382,13 +384,7 @@ export const countCrashesRecovered = (kinds: ReadonlyArray<RunStore_.RunKind>): 
   if (kinds.length === 0) return Effect.void
   const tasks = kinds.filter((kind) => kind === "task").length
   return Effect.all([
-    tasks === 0 ? Effect.void : Metric.incrementBy(crashesOf("task"), tasks),
-    tasks === kinds.length ? Effect.void : Metric.incrementBy(crashesOf("flow"), kinds.length - tasks)
+    tasks === 0 ? Effect.void : Metric.incrementBy(crashesByKind.task, tasks),
+    tasks === kinds.length ? Effect.void : Metric.incrementBy(crashesByKind.flow, kinds.length - tasks)
   ], { discard: true })
 }
-
-const crashesByKind = {
-  task: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "task")),
-  flow: Telemetry.crashesRecovered.pipe(Metric.tagged(Telemetry.Attributes.runKind, "flow"))
-}
-const crashesOf = (kind: RunStore_.RunKind) => crashesByKind[kind]

@@ -4,6 +4,7 @@
  * @internal
  */
 import type * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import * as Tracer from "effect/Tracer"
 import type { RunSpanParent } from "./spanParent.js"
 import { root, tracingOn } from "./spanParent.js"
@@ -23,6 +24,18 @@ const TRACEPARENT = /^00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-
 /** Whether `traceparent` is a W3C `traceparent` (version 00) a worker can continue. @internal */
 export const isTraceparent = (traceparent: unknown): traceparent is string =>
   typeof traceparent === "string" && TRACEPARENT.test(traceparent)
+
+/** A trace context a worker can continue: what stores accept and read back. @internal */
+export const TraceContextSchema = Schema.Struct({
+  traceparent: Schema.String.pipe(Schema.filter(isTraceparent)),
+  join: Schema.Literal("parent", "link")
+})
+
+/** Whether a value is a trace context a worker can continue. @internal */
+export const isTraceContext = Schema.is(TraceContextSchema)
+
+/** A trace context from its JSON text (a store's column), if it is one. @internal */
+export const decodeTraceContextJson = Schema.decodeUnknownOption(Schema.parseJson(TraceContextSchema))
 
 /**
  * The `traceparent` of a span: its trace and span ids (lowercased: W3C's form, while an incoming

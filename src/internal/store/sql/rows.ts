@@ -5,13 +5,14 @@
  */
 import * as Cause from "effect/Cause"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Errors from "../../../Errors.js"
 import type * as RunStore_ from "../../../RunStore.js"
 import type { StateRow } from "../../codec/storeCodec.js"
 import { decodeParameters, decodeState, encodeParameters, encodeState } from "../../codec/storeCodec.js"
 import * as state_ from "../../core/state.js"
 import type { AnyState } from "../../core/state.js"
-import { isTraceparent } from "../../telemetry/traceContext.js"
+import { decodeTraceContextJson } from "../../telemetry/traceContext.js"
 import { checkTraceContext } from "../rules.js"
 import type { CREATE_COLUMNS, RunRow } from "./statements.js"
 
@@ -133,17 +134,8 @@ export const claimedRun = (row: RunRow, millis: number): RunStore_.ClaimedRun =>
  * A row's trace context; one that does not read (a hand-edited row) is none: the run starts a new
  * trace rather than failing for what only its tracing would use.
  */
-const traceContextOf = (text: string | null | undefined): RunStore_.RunTraceContext | undefined => {
-  if (text == null) return undefined
-  try {
-    const context: unknown = JSON.parse(text)
-    if (typeof context !== "object" || context === null) return undefined
-    const { join, traceparent } = context as { readonly traceparent?: unknown; readonly join?: unknown }
-    return isTraceparent(traceparent) && (join === "parent" || join === "link") ? { traceparent, join } : undefined
-  } catch {
-    return undefined
-  }
-}
+const traceContextOf = (text: string | null | undefined): RunStore_.RunTraceContext | undefined =>
+  text == null ? undefined : Option.getOrUndefined(decodeTraceContextJson(text))
 
 /** A trace context as its column holds it. */
 const traceContextText = (context: RunStore_.RunTraceContext | undefined): string | null =>
